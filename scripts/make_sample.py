@@ -1,0 +1,85 @@
+"""Write the bundled synthetic sample into ``src/npl_disposal/data/``.
+
+Usage (from the repository root)::
+
+    PYTHONPATH=src python scripts/make_sample.py [OUT_DIR]
+
+Writes ``portfolio.csv`` (2,000 loans, 8 branches, seed 2022), ``branches.csv``,
+``options.csv`` and ``policy.toml``. Money columns are written with two decimals (cents) so
+they round-trip exactly; shares, ages and days are written in full.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from npl_disposal.datasets import SyntheticPortfolio, make_portfolio
+from npl_disposal.schema import BRANCH_COLUMNS, LOAN_COLUMNS, OPTION_COLUMNS, Column
+
+N_LOANS, N_BRANCHES, SEED = 2000, 8, 2022
+DEFAULT_OUT = Path(__file__).resolve().parents[1] / "src" / "npl_disposal" / "data"
+
+POLICY_HEADER = f"""\
+# Synthetic sample policy for the bundled sample portfolio
+# (npl_disposal.datasets.make_portfolio({N_LOANS}, {N_BRANCHES}, seed={SEED})).
+# Not a real bank's policy: budgets are sized from the synthetic options table so that
+# several constraints bind while a whole-loan plan exists. Money is CNY yuan.
+# Regenerate with: PYTHONPATH=src python scripts/make_sample.py
+"""
+
+
+def write_csv(frame: pd.DataFrame, columns: tuple[Column, ...], path: Path) -> None:
+    """Write ``frame`` with money columns at two decimals and everything else in full."""
+    out = frame.copy()
+    for col in columns:
+        if col.kind == "money" and col.name in out:
+            out[col.name] = out[col.name].map("{:.2f}".format)
+    out.to_csv(path, index=False, lineterminator="\n")
+
+
+def toml_value(value: Any) -> str:
+    """Format one TOML scalar (bool, int, float or str)."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, (int, float)):
+        return repr(value)
+    return json.dumps(str(value), ensure_ascii=False)
+
+
+def policy_toml(policy: dict[str, dict[str, Any]]) -> str:
+    """Render a policy dict as TOML text, one table per section."""
+    lines = [POLICY_HEADER]
+    for section, keys in policy.items():
+        lines.append(f"[{section}]")
+        lines.extend(f"{key} = {toml_value(value)}" for key, value in keys.items())
+        lines.append("")
+    return "\n".join(lines)
+
+
+def write_sample(portfolio: SyntheticPortfolio, out: Path) -> None:
+    """Write the four sample files of ``portfolio`` into ``out``."""
+    out.mkdir(parents=True, exist_ok=True)
+    write_csv(portfolio.loans, LOAN_COLUMNS, out / "portfolio.csv")
+    write_csv(portfolio.branches, BRANCH_COLUMNS, out / "branches.csv")
+    write_csv(portfolio.options, OPTION_COLUMNS, out / "options.csv")
+    (out / "policy.toml").write_text(policy_toml(portfolio.policy_dict()), encoding="utf-8")
+
+
+def main(argv: list[str]) -> int:
+    """Generate the sample and report what was written."""
+    out = Path(argv[0]) if argv else DEFAULT_OUT
+    portfolio = make_portfolio(N_LOANS, N_BRANCHES, SEED)
+    write_sample(portfolio, out)
+    print(portfolio.summary())
+    for name in ("portfolio.csv", "branches.csv", "options.csv", "policy.toml"):
+        print(f"wrote {out / name} ({(out / name).stat().st_size:,} bytes)")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main(sys.argv[1:]))

@@ -1,0 +1,7 @@
+"""``python -m npl_disposal``: the same command line as ``npl-disposal``."""
+
+import sys
+
+from npl_disposal.cli import main
+
+sys.exit(main())

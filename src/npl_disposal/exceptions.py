@@ -1,0 +1,112 @@
+"""Exceptions raised by npl_disposal.
+
+Every exception derives from :class:`NplDisposalError` and from the built-in that
+fits it, so ``except ValueError`` keeps working in code that does not know this
+library. Each message says what is wrong and what to do about it.
+"""
+
+from __future__ import annotations
+
+import pandas as pd
+
+__all__ = [
+    "InfeasiblePolicyError",
+    "NplDisposalError",
+    "PolicyError",
+    "PortfolioValidationError",
+    "SolverError",
+    "SolverUnavailableError",
+]
+
+#: Columns of the ``problems`` table carried by :class:`PortfolioValidationError`.
+PROBLEM_COLUMNS = ["file", "row", "loan_id", "column", "value", "problem", "allowed"]
+
+_SHOWN = 20
+
+
+class NplDisposalError(Exception):
+    """Base class of every error raised by npl_disposal."""
+
+
+class PortfolioValidationError(NplDisposalError, ValueError):
+    """Input tables (loans, branches, options, history) failed validation.
+
+    ``problems`` is a DataFrame with one row per problem found, all rows checked
+    before raising, and columns ``file, row, loan_id, column, value, problem,
+    allowed``. ``row`` is the 1-based data row (the header is not counted), so
+    a CSV row ``r`` is on line ``r + 1`` of the file.
+    """
+
+    def __init__(self, problems: pd.DataFrame, what: str = "input") -> None:
+        self.problems = problems.reset_index(drop=True)
+        super().__init__(_format_problems(self.problems, what))
+
+
+class PolicyError(NplDisposalError, ValueError):
+    """The policy (``policy.toml`` or a :class:`~npl_disposal.Policy`) is invalid.
+
+    ``problems`` lists each problem as ``(location, message)``.
+    """
+
+    def __init__(self, problems: list[tuple[str, str]], source: str = "policy") -> None:
+        self.problems = list(problems)
+        lines = [f"{source}: {len(problems)} problem(s); fix them and run again:"]
+        lines += [f"  - {where}: {msg}" for where, msg in problems]
+        super().__init__("\n".join(lines))
+
+
+class InfeasiblePolicyError(NplDisposalError, RuntimeError):
+    """No plan meets every rule and budget of the policy.
+
+    ``conflicts`` is a DataFrame with columns ``rule, branch, needed, available,
+    shortfall, unit, explanation`` naming the rules that cannot all hold and the
+    amounts (CNY yuan or loans) by which they miss.
+    """
+
+    def __init__(self, conflicts: pd.DataFrame) -> None:
+        self.conflicts = conflicts.reset_index(drop=True)
+        lines = ["The policy cannot be met; no disposal plan satisfies every rule:"]
+        lines += [f"  - {text}" for text in self.conflicts["explanation"].head(_SHOWN)]
+        if len(self.conflicts) > _SHOWN:
+            lines.append(f"  ... and {len(self.conflicts) - _SHOWN} more (see .conflicts)")
+        lines.append(
+            "Raise the budgets named above, relax the rule (for example "
+            "tolerance.enforce = false), or make more loans eligible for the channels."
+        )
+        super().__init__("\n".join(lines))
+
+
+class SolverError(NplDisposalError, RuntimeError):
+    """A solver failed in a way that is not the policy's fault."""
+
+
+class SolverUnavailableError(NplDisposalError, ImportError):
+    """The requested solver backend is not installed or not usable here."""
+
+
+def _format_problems(problems: pd.DataFrame, what: str) -> str:
+    n = len(problems)
+    lines = [f"{what}: {n} problem(s) found; nothing was written. Fix them and run again:"]
+    for rec in problems.head(_SHOWN).itertuples(index=False):
+        lines.append("  - " + _describe(rec))
+    if n > _SHOWN:
+        lines.append(f"  ... and {n - _SHOWN} more (the error's .problems table lists all)")
+    return "\n".join(lines)
+
+
+def _describe(rec: object) -> str:
+    get = rec.__getattribute__
+    where = [str(get("file"))] if get("file") else []
+    if not pd.isna(get("row")):
+        where.append(f"row {int(get('row'))}")
+    if get("loan_id") not in (None, "") and not pd.isna(get("loan_id")):
+        where.append(f"loan_id {get('loan_id')}")
+    if get("column"):
+        where.append(f"column {get('column')}")
+    text = ", ".join(where) + f": {get('problem')}"
+    value = get("value")
+    if value not in (None, "") and not (isinstance(value, float) and pd.isna(value)):
+        text += f" (got {value!r})"
+    if get("allowed"):
+        text += f"; allowed: {get('allowed')}"
+    return text

@@ -1,0 +1,312 @@
+"""The NPL portfolio: the loan table and the branch table, validated, with first summaries.
+
+>>> from npl_disposal import read_portfolio
+>>> pf = read_portfolio("portfolio.csv", branches="branches.csv")  # doctest: +SKIP
+>>> pf.by_class()  # doctest: +SKIP
+
+Columns and units are those of DESIGN section 5 (money in CNY yuan). Chinese
+headers such as 贷款编号, 机构, 贷款余额, 五级分类 and the classes 次级 / 可疑 / 损失
+are accepted and mapped to the canonical names.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from npl_disposal.schema import AGE_BUCKETS, AGE_LABELS, BRANCH_COLUMNS, LOAN_COLUMNS
+from npl_disposal.tables import (
+    ProblemLog,
+    TableSource,
+    check_headers,
+    clean_columns,
+    read_table,
+    source_name,
+)
+
+__all__ = ["Portfolio", "read_branches", "read_loans", "read_portfolio"]
+
+_OPTIONAL_ZERO = ("collateral_value", "guarantee_cover", "interest_receivable")
+
+
+@dataclass(frozen=True, eq=False)
+class Portfolio:
+    """A validated NPL portfolio: ``loans`` (one row per loan) and ``branches``.
+
+    Build it with :func:`read_portfolio`; the constructor trusts its inputs.
+    ``loans`` has the canonical columns with canonical dtypes (money float64 in
+    CNY yuan, ``classification`` an ordered categorical, flags bool).
+    """
+
+    loans: pd.DataFrame
+    branches: pd.DataFrame | None = None
+    source: str = "portfolio"
+
+    @property
+    def n_loans(self) -> int:
+        """Number of loans."""
+        return len(self.loans)
+
+    @property
+    def total_balance(self) -> float:
+        """Total book balance, CNY yuan."""
+        return float(self.loans["balance"].sum())
+
+    def by_class(self) -> pd.DataFrame:
+        """Count, balance and provision (CNY yuan) by loan class, with coverage."""
+        return _group(self.loans, "classification")
+
+    def by_branch(self) -> pd.DataFrame:
+        """Count, balance and provision (CNY yuan) by branch, with coverage."""
+        return _group(self.loans, "branch")
+
+    def by_age(self) -> pd.DataFrame:
+        """Count, balance and provision (CNY yuan) by NPL age bucket (months)."""
+        loans = self.loans.assign(age_bucket=age_bucket(self.loans["npl_age_months"]))
+        return _group(loans, "age_bucket")
+
+    def branch_ratios(self) -> pd.DataFrame:
+        """Inclusive small/micro NPL ratio per branch today (before any disposal).
+
+        ``inclusive_npl`` and ``inclusive_loans`` are CNY yuan; ``npl_ratio`` is
+        their quotient. Needs the branch table.
+        """
+        if self.branches is None:
+            raise ValueError("branch_ratios needs the branch table: read_portfolio(..., branches=)")
+        npl = inclusive_npl_by_branch(self.loans)
+        out = self.branches.set_index("branch")[["inclusive_loans"]].copy()
+        out.insert(0, "inclusive_npl", npl.reindex(out.index, fill_value=0.0))
+        out["npl_ratio"] = out["inclusive_npl"] / out["inclusive_loans"]
+        return out
+
+    def summary(self) -> str:
+        """A short text a risk officer reads first."""
+        loans = self.loans
+        lines = [
+            f"{self.source}: {self.n_loans:,} NPLs, balance CNY {self.total_balance / 1e6:,.2f}m, "
+            f"provision CNY {loans['provision'].sum() / 1e6:,.2f}m",
+            f"small/micro {loans['small_micro'].mean():.1%} of loans, "
+            f"inclusive {loans['inclusive'].mean():.1%}; "
+            f"{int((loans['npl_age_months'] >= 36).sum()):,} loans aged 36 months or more",
+        ]
+        if self.branches is not None:
+            lines.append(f"{len(self.branches)} branches")
+        return "\n".join(lines)
+
+
+def age_bucket(months: pd.Series) -> pd.Series:
+    """NPL age bucket label (0-12m, 12-24m, 24-36m, 36-60m, 60m+) of ages in months."""
+    edges = [*AGE_BUCKETS, np.inf]
+    return pd.cut(months, bins=edges, labels=list(AGE_LABELS), right=False)
+
+
+def inclusive_npl_by_branch(loans: pd.DataFrame) -> pd.Series:
+    """Inclusive small/micro NPL balance per branch, CNY yuan."""
+    inclusive = loans[loans["inclusive"]]
+    return inclusive.groupby("branch", observed=True)["balance"].sum()
+
+
+def _group(loans: pd.DataFrame, key: str) -> pd.DataFrame:
+    grouped = loans.groupby(key, observed=False)
+    out = pd.DataFrame(
+        {
+            "loans": grouped.size(),
+            "balance": grouped["balance"].sum(),
+            "provision": grouped["provision"].sum(),
+        }
+    )
+    out["balance_share"] = out["balance"] / out["balance"].sum()
+    out["coverage"] = out["provision"] / out["balance"].where(out["balance"] > 0)
+    return out
+
+
+def read_loans(source: TableSource, log: ProblemLog | None = None) -> pd.DataFrame:
+    """Read and validate the loan table; raise one error listing every problem.
+
+    ``source`` is a DataFrame or the path of a CSV / Parquet file. Pass ``log``
+    to collect the problems instead of raising (used by :func:`read_portfolio`).
+    """
+    name = source_name(source, "portfolio")
+    frame = read_table(source, LOAN_COLUMNS)
+    ids = (
+        frame["loan_id"].astype("string").to_numpy(dtype=object)
+        if "loan_id" in frame.columns
+        else None
+    )
+    own = ProblemLog(name, ids)
+    check_headers(frame, LOAN_COLUMNS, own)
+    clean_columns(frame, LOAN_COLUMNS, own)
+    _check_loans(frame, own)
+    for col in _OPTIONAL_ZERO:
+        if col in frame.columns:
+            frame[col] = frame[col].fillna(0.0)
+    if "branch" in frame.columns:
+        frame["branch"] = frame["branch"].astype("category")
+    if log is None:
+        own.raise_if_any("portfolio validation failed")
+    else:
+        log.extend(own)
+    return frame.reset_index(drop=True)
+
+
+def read_branches(source: TableSource, log: ProblemLog | None = None) -> pd.DataFrame:
+    """Read and validate the branch table (``branch, inclusive_loans, profit`` ...)."""
+    name = source_name(source, "branches")
+    frame = read_table(source, BRANCH_COLUMNS)
+    ids = frame["branch"].astype("string").to_numpy(dtype=object) if "branch" in frame else None
+    own = ProblemLog(name, ids, id_label="branch")
+    check_headers(frame, BRANCH_COLUMNS, own)
+    clean_columns(frame, BRANCH_COLUMNS, own)
+    _check_branches(frame, own)
+    if log is None:
+        own.raise_if_any("branch table validation failed")
+    else:
+        log.extend(own)
+    return frame.reset_index(drop=True)
+
+
+def read_portfolio(
+    loans: TableSource | Portfolio,
+    branches: TableSource | None = None,
+) -> Portfolio:
+    """Read, clean and validate the loans and (optionally) the branch table.
+
+    Every problem of both tables, and of the checks between them (a loan's
+    branch missing from the branch table; a branch whose ``inclusive_loans`` is
+    below its inclusive NPL balance), is collected before one
+    :class:`~npl_disposal.PortfolioValidationError` is raised.
+    """
+    if isinstance(loans, Portfolio):
+        if branches is None:
+            return loans
+        loans = loans.loans
+    log = ProblemLog("")
+    loan_table = read_loans(loans, log)
+    branch_table = read_branches(branches, log) if branches is not None else None
+    if branch_table is not None and {"branch", "balance", "inclusive"} <= set(loan_table.columns):
+        _check_between(
+            loan_table,
+            branch_table,
+            source_name(loans, "portfolio"),
+            source_name(branches, "branches"),
+            log,
+        )
+    log.raise_if_any("portfolio validation failed")
+    return Portfolio(loan_table, branch_table, source_name(loans, "portfolio"))
+
+
+def _check_loans(frame: pd.DataFrame, log: ProblemLog) -> None:
+    cols = frame.columns
+    if "loan_id" in cols:
+        ids = frame["loan_id"]
+        dup = ids.duplicated(keep=False).to_numpy() & ids.notna().to_numpy()
+        log.flag(
+            dup, "loan_id", ids.to_numpy(dtype=object), "duplicate loan_id", "each loan_id once"
+        )
+    balance = frame["balance"].to_numpy() if "balance" in cols else None
+    if balance is not None:
+        log.flag(
+            balance <= 0, "balance", balance, "balance must be positive", "a number > 0 (CNY yuan)"
+        )
+    if "provision" in cols:
+        prov = frame["provision"].to_numpy()
+        log.flag(prov < 0, "provision", prov, "negative provision", "0 <= provision <= balance")
+        if balance is not None:
+            above = (prov > balance + 0.005) & log.ok("balance", "provision")
+            log.flag(
+                above,
+                "provision",
+                prov,
+                "provision above the balance",
+                "0 <= provision <= balance (CNY yuan)",
+            )
+    for name in ("npl_age_months", "recourse_days", "days_past_due"):
+        if name in cols:
+            values = frame[name].to_numpy()
+            log.flag(values < 0, name, values, "negative", "a number >= 0")
+    for name in ("collateral_value", "interest_receivable"):
+        if name in cols:
+            values = frame[name].to_numpy()
+            log.flag(values < 0, name, values, "negative amount", "a number >= 0 (CNY yuan)")
+    if "guarantee_cover" in cols:
+        cover = frame["guarantee_cover"].to_numpy()
+        log.flag(
+            (cover < 0) | (cover > 1),
+            "guarantee_cover",
+            cover,
+            "share outside [0, 1]",
+            "a share in [0, 1] of the loss the guarantor pays",
+        )
+    if "inclusive" in cols and "small_micro" in cols:
+        wrong = frame["inclusive"].to_numpy() & ~frame["small_micro"].to_numpy()
+        wrong &= log.ok("inclusive", "small_micro")
+        log.flag(
+            wrong,
+            "inclusive",
+            frame["inclusive"].to_numpy(),
+            "inclusive but not small/micro",
+            "inclusive = true only where small_micro = true",
+        )
+
+
+def _check_branches(frame: pd.DataFrame, log: ProblemLog) -> None:
+    cols = frame.columns
+    if "branch" in cols:
+        ids = frame["branch"]
+        dup = ids.duplicated(keep=False).to_numpy() & ids.notna().to_numpy()
+        log.flag(dup, "branch", ids.to_numpy(dtype=object), "duplicate branch", "each branch once")
+    for name in ("inclusive_loans", "inclusive_loans_start"):
+        if name in cols:
+            values = frame[name].to_numpy()
+            log.flag(values <= 0, name, values, "must be positive", "a number > 0 (CNY yuan)")
+    if "wage_rate" in cols:
+        rate = frame["wage_rate"].to_numpy()
+        log.flag(
+            (rate < 0) | (rate > 1),
+            "wage_rate",
+            rate,
+            "rate outside [0, 1]",
+            "a share in [0, 1] of profit",
+        )
+
+
+def _check_between(
+    loans: pd.DataFrame,
+    branches: pd.DataFrame,
+    loans_file: str,
+    branches_file: str,
+    log: ProblemLog,
+) -> None:
+    known = set(branches["branch"].dropna())
+    branch = loans["branch"].astype(object).to_numpy()
+    absent = ~pd.Series(branch).isin(known).to_numpy() & pd.notna(branch)
+    missing_log = ProblemLog(loans_file, loans["loan_id"].to_numpy(dtype=object))
+    missing_log.flag(
+        absent,
+        "branch",
+        branch,
+        f"branch not in {branches_file}",
+        f"a branch listed in {branches_file}",
+    )
+    log.extend(missing_log)
+    valid = loans[(loans["balance"] > 0).to_numpy()]
+    npl = inclusive_npl_by_branch(valid)
+    needed = branches["branch"].map(npl).astype("float64").fillna(0.0).to_numpy()
+    have = branches["inclusive_loans"].to_numpy()
+    branch_log = ProblemLog(branches_file, branches["branch"].to_numpy(dtype=object), "branch")
+    branch_log.flag(
+        have < needed - 0.005,
+        "inclusive_loans",
+        have,
+        np.array(
+            [
+                f"below the branch's inclusive NPL balance CNY {x:,.2f} in {loans_file}"
+                for x in needed
+            ],
+            dtype=object,
+        ),
+        "inclusive_loans >= the inclusive NPL balance (it includes performing loans)",
+    )
+    log.extend(branch_log)

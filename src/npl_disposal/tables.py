@@ -1,0 +1,308 @@
+"""Reading and cleaning input tables: files, headers, dtypes, and the problem log.
+
+Every table (loans, branches, options, history) goes through :func:`read_table`
+and :func:`clean_columns`; the checks append to a :class:`ProblemLog`, which
+raises one :class:`~npl_disposal.exceptions.PortfolioValidationError` listing
+every problem of every row at once.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Union
+
+import numpy as np
+import pandas as pd
+
+from npl_disposal.exceptions import PROBLEM_COLUMNS, PortfolioValidationError
+from npl_disposal.schema import (
+    BOOL_ALIASES,
+    BOOL_ALLOWED,
+    CLASS_ALIASES,
+    NPL_CLASSES,
+    PERFORMING_CLASSES,
+    Column,
+    alias_map,
+    normalise_header,
+)
+
+TableSource = Union[pd.DataFrame, str, "os.PathLike[str]"]
+
+_TEXT_KINDS = ("id", "text", "class", "bool")
+
+
+class ProblemLog:
+    """Collects validation problems, vectorised: one call flags every bad row of a column."""
+
+    def __init__(self, file: str, ids: np.ndarray | None = None, id_label: str = "loan_id") -> None:
+        self.file = file
+        self.ids = ids
+        self.id_label = id_label
+        self._parts: list[pd.DataFrame] = []
+        self._bad: dict[str, np.ndarray] = {}
+
+    def flag(
+        self,
+        mask: np.ndarray | pd.Series,
+        column: str,
+        values: pd.Series | np.ndarray | None,
+        problem: str | np.ndarray,
+        allowed: str,
+    ) -> None:
+        """Record ``problem`` for every row where ``mask`` is true.
+
+        ``problem`` is one text, or an array of texts (one per row of the table).
+        """
+        mask = np.asarray(mask, dtype=bool)
+        rows = np.flatnonzero(mask)
+        if rows.size == 0:
+            return
+        self._bad[column] = self._bad[column] | mask if column in self._bad else mask
+        text = pd.Series(
+            np.asarray(problem, dtype=object)[rows]
+            if isinstance(problem, np.ndarray)
+            else [problem] * rows.size,
+            dtype=object,
+        )
+        shown = (
+            pd.Series(np.asarray(values, dtype=object)[rows], dtype=object)
+            if values is not None
+            else pd.Series([None] * rows.size, dtype=object)
+        )
+        loan = pd.Series([None] * rows.size, dtype=object)
+        if self.ids is not None and self.id_label == "loan_id":
+            loan = pd.Series(self.ids[rows], dtype=object)
+        elif self.ids is not None:
+            text = self.id_label + " " + pd.Series(self.ids[rows]).astype(str) + ": " + text
+        part = pd.DataFrame(
+            {
+                "file": self.file,
+                "row": rows + 1,
+                "loan_id": loan,
+                "column": column,
+                "value": shown.map(_show),
+                "problem": text,
+                "allowed": allowed,
+            }
+        )
+        self._parts.append(part)
+
+    def ok(self, *columns: str) -> np.ndarray | bool:
+        """Rows where none of ``columns`` has been flagged (so later checks skip bad cells)."""
+        good: np.ndarray | bool = True
+        for column in columns:
+            if column in self._bad:
+                good = good & ~self._bad[column]
+        return good
+
+    def note(self, column: str, problem: str, allowed: str = "", row: int | None = None) -> None:
+        """Record a problem that concerns a whole column or the whole table."""
+        self._parts.append(
+            pd.DataFrame(
+                [[self.file, row, None, column, None, problem, allowed]], columns=PROBLEM_COLUMNS
+            )
+        )
+
+    def extend(self, other: ProblemLog) -> None:
+        """Append the problems of another log (another file)."""
+        self._parts.extend(other._parts)
+
+    def __bool__(self) -> bool:
+        return bool(self._parts)
+
+    def frame(self) -> pd.DataFrame:
+        """All problems as a DataFrame with the columns of ``PROBLEM_COLUMNS``."""
+        if not self._parts:
+            return pd.DataFrame(columns=PROBLEM_COLUMNS)
+        out = pd.concat(self._parts, ignore_index=True)
+        out["row"] = out["row"].astype("Int64")
+        order = pd.Categorical(out["file"], categories=out["file"].unique())
+        out = out.assign(_f=order).sort_values(["_f", "row"], kind="stable", na_position="first")
+        out = out.drop(columns="_f").reset_index(drop=True)
+        return out[PROBLEM_COLUMNS]
+
+    def raise_if_any(self, what: str) -> None:
+        """Raise one PortfolioValidationError listing every problem, if there is any."""
+        if self:
+            raise PortfolioValidationError(self.frame(), what)
+
+
+def _show(value: object) -> object:
+    if value is None or (isinstance(value, float) and np.isnan(value)):
+        return "<missing>"
+    return value
+
+
+def source_name(source: TableSource, default: str) -> str:
+    """File name used in messages: the path's name, or ``default`` for a DataFrame."""
+    return default if isinstance(source, pd.DataFrame) else Path(source).name
+
+
+def read_table(source: TableSource, columns: tuple[Column, ...]) -> pd.DataFrame:
+    """Read a CSV / Parquet file or copy a DataFrame, with canonical headers.
+
+    Identifier and text columns are read as text so that ``000123`` keeps its
+    zeros. CSV files are tried as UTF-8 (with or without BOM), then GB18030,
+    the encoding of most Chinese spreadsheet exports.
+    """
+    if isinstance(source, pd.DataFrame):
+        return source.rename(columns=_header_map(source.columns, columns)).copy()
+    path = Path(source)
+    if not path.exists():
+        raise FileNotFoundError(f"{path}: no such file; give the path of a CSV or Parquet file")
+    if path.suffix.lower() in (".parquet", ".pq"):
+        return _read_parquet(path, columns)
+    return _read_csv(path, columns)
+
+
+def _header_map(headers: Iterable[object], columns: tuple[Column, ...]) -> dict[object, str]:
+    aliases = alias_map(columns)
+    return {h: aliases[normalise_header(h)] for h in headers if normalise_header(h) in aliases}
+
+
+def _read_parquet(path: Path, columns: tuple[Column, ...]) -> pd.DataFrame:
+    try:
+        frame = pd.read_parquet(path)
+    except ImportError as exc:
+        raise ImportError(
+            f"{path.name}: reading Parquet needs pyarrow; "
+            "install it with: pip install 'npl-disposal[parquet]'"
+        ) from exc
+    return frame.rename(columns=_header_map(frame.columns, columns))
+
+
+def _read_csv(path: Path, columns: tuple[Column, ...]) -> pd.DataFrame:
+    kinds = {c.name: c.kind for c in columns}
+    last_error: UnicodeDecodeError | None = None
+    for encoding in ("utf-8-sig", "gb18030"):
+        try:
+            header = pd.read_csv(path, nrows=0, encoding=encoding).columns
+            mapping = _header_map(header, columns)
+            as_text = {h: str for h, name in mapping.items() if kinds[name] in _TEXT_KINDS}
+            frame = pd.read_csv(
+                path,
+                encoding=encoding,
+                dtype=as_text,
+                engine=_csv_engine(),
+            )
+            return frame.rename(columns=mapping)
+        except UnicodeDecodeError as exc:
+            last_error = exc
+        except pd.errors.EmptyDataError as exc:
+            raise ValueError(f"{path.name}: the file is empty; it needs a header row") from exc
+    raise ValueError(
+        f"{path.name}: cannot decode the file as UTF-8 or GB18030; save it as UTF-8 CSV"
+    ) from last_error
+
+
+def _csv_engine() -> str:
+    try:
+        import pyarrow  # noqa: F401
+    except ImportError:
+        return "c"
+    return "pyarrow"
+
+
+def check_headers(frame: pd.DataFrame, columns: tuple[Column, ...], log: ProblemLog) -> None:
+    """Flag missing required columns and headers mapped twice to one canonical name."""
+    names = list(frame.columns)
+    for name in {n for n in names if names.count(n) > 1}:
+        log.note(
+            str(name),
+            "two columns map to this name (an alias and the name itself?)",
+            "one column per name",
+        )
+    for col in columns:
+        if col.required and col.name not in frame.columns:
+            accepted = ", ".join((col.name, *col.aliases[:4]))
+            log.note(col.name, "required column is missing", f"a header such as {accepted}")
+
+
+def clean_columns(frame: pd.DataFrame, columns: tuple[Column, ...], log: ProblemLog) -> None:
+    """Convert every present canonical column to its dtype in place, flagging bad cells."""
+    if frame.columns.duplicated().any():
+        frame.drop(columns=frame.columns[frame.columns.duplicated()], inplace=True)
+    for col in columns:
+        if col.name not in frame.columns:
+            continue
+        raw = frame[col.name]
+        if col.kind == "id":
+            frame[col.name] = _to_id(raw, col, log)
+        elif col.kind == "text":
+            frame[col.name] = raw.astype("string").str.strip().astype("category")
+        elif col.kind == "bool":
+            frame[col.name] = _to_bool(raw, col, log)
+        elif col.kind == "class":
+            frame[col.name] = _to_class(raw, col, log)
+        else:
+            frame[col.name] = _to_number(raw, col, log)
+
+
+def _to_id(raw: pd.Series, col: Column, log: ProblemLog) -> pd.Series:
+    text = raw.astype("string").str.strip()
+    missing = (text.isna() | (text == "")).to_numpy(dtype=bool)
+    if col.required:
+        log.flag(missing, col.name, raw.to_numpy(dtype=object), "missing", "a non-empty identifier")
+    return text.astype(object).where(~missing, None)
+
+
+def _to_number(raw: pd.Series, col: Column, log: ProblemLog) -> pd.Series:
+    if pd.api.types.is_bool_dtype(raw.dtype):
+        values = pd.Series(np.nan, index=raw.index)
+        bad = np.ones(len(raw), dtype=bool)
+    elif pd.api.types.is_numeric_dtype(raw.dtype):
+        values = raw.astype("float64")
+        bad = np.zeros(len(raw), dtype=bool)
+    else:
+        text = raw.astype("string").str.replace(r"[,\s，元]", "", regex=True)
+        values = pd.to_numeric(text.replace("", pd.NA), errors="coerce").astype("float64")
+        bad = (values.isna() & text.notna() & (text != "")).to_numpy(dtype=bool)
+    values = values.where(~np.isinf(values.to_numpy()), np.nan)
+    log.flag(bad, col.name, raw.to_numpy(dtype=object), "not a number", _allowed_number(col))
+    if col.required:
+        missing = values.isna().to_numpy() & ~bad
+        log.flag(missing, col.name, raw.to_numpy(dtype=object), "missing", _allowed_number(col))
+    return values.astype("float64")
+
+
+def _allowed_number(col: Column) -> str:
+    if col.kind == "share":
+        return "a number in [0, 1]"
+    return f"a number in {col.unit}"
+
+
+def _to_bool(raw: pd.Series, col: Column, log: ProblemLog) -> pd.Series:
+    if pd.api.types.is_bool_dtype(raw.dtype) and not raw.isna().any():
+        return raw.astype(bool)
+    codes, uniques = pd.factorize(raw.astype("string").str.strip().str.lower())
+    mapped = np.array([BOOL_ALIASES.get(str(u), None) for u in uniques] + [None], dtype=object)
+    parsed = mapped[codes]  # code -1 (missing) takes the trailing None
+    bad = pd.isna(parsed) & (codes >= 0)
+    log.flag(bad, col.name, raw.to_numpy(dtype=object), "not a yes/no value", BOOL_ALLOWED)
+    missing = codes < 0
+    if col.required:
+        log.flag(missing, col.name, raw.to_numpy(dtype=object), "missing", BOOL_ALLOWED)
+    return pd.Series(np.where(pd.isna(parsed), False, parsed).astype(bool), index=raw.index)
+
+
+def _to_class(raw: pd.Series, col: Column, log: ProblemLog) -> pd.Series:
+    codes, uniques = pd.factorize(raw.astype("string").str.strip().str.lower())
+    mapped = np.array([CLASS_ALIASES.get(str(u), None) for u in uniques] + [None], dtype=object)
+    parsed = mapped[codes]
+    bad = pd.isna(parsed)
+    performing = np.isin(np.asarray(uniques, dtype=object), PERFORMING_CLASSES)
+    is_performing = np.append(performing, False)[codes]
+    allowed = "substandard, doubtful, loss (次级, 可疑, 损失)"
+    log.flag(
+        is_performing,
+        col.name,
+        raw.to_numpy(dtype=object),
+        "a performing class is not an NPL; leave performing loans out",
+        allowed,
+    )
+    log.flag(
+        bad & ~is_performing, col.name, raw.to_numpy(dtype=object), "unknown loan class", allowed
+    )
+    return pd.Series(pd.Categorical(parsed, categories=NPL_CLASSES, ordered=True), index=raw.index)

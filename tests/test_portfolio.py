@@ -1,0 +1,197 @@
+"""Loading, cleaning and validating the loan and branch tables."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from npl_disposal import PortfolioValidationError, read_portfolio
+from npl_disposal.datasets import make_portfolio
+
+SAMPLE = make_portfolio(300, 4, seed=7)
+
+# (column, corrupted value or a callable of the frame and row, problem text)
+CORRUPTIONS = {
+    "balance_zero": ("balance", 0.0, "positive"),
+    "balance_negative": ("balance", -5.0, "positive"),
+    "balance_missing": ("balance", np.nan, "missing"),
+    "balance_text": ("balance", "abc", "not a number"),
+    "provision_negative": ("provision", -1.0, "negative"),
+    "provision_above": ("provision", "ABOVE", "above"),
+    "provision_missing": ("provision", np.nan, "missing"),
+    "class_unknown": ("classification", "xyz", "unknown"),
+    "class_performing": ("classification", "关注", "performing"),
+    "age_negative": ("npl_age_months", -3.0, "negative"),
+    "age_missing": ("npl_age_months", None, "missing"),
+    "small_micro_bad": ("small_micro", "maybe", "yes/no"),
+    "inclusive_bad": ("inclusive", "perhaps", "yes/no"),
+    "inclusive_not_small": ("inclusive", "NOT_SMALL", "not small/micro"),
+    "branch_unknown": ("branch", "B999", "not in"),
+    "guarantee_above_one": ("guarantee_cover", 1.5, "outside"),
+    "collateral_negative": ("collateral_value", -10.0, "negative"),
+}
+
+
+def corrupt(loans: pd.DataFrame, row: int, kind: str) -> tuple[pd.DataFrame, str]:
+    column, value, _ = CORRUPTIONS[kind]
+    bad = loans.copy()
+    bad[column] = bad[column].astype(object)
+    if value == "ABOVE":
+        value = float(loans.at[row, "balance"]) * 1.5 + 1.0
+    if value == "NOT_SMALL":
+        bad.at[row, "small_micro"] = False
+        value = True
+    bad.at[row, column] = value
+    return bad, column
+
+
+def test_valid_sample_loads() -> None:
+    pf = read_portfolio(SAMPLE.loans, SAMPLE.branches)
+    assert pf.n_loans == len(SAMPLE.loans)
+    assert pf.loans["balance"].dtype == np.float64
+    assert pf.loans["small_micro"].dtype == bool
+    assert list(pf.loans["classification"].cat.categories) == ["substandard", "doubtful", "loss"]
+    assert pf.total_balance == pytest.approx(SAMPLE.loans["balance"].sum())
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(row=st.integers(0, len(SAMPLE.loans) - 1), kind=st.sampled_from(sorted(CORRUPTIONS)))
+def test_one_corrupted_row_is_named_alone(row: int, kind: str) -> None:
+    bad, column = corrupt(SAMPLE.loans, row, kind)
+    with pytest.raises(PortfolioValidationError) as info:
+        read_portfolio(bad, SAMPLE.branches)
+    problems = info.value.problems
+    loan_id = SAMPLE.loans.at[row, "loan_id"]
+    assert set(problems["loan_id"]) == {loan_id}, problems
+    assert set(problems["column"]) == {column}, problems
+    assert set(problems["row"]) == {row + 1}
+    assert CORRUPTIONS[kind][2] in problems["problem"].iloc[0]
+    assert str(loan_id) in str(info.value) and column in str(info.value)
+
+
+@settings(max_examples=20, deadline=None)
+@given(rows=st.lists(st.integers(0, len(SAMPLE.loans) - 1), min_size=2, max_size=2, unique=True))
+def test_duplicate_loan_id_names_both_rows(rows: list[int]) -> None:
+    bad = SAMPLE.loans.copy()
+    first, second = rows
+    bad.at[second, "loan_id"] = bad.at[first, "loan_id"]
+    with pytest.raises(PortfolioValidationError) as info:
+        read_portfolio(bad, SAMPLE.branches)
+    problems = info.value.problems
+    assert set(problems["column"]) == {"loan_id"}
+    assert set(problems["row"]) == {first + 1, second + 1}
+    assert "duplicate" in problems["problem"].iloc[0]
+
+
+def test_every_problem_collected_before_raising() -> None:
+    bad = SAMPLE.loans.copy()
+    bad["balance"] = bad["balance"].astype(object)
+    bad.loc[:29, "balance"] = -1.0
+    bad.loc[40, "classification"] = "normal"
+    with pytest.raises(PortfolioValidationError) as info:
+        read_portfolio(bad, SAMPLE.branches)
+    err = info.value
+    assert len(err.problems) == 31
+    assert isinstance(err, ValueError)
+    assert "and 11 more" in str(err)
+
+
+def test_missing_required_column() -> None:
+    with pytest.raises(PortfolioValidationError) as info:
+        read_portfolio(SAMPLE.loans.drop(columns=["provision", "inclusive"]))
+    missing = info.value.problems
+    assert set(missing["column"]) == {"provision", "inclusive"}
+    assert missing["problem"].str.contains("required column").all()
+
+
+def test_branch_table_problems() -> None:
+    branches = SAMPLE.branches.copy()
+    npl = SAMPLE.loans[SAMPLE.loans["inclusive"]].groupby("branch")["balance"].sum()
+    first = branches.at[0, "branch"]
+    branches.at[0, "inclusive_loans"] = npl[first] / 2
+    branches.at[1, "wage_rate"] = 2.0
+    with pytest.raises(PortfolioValidationError) as info:
+        read_portfolio(SAMPLE.loans, branches)
+    problems = info.value.problems
+    assert set(problems["column"]) == {"inclusive_loans", "wage_rate"}
+    assert problems["problem"].str.contains(f"branch {first}").any()
+    assert (problems["file"] == "branches").all()
+
+
+def test_chinese_headers_and_classes(tmp_path) -> None:
+    loans = SAMPLE.loans.head(20).copy()
+    loans["classification"] = loans["classification"].map(
+        {"substandard": "次级", "doubtful": "可疑", "loss": "损失"}
+    )
+    loans["small_micro"] = np.where(loans["small_micro"], "是", "否")
+    loans["inclusive"] = np.where(loans["inclusive"], "1", "0")
+    chinese = loans.rename(
+        columns={
+            "loan_id": "贷款编号",
+            "branch": "机构",
+            "balance": "贷款余额",
+            "provision": "贷款损失准备",
+            "classification": "五级分类",
+            "npl_age_months": "不良账龄（月）",
+            "small_micro": "是否小微",
+            "inclusive": "是否普惠",
+            "collateral_value": "抵押物价值",
+        }
+    )
+    path = tmp_path / "export.csv"
+    chinese.to_csv(path, index=False, encoding="gb18030")
+    pf = read_portfolio(path)
+    expected = read_portfolio(SAMPLE.loans.head(20))
+    pd.testing.assert_frame_equal(
+        pf.loans[expected.loans.columns].reset_index(drop=True),
+        expected.loans,
+        check_categorical=False,
+    )
+
+
+def test_leading_zero_ids_survive_csv(tmp_path) -> None:
+    loans = SAMPLE.loans.head(5).copy()
+    loans["loan_id"] = ["000123", "000124", "7", "08", "009"]
+    path = tmp_path / "p.csv"
+    loans.to_csv(path, index=False)
+    assert list(read_portfolio(path).loans["loan_id"]) == list(loans["loan_id"])
+
+
+@pytest.mark.parametrize("suffix", ["csv", "parquet"])
+def test_file_round_trip(tmp_path, suffix: str) -> None:
+    loans_path, branches_path = tmp_path / f"l.{suffix}", tmp_path / f"b.{suffix}"
+    if suffix == "csv":
+        SAMPLE.loans.to_csv(loans_path, index=False)
+        SAMPLE.branches.to_csv(branches_path, index=False)
+    else:
+        pytest.importorskip("pyarrow")
+        SAMPLE.loans.to_parquet(loans_path)
+        SAMPLE.branches.to_parquet(branches_path)
+    from_file = read_portfolio(loans_path, branches_path)
+    in_memory = read_portfolio(SAMPLE.loans, SAMPLE.branches)
+    pd.testing.assert_frame_equal(
+        from_file.loans, in_memory.loans, check_categorical=False, check_dtype=False
+    )
+    assert from_file.source == loans_path.name
+
+
+def test_problem_names_file(tmp_path) -> None:
+    bad = SAMPLE.loans.copy()
+    bad.loc[3, "npl_age_months"] = -1
+    path = tmp_path / "loans.csv"
+    bad.to_csv(path, index=False)
+    with pytest.raises(PortfolioValidationError, match=r"loans\.csv, row 4, loan_id"):
+        read_portfolio(path)
+
+
+def test_summaries_add_up() -> None:
+    pf = read_portfolio(SAMPLE.loans, SAMPLE.branches)
+    for table in (pf.by_class(), pf.by_branch(), pf.by_age()):
+        assert table["loans"].sum() == pf.n_loans
+        assert table["balance"].sum() == pytest.approx(pf.total_balance)
+    ratios = pf.branch_ratios()
+    assert ((ratios["npl_ratio"] > 0) & (ratios["npl_ratio"] <= 1)).all()
+    assert "NPLs" in pf.summary()
