@@ -13,20 +13,35 @@ from npl_disposal.exceptions import (
     SolverError,
     SolverUnavailableError,
 )
+from npl_disposal.policy import Policy, load_policy
 from npl_disposal.portfolio import Portfolio, read_branches, read_loans, read_portfolio
+from npl_disposal.problem import AllocationProblem, build_problem, read_options
+from npl_disposal.solve import AllocationResult, SolverReport, Status, solve
+from npl_disposal.verify import Verification, verify_plan
 
 __version__ = "0.1.0"
 
 __all__ = [
+    "AllocationProblem",
+    "AllocationResult",
     "InfeasiblePolicyError",
     "NplDisposalError",
+    "Policy",
     "PolicyError",
     "Portfolio",
     "PortfolioValidationError",
     "SolverError",
+    "SolverReport",
     "SolverUnavailableError",
+    "Status",
+    "Verification",
     "__version__",
+    "build_problem",
+    "load_policy",
     "read_branches",
     "read_loans",
+    "read_options",
     "read_portfolio",
+    "solve",
+    "verify_plan",
 ]

@@ -8,7 +8,10 @@ Nothing is written unless the whole run succeeds.
 from __future__ import annotations
 
 import argparse
+import json
+import shutil
 import sys
+import tempfile
 from collections.abc import Callable, Sequence
 from importlib import resources
 from pathlib import Path
@@ -23,7 +26,11 @@ from npl_disposal.exceptions import (
     SolverError,
     SolverUnavailableError,
 )
+from npl_disposal.policy import load_policy
 from npl_disposal.portfolio import Portfolio, read_portfolio
+from npl_disposal.problem import build_problem
+from npl_disposal.rules import BRANCH_FIGURES
+from npl_disposal.solve import AllocationResult, Status, solve
 
 EXIT_OK, EXIT_BAD_INPUT, EXIT_INFEASIBLE, EXIT_NO_PLAN = 0, 2, 3, 4
 
@@ -61,6 +68,91 @@ def print_portfolio(portfolio: Portfolio) -> None:
         )
 
 
+def write_outputs(out: Path, files: dict[str, Callable[[Path], object]]) -> None:
+    """Write every file into a scratch folder first, then move them into ``out``.
+
+    A failure while writing leaves ``out`` as it was: nothing half-written.
+    """
+    out.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(dir=out, prefix=".npl-") as scratch:
+        for name, write in files.items():
+            write(Path(scratch) / name)
+        for name in files:
+            shutil.move(str(Path(scratch) / name), str(out / name))
+
+
+def branch_table(result: AllocationResult) -> pd.DataFrame:
+    """``branches.csv``: the branch figures of DESIGN section 4 after the plan."""
+    figures = result.branch_figures()
+    extra = [c for c in ("growth", "growth_restored") if c in figures]
+    rest = [c for c in figures.columns if c not in ["branch", *BRANCH_FIGURES, *extra]]
+    return figures[["branch", *BRANCH_FIGURES, *extra, *rest]]
+
+
+def _plan(args: argparse.Namespace) -> AllocationResult:
+    if args.options is None:
+        raise ValueError(
+            "plan needs --options (loan_id, channel, value, pnl, derecognised) until the "
+            "library's own valuation is available"
+        )
+    portfolio = read_portfolio(args.portfolio, branches=args.branches)
+    policy = load_policy(args.policy)
+    problem = build_problem(portfolio, policy, args.options)
+    progress = (lambda line: print(line, file=sys.stderr)) if args.verbose else None
+    return solve(
+        problem,
+        mode=args.mode,
+        solver=args.solver,
+        time_limit=args.time_limit,
+        mip_gap=args.mip_gap,
+        progress=progress,
+    )
+
+
+def cmd_plan(args: argparse.Namespace) -> int:
+    """Plan the disposal and write plan.csv, branches.csv and summary.json."""
+    result = _plan(args)
+    if result.status is Status.NO_SOLUTION:
+        print(
+            f"npl-disposal: no feasible plan was found within the time limit of "
+            f"{args.time_limit} s; raise --time-limit or use --mode fractional",
+            file=sys.stderr,
+        )
+        return EXIT_NO_PLAN
+    write_outputs(
+        Path(args.out),
+        {
+            "plan.csv": lambda p: result.plan.to_csv(p, index=False),
+            "branches.csv": lambda p: branch_table(result).to_csv(p, index=False),
+            "summary.json": lambda p: p.write_text(
+                json.dumps(result.to_dict(), indent=2, ensure_ascii=False), encoding="utf-8"
+            ),
+        },
+    )
+    print(result.summary())
+    print(f"wrote plan.csv, branches.csv and summary.json to {args.out}")
+    return EXIT_OK
+
+
+def print_plan(result: AllocationResult, priced: AllocationResult | None = None) -> None:
+    """Print the channel mix, the binding budgets and the branch tolerance table."""
+    print(result.summary())
+    _print_table("Channel mix", result.channel_mix(), ("balance", "value", "pnl"))
+    if priced is not None:
+        binding = priced.binding()[["name", "unit", "usage", "limit", "shadow_price"]]
+        print(
+            "\nBinding budgets in the LP relaxation (shadow price: CNY of value per CNY or "
+            "per loan of extra budget)"
+        )
+        print(binding.to_string(index=False, float_format=lambda x: f"{x:,.4f}"))
+    figures = branch_table(result)[["branch", *BRANCH_FIGURES]]
+    _print_table(
+        "Branch tolerance and wage pool after the plan",
+        figures.set_index("branch"),
+        ("npl_loss", "profit_after", "relief", "wage_pool"),
+    )
+
+
 def cmd_check(args: argparse.Namespace) -> int:
     """Validate a portfolio (and branch table) and print its summaries."""
     portfolio = read_portfolio(args.portfolio, branches=args.branches)
@@ -73,6 +165,11 @@ def cmd_demo(args: argparse.Namespace) -> int:
     portfolio = read_portfolio(sample_path("portfolio.csv"), sample_path("branches.csv"))
     print("npl-disposal demo: the bundled synthetic sample\n")
     print_portfolio(portfolio)
+    problem = build_problem(portfolio, sample_path("policy.toml"), sample_path("options.csv"))
+    print("\n" + problem.summary() + "\n")
+    result = solve(problem)
+    priced = solve(problem, mode="fractional")
+    print_plan(result, priced)
     return EXIT_OK
 
 
@@ -92,6 +189,21 @@ def build_parser() -> argparse.ArgumentParser:
     check.add_argument("portfolio", help="loans: CSV or Parquet (DESIGN section 5 columns)")
     check.add_argument("--branches", help="branch table: CSV or Parquet")
     check.set_defaults(func=cmd_check)
+
+    plan = sub.add_parser("plan", help="allocate every loan to a disposal channel")
+    plan.add_argument("portfolio", help="loans: CSV or Parquet")
+    plan.add_argument("--branches", required=True, help="branch table: CSV or Parquet")
+    plan.add_argument("--policy", required=True, help="policy.toml")
+    plan.add_argument("--options", help="options table: loan_id, channel, value, pnl, derecognised")
+    plan.add_argument(
+        "--out", required=True, help="folder for plan.csv, branches.csv, summary.json"
+    )
+    plan.add_argument("--mode", choices=["whole_loan", "fractional"], help="overrides [mode]")
+    plan.add_argument("--solver", default="highs", help="highs (default) or a PuLP solver name")
+    plan.add_argument("--time-limit", type=float, default=None, help="seconds")
+    plan.add_argument("--mip-gap", type=float, default=1e-6, help="relative gap (whole_loan)")
+    plan.add_argument("-v", "--verbose", action="store_true", help="progress on stderr")
+    plan.set_defaults(func=cmd_plan)
     return parser
 
 

@@ -1,0 +1,564 @@
+"""Exact LP and whole-loan solves that exploit the problem's structure.
+
+Every loan couples to the others only through a few budget rows and one
+tolerance row per branch. For dual prices ``pi`` on those rows each loan's best
+channel is one vectorised pass (:func:`reduced_values`), and the Lagrangian
+``L(pi)`` is a certified upper bound on both the LP and the whole-loan optimum.
+
+* **Fractional (LP)**: estimate prices on a sample, fix each loan whose best
+  channel wins by a clear margin, solve the LP exactly on the loans near a tie,
+  then price every fixed loan with the LP's duals; any loan whose fixed channel
+  is no longer best is freed and the LP solved again. When none is left, the
+  restricted optimum is optimal for the whole LP (complementary slackness).
+* **Whole loan (MILP)**: a basic LP optimum splits at most as many loans as there
+  are rows. Those loans (and the other near-ties) are repaired by a small exact
+  MILP, giving a plan worth ``z``. Reduced-cost fixing then proves that any
+  better plan only uses options whose reduced-value loss is below
+  ``L(pi) - z``; the MILP over those options gives the optimum and its bound.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from npl_disposal.formulation import (
+    MONEY_SCALE,
+    restricted_model,
+    row_scale,
+    shares_from,
+)
+from npl_disposal.highs import run_highs
+from npl_disposal.problem import AllocationProblem
+
+_TIE_TOL = 1e-9  # scaled (CNY m): a thousandth of a yuan
+_SLACK_TOL = 1e-7  # scaled: a tenth of a yuan, or 1e-7 loans
+
+
+@dataclass
+class Outcome:
+    """Raw outcome of a structured solve (shares on the grid, objective, bound)."""
+
+    status: str
+    shares: np.ndarray
+    y: np.ndarray
+    objective: float
+    bound: float
+    duals: np.ndarray
+    shortfall: np.ndarray
+    iterations: int = 0
+    free_loans: int = 0
+    free: np.ndarray | None = None
+    seconds: dict[str, float] = field(default_factory=dict)
+    message: str = ""
+
+
+def price_weights(problem: AllocationProblem, duals: np.ndarray) -> np.ndarray:
+    """Row prices in CNY yuan per natural unit from the model's scaled min-form duals.
+
+    A price may only push against a finite limit, so wrongly signed round-off is
+    cleared; any such prices give a valid Lagrangian bound.
+    """
+    rows = problem.rows
+    weights = row_scale(problem) * duals / MONEY_SCALE
+    weights[(weights > 0) & ~np.isfinite(rows.lower)] = 0.0
+    weights[(weights < 0) & ~np.isfinite(rows.upper)] = 0.0
+    return weights
+
+
+def reduced_values(
+    problem: AllocationProblem, duals: np.ndarray, phase_one: bool = False
+) -> np.ndarray:
+    """Reduced value (CNY yuan) of every option at the rows' prices; -inf if not eligible.
+
+    ``v_im - sum_r lambda_r a_r,im`` for every loan and channel in one sparse pass.
+    """
+    weights = price_weights(problem, duals)
+    priced = np.asarray(problem.rows.matrix.T @ weights).reshape(problem.eligible.shape)
+    out = priced if phase_one else problem.value + priced
+    out[~problem.eligible] = -np.inf
+    return out
+
+
+def lagrangian_bound(
+    problem: AllocationProblem,
+    duals: np.ndarray,
+    reduced: np.ndarray,
+    phase_one: bool = False,
+    fix_blocks: np.ndarray | None = None,
+) -> float:
+    """The Lagrangian ``L(pi)`` (CNY yuan): an upper bound on every feasible plan's value.
+
+    It bounds the fractional and the whole-loan problem alike (with the on/off
+    variables fixed to ``fix_blocks`` when given).
+    """
+    rows = problem.rows
+    weights = price_weights(problem, duals)
+    pos, neg = np.maximum(weights, 0.0), np.minimum(weights, 0.0)
+    rhs = -(pos @ np.where(pos > 0, rows.lower, 0.0)) - (neg @ np.where(neg < 0, rows.upper, 0.0))
+    cost = np.zeros(len(problem.blocks)) if phase_one else problem.block_cost
+    block = cost + rows.blocks.T @ weights
+    blocks = np.maximum(block, 0.0).sum() if fix_blocks is None else block @ fix_blocks
+    return float(reduced.max(axis=1).sum() + rhs + blocks)
+
+
+def plan_value(problem: AllocationProblem, shares: np.ndarray, y: np.ndarray) -> float:
+    """Objective of a plan: sum of v_im x_im less the blocks' fixed costs, CNY yuan."""
+    return float((problem.value * shares).sum() + problem.block_cost @ y)
+
+
+def _argmax_shares(reduced: np.ndarray) -> np.ndarray:
+    shares = np.zeros(reduced.shape)
+    shares[np.arange(reduced.shape[0]), reduced.argmax(axis=1)] = 1.0
+    return shares
+
+
+def _second_gap(reduced: np.ndarray) -> np.ndarray:
+    """How much each loan's best option beats its second best (inf if it has one)."""
+    top2 = -np.partition(-reduced, 1, axis=1)[:, :2] if reduced.shape[1] > 1 else None
+    if top2 is None:
+        return np.full(reduced.shape[0], np.inf)
+    gap = top2[:, 0] - top2[:, 1]
+    return np.where(np.isfinite(gap), gap, np.inf)
+
+
+def _sample_duals(
+    problem: AllocationProblem,
+    size: int,
+    rng: np.random.Generator,
+    deadline: float,
+    phase_one: bool,
+    fix_blocks: np.ndarray | None = None,
+) -> np.ndarray:
+    """Dual prices estimated from an LP over a random sample of the loans."""
+    n = problem.n_loans
+    pick = np.zeros(n, dtype=bool)
+    pick[rng.choice(n, size=min(size, n), replace=False)] = True
+    factor = _sample_factor(problem, pick)
+    restricted = restricted_model(
+        problem,
+        pick,
+        None,
+        rhs_factor=factor,
+        cost_factor=pick.mean(),
+        phase_one=phase_one,
+        fix_blocks=fix_blocks,
+    )
+    sol = run_highs(restricted.model, time_limit=max(deadline - time.perf_counter(), 0.05))
+    if sol.row_dual.size == 0:
+        return np.zeros(len(problem.rows))
+    return restricted.resource_duals(sol.row_dual)
+
+
+def _sample_factor(problem: AllocationProblem, pick: np.ndarray) -> np.ndarray:
+    """Share of each row's reach (sum of |coefficients|) that the sample holds."""
+    reach = abs(problem.rows.matrix)
+    picked = reach @ np.repeat(pick, problem.n_channels).astype(float)
+    total = reach @ np.ones(reach.shape[1])
+    return np.divide(picked, total, out=np.full(total.size, pick.mean()), where=total > 0)
+
+
+def solve_fractional(
+    problem: AllocationProblem,
+    time_limit: float | None = None,
+    sample: int = 4000,
+    free_target: int = 3000,
+    seed: int = 0,
+    phase_one: bool = False,
+    progress: Callable[[str], None] | None = None,
+    fix_blocks: np.ndarray | None = None,
+    prices: np.ndarray | None = None,
+    warm: Outcome | None = None,
+) -> Outcome:
+    """Exact LP optimum by pricing and restricted LPs (see the module docstring).
+
+    ``fix_blocks`` fixes the on/off variables; ``prices`` (duals of an earlier
+    solve) replace the sample estimate; ``warm`` (an earlier outcome) also gives
+    the plan and the open loans to start from.
+    """
+    start = time.perf_counter()
+    deadline = start + (time_limit if time_limit is not None else math.inf)
+    n = problem.n_loans
+    free = np.zeros(n, dtype=bool)
+    if n <= sample + free_target:
+        duals = np.zeros(len(problem.rows))
+        free[:] = True
+    elif warm is not None:
+        duals = warm.duals
+    elif prices is not None:
+        duals = prices
+    else:
+        rng = np.random.default_rng(seed)
+        duals = _sample_duals(problem, sample, rng, deadline, phase_one, fix_blocks)
+    reduced = reduced_values(problem, duals, phase_one)
+    base = _argmax_shares(reduced)
+    gap = _second_gap(reduced)
+    free[np.argsort(gap, kind="stable")[: max(free_target, n // 50)]] = True
+    free |= gap * MONEY_SCALE <= _TIE_TOL
+    if warm is not None and warm.free is not None:
+        free |= warm.free | (warm.shares.max(axis=1) < 1.0)
+        base = np.where(free[:, None], base, _argmax_shares(warm.shares))
+    seconds = {"prices": time.perf_counter() - start}
+    iterations, timed_out = 0, False
+    while True:
+        iterations += 1
+        fixed = np.where(free[:, None], 0.0, base)
+        restricted = restricted_model(
+            problem, free, fixed, phase_one=phase_one, fix_blocks=fix_blocks
+        )
+        left = max(deadline - time.perf_counter(), 0.05)
+        sol = run_highs(restricted.model, time_limit=left)
+        if sol.status != "optimal":
+            return Outcome(
+                sol.status,
+                base,
+                np.ones(len(problem.blocks)),
+                math.nan,
+                math.nan,
+                duals,
+                np.zeros(len(problem.rows)),
+                iterations,
+                int(free.sum()),
+                free,
+                seconds,
+                sol.message,
+            )
+        short = restricted.slack(sol.x)
+        if time.perf_counter() > deadline:
+            timed_out = True
+            break
+        if np.abs(short).max(initial=0.0) > _SLACK_TOL and not free.all():
+            added = _free_for_rows(problem, free, base, reduced, short / row_scale(problem))
+            _report(
+                progress,
+                iterations,
+                free,
+                added,
+                "to meet violated rows "
+                + ", ".join(
+                    f"{problem.rows.names[r]} {short[r]:.4g}" for r in np.flatnonzero(short)
+                ),
+                sol.seconds,
+            )
+            continue
+        duals = restricted.resource_duals(sol.row_dual)
+        reduced = reduced_values(problem, duals, phase_one)
+        chosen = np.take_along_axis(reduced, base.argmax(axis=1)[:, None], axis=1)[:, 0]
+        loss = (reduced.max(axis=1) - chosen) * MONEY_SCALE
+        wrong = ~free & (loss > _TIE_TOL)
+        if not wrong.any():
+            break
+        _free_more(free, wrong, loss, reduced, max(free_target, n // 50))
+        _report(progress, iterations, free, int(wrong.sum()), "repriced", sol.seconds)
+    shares = shares_from(problem, restricted, sol.x, base)
+    y = sol.x[restricted.n_x : restricted.n_x + restricted.n_blocks]
+    shortfall = restricted.slack(sol.x) / row_scale(problem)
+    objective = -float(shortfall.sum()) if phase_one else plan_value(problem, shares, y)
+    bound = lagrangian_bound(problem, duals, reduced, phase_one, fix_blocks)
+    seconds["total"] = time.perf_counter() - start
+    return Outcome(
+        "time_limit" if timed_out else "optimal",
+        shares,
+        y,
+        objective,
+        bound,
+        duals,
+        shortfall,
+        iterations,
+        int(free.sum()),
+        free,
+        seconds,
+    )
+
+
+def _report(
+    progress: Callable[[str], None] | None,
+    iteration: int,
+    free: np.ndarray,
+    added: int,
+    why: str,
+    seconds: float,
+) -> None:
+    if progress is not None:
+        progress(
+            f"LP pass {iteration} ({seconds:.2f} s): {added:,} loans freed {why}; "
+            f"{int(free.sum()):,} free"
+        )
+
+
+def _free_for_rows(
+    problem: AllocationProblem,
+    free: np.ndarray,
+    base: np.ndarray,
+    reduced: np.ndarray,
+    shortfall: np.ndarray,
+) -> int:
+    """Free the cheapest fixed loans able to close each violated row, twice over.
+
+    A loan moved off its channel costs its reduced-value gap; it helps a row by
+    the change in the row's coefficient. Loans are freed in order of cost per
+    unit of help until their help covers twice the shortfall.
+    """
+    before = int(free.sum())
+    current = base.argmax(axis=1)
+    idx = np.arange(problem.n_loans)
+    best_other = np.where(problem.eligible, reduced, -np.inf)
+    best_other[idx, current] = -np.inf
+    for r in np.flatnonzero(shortfall != 0):
+        coef = problem.rows.matrix.getrow(r).toarray().reshape(reduced.shape)
+        sign = 1.0 if shortfall[r] > 0 else -1.0
+        help_ = sign * (coef - coef[idx, current][:, None])
+        help_[~problem.eligible] = -np.inf
+        gain = help_.max(axis=1)
+        cost = reduced[idx, current] - best_other.max(axis=1)
+        ok = (~free) & (gain > 0)
+        ratio = cost[ok] / gain[ok]
+        order = np.flatnonzero(ok)[np.argsort(ratio, kind="stable")]
+        enough = np.searchsorted(np.cumsum(gain[order]), 2.0 * abs(shortfall[r])) + 1
+        free[order[:enough]] = True
+    return int(free.sum()) - before
+
+
+def _free_more(
+    free: np.ndarray, wrong: np.ndarray, loss: np.ndarray, reduced: np.ndarray, limit: int
+) -> None:
+    """Free the most mispriced loans (at most ``limit``), plus as many next-closest ties.
+
+    Capping the loans let in per pass keeps each restricted LP small while the
+    prices settle (column generation's usual stabilisation).
+    """
+    worst = np.flatnonzero(wrong)
+    if worst.size > limit:
+        worst = worst[np.argpartition(-loss[worst], limit)[:limit]]
+    free[worst] = True
+    gap = _second_gap(reduced)
+    gap[free] = np.inf
+    closest = np.argsort(gap, kind="stable")[: worst.size]
+    free[closest[np.isfinite(gap[closest])]] = True
+
+
+def solve_whole_loan(
+    problem: AllocationProblem,
+    time_limit: float | None = None,
+    mip_gap: float = 1e-6,
+    max_free: int = 20000,
+    progress: Callable[[str], None] | None = None,
+    **lp_options: object,
+) -> Outcome:
+    """Whole-loan optimum: LP, then per on/off combination a repair and an exact MILP.
+
+    The combination the LP points to (a block on wherever the LP uses it) is
+    solved first. Every other combination is bounded by the Lagrangian at the LP
+    prices with its closed channels removed; one that cannot beat the best plan
+    is skipped, the others get their own LP, repair and reduced-cost fixing.
+    """
+    start = time.perf_counter()
+    deadline = start + (time_limit if time_limit is not None else math.inf)
+    lp = solve_fractional(problem, time_limit, progress=progress, **lp_options)  # type: ignore[arg-type]
+    if lp.status != "optimal" or np.abs(lp.shortfall).max(initial=0.0) * MONEY_SCALE > _SLACK_TOL:
+        return lp
+    nearest = (lp.y > 1e-9).astype(float)
+    others = [
+        c for c in _combos(len(problem.blocks)) if c is None or not np.array_equal(c, nearest)
+    ]
+    combos: list[np.ndarray | None] = [nearest] if len(problem.blocks) else []
+    combos += others
+    estimates = [_combo_bound(problem, lp.duals, c) for c in combos]
+    best: tuple[np.ndarray, np.ndarray, float] | None = None
+    bounds: list[float] = []
+    for i, (combo, estimate) in enumerate(zip(combos, estimates, strict=True)):
+        prune = best is not None and (estimate <= best[2] or _gap(best[2], estimate) <= mip_gap)
+        if i > 0 and (prune or time.perf_counter() > deadline):
+            bounds.append(estimate)
+            continue
+        found, bound = _solve_combo(
+            problem, lp, combo, best, deadline, mip_gap, max_free, progress, lp_options
+        )
+        bounds.append(min(bound, estimate))
+        if found is not None and (best is None or found[2] > best[2]):
+            best = found
+    seconds = dict(lp.seconds, total=time.perf_counter() - start)
+    if best is None:
+        return Outcome(
+            "no_solution",
+            lp.shares,
+            lp.y,
+            math.nan,
+            lp.bound,
+            lp.duals,
+            lp.shortfall,
+            lp.iterations,
+            lp.free_loans,
+            lp.free,
+            seconds,
+            "no whole-loan plan found",
+        )
+    shares, y, value = best
+    bound = max(value, min(lp.bound, max(bounds)))
+    status = "optimal" if _gap(value, bound) <= mip_gap else "feasible"
+    return Outcome(
+        status,
+        shares,
+        y,
+        value,
+        bound,
+        lp.duals,
+        np.zeros(len(problem.rows)),
+        lp.iterations,
+        lp.free_loans,
+        lp.free,
+        seconds,
+    )
+
+
+def _combo_bound(problem: AllocationProblem, duals: np.ndarray, combo: np.ndarray | None) -> float:
+    """Lagrangian bound (CNY yuan) with the on/off variables fixed at ``combo``.
+
+    A block switched off closes its channel; the rows that only limit that
+    channel then hold trivially and their prices are dropped.
+    """
+    if combo is None:
+        return lagrangian_bound(problem, duals, reduced_values(problem, duals))
+    off = [b.name for b, on in zip(problem.blocks, combo, strict=True) if on < 0.5]
+    prices = duals.copy()
+    for name in off:
+        prices[problem.rows.blocks[:, [b.name for b in problem.blocks].index(name)] != 0] = 0.0
+    reduced = reduced_values(problem, prices)
+    for name in off:
+        if name in problem.channels:
+            reduced[:, problem.channels.index(name)] = -np.inf
+    if not np.isfinite(reduced.max(axis=1)).all():
+        return -math.inf
+    return lagrangian_bound(problem, prices, reduced, fix_blocks=combo)
+
+
+def _combos(nb: int) -> list[np.ndarray | None]:
+    if nb == 0:
+        return [None]
+    grid = np.array(np.meshgrid(*[[1.0, 0.0]] * nb, indexing="ij")).reshape(nb, -1).T
+    return list(grid)
+
+
+def _solve_combo(
+    problem: AllocationProblem,
+    relaxed: Outcome,
+    combo: np.ndarray | None,
+    best: tuple[np.ndarray, np.ndarray, float] | None,
+    deadline: float,
+    mip_gap: float,
+    max_free: int,
+    progress: Callable[[str], None] | None,
+    lp_options: dict[str, object],
+) -> tuple[tuple[np.ndarray, np.ndarray, float] | None, float]:
+    """Best whole-loan plan with the blocks fixed at ``combo``, and a bound on it."""
+    if combo is None or np.array_equal(relaxed.y, combo):
+        lp = relaxed
+    else:
+        near = np.array_equal((relaxed.y > 1e-9).astype(float), combo)
+        lp = solve_fractional(
+            problem,
+            deadline - time.perf_counter(),
+            fix_blocks=combo,
+            progress=progress,
+            warm=relaxed if near else None,
+            **lp_options,  # type: ignore[arg-type]
+        )
+    if lp.status != "optimal" or np.abs(lp.shortfall).max(initial=0.0) * MONEY_SCALE > _SLACK_TOL:
+        return None, lp.bound if math.isfinite(lp.bound) else math.inf
+    reduced = reduced_values(problem, lp.duals)
+    loss = reduced.max(axis=1)[:, None] - reduced  # CNY yuan; inf where not eligible
+    found = _repair(problem, lp, loss, deadline, max_free, combo, mip_gap)
+    bound = lp.bound
+    if progress is not None:
+        progress(
+            f"blocks {combo}: LP bound {bound:,.2f}, repaired plan "
+            f"{found[2] if found else math.nan:,.2f}"
+        )
+    value = max(found[2] if found else -math.inf, best[2] if best else -math.inf)
+    if math.isfinite(value) and _gap(value, bound) > mip_gap and time.perf_counter() < deadline:
+        allowed = problem.eligible & (loss < bound - value + 1e-6)
+        free = allowed.sum(axis=1) >= 2
+        if progress is not None:
+            progress(f"blocks {combo}: reduced-cost fixing leaves {int(free.sum()):,} loans open")
+        if free.sum() <= max_free:
+            exact = _exact_milp(problem, free, allowed, loss, deadline, mip_gap, combo)
+            if exact is not None:
+                if found is None or exact[2] > found[2]:
+                    found = exact[:3]
+                bound = min(bound, max(exact[3], value))
+    return found, bound
+
+
+def _gap(value: float, bound: float) -> float:
+    return max(bound - value, 0.0) / max(abs(bound), 1.0)
+
+
+def _repair(
+    problem: AllocationProblem,
+    lp: Outcome,
+    loss: np.ndarray,
+    deadline: float,
+    max_free: int,
+    combo: np.ndarray | None,
+    mip_gap: float,
+) -> tuple[np.ndarray, np.ndarray, float] | None:
+    """A whole-loan plan: the LP's whole loans kept, its split loans and near-ties re-solved."""
+    split = lp.shares.max(axis=1) < 1.0 - 1e-9
+    gap = np.partition(np.where(np.isfinite(loss), loss, np.inf), 1, axis=1)[:, 1]
+    count = max(2000, 4 * int(split.sum()))
+    while True:
+        free = split.copy()
+        free[np.argsort(gap, kind="stable")[:count]] = True
+        base = _argmax_shares(np.where(problem.eligible, lp.shares, -1.0))
+        fixed = np.where(free[:, None], 0.0, base)
+        restricted = restricted_model(
+            problem, free, fixed, integer=True, elastic=False, fix_blocks=combo
+        )
+        sol = run_highs(
+            restricted.model,
+            time_limit=max(deadline - time.perf_counter(), 0.05),
+            mip_gap=1e-9,
+            abs_gap=0.5 * mip_gap * abs(lp.bound) * MONEY_SCALE,
+        )
+        if sol.x.size and sol.status in ("optimal", "time_limit"):
+            shares = shares_from(problem, restricted, np.round(sol.x), base)
+            y = np.round(sol.x[restricted.n_x : restricted.n_x + restricted.n_blocks])
+            return shares, y, plan_value(problem, shares, y)
+        if free.all() or count >= max_free or time.perf_counter() > deadline:
+            return None
+        count *= 4
+
+
+def _exact_milp(
+    problem: AllocationProblem,
+    free: np.ndarray,
+    allowed: np.ndarray,
+    loss: np.ndarray,
+    deadline: float,
+    mip_gap: float,
+    combo: np.ndarray | None,
+) -> tuple[np.ndarray, np.ndarray, float, float] | None:
+    """MILP over the loans reduced-cost fixing left open; the rest at their best option."""
+    base = _argmax_shares(-np.where(problem.eligible, loss, np.inf))
+    fixed = np.where(free[:, None], 0.0, base)
+    restricted = restricted_model(
+        problem, free, fixed, allowed=allowed, integer=True, elastic=False, fix_blocks=combo
+    )
+    total = abs(float((problem.value * fixed).sum())) + 1.0
+    sol = run_highs(
+        restricted.model,
+        time_limit=max(deadline - time.perf_counter(), 0.05),
+        mip_gap=1e-9,
+        abs_gap=0.5 * mip_gap * total * MONEY_SCALE,
+    )
+    if not sol.x.size:
+        return None
+    shares = shares_from(problem, restricted, np.round(sol.x), base)
+    y = np.round(sol.x[restricted.n_x : restricted.n_x + restricted.n_blocks])
+    constant = float((problem.value * fixed).sum())
+    bound = -sol.bound / MONEY_SCALE + constant if math.isfinite(sol.bound) else math.inf
+    return shares, y, plan_value(problem, shares, y), bound

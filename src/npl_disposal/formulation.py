@@ -1,0 +1,150 @@
+"""Array models of the allocation problem, for all loans or a restricted subset.
+
+Columns are ``[x options..., y blocks..., slacks...]``; rows are one equality per
+free loan (its shares sum to 1) followed by the resource rows. Loans outside the
+free set are fixed: their usage is subtracted from the row limits. Money is
+scaled to CNY millions inside the model (HiGHS warns about yuan-sized numbers);
+count rows stay in loans.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import scipy.sparse as sp
+
+from npl_disposal.highs import ArrayModel
+from npl_disposal.problem import MONEY, AllocationProblem
+
+#: Objective and money rows are in CNY millions inside every model.
+MONEY_SCALE = 1e-6
+#: Cost, in scaled objective units per scaled unit, of violating a row in the elastic model.
+PENALTY = 1e5
+
+
+def row_scale(problem: AllocationProblem) -> np.ndarray:
+    """Factor applied to each resource row: 1e-6 for CNY rows, 1 for loan counts."""
+    return np.where(np.array(problem.rows.unit) == MONEY, MONEY_SCALE, 1.0)
+
+
+@dataclass(frozen=True, eq=False)
+class Restricted:
+    """A model over the free loans, with the map back to the problem's grid."""
+
+    model: ArrayModel
+    loans: np.ndarray
+    cols: np.ndarray
+    n_blocks: int
+    slack_rows: np.ndarray
+    slack_sign: np.ndarray
+
+    @property
+    def n_x(self) -> int:
+        """Number of option columns."""
+        return self.cols.size
+
+    def resource_duals(self, row_dual: np.ndarray) -> np.ndarray:
+        """Duals of the resource rows (scaled units, min form)."""
+        return row_dual[self.loans.size :]
+
+    def slack(self, x: np.ndarray) -> np.ndarray:
+        """Violation of each resource row (scaled units) in a solution.
+
+        Positive where the row is below its lower limit (it needs more), negative
+        where it is above its upper limit (it needs less).
+        """
+        out = np.zeros(self.model.row_lower.size - self.loans.size)
+        np.add.at(out, self.slack_rows, self.slack_sign * x[self.n_x + self.n_blocks :])
+        return out
+
+
+def restricted_model(
+    problem: AllocationProblem,
+    free: np.ndarray,
+    fixed_shares: np.ndarray | None = None,
+    allowed: np.ndarray | None = None,
+    integer: bool = False,
+    elastic: bool = True,
+    rhs_factor: np.ndarray | None = None,
+    cost_factor: float = 1.0,
+    phase_one: bool = False,
+    fix_blocks: np.ndarray | None = None,
+) -> Restricted:
+    """Build the model over loans ``free`` (bool mask), the rest fixed at ``fixed_shares``.
+
+    ``allowed`` narrows the options of free loans (default: ``problem.eligible``);
+    ``rhs_factor`` scales each row's limits and block coefficients (used to solve
+    a sample of the loans); ``phase_one`` drops the values to find a feasible plan;
+    ``fix_blocks`` fixes the on/off variables (0 or 1 each).
+    """
+    rows = problem.rows
+    k, m = len(rows), problem.n_channels
+    allowed = problem.eligible if allowed is None else allowed
+    loans = np.flatnonzero(free)
+    cols = np.flatnonzero((allowed & free[:, None]).ravel())
+    scale = row_scale(problem)
+    factor = np.ones(k) if rhs_factor is None else rhs_factor
+    used = rows.matrix @ fixed_shares.ravel() if fixed_shares is not None else np.zeros(k)
+    finite_lo, finite_hi = np.isfinite(rows.lower), np.isfinite(rows.upper)
+    lower = np.where(
+        finite_lo, (np.where(finite_lo, rows.lower, 0.0) * factor - used) * scale, -np.inf
+    )
+    upper = np.where(
+        finite_hi, (np.where(finite_hi, rows.upper, 0.0) * factor - used) * scale, np.inf
+    )
+    block_coef = rows.blocks * (factor * scale)[:, None]
+    nb = len(problem.blocks)
+    lo_rows, hi_rows = np.flatnonzero(np.isfinite(lower)), np.flatnonzero(np.isfinite(upper))
+    slack_rows = np.concatenate([lo_rows, hi_rows]) if elastic else np.zeros(0, dtype=np.int64)
+    slack_sign = np.concatenate([np.ones(lo_rows.size), -np.ones(hi_rows.size)])
+    n_x, n_free = cols.size, loans.size
+    ordinal = np.searchsorted(loans, cols // m)
+    sub = (sp.diags(scale) @ rows.matrix).tocsc()[:, cols].tocoo()
+    b_r, b_c = np.nonzero(block_coef)
+    s_n = slack_rows.size
+    r = np.concatenate([ordinal, sub.row + n_free, b_r + n_free, slack_rows + n_free])
+    c = np.concatenate([np.arange(n_x), sub.col, b_c + n_x, np.arange(s_n) + n_x + nb])
+    v = np.concatenate([np.ones(n_x), sub.data, block_coef[b_r, b_c], slack_sign[:s_n]])
+    matrix = sp.csc_matrix((v, (r, c)), shape=(n_free + k, n_x + nb + s_n))
+    values = np.zeros(n_x) if phase_one else -problem.value.ravel()[cols] * MONEY_SCALE
+    block_cost = np.zeros(nb) if phase_one else -problem.block_cost * MONEY_SCALE * cost_factor
+    penalty = np.full(s_n, 1.0 if phase_one else PENALTY)
+    cost = np.concatenate([values, block_cost, penalty])
+    eq = np.ones(n_free)
+    col_upper = np.concatenate([np.ones(n_x + nb), np.full(s_n, np.inf)])
+    col_lower = np.zeros(n_x + nb + s_n)
+    if fix_blocks is not None:
+        col_lower[n_x : n_x + nb] = col_upper[n_x : n_x + nb] = fix_blocks
+    if integer and not elastic:
+        lower, upper = _shrink(lower, upper)
+    model = ArrayModel(
+        cost=cost,
+        matrix=matrix,
+        row_lower=np.concatenate([eq, lower]),
+        row_upper=np.concatenate([eq, upper]),
+        col_lower=col_lower,
+        col_upper=col_upper,
+        integer=np.concatenate([np.ones(n_x + nb), np.zeros(s_n)]).astype(bool)
+        if integer
+        else None,
+    )
+    return Restricted(model, loans, cols, nb, slack_rows, slack_sign[:s_n])
+
+
+def _shrink(lower: np.ndarray, upper: np.ndarray, eps: float = 1e-8) -> tuple[np.ndarray, ...]:
+    """Tighten row limits by ``eps`` (a hundredth of a yuan) so MIP tolerance cannot overrun."""
+    room = upper - lower
+    can = np.isfinite(room) & (room > 2 * eps) | ~np.isfinite(room)
+    return np.where(can, lower + eps, lower), np.where(can, upper - eps, upper)
+
+
+def shares_from(
+    problem: AllocationProblem, restricted: Restricted, x: np.ndarray, base: np.ndarray
+) -> np.ndarray:
+    """The full share grid: ``base`` for fixed loans, the solution for free ones."""
+    shares = base.copy()
+    shares[restricted.loans] = 0.0
+    flat = shares.reshape(-1)
+    flat[restricted.cols] = np.clip(x[: restricted.n_x], 0.0, 1.0)
+    return shares

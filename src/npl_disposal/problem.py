@@ -1,0 +1,493 @@
+"""The allocation problem as data (DESIGN section 4), built vectorised.
+
+Loans × channels live on a dense grid of shape ``(n_loans, n_channels)``:
+``value``, ``pnl`` and ``derecognised`` per option and an ``eligible`` mask that
+already applies the per-loan rules (long ageing, write-off priority). Every
+other rule is a row of :class:`ResourceRows`: a sparse row over the grid's
+flattened options (index ``loan * n_channels + channel``) plus coefficients on
+the on/off variables of the two semi-continuous :class:`Block` s, with a lower
+and an upper limit. Rows are in their natural unit (CNY yuan or loans).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+import scipy.sparse as sp
+
+from npl_disposal.policy import Policy, load_policy
+from npl_disposal.portfolio import Portfolio, read_portfolio
+from npl_disposal.schema import OPTION_COLUMNS, STANDARD_CHANNELS
+from npl_disposal.tables import (
+    ProblemLog,
+    TableSource,
+    check_headers,
+    clean_columns,
+    read_table,
+    source_name,
+)
+
+__all__ = ["AllocationProblem", "Block", "ResourceRows", "build_problem", "read_options"]
+
+MONEY, LOANS = "CNY", "loans"
+
+
+@dataclass(frozen=True)
+class Block:
+    """A semi-continuous channel block switched on by one binary ``y``.
+
+    ``fixed_cost`` (CNY yuan) is paid when the block is on; it lowers both the
+    objective and this year's profit.
+    """
+
+    name: str
+    fixed_cost: float = 0.0
+
+
+@dataclass(frozen=True, eq=False)
+class ResourceRows:
+    """Linear rows ``lower <= matrix @ x + blocks @ y <= upper`` in natural units.
+
+    ``rule`` is the policy key a row implements (``write_off.quota``...), ``unit``
+    is ``"CNY"`` (yuan) or ``"loans"``; ``branch`` names the branch of a
+    tolerance row.
+    """
+
+    names: tuple[str, ...]
+    rule: tuple[str, ...]
+    unit: tuple[str, ...]
+    branch: tuple[str | None, ...]
+    matrix: sp.csr_matrix
+    blocks: np.ndarray
+    lower: np.ndarray
+    upper: np.ndarray
+
+    def __len__(self) -> int:
+        return len(self.names)
+
+    def frame(self) -> pd.DataFrame:
+        """The rows as a table (without coefficients)."""
+        return pd.DataFrame(
+            {
+                "name": self.names,
+                "rule": self.rule,
+                "unit": self.unit,
+                "branch": self.branch,
+                "lower": self.lower,
+                "upper": self.upper,
+            }
+        )
+
+
+@dataclass(frozen=True, eq=False)
+class AllocationProblem:
+    """Everything the solver needs, as arrays. Build it with :func:`build_problem`."""
+
+    loan_ids: np.ndarray
+    channels: tuple[str, ...]
+    balance: np.ndarray
+    branch_index: np.ndarray
+    branches: tuple[str, ...]
+    inclusive: np.ndarray
+    value: np.ndarray
+    pnl: np.ndarray
+    derecognised: np.ndarray
+    offered: np.ndarray
+    eligible: np.ndarray
+    rows: ResourceRows
+    blocks: tuple[Block, ...]
+    mode: str
+    portfolio: Portfolio = field(repr=False)
+    policy: Policy = field(repr=False)
+    options: pd.DataFrame = field(repr=False)
+
+    @property
+    def n_loans(self) -> int:
+        """Number of loans."""
+        return len(self.loan_ids)
+
+    @property
+    def n_channels(self) -> int:
+        """Number of channels."""
+        return len(self.channels)
+
+    def channel(self, name: str) -> int:
+        """Column of channel ``name`` in the grid, or -1 if no loan is offered it."""
+        return self.channels.index(name) if name in self.channels else -1
+
+    @property
+    def block_cost(self) -> np.ndarray:
+        """Objective coefficient (CNY yuan) of each block's on/off variable."""
+        return -np.array([b.fixed_cost for b in self.blocks], dtype=float)
+
+    @property
+    def forced_out(self) -> np.ndarray:
+        """Loans whose retain option the long-age or write-off-priority rule removed."""
+        r = self.channel("retain")
+        return self.offered[:, r] & ~self.eligible[:, r]
+
+    def summary(self) -> str:
+        """Size of the problem and the rules in force."""
+        return (
+            f"{self.n_loans:,} loans x {self.n_channels} channels "
+            f"({int(self.eligible.sum()):,} eligible options), {len(self.rows)} rows, "
+            f"{len(self.blocks)} on/off blocks, mode {self.mode}; "
+            f"{int(self.forced_out.sum()):,} loans must leave the book"
+        )
+
+
+def read_options(source: TableSource, portfolio: Portfolio) -> pd.DataFrame:
+    """Read and validate an options table against the portfolio.
+
+    A row present means the loan is eligible for that channel. Bad input (a
+    loan_id absent from the portfolio, a duplicate (loan_id, channel), a share
+    outside [0, 1], a loan without its ``retain`` row) raises one
+    :class:`~npl_disposal.PortfolioValidationError` naming every problem.
+    """
+    name = source_name(source, "options")
+    frame = read_table(source, OPTION_COLUMNS)
+    ids = frame["loan_id"].astype("string").to_numpy(dtype=object) if "loan_id" in frame else None
+    log = ProblemLog(name, ids)
+    check_headers(frame, OPTION_COLUMNS, log)
+    log.raise_if_any("options validation failed")
+    clean_columns(frame, OPTION_COLUMNS, log)
+    loan_pos = pd.Index(portfolio.loans["loan_id"]).get_indexer(frame["loan_id"])
+    log.flag(
+        (loan_pos < 0) & log.ok("loan_id"),
+        "loan_id",
+        frame["loan_id"].to_numpy(),
+        "loan_id not in the portfolio",
+        "a loan_id of the portfolio",
+    )
+    dup = frame.duplicated(["loan_id", "channel"], keep=False).to_numpy()
+    log.flag(
+        dup,
+        "channel",
+        frame["channel"].to_numpy(),
+        "duplicate (loan_id, channel)",
+        "one row per loan and channel",
+    )
+    share = frame["derecognised"].to_numpy()
+    log.flag(
+        (share < 0) | (share > 1),
+        "derecognised",
+        share,
+        "share outside [0, 1]",
+        "a share in [0, 1] of the balance",
+    )
+    has_retain = np.zeros(portfolio.n_loans, dtype=bool)
+    has_retain[loan_pos[(frame["channel"] == "retain").to_numpy() & (loan_pos >= 0)]] = True
+    missing = ProblemLog(name, portfolio.loans["loan_id"].to_numpy(dtype=object))
+    missing.flag(
+        ~has_retain,
+        "channel",
+        None,
+        "the loan has no retain row",
+        "one row with channel = retain for every loan",
+    )
+    log.extend(missing)
+    log.raise_if_any("options validation failed")
+    frame["_loan"] = loan_pos
+    return frame
+
+
+def _channel_order(names: pd.Series) -> tuple[str, ...]:
+    present = set(names.unique())
+    standard = [c for c in STANDARD_CHANNELS if c in present]
+    others = [c for c in pd.unique(names) if c not in STANDARD_CHANNELS]
+    return (*standard, *sorted(str(c) for c in others))
+
+
+def build_problem(
+    portfolio: Portfolio | TableSource,
+    policy: Policy | TableSource | dict[str, object],
+    options: pd.DataFrame | TableSource,
+    branches: TableSource | None = None,
+) -> AllocationProblem:
+    """Build the allocation problem of DESIGN section 4 from tables, vectorised.
+
+    ``portfolio`` is a :class:`Portfolio` or a loans table; ``options`` the
+    options table (``loan_id, channel, value, pnl, derecognised``).
+    """
+    pf = read_portfolio(portfolio, branches)
+    pol = load_policy(policy)
+    if isinstance(options, pd.DataFrame) and "_loan" in options.columns:
+        opts = options
+    else:
+        opts = read_options(options, pf)
+    channels = _channel_order(opts["channel"])
+    n, m = pf.n_loans, len(channels)
+    loan = opts["_loan"].to_numpy()
+    chan = pd.Index(channels).get_indexer(opts["channel"])
+    grids = {}
+    for col in ("value", "pnl", "derecognised"):
+        grid = np.zeros((n, m))
+        grid[loan, chan] = opts[col].to_numpy(dtype=float)
+        grids[col] = grid
+    offered = np.zeros((n, m), dtype=bool)
+    offered[loan, chan] = True
+    loans = pf.loans
+    eligible = _apply_loan_rules(offered, channels, loans, pol)
+    branch_names = _branch_names(pf)
+    branch_index = pd.Index(branch_names).get_indexer(loans["branch"].astype(object))
+    balance = loans["balance"].to_numpy(dtype=float)
+    inclusive = loans["inclusive"].to_numpy(dtype=bool)
+    blocks = _blocks(pol)
+    rows = _rows(pf, pol, channels, balance, grids, eligible, branch_index, branch_names, blocks)
+    return AllocationProblem(
+        loan_ids=loans["loan_id"].to_numpy(dtype=object),
+        channels=channels,
+        balance=balance,
+        branch_index=branch_index,
+        branches=branch_names,
+        inclusive=inclusive,
+        value=grids["value"],
+        pnl=grids["pnl"],
+        derecognised=grids["derecognised"],
+        offered=offered,
+        eligible=eligible,
+        rows=rows,
+        blocks=blocks,
+        mode=pol.mode,
+        portfolio=pf,
+        policy=pol,
+        options=opts,
+    )
+
+
+def _branch_names(pf: Portfolio) -> tuple[str, ...]:
+    if pf.branches is not None:
+        return tuple(str(b) for b in pf.branches["branch"])
+    return tuple(str(b) for b in pd.unique(pf.loans["branch"].astype(object)))
+
+
+def _apply_loan_rules(
+    offered: np.ndarray, channels: tuple[str, ...], loans: pd.DataFrame, policy: Policy
+) -> np.ndarray:
+    """Eligibility after rules 2 (long ageing) and 3 (write-off priority)."""
+    eligible = offered.copy()
+    retain = channels.index("retain")
+    if policy.long_age is not None:
+        long_aged = loans["npl_age_months"].to_numpy() >= policy.long_age.months
+        others = np.delete(offered, retain, axis=1).any(axis=1)
+        eligible[long_aged & others, retain] = False
+    if "write_off" in channels:
+        priority = (
+            loans["small_micro"].to_numpy(dtype=bool) & offered[:, channels.index("write_off")]
+        )
+        eligible[priority, retain] = False
+        if "restructure" in channels:
+            eligible[priority, channels.index("restructure")] = False
+    return eligible
+
+
+def _blocks(policy: Policy) -> tuple[Block, ...]:
+    blocks = []
+    if policy.bulk_transfer is not None:
+        blocks.append(Block("bulk_transfer", 0.0))
+    if policy.securitisation is not None:
+        blocks.append(Block("securitisation", float(policy.securitisation.fixed_cost)))
+    return tuple(blocks)
+
+
+class _RowBuilder:
+    """Accumulates rows as COO triplets; one call adds one (or many) rows."""
+
+    def __init__(self, n: int, m: int, blocks: tuple[Block, ...]) -> None:
+        self.n, self.m, self.blocks = n, m, [b.name for b in blocks]
+        self.r: list[np.ndarray] = []
+        self.c: list[np.ndarray] = []
+        self.v: list[np.ndarray] = []
+        self.meta: list[tuple[str, str, str, str | None, float, float]] = []
+        self.block_coef: list[np.ndarray] = []
+
+    def add(
+        self,
+        name: str,
+        rule: str,
+        unit: str,
+        cols: np.ndarray,
+        vals: np.ndarray,
+        lower: float = -np.inf,
+        upper: float = np.inf,
+        branch: str | None = None,
+        block: dict[str, float] | None = None,
+    ) -> None:
+        """Add one row with coefficients ``vals`` on flattened options ``cols``."""
+        row = len(self.meta)
+        self.r.append(np.full(cols.size, row, dtype=np.int64))
+        self.c.append(cols.astype(np.int64))
+        self.v.append(vals.astype(float))
+        coef = np.zeros(len(self.blocks))
+        for key, val in (block or {}).items():
+            coef[self.blocks.index(key)] = val
+        self.block_coef.append(coef)
+        self.meta.append((name, rule, unit, branch, lower, upper))
+
+    def channel_row(
+        self, name: str, rule: str, unit: str, channel: int, weight: np.ndarray, **kw: object
+    ) -> None:
+        """A row summing ``weight[i] * x[i, channel]`` over every loan."""
+        loans = np.flatnonzero(weight != 0)
+        self.add(name, rule, unit, loans * self.m + channel, weight[loans], **kw)  # type: ignore[arg-type]
+
+    def build(self) -> ResourceRows:
+        """The rows as a :class:`ResourceRows`."""
+        k = len(self.meta)
+        cat = lambda parts, dt: np.concatenate(parts) if parts else np.zeros(0, dt)  # noqa: E731
+        matrix = sp.csr_matrix(
+            (cat(self.v, float), (cat(self.r, np.int64), cat(self.c, np.int64))),
+            shape=(k, self.n * self.m),
+        )
+        names, rule, unit, branch, lower, upper = zip(*self.meta, strict=True) if k else ((),) * 6
+        return ResourceRows(
+            names=tuple(names),
+            rule=tuple(rule),
+            unit=tuple(unit),
+            branch=tuple(branch),
+            matrix=matrix,
+            blocks=np.array(self.block_coef).reshape(k, len(self.blocks)),
+            lower=np.array(lower, dtype=float),
+            upper=np.array(upper, dtype=float),
+        )
+
+
+def tolerance_requirement(
+    npl: np.ndarray, inclusive_loans: np.ndarray, threshold: float
+) -> np.ndarray:
+    """Inclusive NPL (CNY yuan) each branch must derecognise to meet the threshold.
+
+    From (N - D) <= tau (L - D): D >= (N - tau L) / (1 - tau); negative means none.
+    """
+    return (npl - threshold * inclusive_loans) / (1.0 - threshold)
+
+
+def _rows(
+    pf: Portfolio,
+    pol: Policy,
+    channels: tuple[str, ...],
+    balance: np.ndarray,
+    grids: dict[str, np.ndarray],
+    eligible: np.ndarray,
+    branch_index: np.ndarray,
+    branch_names: tuple[str, ...],
+    blocks: tuple[Block, ...],
+) -> ResourceRows:
+    n, m = eligible.shape
+    rb = _RowBuilder(n, m, blocks)
+    ch = {name: i for i, name in enumerate(channels)}
+    ones = np.ones(n)
+    if pol.write_off is not None and "write_off" in ch:
+        rb.channel_row(
+            "write_off_quota",
+            "write_off.quota",
+            MONEY,
+            ch["write_off"],
+            balance,
+            upper=pol.write_off.quota,
+        )
+    if pol.bulk_transfer is not None and "bulk_transfer" in ch:
+        bt = pol.bulk_transfer
+        rb.channel_row(
+            "bulk_transfer_capacity",
+            "bulk_transfer.capacity",
+            MONEY,
+            ch["bulk_transfer"],
+            balance,
+            upper=0.0,
+            block={"bulk_transfer": -bt.capacity},
+        )
+        if bt.min_loans > 0:
+            rb.channel_row(
+                "bulk_transfer_min_loans",
+                "bulk_transfer.min_loans",
+                LOANS,
+                ch["bulk_transfer"],
+                ones,
+                lower=0.0,
+                block={"bulk_transfer": -float(bt.min_loans)},
+            )
+    if pol.securitisation is not None and "securitisation" in ch:
+        sec = pol.securitisation
+        rb.channel_row(
+            "securitisation_max_pool",
+            "securitisation.max_pool",
+            MONEY,
+            ch["securitisation"],
+            balance,
+            upper=0.0,
+            block={"securitisation": -sec.max_pool},
+        )
+        if sec.min_pool > 0:
+            rb.channel_row(
+                "securitisation_min_pool",
+                "securitisation.min_pool",
+                MONEY,
+                ch["securitisation"],
+                balance,
+                lower=0.0,
+                block={"securitisation": -sec.min_pool},
+            )
+    if pol.restructure is not None and "restructure" in ch:
+        rb.channel_row(
+            "restructure_max_loans",
+            "restructure.max_loans",
+            LOANS,
+            ch["restructure"],
+            ones,
+            upper=float(pol.restructure.max_loans),
+        )
+    if pol.profit is not None:
+        cols = np.flatnonzero(eligible.ravel())
+        fixed = {b.name: -b.fixed_cost for b in blocks if b.fixed_cost}
+        rb.add(
+            "profit_max_loss",
+            "profit.max_loss",
+            MONEY,
+            cols,
+            grids["pnl"].ravel()[cols],
+            lower=-pol.profit.max_loss,
+            block=fixed,
+        )
+    if pol.tolerance is not None and pol.tolerance.enforce and pf.branches is not None:
+        _tolerance_rows(
+            rb, pf, pol, balance, grids["derecognised"], eligible, branch_index, branch_names
+        )
+    return rb.build()
+
+
+def _tolerance_rows(
+    rb: _RowBuilder,
+    pf: Portfolio,
+    pol: Policy,
+    balance: np.ndarray,
+    derecognised: np.ndarray,
+    eligible: np.ndarray,
+    branch_index: np.ndarray,
+    branch_names: tuple[str, ...],
+) -> None:
+    assert pol.tolerance is not None and pf.branches is not None
+    inclusive = pf.loans["inclusive"].to_numpy(dtype=bool)
+    k = len(branch_names)
+    npl = np.bincount(branch_index[inclusive], balance[inclusive], minlength=k)
+    total = pf.branches["inclusive_loans"].to_numpy(dtype=float)
+    need = tolerance_requirement(npl, total, pol.tolerance.threshold)
+    coef = balance[:, None] * derecognised * (eligible & inclusive[:, None])
+    flat = coef.ravel()
+    order = np.argsort(np.repeat(branch_index, rb.m), kind="stable")
+    owner = np.repeat(branch_index, rb.m)[order]
+    starts = np.searchsorted(owner, np.arange(k + 1))
+    for b in np.flatnonzero(need > 0):
+        cols = order[starts[b] : starts[b + 1]]
+        cols = cols[flat[cols] != 0]
+        rb.add(
+            f"tolerance[{branch_names[b]}]",
+            "tolerance",
+            MONEY,
+            cols,
+            flat[cols],
+            lower=float(need[b]),
+            branch=branch_names[b],
+        )

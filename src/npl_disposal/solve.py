@@ -1,0 +1,337 @@
+"""Solve the allocation problem: ``solve(problem, mode=..., solver=...)``.
+
+>>> from npl_disposal import build_problem, solve
+>>> result = solve(build_problem(portfolio, policy, options))  # doctest: +SKIP
+>>> print(result.summary())  # doctest: +SKIP
+
+Backends: ``"highs"`` (default; arrays straight into HiGHS, with the structured
+method of :mod:`npl_disposal.decomposition` for large portfolios) and any PuLP
+solver by name (``"PULP_CBC_CMD"``, ``"HiGHS"``, ``"GUROBI"``...). Every plan is
+checked by :func:`~npl_disposal.verify.verify_plan` before it is returned.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from enum import Enum
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from npl_disposal.decomposition import (
+    Outcome,
+    lagrangian_bound,
+    reduced_values,
+    solve_fractional,
+    solve_whole_loan,
+)
+from npl_disposal.diagnose import explain_infeasibility, precheck
+from npl_disposal.exceptions import InfeasiblePolicyError, SolverError
+from npl_disposal.formulation import MONEY_SCALE, restricted_model, row_scale, shares_from
+from npl_disposal.highs import run_highs
+from npl_disposal.problem import AllocationProblem
+from npl_disposal.rules import branch_figures
+from npl_disposal.verify import Verification, verify_plan
+
+__all__ = ["AllocationResult", "SolverReport", "Status", "solve"]
+
+#: Problems with at most this many eligible options go straight to one HiGHS model.
+DIRECT_LIMIT = 12_000
+
+
+class Status(str, Enum):
+    """Outcome of a solve."""
+
+    OPTIMAL = "optimal"
+    """Best plan found and proven within the requested gap."""
+    FEASIBLE = "feasible"
+    """A verified plan, but the time limit stopped the proof; see ``gap``."""
+    NO_SOLUTION = "no_solution"
+    """The time limit came before any feasible plan."""
+
+
+@dataclass(frozen=True)
+class SolverReport:
+    """How the plan was found: backend, method, seconds and work done."""
+
+    backend: str
+    method: str
+    seconds: float
+    iterations: int = 0
+    open_loans: int = 0
+    message: str = ""
+
+
+@dataclass(frozen=True, eq=False)
+class AllocationResult:
+    """A disposal plan with its value, proven bound and the budgets' usage.
+
+    ``plan`` has one row per loan and channel with a positive ``share``;
+    ``objective`` and ``bound`` are CNY yuan; ``gap`` is ``(bound - objective) /
+    |bound|``; ``constraints`` has per rule its ``usage``, ``limit``, ``slack`` and,
+    in fractional mode, its ``shadow_price``: CNY of value gained per unit (CNY
+    or loan) by which the rule is relaxed.
+    """
+
+    status: Status
+    mode: str
+    plan: pd.DataFrame
+    objective: float
+    bound: float
+    gap: float
+    constraints: pd.DataFrame
+    blocks: Mapping[str, float]
+    verification: Verification
+    solver: SolverReport
+    shares: np.ndarray = field(repr=False)
+    problem: AllocationProblem = field(repr=False)
+
+    def channel_mix(self) -> pd.DataFrame:
+        """Loans, balance, value and pnl (CNY yuan) sent to each channel."""
+        p = self.problem
+        amount = self.shares * p.balance[:, None]
+        out = pd.DataFrame(
+            {
+                "loans": self.shares.sum(axis=0),
+                "balance": amount.sum(axis=0),
+                "value": (self.shares * p.value).sum(axis=0),
+                "pnl": (self.shares * p.pnl).sum(axis=0),
+            },
+            index=pd.Index(p.channels, name="channel"),
+        )
+        out["balance_share"] = out["balance"] / out["balance"].sum()
+        return out
+
+    def branch_figures(self) -> pd.DataFrame:
+        """Tolerance, wage-pool and add-back figures per branch after this plan."""
+        p = self.problem
+        return branch_figures(p.portfolio, p.policy, self.plan, p.options, self.blocks)
+
+    def binding(self) -> pd.DataFrame:
+        """The rules at their limit, with their shadow prices."""
+        return self.constraints[self.constraints["binding"]]
+
+    def summary(self) -> str:
+        """What a risk officer reads first: status, value, gap and binding budgets."""
+        lines = [
+            f"{self.status.value} {self.mode} plan for {self.problem.n_loans:,} loans: value "
+            f"CNY {self.objective / 1e6:,.2f}m, bound CNY {self.bound / 1e6:,.2f}m, "
+            f"gap {self.gap:.2e} ({self.solver.backend}/{self.solver.method}, "
+            f"{self.solver.seconds:.2f} s)",
+        ]
+        mix = self.channel_mix()
+        for channel, row in mix.iterrows():
+            lines.append(
+                f"  {channel:<16} {row['loans']:>10,.1f} loans  CNY {row['balance'] / 1e6:>12,.2f}m"
+            )
+        binding = self.binding()
+        if len(binding):
+            lines.append("binding: " + ", ".join(binding["name"]))
+        return "\n".join(lines)
+
+    def to_dict(self) -> dict[str, Any]:
+        """The fields of ``summary.json``."""
+        cons = self.constraints.replace({np.nan: None})
+        return {
+            "status": self.status.value,
+            "mode": self.mode,
+            "objective": self.objective,
+            "bound": self.bound,
+            "gap": self.gap,
+            "loans": self.problem.n_loans,
+            "blocks": dict(self.blocks),
+            "channels": json.loads(self.channel_mix().to_json(orient="index")),
+            "constraints": {
+                rec["name"]: {k: rec[k] for k in cons.columns if k != "name"}
+                for rec in cons.to_dict(orient="records")
+            },
+            "solver": {
+                "backend": self.solver.backend,
+                "method": self.solver.method,
+                "seconds": self.solver.seconds,
+                "iterations": self.solver.iterations,
+                "open_loans": self.solver.open_loans,
+            },
+        }
+
+
+def solve(
+    problem: AllocationProblem,
+    mode: str | None = None,
+    solver: str = "highs",
+    time_limit: float | None = None,
+    mip_gap: float = 1e-6,
+    method: str = "auto",
+    progress: Callable[[str], None] | None = None,
+) -> AllocationResult:
+    """Allocate every loan to channels: the best plan, its bound, and the budgets' worth.
+
+    ``mode`` is ``"whole_loan"`` (MILP; the default from the policy) or
+    ``"fractional"`` (LP). ``solver`` is ``"highs"`` or a PuLP solver name (see
+    :func:`~npl_disposal.backends.available_solvers`). ``method`` (HiGHS only) is
+    ``"auto"``, ``"direct"`` (one model of every loan) or ``"decomposition"``.
+    ``time_limit`` is in seconds; ``progress`` receives one line per step.
+
+    Raises :class:`~npl_disposal.InfeasiblePolicyError` when no plan meets the
+    policy, naming the rules and the amounts missing.
+    """
+    mode = mode or problem.mode
+    if mode not in ("whole_loan", "fractional"):
+        raise ValueError(f"mode must be 'whole_loan' or 'fractional', not {mode!r}")
+    conflicts = precheck(problem)
+    if len(conflicts):
+        raise InfeasiblePolicyError(conflicts)
+    start = time.perf_counter()
+    if solver.lower() == "highs":
+        if method == "auto":
+            method = "direct" if problem.eligible.sum() <= DIRECT_LIMIT else "decomposition"
+        outcome = _solve_highs(problem, mode, method, time_limit, mip_gap, progress)
+        backend = "highs"
+    else:
+        from npl_disposal.backends import solve_pulp
+
+        outcome = solve_pulp(problem, mode, solver, time_limit, mip_gap)
+        backend, method = f"pulp:{solver}", "direct"
+    seconds = time.perf_counter() - start
+    if outcome.status == "infeasible":
+        raise InfeasiblePolicyError(explain_infeasibility(problem))
+    report = SolverReport(backend, method, seconds, outcome.iterations, outcome.free_loans,
+                          outcome.message)  # fmt: skip
+    if outcome.status in ("no_solution", "time_limit") and not np.isfinite(outcome.objective):
+        return _no_plan(problem, mode, report)
+    return _result(problem, mode, outcome, mip_gap, report)
+
+
+def _solve_highs(
+    problem: AllocationProblem,
+    mode: str,
+    method: str,
+    time_limit: float | None,
+    mip_gap: float,
+    progress: Callable[[str], None] | None,
+) -> Outcome:
+    if method == "decomposition":
+        if mode == "fractional":
+            outcome = solve_fractional(problem, time_limit, progress=progress)
+        else:
+            outcome = solve_whole_loan(problem, time_limit, mip_gap, progress=progress)
+        if np.abs(outcome.shortfall).max(initial=0.0) * MONEY_SCALE > 1e-7:
+            outcome.status = "infeasible"
+        return outcome
+    if method != "direct":
+        raise ValueError(f"method must be 'auto', 'direct' or 'decomposition', not {method!r}")
+    return solve_direct(problem, mode, time_limit, mip_gap)
+
+
+def solve_direct(
+    problem: AllocationProblem, mode: str, time_limit: float | None, mip_gap: float
+) -> Outcome:
+    """One HiGHS model of every loan (exact; for small and medium problems)."""
+    free = np.ones(problem.n_loans, dtype=bool)
+    whole = mode == "whole_loan"
+    restricted = restricted_model(problem, free, None, integer=whole, elastic=False)
+    sol = run_highs(restricted.model, time_limit=time_limit, mip_gap=mip_gap / 10)
+    k = len(problem.rows)
+    if not sol.x.size:
+        empty = np.zeros(problem.eligible.shape)
+        nan = math.nan
+        return Outcome(sol.status, empty, np.zeros(len(problem.blocks)), nan, nan, np.zeros(k),
+                       np.zeros(k), message=sol.message)  # fmt: skip
+    x = np.round(sol.x) if whole else sol.x
+    shares = shares_from(problem, restricted, x, np.zeros(problem.eligible.shape))
+    y = x[restricted.n_x : restricted.n_x + restricted.n_blocks]
+    duals = restricted.resource_duals(sol.row_dual) if sol.row_dual.size else np.zeros(k)
+    value = float((problem.value * shares).sum() + problem.block_cost @ y)
+    if whole:
+        bound = max(value, -sol.bound / MONEY_SCALE)
+    else:
+        bound = max(value, lagrangian_bound(problem, duals, reduced_values(problem, duals)))
+    status = "optimal" if sol.status == "optimal" else "feasible"
+    return Outcome(status, shares, y, value, bound, duals, np.zeros(k), 1, problem.n_loans,
+                   message=sol.message)  # fmt: skip
+
+
+def _no_plan(problem: AllocationProblem, mode: str, report: SolverReport) -> AllocationResult:
+    empty = pd.DataFrame({"loan_id": [], "channel": [], "share": []})
+    verification = Verification(pd.DataFrame(), math.nan, {})
+    return AllocationResult(
+        Status.NO_SOLUTION, mode, empty, math.nan, math.nan, math.inf,
+        constraint_table(problem, np.zeros(problem.eligible.shape), np.zeros(len(problem.blocks)),
+                         None),
+        {}, verification, report, np.zeros(problem.eligible.shape), problem,
+    )  # fmt: skip
+
+
+def _result(
+    problem: AllocationProblem, mode: str, outcome: Outcome, mip_gap: float, report: SolverReport
+) -> AllocationResult:
+    shares = outcome.shares
+    plan = plan_frame(problem, shares)
+    blocks = {b.name: float(v) for b, v in zip(problem.blocks, outcome.y, strict=True)}
+    verification = verify_plan(problem.portfolio, problem.policy, problem.options, plan,
+                               on=blocks, whole_loan=mode == "whole_loan")  # fmt: skip
+    if not verification.ok:
+        raise SolverError(
+            "the solver returned a plan that breaks the policy; this is a bug in npl_disposal, "
+            "please report it with the input files:\n" + verification.summary()
+        )
+    objective = verification.objective
+    bound = max(outcome.bound, objective)
+    gap = (bound - objective) / max(abs(bound), 1.0)
+    status = (
+        Status.OPTIMAL if gap <= max(mip_gap, 1e-9) or mode == "fractional" else Status.FEASIBLE
+    )
+    if outcome.status not in ("optimal",):
+        status = Status.FEASIBLE
+    duals = outcome.duals if mode == "fractional" else None
+    table = constraint_table(problem, shares, outcome.y, duals)
+    return AllocationResult(status, mode, plan, objective, bound, gap, table, blocks,
+                            verification, report, shares, problem)  # fmt: skip
+
+
+def plan_frame(problem: AllocationProblem, shares: np.ndarray) -> pd.DataFrame:
+    """The plan as ``loan_id, channel, share`` rows, one per positive share."""
+    loan, channel = np.nonzero(shares > 1e-12)
+    return pd.DataFrame(
+        {
+            "loan_id": problem.loan_ids[loan],
+            "channel": np.asarray(problem.channels, dtype=object)[channel],
+            "share": shares[loan, channel],
+        }
+    )
+
+
+def constraint_table(
+    problem: AllocationProblem, shares: np.ndarray, y: np.ndarray, duals: np.ndarray | None
+) -> pd.DataFrame:
+    """Per rule: usage, limit, slack (natural units) and shadow price (CNY per unit)."""
+    rows = problem.rows
+    usage = rows.matrix @ shares.ravel()
+    shift = rows.blocks @ y if len(problem.blocks) else np.zeros(len(rows))
+    lower_side = np.isfinite(rows.lower)
+    limit = np.where(lower_side, rows.lower, rows.upper) - shift
+    slack = np.where(lower_side, usage - limit, limit - usage)
+    tol = np.where(np.array(rows.unit) == "CNY", 0.01, 1e-6) + 1e-9 * np.abs(limit)
+    shadow = (
+        np.abs(duals) * row_scale(problem) / MONEY_SCALE if duals is not None
+        else np.full(len(rows), np.nan)
+    )  # fmt: skip
+    return pd.DataFrame(
+        {
+            "name": rows.names,
+            "rule": rows.rule,
+            "branch": rows.branch,
+            "unit": rows.unit,
+            "sense": np.where(lower_side, ">=", "<="),
+            "usage": usage,
+            "limit": limit,
+            "slack": slack,
+            "binding": slack <= tol,
+            "shadow_price": shadow,
+        }
+    )
