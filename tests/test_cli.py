@@ -41,9 +41,98 @@ def test_bad_csv_exit_2_names_every_problem(tmp_path, capsys: pytest.CaptureFixt
     assert "Traceback" not in err
     for row, column in [(5, "balance"), (10, "classification"), (15, "small_micro"),
                         (20, "loan_id"), (21, "loan_id")]:  # fmt: skip
-        assert f"bad.csv, row {row}, loan_id {loans.loc[row - 1, 'loan_id']}, column {column}" in err
+        assert (
+            f"bad.csv, row {row}, loan_id {loans.loc[row - 1, 'loan_id']}, column {column}" in err
+        )
 
 
 def test_missing_file_exit_2(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["check", "no-such-file.csv"]) == 2
     assert "no such file" in capsys.readouterr().err
+
+
+def _plan_args(out, **files: str) -> list[str]:
+    paths = {
+        "portfolio": str(sample_path("portfolio.csv")),
+        "branches": str(sample_path("branches.csv")),
+        "policy": str(sample_path("policy.toml")),
+        "options": str(sample_path("options.csv")),
+    }
+    paths.update(files)
+    return [
+        "plan", paths["portfolio"], "--branches", paths["branches"], "--policy",
+        paths["policy"], "--options", paths["options"], "--out", str(out),
+    ]  # fmt: skip
+
+
+def test_plan_writes_the_contract_files(tmp_path) -> None:
+    import json
+
+    out = tmp_path / "out"
+    assert main(_plan_args(out)) == 0
+    plan = pd.read_csv(out / "plan.csv")
+    assert list(plan.columns) == ["loan_id", "channel", "share"]
+    assert (plan["share"] > 0).all()
+    assert plan.groupby("loan_id")["share"].sum().round(9).eq(1).all()
+    branches = pd.read_csv(out / "branches.csv")
+    assert list(branches.columns[:9]) == [
+        "branch", "ratio_before", "ratio_after", "threshold", "within", "npl_loss",
+        "profit_after", "relief", "wage_pool",
+    ]  # fmt: skip
+    assert {"growth", "growth_restored"} <= set(branches.columns)
+    summary = json.loads((out / "summary.json").read_text())
+    for key in ("status", "objective", "bound", "gap", "mode", "constraints"):
+        assert key in summary
+    assert summary["status"] == "optimal"
+    assert summary["bound"] >= summary["objective"]
+    assert all("usage" in c for c in summary["constraints"].values())
+
+
+def test_plan_fractional_reports_shadow_prices(tmp_path) -> None:
+    import json
+
+    out = tmp_path / "out"
+    assert main([*_plan_args(out), "--mode", "fractional"]) == 0
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["mode"] == "fractional"
+    prices = [c["shadow_price"] for c in summary["constraints"].values()]
+    assert all(p is not None and p >= 0 for p in prices)
+
+
+def test_plan_bad_options_exit_2_nothing_written(tmp_path, capsys) -> None:
+    options = pd.read_csv(sample_path("options.csv"))
+    options.loc[0, "loan_id"] = "NO-SUCH-LOAN"
+    options.loc[3, "derecognised"] = 1.5
+    bad = tmp_path / "options.csv"
+    options.to_csv(bad, index=False)
+    out = tmp_path / "out"
+    assert main(_plan_args(out, options=str(bad))) == 2
+    err = capsys.readouterr().err
+    assert "NO-SUCH-LOAN" in err and "derecognised" in err and "Traceback" not in err
+    assert not out.exists() or not any(out.iterdir())
+
+
+def test_plan_infeasible_exit_3(tmp_path, capsys) -> None:
+    policy = tmp_path / "policy.toml"
+    text = sample_path("policy.toml").read_text().replace("quota = 243805392.0", "quota = 1.0")
+    policy.write_text(text)
+    out = tmp_path / "out"
+    status = main(_plan_args(out, policy=str(policy)))
+    err = capsys.readouterr().err
+    assert status == 3
+    assert "write-off quota" in err and "CNY" in err
+    assert not out.exists() or not any(out.iterdir())
+
+
+def test_plan_no_solution_exit_4(tmp_path, monkeypatch, capsys) -> None:
+    import npl_disposal.cli as cli
+    from npl_disposal.solve import Status
+
+    class NoPlan:
+        status = Status.NO_SOLUTION
+
+    monkeypatch.setattr(cli, "solve", lambda *a, **k: NoPlan())
+    out = tmp_path / "out"
+    assert main([*_plan_args(out), "--time-limit", "0.01"]) == 4
+    assert "time limit" in capsys.readouterr().err
+    assert not out.exists() or not any(out.iterdir())
