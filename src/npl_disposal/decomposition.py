@@ -22,7 +22,7 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 
@@ -133,25 +133,60 @@ def _sample_duals(
     deadline: float,
     phase_one: bool,
     fix_blocks: np.ndarray | None = None,
+    **options: object,
 ) -> np.ndarray:
-    """Dual prices estimated from an LP over a random sample of the loans."""
+    """Prices from the exact LP of a random sample, its budgets scaled to the sample.
+
+    The sample problem is solved by this same method, so a million loans are
+    priced from a hundred thousand, those from ten thousand, and so on: the
+    prices' sampling error, and with it the loans left near a tie, shrinks as
+    the square root of the sample.
+    """
     n = problem.n_loans
     pick = np.zeros(n, dtype=bool)
     pick[rng.choice(n, size=min(size, n), replace=False)] = True
-    factor = _sample_factor(problem, pick)
-    restricted = restricted_model(
-        problem,
-        pick,
-        None,
-        rhs_factor=factor,
-        cost_factor=pick.mean(),
+    sub = sample_problem(problem, pick)
+    left = deadline - time.perf_counter()
+    outcome = solve_fractional(
+        sub,
+        left,
         phase_one=phase_one,
         fix_blocks=fix_blocks,
-    )
-    sol = run_highs(restricted.model, time_limit=max(deadline - time.perf_counter(), 0.05))
-    if sol.row_dual.size == 0:
+        seed=int(rng.integers(1 << 30)),
+        **options,
+    )  # type: ignore[arg-type]
+    if outcome.status != "optimal":
         return np.zeros(len(problem.rows))
-    return restricted.resource_duals(sol.row_dual)
+    return outcome.duals
+
+
+def sample_problem(problem: AllocationProblem, pick: np.ndarray) -> AllocationProblem:
+    """The problem restricted to loans ``pick``, each row's limits scaled to the sample."""
+    factor = _sample_factor(problem, pick)
+    rows = problem.rows
+    columns = np.repeat(pick, problem.n_channels)
+    sub_rows = replace(
+        rows,
+        matrix=rows.matrix[:, columns].tocsr(),
+        blocks=rows.blocks * factor[:, None],
+        lower=np.where(np.isfinite(rows.lower), np.nan_to_num(rows.lower) * factor, rows.lower),
+        upper=np.where(np.isfinite(rows.upper), np.nan_to_num(rows.upper) * factor, rows.upper),
+    )
+    share = float(pick.mean())
+    return replace(
+        problem,
+        loan_ids=problem.loan_ids[pick],
+        balance=problem.balance[pick],
+        branch_index=problem.branch_index[pick],
+        inclusive=problem.inclusive[pick],
+        value=problem.value[pick],
+        pnl=problem.pnl[pick],
+        derecognised=problem.derecognised[pick],
+        offered=problem.offered[pick],
+        eligible=problem.eligible[pick],
+        rows=sub_rows,
+        blocks=tuple(replace(b, fixed_cost=b.fixed_cost * share) for b in problem.blocks),
+    )
 
 
 def _sample_factor(problem: AllocationProblem, pick: np.ndarray) -> np.ndarray:
@@ -193,11 +228,13 @@ def solve_fractional(
         duals = prices
     else:
         rng = np.random.default_rng(seed)
-        duals = _sample_duals(problem, sample, rng, deadline, phase_one, fix_blocks)
+        size = max(sample, n // 10)
+        duals = _sample_duals(problem, size, rng, deadline, phase_one, fix_blocks,
+                              sample=sample, free_target=free_target)  # fmt: skip
     reduced = reduced_values(problem, duals, phase_one)
     base = _argmax_shares(reduced)
     gap = _second_gap(reduced)
-    free[np.argsort(gap, kind="stable")[: max(free_target, n // 50)]] = True
+    free[np.argsort(gap / problem.balance, kind="stable")[: max(free_target, n // 50)]] = True
     free |= gap * MONEY_SCALE <= _TIE_TOL
     if warm is not None and warm.free is not None:
         free |= warm.free | (warm.shares.max(axis=1) < 1.0)
@@ -252,7 +289,7 @@ def solve_fractional(
         wrong = ~free & (loss > _TIE_TOL)
         if not wrong.any():
             break
-        _free_more(free, wrong, loss, reduced, max(free_target, n // 50))
+        _free_more(free, wrong, loss, reduced, max(free_target, n // 50), problem.balance)
         _report(progress, iterations, free, int(wrong.sum()), "repriced", sol.seconds)
     shares = shares_from(problem, restricted, sol.x, base)
     y = sol.x[restricted.n_x : restricted.n_x + restricted.n_blocks]
@@ -324,18 +361,24 @@ def _free_for_rows(
 
 
 def _free_more(
-    free: np.ndarray, wrong: np.ndarray, loss: np.ndarray, reduced: np.ndarray, limit: int
+    free: np.ndarray,
+    wrong: np.ndarray,
+    loss: np.ndarray,
+    reduced: np.ndarray,
+    limit: int,
+    balance: np.ndarray,
 ) -> None:
     """Free the most mispriced loans (at most ``limit``), plus as many next-closest ties.
 
     Capping the loans let in per pass keeps each restricted LP small while the
-    prices settle (column generation's usual stabilisation).
+    prices settle (column generation's usual stabilisation). Gaps are compared
+    per yuan of balance, since most rows weigh a loan by its balance.
     """
     worst = np.flatnonzero(wrong)
     if worst.size > limit:
-        worst = worst[np.argpartition(-loss[worst], limit)[:limit]]
+        worst = worst[np.argpartition(-loss[worst] / balance[worst], limit)[:limit]]
     free[worst] = True
-    gap = _second_gap(reduced)
+    gap = _second_gap(reduced) / balance
     gap[free] = np.inf
     closest = np.argsort(gap, kind="stable")[: worst.size]
     free[closest[np.isfinite(gap[closest])]] = True
@@ -458,13 +501,12 @@ def _solve_combo(
     if combo is None or np.array_equal(relaxed.y, combo):
         lp = relaxed
     else:
-        near = np.array_equal((relaxed.y > 1e-9).astype(float), combo)
         lp = solve_fractional(
             problem,
             deadline - time.perf_counter(),
             fix_blocks=combo,
             progress=progress,
-            warm=relaxed if near else None,
+            prices=relaxed.duals,
             **lp_options,  # type: ignore[arg-type]
         )
     if lp.status != "optimal" or np.abs(lp.shortfall).max(initial=0.0) * MONEY_SCALE > _SLACK_TOL:

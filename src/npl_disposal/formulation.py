@@ -9,6 +9,7 @@ count rows stay in loans.
 
 from __future__ import annotations
 
+import weakref
 from dataclasses import dataclass
 
 import numpy as np
@@ -26,6 +27,16 @@ PENALTY = 1e5
 def row_scale(problem: AllocationProblem) -> np.ndarray:
     """Factor applied to each resource row: 1e-6 for CNY rows, 1 for loan counts."""
     return np.where(np.array(problem.rows.unit) == MONEY, MONEY_SCALE, 1.0)
+
+
+_SCALED: weakref.WeakKeyDictionary[AllocationProblem, sp.csc_matrix] = weakref.WeakKeyDictionary()
+
+
+def scaled_columns(problem: AllocationProblem) -> sp.csc_matrix:
+    """The resource rows, scaled, by column (cached per problem: slicing loans is then cheap)."""
+    if problem not in _SCALED:
+        _SCALED[problem] = (sp.diags(row_scale(problem)) @ problem.rows.matrix).tocsc()
+    return _SCALED[problem]
 
 
 @dataclass(frozen=True, eq=False)
@@ -100,7 +111,7 @@ def restricted_model(
     slack_sign = np.concatenate([np.ones(lo_rows.size), -np.ones(hi_rows.size)])
     n_x, n_free = cols.size, loans.size
     ordinal = np.searchsorted(loans, cols // m)
-    sub = (sp.diags(scale) @ rows.matrix).tocsc()[:, cols].tocoo()
+    sub = scaled_columns(problem)[:, cols].tocoo()
     b_r, b_c = np.nonzero(block_coef)
     s_n = slack_rows.size
     r = np.concatenate([ordinal, sub.row + n_free, b_r + n_free, slack_rows + n_free])

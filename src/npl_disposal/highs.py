@@ -62,6 +62,8 @@ def _highspy():  # type: ignore[no-untyped-def]
 
 
 _BANNER_SHOWN = False
+#: LPs with more columns than this go to HiGHS's interior point method.
+IPM_COLUMNS = 40_000
 
 
 def _new_highs(hs):  # type: ignore[no-untyped-def]
@@ -88,8 +90,15 @@ def run_highs(
     feasibility: float = 1e-9,
     threads: int | None = None,
     abs_gap: float | None = None,
+    method: str | None = None,
 ) -> ArraySolution:
-    """Solve ``model`` with HiGHS; tolerances and ``abs_gap`` in the model's (scaled) units."""
+    """Solve ``model`` with HiGHS; tolerances and ``abs_gap`` in the model's (scaled) units.
+
+    ``method`` is HiGHS's ``solver`` option; by default LPs of more than
+    ``IPM_COLUMNS`` columns use the interior point method with crossover (a
+    basic solution, so duals and split loans stay exact), which measured
+    faster than dual simplex on these models.
+    """
     hs = _highspy()
     h = _new_highs(hs)
     h.setOptionValue("output_flag", False)
@@ -99,6 +108,11 @@ def run_highs(
     h.setOptionValue("mip_rel_gap", mip_gap)
     if abs_gap is not None:
         h.setOptionValue("mip_abs_gap", max(float(abs_gap), 1e-9))
+    is_mip = model.integer is not None and bool(model.integer.any())
+    if method is None and not is_mip and model.cost.size > IPM_COLUMNS:
+        method = "ipm"
+    if method is not None:
+        h.setOptionValue("solver", method)
     if threads is not None:
         h.setOptionValue("threads", int(threads))
     if time_limit is not None and math.isfinite(time_limit):
@@ -106,7 +120,6 @@ def run_highs(
     a = model.matrix.tocsc()
     a.sort_indices()
     n_col, n_row = a.shape[1], a.shape[0]
-    is_mip = model.integer is not None and bool(model.integer.any())
     integrality = (
         np.asarray(model.integer, dtype=np.int32) if is_mip else np.zeros(n_col, dtype=np.int32)
     )
