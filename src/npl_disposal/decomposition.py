@@ -133,7 +133,8 @@ def _sample_duals(
     deadline: float,
     phase_one: bool,
     fix_blocks: np.ndarray | None = None,
-    **options: object,
+    sample: int = 4000,
+    free_target: int = 3000,
 ) -> np.ndarray:
     """Prices from the exact LP of a random sample, its budgets scaled to the sample.
 
@@ -153,8 +154,9 @@ def _sample_duals(
         phase_one=phase_one,
         fix_blocks=fix_blocks,
         seed=int(rng.integers(1 << 30)),
-        **options,
-    )  # type: ignore[arg-type]
+        sample=sample,
+        free_target=free_target,
+    )
     if outcome.status != "optimal":
         return np.zeros(len(problem.rows))
     return outcome.duals
