@@ -62,42 +62,20 @@ class _Log:
     def __init__(self) -> None:
         self.rows: list[dict[str, object]] = []
 
-    def over(
-        self,
-        rule: str,
-        amount: float,
-        limit: float,
-        unit: str,
-        text: str,
-        branch: str | None = None,
-        loan_id: object = None,
-    ) -> None:
-        tol = (_CENT if unit == "CNY" else _SHARE_TOL) + 1e-9 * abs(limit)
-        if amount > limit + tol:
-            self.rows.append(
-                dict(
-                    rule=rule,
-                    branch=branch,
-                    loan_id=loan_id,
-                    amount=amount,
-                    limit=limit,
-                    excess=amount - limit,
-                    unit=unit,
-                    explanation=text.format(amount=amount, limit=limit),
-                )
-            )
+    def over(self, rule: str, amount: float, limit: float, unit: str, text: str,
+             branch: str | None = None) -> None:  # fmt: skip
+        """Record a violation if ``amount`` exceeds ``limit`` beyond a cent (or 1e-7 loans)."""
+        self._check(rule, amount - limit, amount, limit, unit, text, branch)
 
-    def under(
-        self,
-        rule: str,
-        amount: float,
-        limit: float,
-        unit: str,
-        text: str,
-        branch: str | None = None,
-    ) -> None:
+    def under(self, rule: str, amount: float, limit: float, unit: str, text: str,
+              branch: str | None = None) -> None:  # fmt: skip
+        """Record a violation if ``amount`` falls short of ``limit`` beyond the tolerance."""
+        self._check(rule, limit - amount, amount, limit, unit, text, branch)
+
+    def _check(self, rule: str, excess: float, amount: float, limit: float, unit: str,
+               text: str, branch: str | None) -> None:  # fmt: skip
         tol = (_CENT if unit == "CNY" else _SHARE_TOL) + 1e-9 * abs(limit)
-        if amount < limit - tol:
+        if excess > tol:
             self.rows.append(
                 dict(
                     rule=rule,
@@ -105,7 +83,7 @@ class _Log:
                     loan_id=None,
                     amount=amount,
                     limit=limit,
-                    excess=limit - amount,
+                    excess=excess,
                     unit=unit,
                     explanation=text.format(amount=amount, limit=limit),
                 )
