@@ -5,8 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from conftest import _branches, synthetic
 
+from conftest import _branches, synthetic
 from npl_disposal import read_portfolio
 from npl_disposal.datasets import make_portfolio
 

@@ -127,8 +127,6 @@ def restricted_model(
     col_lower = np.zeros(n_x + nb + s_n)
     if fix_blocks is not None:
         col_lower[n_x : n_x + nb] = col_upper[n_x : n_x + nb] = fix_blocks
-    if integer and not elastic:
-        lower, upper = _shrink(lower, upper)
     model = ArrayModel(
         cost=cost,
         matrix=matrix,
@@ -141,13 +139,6 @@ def restricted_model(
         else None,
     )
     return Restricted(model, loans, cols, nb, slack_rows, slack_sign[:s_n])
-
-
-def _shrink(lower: np.ndarray, upper: np.ndarray, eps: float = 1e-8) -> tuple[np.ndarray, ...]:
-    """Tighten row limits by ``eps`` (a hundredth of a yuan) so MIP tolerance cannot overrun."""
-    room = upper - lower
-    can = np.isfinite(room) & (room > 2 * eps) | ~np.isfinite(room)
-    return np.where(can, lower + eps, lower), np.where(can, upper - eps, upper)
 
 
 def shares_from(

@@ -200,6 +200,11 @@ def solve(
     seconds = time.perf_counter() - start
     if outcome.status == "infeasible":
         raise InfeasiblePolicyError(explain_infeasibility(problem))
+    if outcome.status in ("error", "unbounded"):
+        raise SolverError(
+            f"the solver ({solver}) failed: {outcome.message or outcome.status}; try another "
+            "solver (npl_disposal.backends.available_solvers()) or report the input files"
+        )
     report = SolverReport(backend, method, seconds, outcome.iterations, outcome.free_loans,
                           outcome.message)  # fmt: skip
     if outcome.status in ("no_solution", "time_limit") and not np.isfinite(outcome.objective):
