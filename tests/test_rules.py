@@ -41,7 +41,7 @@ OPTIONS = pd.DataFrame(
             "retain",
             "securitisation",
             "retain",
-        ],  # fmt: skip
+        ],
         "value": [1.0, 2.0, 5.0, 6.0, 20.0, 3.0, 4.0, 12.0],
         "pnl": [-5.0, -10.0, -2.0, -4.0, 0.0, -0.5, -1.0, -2.0],
         "derecognised": [0.0, 1.0, 0.0, 0.95, 0.0, 0.0, 0.95, 0.0],
