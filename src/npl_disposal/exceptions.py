@@ -99,13 +99,19 @@ def _describe(rec: object) -> str:
     where = [str(get("file"))] if get("file") else []
     if not pd.isna(get("row")):
         where.append(f"row {int(get('row'))}")
-    if get("loan_id") not in (None, "") and not pd.isna(get("loan_id")):
+    loan_id = get("loan_id")
+    if loan_id is not None and not pd.isna(loan_id) and loan_id != "":
         where.append(f"loan_id {get('loan_id')}")
     if get("column"):
         where.append(f"column {get('column')}")
     text = ", ".join(where) + f": {get('problem')}"
     value = get("value")
-    if value not in (None, "") and not (isinstance(value, float) and pd.isna(value)):
+    if (
+        value is not None
+        and value is not pd.NA
+        and not (isinstance(value, float) and pd.isna(value))
+        and value not in ("", "<missing>")
+    ):
         text += f" (got {value!r})"
     if get("allowed"):
         text += f"; allowed: {get('allowed')}"

@@ -40,7 +40,16 @@ CLASS_ALIASES: dict[str, str] = {
 }
 
 #: Performing classes: named in the error so the user knows why they are refused.
-PERFORMING_CLASSES = ("normal", "special mention", "正常", "关注", "正常类", "关注类")
+PERFORMING_CLASSES = (
+    "normal",
+    "special mention",
+    "special_mention",
+    "special-mention",
+    "正常",
+    "关注",
+    "正常类",
+    "关注类",
+)
 
 BOOL_ALIASES: dict[str, bool] = {
     "true": True,

@@ -130,7 +130,7 @@ class ProblemLog:
 
 
 def _show(value: object) -> object:
-    if value is None or (isinstance(value, float) and np.isnan(value)):
+    if value is None or value is pd.NA or (isinstance(value, float) and np.isnan(value)):
         return "<missing>"
     return value
 
