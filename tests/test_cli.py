@@ -136,3 +136,45 @@ def test_plan_no_solution_exit_4(tmp_path, monkeypatch, capsys) -> None:
     assert main([*_plan_args(out), "--time-limit", "0.01"]) == 4
     assert "time limit" in capsys.readouterr().err
     assert not out.exists() or not any(out.iterdir())
+
+
+def test_value_writes_an_options_table_plan_accepts(tmp_path) -> None:
+    out = tmp_path / "options.csv"
+    assert main(["value", str(sample_path("portfolio.csv")), "--out", str(out)]) == 0
+    options = pd.read_csv(out)
+    assert list(options.columns) == ["loan_id", "channel", "value", "pnl", "derecognised"]
+    portfolio = pd.read_csv(sample_path("portfolio.csv"))
+    retain = options[options["channel"] == "retain"]
+    assert set(retain["loan_id"]) == set(portfolio["loan_id"])
+    assert options["derecognised"].between(0, 1).all()
+    assert main(_plan_args(tmp_path / "plan", options=str(out))) == 0
+
+
+def test_plan_without_options_uses_own_valuation(tmp_path) -> None:
+    args = [a for a in _plan_args(tmp_path / "out") if a != "--options"]
+    args.remove(str(sample_path("options.csv")))
+    assert main([*args, "--mode", "fractional"]) == 0
+    assert (tmp_path / "out" / "plan.csv").exists()
+
+
+def test_migration_writes_rows_summing_to_one(tmp_path) -> None:
+    from npl_disposal.ageing import make_history
+
+    history = tmp_path / "history.csv"
+    make_history(300, 6, seed=2).to_csv(history, index=False)
+    out = tmp_path / "matrix.csv"
+    assert main(["migration", str(history), "--out", str(out)]) == 0
+    matrix = pd.read_csv(out, index_col="from_state")
+    assert (matrix.sum(axis=1) - 1).abs().max() < 1e-9
+    assert list(matrix.index) == list(matrix.columns)
+
+
+def test_migration_bad_history_exit_2(tmp_path, capsys) -> None:
+    history = tmp_path / "history.csv"
+    pd.DataFrame(
+        {"loan_id": ["a", "a", "b"], "period": [1, 2, 1], "state": ["loss", "??", "loss"]}
+    ).to_csv(history, index=False)
+    assert main(["migration", str(history), "--out", str(tmp_path / "m.csv")]) == 2
+    err = capsys.readouterr().err
+    assert "history.csv" in err and "state" in err
+    assert not (tmp_path / "m.csv").exists()

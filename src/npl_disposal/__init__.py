@@ -5,6 +5,7 @@ loans to channels under budgets and the 2022 notice's rules, and check the
 inclusive small/micro NPL tolerance per branch. Money is CNY yuan throughout.
 """
 
+from npl_disposal.ageing import MigrationEstimator, MigrationMatrix, estimate_migration
 from npl_disposal.exceptions import (
     InfeasiblePolicyError,
     NplDisposalError,
@@ -17,6 +18,7 @@ from npl_disposal.policy import Policy, load_policy
 from npl_disposal.portfolio import Portfolio, read_branches, read_loans, read_portfolio
 from npl_disposal.problem import AllocationProblem, build_problem, read_options
 from npl_disposal.solve import AllocationResult, SolverReport, Status, solve
+from npl_disposal.valuation import ValuationAssumptions, value_options
 from npl_disposal.verify import Verification, verify_plan
 
 __version__ = "0.1.0"
@@ -25,6 +27,8 @@ __all__ = [
     "AllocationProblem",
     "AllocationResult",
     "InfeasiblePolicyError",
+    "MigrationEstimator",
+    "MigrationMatrix",
     "NplDisposalError",
     "Policy",
     "PolicyError",
@@ -34,14 +38,17 @@ __all__ = [
     "SolverReport",
     "SolverUnavailableError",
     "Status",
+    "ValuationAssumptions",
     "Verification",
     "__version__",
     "build_problem",
+    "estimate_migration",
     "load_policy",
     "read_branches",
     "read_loans",
     "read_options",
     "read_portfolio",
     "solve",
+    "value_options",
     "verify_plan",
 ]

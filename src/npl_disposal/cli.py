@@ -19,6 +19,7 @@ from pathlib import Path
 import pandas as pd
 
 from npl_disposal import __version__
+from npl_disposal.ageing import MigrationEstimator, write_matrix
 from npl_disposal.exceptions import (
     InfeasiblePolicyError,
     PolicyError,
@@ -31,6 +32,7 @@ from npl_disposal.portfolio import Portfolio, read_portfolio
 from npl_disposal.problem import build_problem
 from npl_disposal.rules import BRANCH_FIGURES
 from npl_disposal.solve import AllocationResult, Status, solve
+from npl_disposal.valuation import value_options
 
 EXIT_OK, EXIT_BAD_INPUT, EXIT_INFEASIBLE, EXIT_NO_PLAN = 0, 2, 3, 4
 
@@ -90,14 +92,10 @@ def branch_table(result: AllocationResult) -> pd.DataFrame:
 
 
 def _plan(args: argparse.Namespace) -> AllocationResult:
-    if args.options is None:
-        raise ValueError(
-            "plan needs --options (loan_id, channel, value, pnl, derecognised) until the "
-            "library's own valuation is available"
-        )
     portfolio = read_portfolio(args.portfolio, branches=args.branches)
     policy = load_policy(args.policy)
-    problem = build_problem(portfolio, policy, args.options)
+    options = args.options if args.options is not None else value_options(portfolio, policy=policy)
+    problem = build_problem(portfolio, policy, options)
     progress = (lambda line: print(line, file=sys.stderr)) if args.verbose else None
     return solve(
         problem,
@@ -153,6 +151,33 @@ def print_plan(result: AllocationResult, priced: AllocationResult | None = None)
     )
 
 
+def cmd_value(args: argparse.Namespace) -> int:
+    """Write the library's own options table (value every channel of every loan)."""
+    portfolio = read_portfolio(args.portfolio)
+    policy = load_policy(args.policy) if args.policy else None
+    options = value_options(portfolio, policy=policy)
+    out = Path(args.out)
+    write_outputs(out.parent, {out.name: lambda p: _write_options(options, p)})
+    print(f"valued {portfolio.n_loans:,} loans: {len(options):,} eligible options written to {out}")
+    return EXIT_OK
+
+
+def _write_options(options: pd.DataFrame, path: Path) -> None:
+    table = options[["loan_id", "channel", "value", "pnl", "derecognised"]]
+    table.to_csv(path, index=False)
+
+
+def cmd_migration(args: argparse.Namespace) -> int:
+    """Estimate the one-period (cohort) migration matrix from a loan-month history."""
+    estimator = MigrationEstimator(method=args.method).fit(args.history)
+    matrix = estimator.matrix_
+    out = Path(args.out)
+    write_outputs(out.parent, {out.name: lambda p: write_matrix(matrix, p)})
+    print(matrix.summary())
+    print(f"wrote {out}")
+    return EXIT_OK
+
+
 def cmd_check(args: argparse.Namespace) -> int:
     """Validate a portfolio (and branch table) and print its summaries."""
     portfolio = read_portfolio(args.portfolio, branches=args.branches)
@@ -165,8 +190,11 @@ def cmd_demo(args: argparse.Namespace) -> int:
     portfolio = read_portfolio(sample_path("portfolio.csv"), sample_path("branches.csv"))
     print("npl-disposal demo: the bundled synthetic sample\n")
     print_portfolio(portfolio)
-    problem = build_problem(portfolio, sample_path("policy.toml"), sample_path("options.csv"))
-    print("\n" + problem.summary() + "\n")
+    policy = load_policy(sample_path("policy.toml"))
+    options = value_options(portfolio, policy=policy)
+    print(f"\nValued every channel of every loan: {len(options):,} eligible options")
+    problem = build_problem(portfolio, policy, options)
+    print(problem.summary() + "\n")
     result = solve(problem)
     priced = solve(problem, mode="fractional")
     print_plan(result, priced)
@@ -194,7 +222,11 @@ def build_parser() -> argparse.ArgumentParser:
     plan.add_argument("portfolio", help="loans: CSV or Parquet")
     plan.add_argument("--branches", required=True, help="branch table: CSV or Parquet")
     plan.add_argument("--policy", required=True, help="policy.toml")
-    plan.add_argument("--options", help="options table: loan_id, channel, value, pnl, derecognised")
+    plan.add_argument(
+        "--options",
+        help="options table (loan_id, channel, value, pnl, derecognised); "
+        "default: the library's own valuation",
+    )
     plan.add_argument(
         "--out", required=True, help="folder for plan.csv, branches.csv, summary.json"
     )
@@ -204,6 +236,18 @@ def build_parser() -> argparse.ArgumentParser:
     plan.add_argument("--mip-gap", type=float, default=1e-6, help="relative gap (whole_loan)")
     plan.add_argument("-v", "--verbose", action="store_true", help="progress on stderr")
     plan.set_defaults(func=cmd_plan)
+
+    value = sub.add_parser("value", help="value every channel of every loan: options.csv")
+    value.add_argument("portfolio", help="loans: CSV or Parquet")
+    value.add_argument("--policy", help="policy.toml (its [valuation] section is used)")
+    value.add_argument("--out", required=True, help="options CSV to write")
+    value.set_defaults(func=cmd_value)
+
+    migration = sub.add_parser("migration", help="estimate a migration matrix from a history")
+    migration.add_argument("history", help="loan-month history: loan_id, period, state")
+    migration.add_argument("--out", required=True, help="matrix CSV to write")
+    migration.add_argument("--method", choices=["cohort", "aalen_johansen"], default="cohort")
+    migration.set_defaults(func=cmd_migration)
     return parser
 
 

@@ -1,0 +1,44 @@
+"""Valuing every channel of every loan (the options table), vectorised over loans."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+
+import numpy as np
+import pytest
+
+from conftest import synthetic
+from npl_disposal import Portfolio, read_portfolio
+from npl_disposal.schema import STANDARD_CHANNELS
+from npl_disposal.valuation import value_options
+
+
+@lru_cache(maxsize=1)
+def portfolio(n_loans: int) -> Portfolio:
+    """The validated synthetic portfolio of a benchmark size (validation is not timed)."""
+    data = synthetic(n_loans)
+    return read_portfolio(data.loans, data.branches)
+
+
+def check(options, pf: Portfolio) -> None:
+    retain = (options["channel"] == "retain").to_numpy()
+    assert retain.sum() == pf.n_loans
+    assert set(options["channel"].unique()) == set(STANDARD_CHANNELS)
+    assert np.isfinite(options["value"].to_numpy()).all()
+
+
+@pytest.mark.sizes(100_000, 1_000_000)
+def test_value_options(benchmark, n_loans: int) -> None:
+    pf = portfolio(n_loans)
+    options = benchmark(value_options, pf)
+    check(options, pf)
+
+
+@pytest.mark.sizes(100_000, 1_000_000)
+def test_value_options_fractional_ages(benchmark, n_loans: int) -> None:
+    """Ages between whole months: each loan is valued at two ages and interpolated."""
+    pf = portfolio(n_loans)
+    loans = pf.loans.assign(npl_age_months=pf.loans["npl_age_months"] + 0.5)
+    shifted = Portfolio(loans, pf.branches, pf.source)
+    options = benchmark(value_options, shifted)
+    check(options, shifted)
