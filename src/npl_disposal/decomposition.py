@@ -272,6 +272,8 @@ def solve_fractional(
             break
         if np.abs(short).max(initial=0.0) > _SLACK_TOL and not free.all():
             added = _free_for_rows(problem, free, base, reduced, short / row_scale(problem))
+            if added == 0:  # no fixed loan can help: only the whole LP can settle it
+                free[:] = True
             _report(
                 progress,
                 iterations,
