@@ -178,3 +178,27 @@ def test_migration_bad_history_exit_2(tmp_path, capsys) -> None:
     err = capsys.readouterr().err
     assert "history.csv" in err and "state" in err
     assert not (tmp_path / "m.csv").exists()
+
+
+def test_tolerance_before_and_after_a_plan(tmp_path, capsys) -> None:
+    files = [("portfolio", "csv"), ("branches", "csv"), ("policy", "toml"), ("options", "csv")]
+    data = {k: str(sample_path(f"{k}.{e}")) for k, e in files}
+    base = [
+        "tolerance",
+        data["portfolio"],
+        "--branches",
+        data["branches"],
+        "--policy",
+        data["policy"],
+    ]
+    assert main([*base, "--out", str(tmp_path / "before.csv")]) == 0
+    before = pd.read_csv(tmp_path / "before.csv")
+    assert (before["ratio_before"] == before["ratio_after"]).all()
+    assert (~before["within"]).any()  # the sample has branches above the threshold today
+    assert main(_plan_args(tmp_path / "plan", options=data["options"])) == 0
+    plan = str(tmp_path / "plan" / "plan.csv")
+    args = [*base, "--plan", plan, "--options", data["options"], "--out", str(tmp_path / "a.csv")]
+    assert main(args) == 0
+    after = pd.read_csv(tmp_path / "a.csv")
+    assert after["within"].all()  # the policy enforces the tolerance
+    assert (after["ratio_after"] <= after["threshold"] + 1e-12).all()

@@ -29,12 +29,20 @@ from npl_disposal.exceptions import (
 )
 from npl_disposal.policy import load_policy
 from npl_disposal.portfolio import Portfolio, read_portfolio
-from npl_disposal.problem import build_problem
-from npl_disposal.rules import BRANCH_FIGURES
+from npl_disposal.problem import build_problem, read_options
+from npl_disposal.rules import BRANCH_FIGURES, branch_figures
+from npl_disposal.schema import Column
 from npl_disposal.solve import AllocationResult, Status, solve
+from npl_disposal.tables import read_table
 from npl_disposal.valuation import value_options
 
 EXIT_OK, EXIT_BAD_INPUT, EXIT_INFEASIBLE, EXIT_NO_PLAN = 0, 2, 3, 4
+
+PLAN_COLUMNS = (
+    Column("loan_id", "id", True, "identifier"),
+    Column("channel", "id", True, "channel name"),
+    Column("share", "share", True, "share of the loan"),
+)
 
 Command = Callable[[argparse.Namespace], int]
 
@@ -178,6 +186,38 @@ def cmd_migration(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def cmd_tolerance(args: argparse.Namespace) -> int:
+    """Print (and optionally write) the per-branch tolerance check, before or after a plan."""
+    portfolio = read_portfolio(args.portfolio, branches=args.branches)
+    policy = load_policy(args.policy)
+    if policy.tolerance is None:
+        raise ValueError(f"{args.policy}: the tolerance check needs a [tolerance] section")
+    plan = options = None
+    if args.plan is not None:
+        plan = read_table(args.plan, PLAN_COLUMNS)
+        options = (
+            read_options(args.options, portfolio)
+            if args.options is not None
+            else value_options(portfolio, policy=policy)
+        )
+    figures = branch_figures(portfolio, policy, plan, options)
+    columns = ["branch", "ratio_before", "ratio_after", "threshold", "within", "headroom",
+               "inclusive_npl", "inclusive_loans", "derecognised"]  # fmt: skip
+    table = figures[columns]
+    when = "after the plan" if plan is not None else "today (before disposal)"
+    _print_table(f"Inclusive small/micro NPL tolerance {when}", table.set_index("branch"),
+                 ("headroom", "inclusive_npl", "inclusive_loans", "derecognised"))  # fmt: skip
+    outside = table.loc[~table["within"], "branch"].tolist()
+    print(
+        f"\n{len(outside)} branch(es) outside tolerance"
+        + (f": {', '.join(outside)}" if outside else "")
+    )
+    if args.out:
+        out = Path(args.out)
+        write_outputs(out.parent, {out.name: lambda p: table.to_csv(p, index=False)})
+    return EXIT_OK
+
+
 def cmd_check(args: argparse.Namespace) -> int:
     """Validate a portfolio (and branch table) and print its summaries."""
     portfolio = read_portfolio(args.portfolio, branches=args.branches)
@@ -242,6 +282,15 @@ def build_parser() -> argparse.ArgumentParser:
     value.add_argument("--policy", help="policy.toml (its [valuation] section is used)")
     value.add_argument("--out", required=True, help="options CSV to write")
     value.set_defaults(func=cmd_value)
+
+    tolerance = sub.add_parser("tolerance", help="check the per-branch NPL tolerance")
+    tolerance.add_argument("portfolio", help="loans: CSV or Parquet")
+    tolerance.add_argument("--branches", required=True, help="branch table: CSV or Parquet")
+    tolerance.add_argument("--policy", required=True, help="policy.toml with [tolerance]")
+    tolerance.add_argument("--plan", help="plan.csv (loan_id, channel, share): check after it")
+    tolerance.add_argument("--options", help="options table of the plan (default: own valuation)")
+    tolerance.add_argument("--out", help="CSV to write the table to")
+    tolerance.set_defaults(func=cmd_tolerance)
 
     migration = sub.add_parser("migration", help="estimate a migration matrix from a history")
     migration.add_argument("history", help="loan-month history: loan_id, period, state")
