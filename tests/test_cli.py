@@ -202,3 +202,14 @@ def test_tolerance_before_and_after_a_plan(tmp_path, capsys) -> None:
     after = pd.read_csv(tmp_path / "a.csv")
     assert after["within"].all()  # the policy enforces the tolerance
     assert (after["ratio_after"] <= after["threshold"] + 1e-12).all()
+
+
+def test_report_writes_one_html_file(tmp_path) -> None:
+    out = tmp_path / "report"
+    args = _plan_args(out)
+    args[0] = "report"
+    assert main([*args, "--mode", "fractional"]) == 0
+    assert [p.name for p in out.iterdir()] == ["report.html"]
+    html = (out / "report.html").read_text(encoding="utf-8")
+    for table in ("tolerance", "wage-pool", "add-back", "budgets"):
+        assert f'id="{table}"' in html

@@ -30,6 +30,7 @@ from npl_disposal.exceptions import (
 from npl_disposal.policy import load_policy
 from npl_disposal.portfolio import Portfolio, read_portfolio
 from npl_disposal.problem import build_problem, read_options
+from npl_disposal.reports import render_report
 from npl_disposal.rules import BRANCH_FIGURES, branch_figures
 from npl_disposal.schema import Column
 from npl_disposal.solve import AllocationResult, Status, solve
@@ -140,6 +141,20 @@ def cmd_plan(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def cmd_report(args: argparse.Namespace) -> int:
+    """Plan as ``plan`` does and write a self-contained HTML report into ``--out``."""
+    result = _plan(args)
+    if result.status is Status.NO_SOLUTION:
+        print("npl-disposal: no feasible plan was found within the time limit", file=sys.stderr)
+        return EXIT_NO_PLAN
+    priced = result if result.mode == "fractional" else solve(result.problem, mode="fractional")
+    html = render_report(result, title=args.title, priced=priced)
+    write_outputs(Path(args.out), {"report.html": lambda p: p.write_text(html, encoding="utf-8")})
+    print(result.summary())
+    print(f"wrote {Path(args.out) / 'report.html'}")
+    return EXIT_OK
+
+
 def print_plan(result: AllocationResult, priced: AllocationResult | None = None) -> None:
     """Print the channel mix, the binding budgets and the branch tolerance table."""
     print(result.summary())
@@ -241,6 +256,26 @@ def cmd_demo(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _plan_arguments(command: argparse.ArgumentParser) -> None:
+    """The arguments ``plan`` and ``report`` share."""
+    command.add_argument("portfolio", help="loans: CSV or Parquet")
+    command.add_argument("--branches", required=True, help="branch table: CSV or Parquet")
+    command.add_argument("--policy", required=True, help="policy.toml")
+    command.add_argument(
+        "--options",
+        help="options table (loan_id, channel, value, pnl, derecognised); "
+        "default: the library's own valuation",
+    )
+    command.add_argument(
+        "--out", required=True, help="folder for plan.csv, branches.csv, summary.json"
+    )
+    command.add_argument("--mode", choices=["whole_loan", "fractional"], help="overrides [mode]")
+    command.add_argument("--solver", default="highs", help="highs (default) or a PuLP solver name")
+    command.add_argument("--time-limit", type=float, default=None, help="seconds")
+    command.add_argument("--mip-gap", type=float, default=1e-6, help="relative gap (whole_loan)")
+    command.add_argument("-v", "--verbose", action="store_true", help="progress on stderr")
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser with every subcommand."""
     parser = argparse.ArgumentParser(
@@ -259,22 +294,11 @@ def build_parser() -> argparse.ArgumentParser:
     check.set_defaults(func=cmd_check)
 
     plan = sub.add_parser("plan", help="allocate every loan to a disposal channel")
-    plan.add_argument("portfolio", help="loans: CSV or Parquet")
-    plan.add_argument("--branches", required=True, help="branch table: CSV or Parquet")
-    plan.add_argument("--policy", required=True, help="policy.toml")
-    plan.add_argument(
-        "--options",
-        help="options table (loan_id, channel, value, pnl, derecognised); "
-        "default: the library's own valuation",
-    )
-    plan.add_argument(
-        "--out", required=True, help="folder for plan.csv, branches.csv, summary.json"
-    )
-    plan.add_argument("--mode", choices=["whole_loan", "fractional"], help="overrides [mode]")
-    plan.add_argument("--solver", default="highs", help="highs (default) or a PuLP solver name")
-    plan.add_argument("--time-limit", type=float, default=None, help="seconds")
-    plan.add_argument("--mip-gap", type=float, default=1e-6, help="relative gap (whole_loan)")
-    plan.add_argument("-v", "--verbose", action="store_true", help="progress on stderr")
+    report = sub.add_parser("report", help="plan and write a self-contained HTML report")
+    report.add_argument("--title", help="report title")
+    report.set_defaults(func=cmd_report)
+    for command in (plan, report):
+        _plan_arguments(command)
     plan.set_defaults(func=cmd_plan)
 
     value = sub.add_parser("value", help="value every channel of every loan: options.csv")
