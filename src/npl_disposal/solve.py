@@ -314,7 +314,14 @@ def plan_frame(problem: AllocationProblem, shares: np.ndarray) -> pd.DataFrame:
 def constraint_table(
     problem: AllocationProblem, shares: np.ndarray, y: np.ndarray, duals: np.ndarray | None
 ) -> pd.DataFrame:
-    """Per rule: usage, limit, slack (natural units) and shadow price (CNY per unit)."""
+    """Per rule: usage, limit, slack (natural units) and shadow price (CNY per unit).
+
+    ``limit`` is the limit in force for this plan (a block's capacity times its
+    on/off level); ``budget`` the policy's figure with the block on;
+    ``utilisation`` is usage over budget. ``shadow_price`` (fractional mode) is
+    the CNY of value gained per unit by which the rule is relaxed: more
+    capacity for a ``<=`` rule, a lower requirement for a ``>=`` rule.
+    """
     rows = problem.rows
     usage = rows.matrix @ shares.ravel()
     shift = rows.blocks @ y if len(problem.blocks) else np.zeros(len(rows))
@@ -322,6 +329,7 @@ def constraint_table(
     limit = np.where(lower_side, rows.lower, rows.upper) - shift
     slack = np.where(lower_side, usage - limit, limit - usage)
     tol = np.where(np.array(rows.unit) == "CNY", 0.01, 1e-6) + 1e-9 * np.abs(limit)
+    budget = np.where(lower_side, rows.lower, rows.upper) - rows.blocks.sum(axis=1)
     shadow = (
         np.abs(duals) * row_scale(problem) / MONEY_SCALE if duals is not None
         else np.full(len(rows), np.nan)
@@ -335,6 +343,10 @@ def constraint_table(
             "sense": np.where(lower_side, ">=", "<="),
             "usage": usage,
             "limit": limit,
+            "budget": budget,
+            "utilisation": np.divide(
+                usage, budget, out=np.full(len(rows), np.nan), where=np.abs(budget) > 0
+            ),
             "slack": slack,
             "binding": slack <= tol,
             "shadow_price": shadow,
