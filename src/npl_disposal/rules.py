@@ -61,10 +61,10 @@ def branch_figures(
     tau = policy.tolerance.threshold if policy.tolerance is not None else np.nan
     after = (npl - derec) / (total - derec)
     within = after <= tau + 1e-12
-    npl_loss = np.maximum(0.0, -pnl)
+    npl_loss = np.maximum(0.0, -pnl) + 0.0  # no "-0.0" in reports
     profit_after = branches["profit"].astype(float) - npl_loss
     wage = policy.wage_pool_or_default
-    relief = np.where(within, (1.0 - wage.consider_share) * npl_loss, 0.0)
+    relief = np.where(within, (1.0 - wage.consider_share) * npl_loss, 0.0) + 0.0
     rate = (
         branches["wage_rate"].astype(float).fillna(wage.rate)
         if "wage_rate" in branches
