@@ -554,7 +554,8 @@ def _repair(
 ) -> tuple[np.ndarray, np.ndarray, float] | None:
     """A whole-loan plan: the LP's whole loans kept, its split loans and near-ties re-solved."""
     split = lp.shares.max(axis=1) < 1.0 - 1e-9
-    gap = np.partition(np.where(np.isfinite(loss), loss, np.inf), 1, axis=1)[:, 1]
+    finite = np.where(np.isfinite(loss), loss, np.inf)
+    gap = np.partition(finite, 1, axis=1)[:, 1] if loss.shape[1] > 1 else finite[:, 0] + np.inf
     count = max(2000, 4 * int(split.sum()))
     while True:
         free = split.copy()
