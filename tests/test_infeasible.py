@@ -28,12 +28,8 @@ from strategies import (
     without,
 )
 
-SETTINGS: dict[str, Any] = dict(
-    deadline=None,
-    derandomize=True,
-    database=None,
-    suppress_health_check=[HealthCheck.too_slow],
-)
+#: Derandomized, without an example database, by the ``ci`` profile of conftest.py.
+SETTINGS: dict[str, Any] = dict(deadline=None, suppress_health_check=[HealthCheck.too_slow])
 #: Solver words that must never reach a risk officer.
 SOLVER_WORDS = re.compile(r"kInfeasible|Infeasible|HighsModelStatus|kOptimal|Traceback|\bnan\b")
 #: The policy section behind each rule an explanation may name.
