@@ -28,6 +28,7 @@ import numpy as np
 
 from npl_disposal.formulation import (
     MONEY_SCALE,
+    GrowingLP,
     restricted_model,
     row_scale,
     shares_from,
@@ -55,6 +56,7 @@ class Outcome:
     free: np.ndarray | None = None
     seconds: dict[str, float] = field(default_factory=dict)
     message: str = ""
+    lp: GrowingLP | None = field(default=None, repr=False)
 
 
 def price_weights(problem: AllocationProblem, duals: np.ndarray) -> np.ndarray:
@@ -215,7 +217,8 @@ def solve_fractional(
 
     ``fix_blocks`` fixes the on/off variables; ``prices`` (duals of an earlier
     solve) replace the sample estimate; ``warm`` (an earlier outcome) also gives
-    the plan and the open loans to start from.
+    the plan and the open loans to start from, and its restricted LP (grown
+    further in place) when it has one and the on/off variables are fixed.
     """
     start = time.perf_counter()
     deadline = start + (time_limit if time_limit is not None else math.inf)
@@ -243,14 +246,17 @@ def solve_fractional(
         base = np.where(free[:, None], base, _argmax_shares(warm.shares))
     seconds = {"prices": time.perf_counter() - start}
     iterations, timed_out = 0, False
+    if warm is not None and warm.lp is not None and fix_blocks is not None:
+        lp = warm.lp
+        lp.fix_blocks(fix_blocks)
+        lp.grow(free)
+        base = lp.base
+    else:
+        lp = GrowingLP(problem, free, np.where(free[:, None], 0.0, base), phase_one, fix_blocks)
     while True:
         iterations += 1
-        fixed = np.where(free[:, None], 0.0, base)
-        restricted = restricted_model(
-            problem, free, fixed, phase_one=phase_one, fix_blocks=fix_blocks
-        )
         left = max(deadline - time.perf_counter(), 0.05)
-        sol = run_highs(restricted.model, time_limit=left)
+        sol = lp.solve(time_limit=left)
         if sol.status != "optimal":
             return Outcome(
                 sol.status,
@@ -261,19 +267,21 @@ def solve_fractional(
                 duals,
                 np.zeros(len(problem.rows)),
                 iterations,
-                int(free.sum()),
-                free,
+                lp.n_free,
+                lp.free,
                 seconds,
                 sol.message,
             )
-        short = restricted.slack(sol.x)
+        short = lp.slack(sol.x)
         if time.perf_counter() > deadline:
             timed_out = True
             break
+        free = lp.free.copy()
         if np.abs(short).max(initial=0.0) > _SLACK_TOL and not free.all():
             added = _free_for_rows(problem, free, base, reduced, short / row_scale(problem))
             if added == 0:  # no fixed loan can help: only the whole LP can settle it
                 free[:] = True
+            lp.grow(free)
             _report(
                 progress,
                 iterations,
@@ -286,7 +294,7 @@ def solve_fractional(
                 sol.seconds,
             )
             continue
-        duals = restricted.resource_duals(sol.row_dual)
+        duals = lp.resource_duals(sol.row_dual)
         reduced = reduced_values(problem, duals, phase_one)
         chosen = np.take_along_axis(reduced, base.argmax(axis=1)[:, None], axis=1)[:, 0]
         loss = (reduced.max(axis=1) - chosen) * MONEY_SCALE
@@ -294,12 +302,14 @@ def solve_fractional(
         if not wrong.any():
             break
         _free_more(free, wrong, loss, reduced, max(free_target, n // 50), problem.balance)
+        lp.grow(free)
         _report(progress, iterations, free, int(wrong.sum()), "repriced", sol.seconds)
-    shares = shares_from(problem, restricted, sol.x, base)
-    y = sol.x[restricted.n_x : restricted.n_x + restricted.n_blocks]
-    shortfall = restricted.slack(sol.x) / row_scale(problem)
+    shares = lp.shares(sol.x)
+    y = lp.y(sol.x)
+    shortfall = lp.slack(sol.x) / row_scale(problem)
     objective = -float(shortfall.sum()) if phase_one else plan_value(problem, shares, y)
     bound = lagrangian_bound(problem, duals, reduced, phase_one, fix_blocks)
+    free = lp.free.copy()
     seconds["total"] = time.perf_counter() - start
     return Outcome(
         "time_limit" if timed_out else "optimal",
@@ -313,6 +323,7 @@ def solve_fractional(
         int(free.sum()),
         free,
         seconds,
+        lp=lp,
     )
 
 
@@ -510,7 +521,7 @@ def _solve_combo(
             deadline - time.perf_counter(),
             fix_blocks=combo,
             progress=progress,
-            prices=relaxed.duals,
+            warm=relaxed,
             **lp_options,  # type: ignore[arg-type]
         )
     if lp.status != "optimal" or np.abs(lp.shortfall).max(initial=0.0) * MONEY_SCALE > _SLACK_TOL:
@@ -557,6 +568,7 @@ def _repair(
     finite = np.where(np.isfinite(loss), loss, np.inf)
     gap = np.partition(finite, 1, axis=1)[:, 1] if loss.shape[1] > 1 else finite[:, 0] + np.inf
     count = max(2000, 4 * int(split.sum()))
+    zero = np.zeros(len(problem.blocks))
     while True:
         free = split.copy()
         free[np.argsort(gap, kind="stable")[:count]] = True
@@ -565,13 +577,16 @@ def _repair(
         restricted = restricted_model(
             problem, free, fixed, integer=True, elastic=False, fix_blocks=combo
         )
+        # Any plan within half the gap of the LP bound is certified by that bound.
+        enough = lp.bound - 0.5 * mip_gap * abs(lp.bound) - plan_value(problem, fixed, zero)
         sol = run_highs(
             restricted.model,
             time_limit=max(deadline - time.perf_counter(), 0.05),
             mip_gap=1e-9,
             abs_gap=0.5 * mip_gap * abs(lp.bound) * MONEY_SCALE,
+            target=-enough * MONEY_SCALE,
         )
-        if sol.x.size and sol.status in ("optimal", "time_limit"):
+        if sol.x.size and sol.status in ("optimal", "target", "time_limit"):
             shares = shares_from(problem, restricted, np.round(sol.x), base)
             y = np.round(sol.x[restricted.n_x : restricted.n_x + restricted.n_blocks])
             return shares, y, plan_value(problem, shares, y)

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 import numpy as np
 import scipy.sparse as sp
 
-from npl_disposal.highs import ArrayModel
+from npl_disposal.highs import IPM_COLUMNS, ArrayModel, ArraySolution, HighsSession
 from npl_disposal.problem import MONEY, AllocationProblem
 
 #: Objective and money rows are in CNY millions inside every model.
@@ -150,3 +150,110 @@ def shares_from(
     flat = shares.reshape(-1)
     flat[restricted.cols] = np.clip(x[: restricted.n_x], 0.0, 1.0)
     return shares
+
+
+class GrowingLP:
+    """The restricted LP of :func:`restricted_model`, grown in place as loans are freed.
+
+    Freeing a loan takes its fixed usage off the row limits and adds its
+    equality row and option columns; HiGHS then restarts from the last basis
+    instead of solving the larger LP from scratch. Column generation's usual
+    loop (price, add, re-solve) thereby costs little more than its final LP.
+    """
+
+    def __init__(
+        self,
+        problem: AllocationProblem,
+        free: np.ndarray,
+        fixed_shares: np.ndarray,
+        phase_one: bool = False,
+        fix_blocks: np.ndarray | None = None,
+    ) -> None:
+        self.problem = problem
+        self.phase_one = phase_one
+        self.first = restricted_model(
+            problem, free, fixed_shares, phase_one=phase_one, fix_blocks=fix_blocks
+        )
+        self.session = HighsSession(self.first.model)
+        self.free = free.copy()
+        self.base = np.where(free[:, None], 0.0, fixed_shares)
+        k = len(problem.rows)
+        self.resource = np.arange(self.first.loans.size, self.first.loans.size + k)
+        self.used = scaled_columns(problem) @ self.base.ravel()
+        self._cols = [self.first.cols]
+        self._pos = [np.arange(self.first.n_x)]
+        self._ipm = self.first.model.cost.size > IPM_COLUMNS
+
+    @property
+    def n_free(self) -> int:
+        """Loans in the model."""
+        return int(self.free.sum())
+
+    def grow(self, loans: np.ndarray) -> int:
+        """Free the loans of mask ``loans`` that are still fixed; how many were."""
+        problem, m = self.problem, self.problem.n_channels
+        idx = np.flatnonzero(loans & ~self.free)
+        if idx.size == 0:
+            return 0
+        columns = scaled_columns(problem)
+        gone = (idx[:, None] * m + np.arange(m)).ravel()
+        self.used -= columns[:, gone] @ self.base[idx].ravel()
+        rows, scale = problem.rows, row_scale(problem)
+        lower = np.where(np.isfinite(rows.lower), rows.lower * scale - self.used, -np.inf)
+        upper = np.where(np.isfinite(rows.upper), rows.upper * scale - self.used, np.inf)
+        self.session.set_row_limits(self.resource, lower, upper)
+        eq = self.session.add_rows(np.ones(idx.size), np.ones(idx.size))
+        mask = np.zeros(problem.n_loans, dtype=bool)
+        mask[idx] = True
+        cols = np.flatnonzero((problem.eligible & mask[:, None]).ravel())
+        ordinal = np.searchsorted(idx, cols // m)
+        sub = columns[:, cols].tocoo()
+        n_rows, n_x = self.session.n_rows, cols.size
+        matrix = sp.csc_matrix(
+            (
+                np.concatenate([np.ones(n_x), sub.data]),
+                (np.concatenate([eq[ordinal], self.resource[sub.row]]),
+                 np.concatenate([np.arange(n_x), sub.col])),
+            ),
+            shape=(n_rows, n_x),
+        )  # fmt: skip
+        cost = np.zeros(n_x) if self.phase_one else -problem.value.ravel()[cols] * MONEY_SCALE
+        self._pos.append(self.session.add_columns(cost, np.zeros(n_x), np.ones(n_x), matrix))
+        self._cols.append(cols)
+        self.free[idx] = True
+        self.base[idx] = 0.0
+        return int(idx.size)
+
+    def fix_blocks(self, levels: np.ndarray) -> None:
+        """Fix the on/off variables at ``levels`` (0 or 1 each) for the next solves."""
+        cols = np.arange(self.first.n_x, self.first.n_x + self.first.n_blocks)
+        self.session.set_column_limits(cols, levels, levels)
+
+    def solve(self, time_limit: float | None = None) -> ArraySolution:
+        """Solve from the last basis (the first solve may use the interior point method)."""
+        sol = self.session.run(time_limit)
+        if self._ipm:
+            self.session.use("simplex")
+            self._ipm = False
+        return sol
+
+    def resource_duals(self, row_dual: np.ndarray) -> np.ndarray:
+        """Duals of the resource rows (scaled units, min form)."""
+        return row_dual[self.resource]
+
+    def slack(self, x: np.ndarray) -> np.ndarray:
+        """Violation of each resource row (scaled units), as :meth:`Restricted.slack`."""
+        first = self.first
+        return first.slack(x[: first.n_x + first.n_blocks + first.slack_rows.size])
+
+    def y(self, x: np.ndarray) -> np.ndarray:
+        """Levels of the on/off blocks."""
+        return x[self.first.n_x : self.first.n_x + self.first.n_blocks]
+
+    def shares(self, x: np.ndarray) -> np.ndarray:
+        """The full share grid: fixed loans at their channel, free ones from ``x``."""
+        shares = self.base.copy()
+        flat = shares.reshape(-1)
+        for cols, pos in zip(self._cols, self._pos, strict=True):
+            flat[cols] = np.clip(x[pos], 0.0, 1.0)
+        return shares

@@ -18,7 +18,7 @@ import scipy.sparse as sp
 
 from npl_disposal.exceptions import SolverUnavailableError
 
-__all__ = ["ArrayModel", "ArraySolution", "run_highs"]
+__all__ = ["ArrayModel", "ArraySolution", "HighsSession", "run_highs"]
 
 
 @dataclass(frozen=True, eq=False)
@@ -38,8 +38,9 @@ class ArrayModel:
 class ArraySolution:
     """What HiGHS returned.
 
-    ``status`` is one of optimal, infeasible, time_limit, no_solution, unbounded,
-    error; ``bound`` is the proven lower bound (MIP) or the objective (LP).
+    ``status`` is one of optimal, target (a MIP stopped at its objective
+    target), infeasible, time_limit, no_solution, unbounded, error; ``bound``
+    is the proven lower bound (MIP) or the objective (LP).
     """
 
     status: str
@@ -91,75 +92,164 @@ def run_highs(
     threads: int | None = None,
     abs_gap: float | None = None,
     method: str | None = None,
+    target: float | None = None,
 ) -> ArraySolution:
     """Solve ``model`` with HiGHS; tolerances and ``abs_gap`` in the model's (scaled) units.
+
+    ``target`` (MIP) stops the search at the first plan whose objective is at or
+    below it (status ``"target"``): used when a bound proven elsewhere already
+    certifies any such plan.
 
     ``method`` is HiGHS's ``solver`` option; by default LPs of more than
     ``IPM_COLUMNS`` columns use the interior point method with crossover (a
     basic solution, so duals and split loans stay exact), which measured
     faster than dual simplex on these models.
     """
-    hs = _highspy()
-    h = _new_highs(hs)
-    h.setOptionValue("output_flag", False)
-    h.setOptionValue("primal_feasibility_tolerance", feasibility)
-    h.setOptionValue("dual_feasibility_tolerance", feasibility)
-    h.setOptionValue("mip_feasibility_tolerance", feasibility)
-    h.setOptionValue("mip_rel_gap", mip_gap)
-    if abs_gap is not None:
-        h.setOptionValue("mip_abs_gap", max(float(abs_gap), 1e-9))
-    is_mip = model.integer is not None and bool(model.integer.any())
-    if method is None and not is_mip and model.cost.size > IPM_COLUMNS:
-        method = "ipm"
-    if method is not None:
-        h.setOptionValue("solver", method)
-    if threads is not None:
-        h.setOptionValue("threads", int(threads))
-    if time_limit is not None and math.isfinite(time_limit):
-        h.setOptionValue("time_limit", max(float(time_limit), 0.01))
-    a = model.matrix.tocsc()
-    a.sort_indices()
-    n_col, n_row = a.shape[1], a.shape[0]
-    integrality = (
-        np.asarray(model.integer, dtype=np.int32) if is_mip else np.zeros(n_col, dtype=np.int32)
-    )
-    inf = h.getInfinity()
-    clip = lambda v: np.clip(np.asarray(v, dtype=np.float64), -inf, inf)  # noqa: E731
-    passed = h.passModel(
-        n_col,
-        n_row,
-        int(a.nnz),
-        int(hs.MatrixFormat.kColwise),
-        int(hs.ObjSense.kMinimize),
-        0.0,
-        np.asarray(model.cost, dtype=np.float64),
-        clip(model.col_lower),
-        clip(model.col_upper),
-        clip(model.row_lower),
-        clip(model.row_upper),
-        a.indptr[:-1].astype(np.int32),
-        a.indices.astype(np.int32),
-        a.data.astype(np.float64),
-        integrality,
-    )
-    if passed == hs.HighsStatus.kError:
-        return ArraySolution(
-            "error", np.zeros(0), np.zeros(0), math.nan, math.nan, 0.0, "HiGHS rejected the model"
+    session = HighsSession(model, mip_gap, feasibility, threads, abs_gap, method)
+    if target is not None and math.isfinite(target):
+        session.h.setOptionValue("objective_target", float(target))
+    return session.run(time_limit)
+
+
+class HighsSession:
+    """One HiGHS model kept alive between solves, so a grown model restarts from its basis.
+
+    Rows and columns may be added and row limits changed between :meth:`run`
+    calls (HiGHS keeps the last basis: the new columns start at their bounds,
+    the new rows' slacks basic).
+    """
+
+    def __init__(
+        self,
+        model: ArrayModel,
+        mip_gap: float = 1e-9,
+        feasibility: float = 1e-9,
+        threads: int | None = None,
+        abs_gap: float | None = None,
+        method: str | None = None,
+    ) -> None:
+        hs = _highspy()
+        self._hs = hs
+        h = _new_highs(hs)
+        h.setOptionValue("output_flag", False)
+        h.setOptionValue("primal_feasibility_tolerance", feasibility)
+        h.setOptionValue("dual_feasibility_tolerance", feasibility)
+        h.setOptionValue("mip_feasibility_tolerance", feasibility)
+        h.setOptionValue("mip_rel_gap", mip_gap)
+        if abs_gap is not None:
+            h.setOptionValue("mip_abs_gap", max(float(abs_gap), 1e-9))
+        self.is_mip = model.integer is not None and bool(model.integer.any())
+        if method is None and not self.is_mip and model.cost.size > IPM_COLUMNS:
+            method = "ipm"
+        if method is not None:
+            h.setOptionValue("solver", method)
+        if threads is not None:
+            h.setOptionValue("threads", int(threads))
+        self.h = h
+        self.inf = h.getInfinity()
+        self.n_cols, self.n_rows = model.matrix.shape[1], model.matrix.shape[0]
+        self.passed = self._pass(model)
+
+    def _clip(self, values: np.ndarray) -> np.ndarray:
+        return np.clip(np.asarray(values, dtype=np.float64), -self.inf, self.inf)
+
+    def _pass(self, model: ArrayModel) -> bool:
+        hs, h = self._hs, self.h
+        a = model.matrix.tocsc()
+        a.sort_indices()
+        integrality = (
+            np.asarray(model.integer, dtype=np.int32)
+            if self.is_mip
+            else np.zeros(a.shape[1], dtype=np.int32)
         )
-    start = time.perf_counter()
-    h.run()
-    seconds = time.perf_counter() - start
-    status_text = h.modelStatusToString(h.getModelStatus())
-    status = _status(status_text)
-    info = h.getInfo()
-    sol = h.getSolution()
-    x = np.asarray(sol.col_value, dtype=float) if sol.value_valid else np.zeros(0)
-    duals = np.asarray(sol.row_dual, dtype=float) if sol.dual_valid else np.zeros(0)
-    objective = float(info.objective_function_value) if x.size else math.nan
-    bound = float(info.mip_dual_bound) if is_mip else objective
-    if status == "time_limit" and not x.size:
-        status = "no_solution"
-    return ArraySolution(status, x, duals, objective, bound, seconds, status_text)
+        status = h.passModel(
+            a.shape[1],
+            a.shape[0],
+            int(a.nnz),
+            int(hs.MatrixFormat.kColwise),
+            int(hs.ObjSense.kMinimize),
+            0.0,
+            np.asarray(model.cost, dtype=np.float64),
+            self._clip(model.col_lower),
+            self._clip(model.col_upper),
+            self._clip(model.row_lower),
+            self._clip(model.row_upper),
+            a.indptr[:-1].astype(np.int32),
+            a.indices.astype(np.int32),
+            a.data.astype(np.float64),
+            integrality,
+        )
+        return bool(status != hs.HighsStatus.kError)
+
+    def add_rows(self, lower: np.ndarray, upper: np.ndarray) -> np.ndarray:
+        """Append empty rows (their entries come with :meth:`add_columns`); their indices."""
+        count = int(lower.size)
+        empty_i, empty_f = np.zeros(0, dtype=np.int32), np.zeros(0, dtype=np.float64)
+        self.h.addRows(count, self._clip(lower), self._clip(upper), 0,
+                       np.zeros(count, dtype=np.int32), empty_i, empty_f)  # fmt: skip
+        first = self.n_rows
+        self.n_rows += count
+        return np.arange(first, self.n_rows)
+
+    def add_columns(
+        self, cost: np.ndarray, lower: np.ndarray, upper: np.ndarray, matrix: sp.csc_matrix
+    ) -> np.ndarray:
+        """Append columns (``matrix`` has one column each, over all rows); their indices."""
+        a = matrix.tocsc()
+        a.sort_indices()
+        count = a.shape[1]
+        self.h.addCols(
+            count,
+            np.asarray(cost, dtype=np.float64),
+            self._clip(lower),
+            self._clip(upper),
+            int(a.nnz),
+            a.indptr[:-1].astype(np.int32),
+            a.indices.astype(np.int32),
+            a.data.astype(np.float64),
+        )
+        first = self.n_cols
+        self.n_cols += count
+        return np.arange(first, self.n_cols)
+
+    def set_row_limits(self, rows: np.ndarray, lower: np.ndarray, upper: np.ndarray) -> None:
+        """Change the limits of ``rows``."""
+        self.h.changeRowsBounds(int(rows.size), rows.astype(np.int32), self._clip(lower),
+                                self._clip(upper))  # fmt: skip
+
+    def set_column_limits(self, cols: np.ndarray, lower: np.ndarray, upper: np.ndarray) -> None:
+        """Change the bounds of columns ``cols``."""
+        self.h.changeColsBounds(int(cols.size), cols.astype(np.int32), self._clip(lower),
+                                self._clip(upper))  # fmt: skip
+
+    def use(self, method: str) -> None:
+        """Switch HiGHS's LP method (``simplex`` restarts from the basis; ``ipm`` does not)."""
+        self.h.setOptionValue("solver", method)
+
+    def run(self, time_limit: float | None = None) -> ArraySolution:
+        """Solve (again) and read the solution."""
+        h = self.h
+        if not self.passed:
+            return ArraySolution(
+                "error", np.zeros(0), np.zeros(0), math.nan, math.nan, 0.0,
+                "HiGHS rejected the model",
+            )  # fmt: skip
+        if time_limit is not None and math.isfinite(time_limit):
+            h.setOptionValue("time_limit", max(float(time_limit), 0.01))
+        start = time.perf_counter()
+        h.run()
+        seconds = time.perf_counter() - start
+        status_text = h.modelStatusToString(h.getModelStatus())
+        status = _status(status_text)
+        info = h.getInfo()
+        sol = h.getSolution()
+        x = np.asarray(sol.col_value, dtype=float) if sol.value_valid else np.zeros(0)
+        duals = np.asarray(sol.row_dual, dtype=float) if sol.dual_valid else np.zeros(0)
+        objective = float(info.objective_function_value) if x.size else math.nan
+        bound = float(info.mip_dual_bound) if self.is_mip else objective
+        if status == "time_limit" and not x.size:
+            status = "no_solution"
+        return ArraySolution(status, x, duals, objective, bound, seconds, status_text)
 
 
 def _status(text: str) -> str:
@@ -172,4 +262,6 @@ def _status(text: str) -> str:
         return "time_limit"
     if "unbounded" in lowered:
         return "unbounded"
+    if "target for objective" in lowered:
+        return "target"
     return "error"

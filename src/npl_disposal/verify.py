@@ -123,27 +123,21 @@ def verify_plan(
     (default: the policy's mode) also requires every share to be 0 or 1.
     """
     log = _Log()
-    loans = portfolio.loans.set_index("loan_id")
-    opts = options[["loan_id", "channel", "value", "pnl", "derecognised"]]
-    joined = plan.merge(opts, on=["loan_id", "channel"], how="left", indicator=True)
+    joined = _Joined(portfolio.loans, options, plan)
     _check_shares(
-        log, loans, joined, whole_loan if whole_loan is not None else policy.mode == "whole_loan"
+        log, joined, whole_loan if whole_loan is not None else policy.mode == "whole_loan"
     )
-    joined = joined[joined["_merge"] == "both"]
-    joined = joined.assign(balance=joined["loan_id"].map(loans["balance"]))
-    joined["amount"] = joined["balance"] * joined["share"]
-    by_channel = joined.groupby("channel")
-    balance = by_channel["amount"].sum()
-    count = by_channel["share"].sum()
+    balance = joined.by_channel(joined.amount)
+    count = joined.by_channel(joined.share)
     levels = _block_levels(policy, balance, count, on)
     fixed = (
         policy.securitisation.fixed_cost * levels.get("securitisation", 0.0)
         if (policy.securitisation is not None)
         else 0.0
     )
-    objective = float((joined["value"] * joined["share"]).sum() - fixed)
-    profit = float((joined["pnl"] * joined["share"]).sum() - fixed)
-    _check_loan_rules(log, loans, opts, joined, policy)
+    objective = float(joined.value @ joined.share - fixed)
+    profit = float(joined.pnl @ joined.share - fixed)
+    _check_loan_rules(log, joined, policy)
     _check_budgets(log, policy, balance, count, profit, levels)
     _check_tolerance(log, portfolio, policy, joined)
     usage = {f"{c}_balance": float(v) for c, v in balance.items()}
@@ -152,32 +146,106 @@ def verify_plan(
     return Verification(log.frame(), objective, usage)
 
 
-def _check_shares(log: _Log, loans: pd.DataFrame, joined: pd.DataFrame, whole: bool) -> None:
-    ineligible = joined[joined["_merge"] != "both"]
+class _Joined:
+    """The plan joined to the loan table and the options table on integer keys.
+
+    Every plan row is located in the loan table (``-1`` if absent) and in the
+    options table by ``(loan, channel)`` (``-1`` if that option does not exist,
+    i.e. the loan is not eligible for the channel). Rows found in both are kept
+    as arrays for the group sums.
+    """
+
+    def __init__(self, loans: pd.DataFrame, options: pd.DataFrame, plan: pd.DataFrame) -> None:
+        self.loans = loans
+        opt_loan, plan_loan = _locate(loans["loan_id"], options["loan_id"], plan["loan_id"])
+        names = pd.Index(pd.unique(pd.concat([options["channel"], plan["channel"]])))
+        self.channels = names
+        n_ch = max(len(names), 1)
+        opt_chan = names.get_indexer(options["channel"])
+        plan_chan = names.get_indexer(plan["channel"])
+        opt_key = np.where(opt_loan >= 0, opt_loan.astype(np.int64) * n_ch + opt_chan, -1)
+        plan_key = np.where(plan_loan >= 0, plan_loan.astype(np.int64) * n_ch + plan_chan, -2)
+        row = pd.Index(opt_key).get_indexer(plan_key)
+        share = plan["share"].to_numpy(dtype=float)
+        self.plan_loan_ids = plan["loan_id"].to_numpy()
+        self.all_share = share
+        self.all_loan = plan_loan
+        self.found = (row >= 0) & (plan_loan >= 0)
+        self.opt_loan, self.opt_chan = opt_loan, opt_chan
+        keep = self.found
+        self.loan = plan_loan[keep]
+        self.chan = plan_chan[keep]
+        self.share = share[keep]
+        picked = row[keep]
+        self.value = options["value"].to_numpy(dtype=float)[picked]
+        self.pnl = options["pnl"].to_numpy(dtype=float)[picked]
+        self.derecognised = options["derecognised"].to_numpy(dtype=float)[picked]
+        self.amount = loans["balance"].to_numpy(dtype=float)[self.loan] * self.share
+
+    def by_channel(self, weights: np.ndarray) -> pd.Series:
+        """Sum of ``weights`` per channel used in the plan (channel names as index)."""
+        sums = np.bincount(self.chan, weights=weights, minlength=len(self.channels))
+        used = np.bincount(self.chan, minlength=len(self.channels)) > 0
+        return pd.Series(sums[used], index=self.channels[used], dtype=float)
+
+    def per_loan(self, weights: np.ndarray, channels: list[str] | None = None) -> np.ndarray:
+        """Sum of ``weights`` per loan of the loan table, over ``channels`` (all if None)."""
+        mask = np.ones(self.chan.size, dtype=bool)
+        if channels is not None:
+            mask = np.isin(self.chan, self.channels.get_indexer(channels))
+        n = len(self.loans)
+        return np.bincount(self.loan[mask], weights=weights[mask], minlength=n)
+
+    def option_count(self, mask: np.ndarray) -> np.ndarray:
+        """Number of options of each loan among the options rows ``mask``."""
+        sel = mask & (self.opt_loan >= 0)
+        return np.bincount(self.opt_loan[sel], minlength=len(self.loans))
+
+    def series(self, loans: np.ndarray, amounts: np.ndarray) -> pd.Series:
+        """Amounts of the loans at positions ``loans``, indexed by loan_id."""
+        return pd.Series(amounts, index=self.loans["loan_id"].to_numpy()[loans], dtype=float)
+
+
+def _locate(ids: pd.Series, *keys: pd.Series) -> list[np.ndarray]:
+    """Row of each key in ``ids`` (unique), or -1: one hash pass over all the strings."""
+    codes, _ = pd.factorize(pd.concat([ids, *keys], ignore_index=True))
+    n = len(ids)
+    position = np.full(int(codes.max(initial=-1)) + 1, -1, dtype=np.int64)
+    position[codes[:n]] = np.arange(n)
+    out, start = [], n
+    for key in keys:
+        out.append(position[codes[start : start + len(key)]])
+        start += len(key)
+    return out
+
+
+def _check_shares(log: _Log, joined: _Joined, whole: bool) -> None:
+    share, ids = joined.all_share, joined.plan_loan_ids
+    missing = ~joined.found
     log.loans(
         "eligible",
-        ineligible.set_index("loan_id")["share"],
+        pd.Series(share[missing], index=ids[missing], dtype=float),
         "share sent to a channel it is not eligible for",
     )
-    share = joined["share"]
+    out = (share < -_SHARE_TOL) | (share > 1 + _SHARE_TOL)
     log.loans(
         "share_range",
-        joined.loc[
-            (share < -_SHARE_TOL) | (share > 1 + _SHARE_TOL), ["loan_id", "share"]
-        ].set_index("loan_id")["share"],
+        pd.Series(share[out], index=ids[out], dtype=float),
         "share outside [0, 1]",
     )
     if whole:
-        frac = joined.loc[np.minimum(share, 1 - share).abs() > _SHARE_TOL]
+        frac = np.abs(np.minimum(share, 1 - share)) > _SHARE_TOL
         log.loans(
             "whole_loan",
-            frac.set_index("loan_id")["share"],
+            pd.Series(share[frac], index=ids[frac], dtype=float),
             "split between channels in whole-loan mode",
         )
-    total = joined.groupby("loan_id")["share"].sum().reindex(loans.index, fill_value=0.0)
+    known = joined.all_loan >= 0
+    total = np.bincount(joined.all_loan[known], weights=share[known], minlength=len(joined.loans))
+    off = np.flatnonzero(np.abs(total - 1.0) > 1e-6)
     log.loans(
         "allocated_once",
-        (total - 1.0)[(total - 1.0).abs() > 1e-6],
+        joined.series(off, total[off] - 1.0),
         "shares do not sum to 1 (every loan must be allocated exactly once)",
     )
 
@@ -192,28 +260,28 @@ def _block_levels(
     return levels
 
 
-def _check_loan_rules(
-    log: _Log, loans: pd.DataFrame, opts: pd.DataFrame, joined: pd.DataFrame, policy: Policy
-) -> None:
-    n_other = opts[opts["channel"] != "retain"].groupby("loan_id").size()
-    has_wo = set(opts.loc[opts["channel"] == "write_off", "loan_id"])
-    kept = joined[joined["channel"] == "retain"].groupby("loan_id")["share"].sum()
+def _check_loan_rules(log: _Log, joined: _Joined, policy: Policy) -> None:
+    loans = joined.loans
+    chan = joined.opt_chan
+    names = joined.channels
+    retain, write_off = names.get_indexer(["retain", "write_off"])
+    kept = joined.per_loan(joined.share, ["retain"])
     if policy.long_age is not None:
-        age = loans["npl_age_months"].reindex(kept.index)
-        others = n_other.reindex(kept.index, fill_value=0)
-        bad = kept[(age >= policy.long_age.months) & (others > 0) & (kept > _SHARE_TOL)]
+        others = joined.option_count((chan != retain) & (chan >= 0))
+        age = loans["npl_age_months"].to_numpy(dtype=float)
+        bad = np.flatnonzero((age >= policy.long_age.months) & (others > 0) & (kept > _SHARE_TOL))
         log.loans(
             "long_age.months",
-            bad,
+            joined.series(bad, kept[bad]),
             f"aged {policy.long_age.months:g} months or more and disposable, but retained",
         )
-    small = loans["small_micro"]
-    stay = joined[joined["channel"].isin(["retain", "restructure"])]
-    stay = stay[stay["loan_id"].isin(has_wo)]
-    stay = stay[stay["loan_id"].map(small).astype(bool) & (stay["share"] > _SHARE_TOL)]
+    has_wo = joined.option_count(chan == write_off) > 0 if write_off >= 0 else 0
+    stay = joined.per_loan(joined.share, ["retain", "restructure"])
+    small = loans["small_micro"].to_numpy(dtype=bool)
+    bad = np.flatnonzero(has_wo & small & (stay > _SHARE_TOL))
     log.loans(
         "write_off.priority",
-        stay.groupby("loan_id")["share"].sum(),
+        joined.series(bad, stay[bad]),
         "small/micro and eligible for write-off, but retained or restructured",
     )
 
@@ -286,16 +354,19 @@ def _check_budgets(
         )
 
 
-def _check_tolerance(log: _Log, portfolio: Portfolio, policy: Policy, joined: pd.DataFrame) -> None:
+def _check_tolerance(log: _Log, portfolio: Portfolio, policy: Policy, joined: _Joined) -> None:
     tol = policy.tolerance
     if tol is None or not tol.enforce or portfolio.branches is None:
         return
     loans = portfolio.loans
-    inclusive = loans[loans["inclusive"]]
-    npl = inclusive.groupby("branch", observed=True)["balance"].sum()
-    incl = joined[joined["loan_id"].isin(inclusive["loan_id"])]
-    branch = incl["loan_id"].map(loans.set_index("loan_id")["branch"])
-    derec = (incl["amount"] * incl["derecognised"]).groupby(branch.astype(object)).sum()
+    inclusive = loans["inclusive"].to_numpy(dtype=bool)
+    npl = loans.loc[inclusive].groupby("branch", observed=True)["balance"].sum()
+    derec_by_loan = joined.per_loan(joined.amount * joined.derecognised)
+    derec = (
+        pd.Series(derec_by_loan[inclusive])
+        .groupby(loans["branch"].to_numpy()[inclusive].astype(object))
+        .sum()
+    )
     for rec in portfolio.branches.itertuples(index=False):
         n_k = float(npl.get(rec.branch, 0.0))
         d_k = float(derec.get(rec.branch, 0.0))
