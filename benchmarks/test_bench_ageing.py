@@ -37,7 +37,7 @@ def fit(frame: pd.DataFrame | Path, method: str = "cohort") -> MigrationEstimato
     return MigrationEstimator(method=method).fit(frame)  # type: ignore[arg-type]
 
 
-@pytest.mark.sizes(100_000, 1_000_000)
+@pytest.mark.sizes("data")
 @pytest.mark.parametrize("layout", LAYOUTS)
 def test_estimate_cohort(benchmark, n_loans: int, layout: str) -> None:
     data = history(n_loans, layout)
@@ -46,14 +46,14 @@ def test_estimate_cohort(benchmark, n_loans: int, layout: str) -> None:
     assert est.n_transitions_ == n_loans * (HISTORY_MONTHS - 1)
 
 
-@pytest.mark.sizes(100_000, 1_000_000)
+@pytest.mark.sizes("data")
 def test_estimate_aalen_johansen(benchmark, n_loans: int) -> None:
     data = history(n_loans)
     est = benchmark.pedantic(fit, args=(data, "aalen_johansen"), rounds=3, iterations=1)
     assert est.generator_ is not None
 
 
-@pytest.mark.sizes(100_000, 1_000_000)
+@pytest.mark.sizes("data")
 @pytest.mark.parametrize("fmt", ["csv", "parquet"])
 def test_estimate_from_file(benchmark, tmp_path_factory, n_loans: int, fmt: str) -> None:
     """What ``npl-disposal migration HISTORY`` does: read the file, validate, estimate."""
@@ -70,7 +70,7 @@ def test_estimate_from_file(benchmark, tmp_path_factory, n_loans: int, fmt: str)
     assert est.n_records_ == n_loans * HISTORY_MONTHS
 
 
-@pytest.mark.sizes(1_000_000)
+@pytest.mark.sizes("large")
 def test_make_history(benchmark, n_loans: int) -> None:
     frame = benchmark.pedantic(
         make_history, args=(n_loans, HISTORY_MONTHS, 5), rounds=1, iterations=1

@@ -6,19 +6,19 @@ from pathlib import Path
 
 import pytest
 
-from conftest import _branches, synthetic
+from conftest import branches_for, synthetic
 from npl_disposal import read_portfolio
 from npl_disposal.datasets import make_portfolio
 
 
-@pytest.mark.sizes(100_000, 1_000_000)
+@pytest.mark.sizes("data")
 def test_validate_frame(benchmark, n_loans: int) -> None:
     data = synthetic(n_loans)
     pf = benchmark(read_portfolio, data.loans, data.branches)
     assert pf.n_loans == n_loans
 
 
-@pytest.mark.sizes(100_000, 1_000_000)
+@pytest.mark.sizes("data")
 def test_load_and_validate_csv(benchmark, tmp_path_factory, n_loans: int) -> None:
     data = synthetic(n_loans)
     folder: Path = tmp_path_factory.mktemp("csv")
@@ -28,7 +28,7 @@ def test_load_and_validate_csv(benchmark, tmp_path_factory, n_loans: int) -> Non
     assert pf.n_loans == n_loans
 
 
-@pytest.mark.sizes(100_000, 1_000_000)
+@pytest.mark.sizes("data")
 def test_load_and_validate_parquet(benchmark, tmp_path_factory, n_loans: int) -> None:
     pytest.importorskip("pyarrow")
     data = synthetic(n_loans)
@@ -39,9 +39,9 @@ def test_load_and_validate_parquet(benchmark, tmp_path_factory, n_loans: int) ->
     assert pf.n_loans == n_loans
 
 
-@pytest.mark.sizes(1_000_000)
+@pytest.mark.sizes("large")
 def test_generate(benchmark, n_loans: int) -> None:
     data = benchmark.pedantic(
-        make_portfolio, args=(n_loans, _branches(n_loans), 3), rounds=1, iterations=1
+        make_portfolio, args=(n_loans, branches_for(n_loans), 3), rounds=1, iterations=1
     )
     assert len(data.loans) == n_loans

@@ -27,14 +27,14 @@ def check(options, pf: Portfolio) -> None:
     assert np.isfinite(options["value"].to_numpy()).all()
 
 
-@pytest.mark.sizes(100_000, 1_000_000)
+@pytest.mark.sizes("data")
 def test_value_options(benchmark, n_loans: int) -> None:
     pf = portfolio(n_loans)
     options = benchmark(value_options, pf)
     check(options, pf)
 
 
-@pytest.mark.sizes(100_000, 1_000_000)
+@pytest.mark.sizes("data")
 def test_value_options_fractional_ages(benchmark, n_loans: int) -> None:
     """Ages between whole months: each loan is valued at two ages and interpolated."""
     pf = portfolio(n_loans)
