@@ -275,7 +275,10 @@ def _build(problem: AllocationProblem, mode: str) -> tuple[Any, PulpHandles]:
     xs = [
         new_var(f"x_{i}_{j}", 0, 1, cat) for i, j in zip(loan.tolist(), chan.tolist(), strict=True)
     ]
-    ys = [new_var(f"y_{_UNSAFE.sub('_', b.name)}", 0, 1, cat) for b in problem.blocks]
+    ys = [
+        new_var(f"y_{_UNSAFE.sub('_', b.name)}", 0, 1, cat if b.integer else pulp.LpContinuous)
+        for b in problem.blocks
+    ]
     cost = np.concatenate([-problem.value.ravel()[cols], -problem.block_cost]) * MONEY_SCALE
     allvars = xs + ys
     nz = np.flatnonzero(cost).tolist()
@@ -388,7 +391,8 @@ def solve_pulp(
         empty.status = "no_solution"
         return empty
     if whole:
-        x, y = np.round(x), np.round(y)
+        integer = np.array([b.integer for b in problem.blocks], dtype=bool)
+        x, y = np.round(x), np.where(integer, np.round(y), np.clip(y, 0.0, 1.0))
     else:
         x, y = _polish(problem, handles.cols, np.clip(x, 0.0, 1.0), np.clip(y, 0.0, 1.0))
     grid = np.zeros(problem.n_loans * problem.n_channels)
@@ -546,7 +550,10 @@ def naive_pulp_model(problem: AllocationProblem, mode: str | None = None) -> Any
         for j in range(m):
             row.append(new_var(f"x_{i}_{j}", 0, 1 if eligible[i][j] else 0, cat))
         x.append(row)
-    y = [new_var(f"y_{b}", 0, 1, cat) for b in range(len(problem.blocks))]
+    y = [
+        new_var(f"y_{b}", 0, 1, cat if block.integer else pulp.LpContinuous)
+        for b, block in enumerate(problem.blocks)
+    ]
     prob += pulp.lpSum(
         [value[i][j] * x[i][j] for i in range(n) for j in range(m)]
         + [block_cost[b] * y[b] for b in range(len(y))]

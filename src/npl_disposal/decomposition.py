@@ -104,7 +104,9 @@ def lagrangian_bound(
     rhs = -(pos @ np.where(pos > 0, rows.lower, 0.0)) - (neg @ np.where(neg < 0, rows.upper, 0.0))
     cost = np.zeros(len(problem.blocks)) if phase_one else problem.block_cost
     block = cost + rows.blocks.T @ weights
-    blocks = np.maximum(block, 0.0).sum() if fix_blocks is None else block @ fix_blocks
+    free = np.ones(block.size, dtype=bool) if fix_blocks is None else np.isnan(fix_blocks)
+    level = np.where(free, block > 0, np.nan_to_num(fix_blocks if fix_blocks is not None else 0))
+    blocks = float(block @ level)
     return float(reduced.max(axis=1).sum() + rhs + blocks)
 
 
@@ -419,11 +421,12 @@ def solve_whole_loan(
     lp = solve_fractional(problem, time_limit, progress=progress, **lp_options)  # type: ignore[arg-type]
     if lp.status != "optimal" or np.abs(lp.shortfall).max(initial=0.0) * MONEY_SCALE > _SLACK_TOL:
         return lp
-    nearest = (lp.y > 1e-9).astype(float)
+    switches = problem.switches
+    nearest = np.where(switches, (lp.y > 1e-9).astype(float), np.nan)
     others = [
-        c for c in _combos(len(problem.blocks)) if c is None or not np.array_equal(c, nearest)
+        c for c in _combos(switches) if c is None or not np.array_equal(c, nearest, equal_nan=True)
     ]
-    combos: list[np.ndarray | None] = [nearest] if len(problem.blocks) else []
+    combos: list[np.ndarray | None] = [nearest] if switches.any() else []
     combos += others
     estimates = [_combo_bound(problem, lp.duals, c) for c in combos]
     best: tuple[np.ndarray, np.ndarray, float] | None = None
@@ -481,7 +484,7 @@ def _combo_bound(problem: AllocationProblem, duals: np.ndarray, combo: np.ndarra
     """
     if combo is None:
         return lagrangian_bound(problem, duals, reduced_values(problem, duals))
-    off = [b.name for b, on in zip(problem.blocks, combo, strict=True) if on < 0.5]
+    off = [b.name for b, on in zip(problem.blocks, combo, strict=True) if on < 0.5]  # NaN: free
     prices = duals.copy()
     for name in off:
         prices[problem.rows.blocks[:, [b.name for b in problem.blocks].index(name)] != 0] = 0.0
@@ -494,11 +497,15 @@ def _combo_bound(problem: AllocationProblem, duals: np.ndarray, combo: np.ndarra
     return lagrangian_bound(problem, prices, reduced, fix_blocks=combo)
 
 
-def _combos(nb: int) -> list[np.ndarray | None]:
-    if nb == 0:
+def _combos(switches: np.ndarray) -> list[np.ndarray | None]:
+    """Every on/off setting of the switch blocks (other blocks NaN: left free)."""
+    ns = int(switches.sum())
+    if ns == 0:
         return [None]
-    grid = np.array(np.meshgrid(*[[1.0, 0.0]] * nb, indexing="ij")).reshape(nb, -1).T
-    return list(grid)
+    grid = np.array(np.meshgrid(*[[1.0, 0.0]] * ns, indexing="ij")).reshape(ns, -1).T
+    out = np.full((grid.shape[0], switches.size), np.nan)
+    out[:, switches] = grid
+    return list(out)
 
 
 def _solve_combo(
@@ -513,7 +520,7 @@ def _solve_combo(
     lp_options: dict[str, object],
 ) -> tuple[tuple[np.ndarray, np.ndarray, float] | None, float]:
     """Best whole-loan plan with the blocks fixed at ``combo``, and a bound on it."""
-    if combo is None or np.array_equal(relaxed.y, combo):
+    if combo is None or np.array_equal(relaxed.y[problem.switches], combo[problem.switches]):
         lp = relaxed
     else:
         lp = solve_fractional(
@@ -532,7 +539,7 @@ def _solve_combo(
     bound = lp.bound
     if progress is not None:
         progress(
-            f"blocks {combo}: LP bound {bound:,.2f}, repaired plan "
+            f"{_describe(problem, combo)}: LP bound {bound:,.2f}, repaired plan "
             f"{found[2] if found else math.nan:,.2f}"
         )
     value = max(found[2] if found else -math.inf, best[2] if best else -math.inf)
@@ -540,7 +547,10 @@ def _solve_combo(
         allowed = problem.eligible & (loss < bound - value + 1e-6)
         free = allowed.sum(axis=1) >= 2
         if progress is not None:
-            progress(f"blocks {combo}: reduced-cost fixing leaves {int(free.sum()):,} loans open")
+            progress(
+                f"{_describe(problem, combo)}: reduced-cost fixing leaves "
+                f"{int(free.sum()):,} loans open"
+            )
         if free.sum() <= max_free:
             exact = _exact_milp(problem, free, allowed, loss, deadline, mip_gap, combo)
             if exact is not None:
@@ -548,6 +558,23 @@ def _solve_combo(
                     found = exact[:3]
                 bound = min(bound, max(exact[3], value))
     return found, bound
+
+
+def _describe(problem: AllocationProblem, combo: np.ndarray | None) -> str:
+    """The switches of ``combo`` in words, e.g. ``bulk_transfer on, securitisation off``."""
+    if combo is None or not problem.switches.any():
+        return "no on/off channels"
+    return ", ".join(
+        f"{b.name} {'on' if level > 0.5 else 'off'}"
+        for b, level in zip(problem.blocks, combo, strict=True)
+        if b.kind == "switch"
+    )
+
+
+def _block_levels(problem: AllocationProblem, y: np.ndarray) -> np.ndarray:
+    """A MILP's block levels: integer blocks rounded, continuous ones kept in [0, 1]."""
+    integer = np.array([b.integer for b in problem.blocks], dtype=bool)
+    return np.where(integer, np.round(y), np.clip(y, 0.0, 1.0))
 
 
 def _gap(value: float, bound: float) -> float:
@@ -588,7 +615,7 @@ def _repair(
         )
         if sol.x.size and sol.status in ("optimal", "target", "time_limit"):
             shares = shares_from(problem, restricted, np.round(sol.x), base)
-            y = np.round(sol.x[restricted.n_x : restricted.n_x + restricted.n_blocks])
+            y = _block_levels(problem, sol.x[restricted.n_x : restricted.n_x + restricted.n_blocks])
             return shares, y, plan_value(problem, shares, y)
         if free.all() or count >= max_free or time.perf_counter() > deadline:
             return None
@@ -620,7 +647,7 @@ def _exact_milp(
     if not sol.x.size:
         return None
     shares = shares_from(problem, restricted, np.round(sol.x), base)
-    y = np.round(sol.x[restricted.n_x : restricted.n_x + restricted.n_blocks])
+    y = _block_levels(problem, sol.x[restricted.n_x : restricted.n_x + restricted.n_blocks])
     constant = float((problem.value * fixed).sum())
     bound = -sol.bound / MONEY_SCALE + constant if math.isfinite(sol.bound) else math.inf
     return shares, y, plan_value(problem, shares, y), bound

@@ -87,7 +87,7 @@ def restricted_model(
     ``allowed`` narrows the options of free loans (default: ``problem.eligible``);
     ``rhs_factor`` scales each row's limits and block coefficients (used to solve
     a sample of the loans); ``phase_one`` drops the values to find a feasible plan;
-    ``fix_blocks`` fixes the on/off variables (0 or 1 each).
+    ``fix_blocks`` fixes the block variables (0 or 1 each; NaN leaves one free).
     """
     rows = problem.rows
     k, m = len(rows), problem.n_channels
@@ -126,7 +126,9 @@ def restricted_model(
     col_upper = np.concatenate([np.ones(n_x + nb), np.full(s_n, np.inf)])
     col_lower = np.zeros(n_x + nb + s_n)
     if fix_blocks is not None:
-        col_lower[n_x : n_x + nb] = col_upper[n_x : n_x + nb] = fix_blocks
+        fixed = np.flatnonzero(np.isfinite(fix_blocks))
+        col_lower[n_x + fixed] = col_upper[n_x + fixed] = fix_blocks[fixed]
+    block_integer = np.array([b.integer for b in problem.blocks], dtype=bool)
     model = ArrayModel(
         cost=cost,
         matrix=matrix,
@@ -134,7 +136,7 @@ def restricted_model(
         row_upper=np.concatenate([eq, upper]),
         col_lower=col_lower,
         col_upper=col_upper,
-        integer=np.concatenate([np.ones(n_x + nb), np.zeros(s_n)]).astype(bool)
+        integer=np.concatenate([np.ones(n_x, dtype=bool), block_integer, np.zeros(s_n, bool)])
         if integer
         else None,
     )
@@ -225,9 +227,12 @@ class GrowingLP:
         return int(idx.size)
 
     def fix_blocks(self, levels: np.ndarray) -> None:
-        """Fix the on/off variables at ``levels`` (0 or 1 each) for the next solves."""
+        """Fix the block variables at ``levels`` (NaN: free in [0, 1]) for the next solves."""
         cols = np.arange(self.first.n_x, self.first.n_x + self.first.n_blocks)
-        self.session.set_column_limits(cols, levels, levels)
+        fixed = np.isfinite(levels)
+        lower = np.where(fixed, np.nan_to_num(levels), 0.0)
+        upper = np.where(fixed, np.nan_to_num(levels), 1.0)
+        self.session.set_column_limits(cols, lower, upper)
 
     def solve(self, time_limit: float | None = None) -> ArraySolution:
         """Solve from the last basis (the first solve may use the interior point method)."""

@@ -35,7 +35,11 @@ Sections (the canonical model of DESIGN section 4 names the rule each one feeds)
 ``[wage_pool]``
     ``consider_share`` (share, default 1): the part of the NPL loss still counted
     against the wage pool of a branch within tolerance (0 = disregarded);
-    ``rate`` (share, default 0): wage pool as a share of profit.
+    ``rate`` (share, default 0): wage pool as a share of profit;
+    ``weight`` (default 0): CNY of objective per CNY of the branches' total wage
+    pool, so the optimiser also values keeping wage pools up (0 = value only);
+    ``max_fall`` (CNY yuan, default inf): the most any branch's wage pool may
+    fall because of the plan's NPL losses.
 
 **A missing section means that constraint is absent** (no write-off quota, no
 profit floor, ...); the corresponding attribute of :class:`Policy` is ``None``.
@@ -97,7 +101,7 @@ MODES: tuple[str, ...] = ("whole_loan", "fractional")
 EXTRA_SECTIONS: tuple[str, ...] = ("valuation", "solver")
 
 Problem = tuple[str, str]
-Kind = Literal["money", "months", "count", "share", "bool", "mode"]
+Kind = Literal["money", "limit", "weight", "months", "count", "share", "bool", "mode"]
 
 
 def _key(kind: Kind, doc: str) -> dict[str, str]:
@@ -222,6 +226,19 @@ class WagePool(_Section):
         default=1.0, metadata=_key("share", "the share of NPL loss counted within tolerance")
     )
     rate: float = field(default=0.0, metadata=_key("share", "the wage pool as a share of profit"))
+    weight: float = field(
+        default=0.0,
+        metadata=_key("weight", "CNY of objective per CNY of the branches' total wage pool"),
+    )
+    max_fall: float = field(
+        default=math.inf,
+        metadata=_key("limit", "the most a branch's wage pool may fall, CNY yuan (inf: none)"),
+    )
+
+    @property
+    def optimised(self) -> bool:
+        """Whether the optimiser models the wage pool (a weight or a limit is set)."""
+        return self.weight > 0 or math.isfinite(self.max_fall)
 
 
 _SECTION_CLASSES: dict[str, type[_Section]] = {
@@ -247,6 +264,8 @@ _ALL_SECTIONS: tuple[str, ...] = SECTIONS + EXTRA_SECTIONS
 
 _UNITS: dict[str, str] = {
     "money": "CNY yuan",
+    "limit": "CNY yuan",
+    "weight": "CNY per CNY",
     "months": "months",
     "count": "loans",
     "share": "share",
@@ -299,7 +318,7 @@ def _check_value(kind: str, value: object) -> tuple[Any, str | None]:
         hint = " (write numbers without quotes)" if isinstance(value, str) else ""
         return value, f"must be {wanted}; got {_show(value)}{hint}"
     number = float(value)
-    if not math.isfinite(number):
+    if not math.isfinite(number) and not (kind == "limit" and number == math.inf):
         return value, f"must be {wanted} (finite); got {_show(value)}"
     if kind == "count":
         if not number.is_integer():
@@ -654,8 +673,8 @@ class Policy:
                 fields = {f.name: f for f in dataclasses.fields(_SECTION_CLASSES[name])}  # type: ignore[arg-type]
                 for key, value in body.items():
                     kind = fields[key].metadata["kind"]
-                    if kind in ("money", "months", "share"):
-                        text = _toml_float(value, group=kind == "money")
+                    if kind in ("money", "limit", "weight", "months", "share"):
+                        text = _toml_float(value, group=kind in ("money", "limit"))
                     else:
                         text = _toml_value(value, f"[{name}] {key}")
                     unit = _UNITS.get(kind)

@@ -34,16 +34,30 @@ __all__ = ["AllocationProblem", "Block", "ResourceRows", "build_problem", "read_
 MONEY, LOANS = "CNY", "loans"
 
 
+#: Kinds of block variable: an on/off switch of a channel (enumerated by the
+#: whole-loan solver), a yes/no flag, or a continuous level in [0, 1].
+BLOCK_KINDS = ("switch", "binary", "continuous")
+
+
 @dataclass(frozen=True)
 class Block:
-    """A semi-continuous channel block switched on by one binary ``y``.
+    """A variable ``y`` in [0, 1] beside the loans' shares, with rows and a cost.
 
-    ``fixed_cost`` (CNY yuan) is paid when the block is on; it lowers both the
-    objective and this year's profit.
+    A ``"switch"`` turns a semi-continuous channel (bulk transfer,
+    securitisation) on; its ``fixed_cost`` (CNY yuan) lowers both the objective
+    and this year's profit. The wage-pool model adds per-branch ``"continuous"``
+    levels and ``"binary"`` within-tolerance flags whose ``fixed_cost`` is a
+    weight in the objective only.
     """
 
     name: str
     fixed_cost: float = 0.0
+    kind: str = "switch"
+
+    @property
+    def integer(self) -> bool:
+        """Whether the variable is 0 or 1 in whole-loan mode."""
+        return self.kind != "continuous"
 
 
 @dataclass(frozen=True, eq=False)
@@ -121,6 +135,11 @@ class AllocationProblem:
     def block_cost(self) -> np.ndarray:
         """Objective coefficient (CNY yuan) of each block's on/off variable."""
         return -np.array([b.fixed_cost for b in self.blocks], dtype=float)
+
+    @property
+    def switches(self) -> np.ndarray:
+        """Mask of the blocks that switch a channel on or off."""
+        return np.array([b.kind == "switch" for b in self.blocks], dtype=bool)
 
     @property
     def forced_out(self) -> np.ndarray:
@@ -234,8 +253,12 @@ def build_problem(
     branch_index = pd.Index(branch_names).get_indexer(loans["branch"].astype(object))
     balance = loans["balance"].to_numpy(dtype=float)
     inclusive = loans["inclusive"].to_numpy(dtype=bool)
-    blocks = _blocks(pol)
-    rows = _rows(pf, pol, channels, balance, grids, eligible, branch_index, branch_names, blocks)
+    wage = WagePoolTerms.of(pf, pol, channels, balance, grids, eligible, branch_index,
+                            branch_names)  # fmt: skip
+    blocks = _blocks(pol) + wage.blocks()
+    rows = _rows(
+        pf, pol, channels, balance, grids, eligible, branch_index, branch_names, blocks, wage
+    )
     return AllocationProblem(
         loan_ids=loans["loan_id"].to_numpy(dtype=object),
         channels=channels,
@@ -374,6 +397,7 @@ def _rows(
     branch_index: np.ndarray,
     branch_names: tuple[str, ...],
     blocks: tuple[Block, ...],
+    wage: WagePoolTerms,
 ) -> ResourceRows:
     n, m = eligible.shape
     rb = _RowBuilder(n, m, blocks)
@@ -441,7 +465,7 @@ def _rows(
         )
     if pol.profit is not None:
         cols = np.flatnonzero(eligible.ravel())
-        fixed = {b.name: -b.fixed_cost for b in blocks if b.fixed_cost}
+        fixed = {b.name: -b.fixed_cost for b in blocks if b.fixed_cost and b.kind == "switch"}
         rb.add(
             "profit_max_loss",
             "profit.max_loss",
@@ -455,6 +479,7 @@ def _rows(
         _tolerance_rows(
             rb, pf, pol, balance, grids["derecognised"], eligible, branch_index, branch_names
         )
+    wage.add_rows(rb)
     return rb.build()
 
 
@@ -491,3 +516,178 @@ def _tolerance_rows(
             lower=float(need[b]),
             branch=branch_names[b],
         )
+
+
+_NONE = np.zeros(0, dtype=np.int64)
+_NONE_F = np.zeros(0)
+
+
+@dataclass(frozen=True, eq=False)
+class WagePoolTerms:
+    """The wage-pool model of ``[wage_pool] weight / max_fall``, per branch with a wage rate.
+
+    For branch k with wage rate r_k, two continuous levels and (where needed) one
+    flag, all in [0, 1]: the NPL loss ``U_k * loss_k >= -(branch pnl) + fixed-cost
+    share``, the loss counted against the wage pool ``U_k * counted_k`` (at least
+    ``consider_share`` of the loss, or all of it unless ``within_k``), and
+    ``within_k`` = 1 only if the branch's derecognised inclusive NPL brings it
+    within tolerance. ``U_k`` (CNY yuan) is the most the branch can lose. The
+    objective loses ``weight * r_k * U_k * counted_k``; ``max_fall`` caps
+    ``r_k * U_k * counted_k``. The securitisation fixed cost is charged to a
+    branch at ``fixed_cost / min_pool`` per securitised yuan (at least its share
+    by balance), or in full when there is no minimum pool: the model never
+    understates a branch's loss, so a plan within ``max_fall`` here is within it
+    in :func:`~npl_disposal.rules.branch_figures`.
+    """
+
+    branches: tuple[str, ...]
+    index: np.ndarray
+    rate: np.ndarray
+    upper: np.ndarray
+    flagged: np.ndarray
+    margin: np.ndarray
+    policy: Policy
+    pnl: np.ndarray
+    derecognised: np.ndarray
+    branch_of: np.ndarray
+    balance: np.ndarray
+    inclusive: np.ndarray
+    sec: int
+
+    @classmethod
+    def of(
+        cls,
+        pf: Portfolio,
+        pol: Policy,
+        channels: tuple[str, ...],
+        balance: np.ndarray,
+        grids: dict[str, np.ndarray],
+        eligible: np.ndarray,
+        branch_index: np.ndarray,
+        branch_names: tuple[str, ...],
+    ) -> WagePoolTerms:
+        """The terms for a problem (none unless ``[wage_pool]`` sets a weight or a limit)."""
+        wage = pol.wage_pool
+        k = len(branch_names)
+        empty = np.zeros(0, dtype=np.int64)
+        sec = channels.index("securitisation") if "securitisation" in channels else -1
+        inclusive = pf.loans["inclusive"].to_numpy(dtype=bool)
+        same = (pol, grids["pnl"], grids["derecognised"], branch_index, balance, inclusive, sec)
+        if wage is None or not wage.optimised or pf.branches is None:
+            return cls((), empty, np.zeros(0), np.zeros(0), np.zeros(0, dtype=bool), np.zeros(0),
+                       *same)  # fmt: skip
+        table = pf.branches.set_index("branch").reindex(list(branch_names))
+        rate = np.full(k, wage.rate)
+        if "wage_rate" in table:
+            given = table["wage_rate"].to_numpy(dtype=float)
+            rate = np.where(np.isnan(given), rate, given)
+        worst = np.where(eligible, -grids["pnl"], -np.inf).max(axis=1).clip(min=0.0)
+        upper = np.bincount(branch_index, worst, minlength=k)
+        upper = upper + cls._fixed_cost_bound(pol, balance, eligible, branch_index, k, sec)
+        keep = np.flatnonzero((rate > 0) & (upper > 0))
+        npl = np.bincount(branch_index[inclusive], balance[inclusive], minlength=k)
+        total = table["inclusive_loans"].to_numpy(dtype=float)
+        tol = pol.tolerance
+        margin = np.zeros(k)
+        flagged = np.zeros(k, dtype=bool)
+        if tol is not None and not tol.enforce and wage.consider_share < 1.0:
+            margin = np.maximum(npl - tol.threshold * total, 0.0)
+            flagged = margin > 0
+        return cls(
+            tuple(branch_names[b] for b in keep), keep, rate[keep], upper[keep], flagged[keep],
+            margin[keep], *same,
+        )  # fmt: skip
+
+    @staticmethod
+    def _fixed_cost_bound(
+        pol: Policy,
+        balance: np.ndarray,
+        eligible: np.ndarray,
+        branch_index: np.ndarray,
+        k: int,
+        sec: int,
+    ) -> np.ndarray:
+        """Most securitisation fixed cost (CNY) the model can charge each branch."""
+        spec = pol.securitisation
+        if spec is None or sec < 0 or spec.fixed_cost <= 0:
+            return np.zeros(k)
+        if spec.min_pool <= 0:
+            return np.full(k, spec.fixed_cost)
+        pool = np.bincount(branch_index, balance * eligible[:, sec], minlength=k)
+        return spec.fixed_cost * np.minimum(pool, spec.max_pool) / spec.min_pool
+
+    def blocks(self) -> tuple[Block, ...]:
+        """The per-branch variables (loss, counted loss, within-tolerance flag)."""
+        wage = self.policy.wage_pool_or_default
+        out: list[Block] = []
+        for b, name in enumerate(self.branches):
+            cost = wage.weight * self.rate[b] * self.upper[b]
+            out += [Block(f"wage_pool_loss[{name}]", 0.0, "continuous"),
+                    Block(f"wage_pool_counted[{name}]", float(cost), "continuous")]  # fmt: skip
+            if self.flagged[b]:
+                out.append(Block(f"wage_pool_within[{name}]", 0.0, "binary"))
+        return tuple(out)
+
+    def add_rows(self, rb: _RowBuilder) -> None:
+        """Add the rows that define each branch's loss, counted loss, flag and limit."""
+        wage = self.policy.wage_pool_or_default
+        m = self.pnl.shape[1]
+        for b, name in enumerate(self.branches):
+            loss, counted = f"wage_pool_loss[{name}]", f"wage_pool_counted[{name}]"
+            u = float(self.upper[b])
+            loans = np.flatnonzero(self.branch_of == self.index[b])
+            cols = (loans[:, None] * m + np.arange(m)).ravel()
+            coef = self.pnl[loans].ravel().copy()
+            block = {loss: u}
+            self._charge_fixed_cost(coef, loans, block)
+            keep = coef != 0
+            rb.add(loss, "wage_pool.loss", MONEY, cols[keep], coef[keep], lower=0.0,
+                   branch=name, block=block)  # fmt: skip
+            if self.flagged[b]:
+                flag = f"wage_pool_within[{name}]"
+                self._counted_row(rb, counted, name, {counted: u, loss: -wage.consider_share * u})
+                outside = {counted: u, loss: -u, flag: (1.0 - wage.consider_share) * u}
+                self._counted_row(rb, f"wage_pool_outside[{name}]", name, outside)
+                self._within_row(rb, b, name, flag)
+            else:
+                share = wage.consider_share if self._always_within(b) else 1.0
+                self._counted_row(rb, counted, name, {counted: u, loss: -share * u})
+            if np.isfinite(wage.max_fall):
+                rb.add(f"wage_pool_fall[{name}]", "wage_pool.max_fall", MONEY, _NONE, _NONE_F,
+                       upper=wage.max_fall, branch=name,
+                       block={counted: float(self.rate[b]) * u})  # fmt: skip
+
+    @staticmethod
+    def _counted_row(rb: _RowBuilder, row: str, branch: str, block: dict[str, float]) -> None:
+        """A row over block variables only: ``sum(block coefficients x levels) >= 0``."""
+        rb.add(row, "wage_pool.consider_share", MONEY, _NONE, _NONE_F, lower=0.0,
+               branch=branch, block=block)  # fmt: skip
+
+    def _always_within(self, b: int) -> bool:
+        """Whether the branch is within tolerance whatever the plan (enforced, or no excess)."""
+        tol = self.policy.tolerance
+        return tol is not None and (tol.enforce or self.margin[b] <= 0)
+
+    def _charge_fixed_cost(
+        self, coef: np.ndarray, loans: np.ndarray, block: dict[str, float]
+    ) -> None:
+        spec = self.policy.securitisation
+        if spec is None or self.sec < 0 or spec.fixed_cost <= 0:
+            return
+        if spec.min_pool > 0:
+            m = self.pnl.shape[1]
+            balance = self.balance[loans]
+            coef.reshape(-1, m)[:, self.sec] -= spec.fixed_cost * balance / spec.min_pool
+        else:
+            block["securitisation"] = -spec.fixed_cost
+
+    def _within_row(self, rb: _RowBuilder, b: int, name: str, flag: str) -> None:
+        assert self.policy.tolerance is not None
+        tau = self.policy.tolerance.threshold
+        loans = np.flatnonzero((self.branch_of == self.index[b]) & self.inclusive)
+        m = self.pnl.shape[1]
+        cols = (loans[:, None] * m + np.arange(m)).ravel()
+        coef = ((1.0 - tau) * self.balance[loans, None] * self.derecognised[loans]).ravel()
+        keep = coef != 0
+        rb.add(f"wage_pool_within[{name}]", "wage_pool.within", MONEY, cols[keep], coef[keep],
+               lower=0.0, branch=name, block={flag: -self.margin[b]})  # fmt: skip

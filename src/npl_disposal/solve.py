@@ -124,12 +124,19 @@ class AllocationResult:
             f"gap {self.gap:.2e} ({self.solver.backend}/{self.solver.method}, "
             f"{self.solver.seconds:.2f} s)",
         ]
+        weighed = self.objective - self.verification.objective
+        if abs(weighed) > 0.005:
+            lines.append(
+                f"  of which the plan's value CNY {self.verification.objective / 1e6:,.2f}m and "
+                f"the weighted wage-pool fall CNY {weighed / 1e6:,.2f}m ([wage_pool] weight)"
+            )
         mix = self.channel_mix()
         for channel, row in mix.iterrows():
             lines.append(
                 f"  {channel:<16} {row['loans']:>10,.1f} loans  CNY {row['balance'] / 1e6:>12,.2f}m"
             )
         binding = self.binding()
+        binding = binding[~binding["rule"].isin(MODEL_RULES)]
         if len(binding):
             lines.append("binding: " + ", ".join(binding["name"]))
         return "\n".join(lines)
@@ -158,6 +165,10 @@ class AllocationResult:
                 "open_loans": self.solver.open_loans,
             },
         }
+
+
+#: Rows that define the wage-pool model's levels rather than limit the plan.
+MODEL_RULES = ("wage_pool.loss", "wage_pool.consider_share", "wage_pool.within")
 
 
 def solve(
@@ -249,7 +260,10 @@ def solve_direct(
                        np.zeros(k), message=sol.message)  # fmt: skip
     x = np.round(sol.x) if whole else sol.x
     shares = shares_from(problem, restricted, x, np.zeros(problem.eligible.shape))
-    y = x[restricted.n_x : restricted.n_x + restricted.n_blocks]
+    y = sol.x[restricted.n_x : restricted.n_x + restricted.n_blocks]
+    if whole:
+        integer = np.array([b.integer for b in problem.blocks], dtype=bool)
+        y = np.where(integer, np.round(y), np.clip(y, 0.0, 1.0))
     duals = restricted.resource_duals(sol.row_dual) if sol.row_dual.size else np.zeros(k)
     value = float((problem.value * shares).sum() + problem.block_cost @ y)
     if whole:
@@ -285,7 +299,9 @@ def _result(
             "the solver returned a plan that breaks the policy; this is a bug in npl_disposal, "
             "please report it with the input files:\n" + verification.summary()
         )
-    objective = verification.objective
+    # With [wage_pool] weight the objective also weighs the modelled wage-pool fall.
+    weighed = ~problem.switches
+    objective = verification.objective + float(problem.block_cost[weighed] @ outcome.y[weighed])
     bound = max(outcome.bound, objective)
     gap = (bound - objective) / max(abs(bound), 1.0)
     status = (
@@ -320,16 +336,19 @@ def constraint_table(
     on/off level); ``budget`` the policy's figure with the block on;
     ``utilisation`` is usage over budget. ``shadow_price`` (fractional mode) is
     the CNY of value gained per unit by which the rule is relaxed: more
-    capacity for a ``<=`` rule, a lower requirement for a ``>=`` rule.
+    capacity for a ``<=`` rule, a lower requirement for a ``>=`` rule. The
+    wage-pool model's per-branch levels count as usage (``wage_pool_fall[B]``
+    shows the modelled fall of branch B's wage pool against ``max_fall``).
     """
     rows = problem.rows
-    usage = rows.matrix @ shares.ravel()
-    shift = rows.blocks @ y if len(problem.blocks) else np.zeros(len(rows))
+    switch = problem.switches
+    usage = rows.matrix @ shares.ravel() + rows.blocks[:, ~switch] @ y[~switch]
+    shift = rows.blocks[:, switch] @ y[switch]
     lower_side = np.isfinite(rows.lower)
     limit = np.where(lower_side, rows.lower, rows.upper) - shift
     slack = np.where(lower_side, usage - limit, limit - usage)
     tol = np.where(np.array(rows.unit) == "CNY", 0.01, 1e-6) + 1e-9 * np.abs(limit)
-    budget = np.where(lower_side, rows.lower, rows.upper) - rows.blocks.sum(axis=1)
+    budget = np.where(lower_side, rows.lower, rows.upper) - rows.blocks[:, switch].sum(axis=1)
     shadow = (
         np.abs(duals) * row_scale(problem) / MONEY_SCALE if duals is not None
         else np.full(len(rows), np.nan)

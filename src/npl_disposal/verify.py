@@ -140,6 +140,7 @@ def verify_plan(
     _check_loan_rules(log, joined, policy)
     _check_budgets(log, policy, balance, count, profit, levels)
     _check_tolerance(log, portfolio, policy, joined)
+    _check_wage_pool(log, portfolio, policy, joined, levels)
     usage = {f"{c}_balance": float(v) for c, v in balance.items()}
     usage.update({f"{c}_loans": float(v) for c, v in count.items()})
     usage["profit"] = profit
@@ -379,4 +380,61 @@ def _check_tolerance(log: _Log, portfolio: Portfolio, policy: Policy, joined: _J
             f"branch {rec.branch}: inclusive NPL after disposal CNY {{amount:,.2f}} is above "
             f"{tol.threshold:.2%} of its inclusive loans (CNY {{limit:,.2f}})",
             branch=str(rec.branch),
+        )
+
+
+def _check_wage_pool(
+    log: _Log, portfolio: Portfolio, policy: Policy, joined: _Joined, levels: dict[str, float]
+) -> None:
+    """``[wage_pool] max_fall``: each branch's wage pool falls by at most that much (CNY).
+
+    The branch's NPL loss is minus its pnl less its share of the securitisation
+    fixed cost (by securitised balance); it counts in full, or at
+    ``consider_share`` where the branch ends within tolerance (DESIGN section 4).
+    """
+    wage = policy.wage_pool
+    if wage is None or not np.isfinite(wage.max_fall) or portfolio.branches is None:
+        return
+    loans = portfolio.loans
+    table = portfolio.branches.set_index("branch")
+    names = table.index.astype(object)
+    where = pd.Index(names).get_indexer(loans["branch"].astype(object))
+    k = len(names)
+    branch = where[joined.loan]
+    pnl = np.bincount(branch, joined.pnl * joined.share, minlength=k)
+    sec = policy.securitisation
+    if sec is not None and sec.fixed_cost > 0:
+        pooled = np.where(joined.chan == joined.channels.get_indexer(["securitisation"])[0],
+                          joined.amount, 0.0)  # fmt: skip
+        by_branch = np.bincount(branch, pooled, minlength=k)
+        if by_branch.sum() > 0:
+            level = levels.get("securitisation", 1.0)
+            pnl = pnl - sec.fixed_cost * level * by_branch / by_branch.sum()
+    loss = np.maximum(-pnl, 0.0)
+    counted = loss
+    tol = policy.tolerance
+    if tol is not None:
+        inclusive = loans["inclusive"].to_numpy(dtype=bool)
+        npl = np.bincount(where[inclusive], loans["balance"].to_numpy(dtype=float)[inclusive],
+                          minlength=k)  # fmt: skip
+        derec = np.bincount(
+            where, joined.per_loan(joined.amount * joined.derecognised) * inclusive, minlength=k
+        )
+        total = table["inclusive_loans"].to_numpy(dtype=float)
+        within = (npl - derec) <= tol.threshold * (total - derec) + _CENT
+        counted = np.where(within, wage.consider_share * loss, loss)
+    rate = np.full(k, wage.rate)
+    if "wage_rate" in table:
+        rate = table["wage_rate"].astype(float).fillna(wage.rate).to_numpy()
+    profit = table["profit"].to_numpy(dtype=float)
+    fall = rate * (np.maximum(profit, 0.0) - np.maximum(profit - counted, 0.0))
+    for b in range(k):
+        log.over(
+            "wage_pool.max_fall",
+            float(fall[b]),
+            wage.max_fall,
+            "CNY",
+            f"branch {names[b]}: the plan's NPL losses cut its wage pool by CNY "
+            "{amount:,.2f}; the limit is CNY {limit:,.2f}",
+            branch=str(names[b]),
         )
