@@ -204,12 +204,12 @@ def test_tolerance_before_and_after_a_plan(tmp_path, capsys) -> None:
     assert (after["ratio_after"] <= after["threshold"] + 1e-12).all()
 
 
-def test_report_writes_one_html_file(tmp_path) -> None:
+def test_report_writes_the_html_report_and_the_workbook(tmp_path) -> None:
     out = tmp_path / "report"
     args = _plan_args(out)
     args[0] = "report"
     assert main([*args, "--mode", "fractional"]) == 0
-    assert [p.name for p in out.iterdir()] == ["report.html"]
+    assert sorted(p.name for p in out.iterdir()) == ["report.html", "report.xlsx"]
     html = (out / "report.html").read_text(encoding="utf-8")
     for table in ("tolerance", "wage-pool", "add-back", "budgets"):
         assert f'id="{table}"' in html

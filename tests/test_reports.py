@@ -5,19 +5,25 @@ from __future__ import annotations
 import sys
 from html.parser import HTMLParser
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
 import pytest
 
 from npl_disposal import build_problem, read_portfolio, solve
-from npl_disposal.cli import sample_path
+from npl_disposal.cli import main, sample_path
 from npl_disposal.reports import (
     TABLE_IDS,
+    WORKBOOK_NAME,
+    WORKBOOK_SHEETS,
+    ExcelUnavailableError,
     compliance_table,
     disposal_summary,
     render_report,
+    report_tables,
     write_report,
+    write_workbook,
 )
 from npl_disposal.solve import AllocationResult
 
@@ -30,6 +36,16 @@ except ImportError:  # pragma: no cover - the dev venv has matplotlib
     HAVE_MPL = False
 
 needs_mpl = pytest.mark.skipif(not HAVE_MPL, reason="matplotlib not installed")
+
+try:
+    import openpyxl
+
+    HAVE_OPENPYXL = True
+except ImportError:  # pragma: no cover - the dev venv has openpyxl (extra `excel`)
+    HAVE_OPENPYXL = False
+
+needs_openpyxl = pytest.mark.skipif(not HAVE_OPENPYXL, reason="openpyxl not installed")
+EXCEL_HINT = r"pip install 'npl-disposal\[excel\]'"
 
 
 @pytest.fixture(scope="module")
@@ -254,3 +270,238 @@ def test_whole_loan_report_priced_by_lp(result: AllocationResult, tmp_path: Path
     summary = dict(parsed.tables["summary"]["body"])
     assert summary["mode"] == "whole_loan"
     assert len(parsed.tables["tolerance"]["body"]) == len(whole.problem.branches)
+
+
+# --------------------------------------------------------------------------- Excel workbook
+
+MONEY_FORMAT = "#,##0.00"
+
+
+@pytest.fixture(scope="module")
+def workbook(result: AllocationResult, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    if not HAVE_OPENPYXL:  # pragma: no cover
+        pytest.skip("openpyxl not installed")
+    out = tmp_path_factory.mktemp("workbook")
+    return write_workbook(result, out, title="Sample plan", priced=result)
+
+
+@pytest.fixture(scope="module")
+def book(workbook: Path) -> Any:
+    return openpyxl.load_workbook(workbook)
+
+
+@pytest.fixture(scope="module")
+def sheets(workbook: Path) -> dict[str, pd.DataFrame]:
+    return pd.read_excel(workbook, sheet_name=None, engine="openpyxl")
+
+
+def _cents(values: object) -> np.ndarray:
+    return np.round(np.asarray(values, dtype=float), 2)
+
+
+def _by_branch(frame: pd.DataFrame, order: pd.Series) -> pd.DataFrame:
+    return frame.set_index("branch").loc[order.astype(str)]
+
+
+@needs_openpyxl
+def test_workbook_has_every_sheet(workbook: Path, book: Any) -> None:
+    assert workbook.name == WORKBOOK_NAME
+    assert [p.name for p in workbook.parent.iterdir()] == [WORKBOOK_NAME]  # no temp file left
+    assert book.sheetnames == [WORKBOOK_SHEETS[t] for t in (*TABLE_IDS, "plan")]
+    assert book.properties.title == "Sample plan"
+    for ws in book.worksheets:
+        assert len(ws.title) <= 31
+        assert ws.freeze_panes == "A2"  # header row frozen
+        letters = [cell.column_letter for cell in ws[1]]
+        assert all(ws.column_dimensions[c].width >= len(str(ws[f"{c}1"].value)) for c in letters)
+
+
+@needs_openpyxl
+def test_workbook_headers_units_and_formats(book: Any) -> None:
+    tolerance = book[WORKBOOK_SHEETS["tolerance"]]
+    headers = [c.value for c in tolerance[1]]
+    assert headers == [
+        "branch", "inclusive_npl (CNY)", "inclusive_loans (CNY)", "derecognised (CNY)",
+        "ratio_before (%)", "ratio_after (%)", "threshold (%)", "within", "headroom (CNY)",
+    ]  # fmt: skip
+    for ws in book.worksheets:
+        for j, header in enumerate(c.value for c in ws[1]):
+            column = [row[j] for row in ws.iter_rows(min_row=2)]
+            if str(header).endswith("(CNY)"):
+                assert all(c.number_format == MONEY_FORMAT for c in column), (ws.title, header)
+            if str(header).endswith("(%)"):
+                assert all(c.number_format == "0.00%" for c in column), (ws.title, header)
+    summary = {r[0].value: r[1] for r in book[WORKBOOK_SHEETS["summary"]].iter_rows(min_row=2)}
+    assert summary["objective (CNY)"].number_format == MONEY_FORMAT
+    budgets = book[WORKBOOK_SHEETS["budgets"]]
+    col = {c.value: c.column - 1 for c in budgets[1]}
+    for row in budgets.iter_rows(min_row=2):
+        if row[col["unit"]].value == "CNY":
+            assert row[col["limit"]].number_format == MONEY_FORMAT
+        else:
+            assert row[col["limit"]].number_format in ("#,##0", "#,##0.00")
+
+
+@needs_openpyxl
+def test_workbook_numbers_equal_their_tables(
+    result: AllocationResult, sheets: dict[str, pd.DataFrame]
+) -> None:
+    tables = report_tables(result, priced=result)
+    units = {"(CNY)": 2, "(%)": None}
+    for table_id, frame in tables.items():
+        sheet = sheets[WORKBOOK_SHEETS[table_id]]
+        assert len(sheet) == len(frame), table_id
+        names = [c.rsplit(" (", 1)[0] for c in sheet.columns]
+        assert names == list(frame.columns), table_id
+        if table_id == "summary":
+            continue  # its value column mixes kinds; checked below
+        for header, name in zip(sheet.columns, names, strict=True):
+            got, want = sheet[header], frame[name]
+            if header.endswith(tuple(units)) or pd.api.types.is_float_dtype(want):
+                np.testing.assert_allclose(got.to_numpy(float), want.to_numpy(float), rtol=1e-12)
+            if header.endswith("(CNY)"):  # to the cent
+                np.testing.assert_array_equal(_cents(got), _cents(want))
+            elif pd.api.types.is_bool_dtype(want):
+                assert got.astype(bool).tolist() == want.tolist()
+            elif not pd.api.types.is_numeric_dtype(want):
+                assert got.fillna("").astype(str).tolist() == want.fillna("").astype(str).tolist()
+    summary = sheets[WORKBOOK_SHEETS["summary"]].set_index("item")["value"]
+    assert summary["status"] == result.status.value and summary["mode"] == result.mode
+    assert round(summary["objective (CNY)"], 2) == round(result.objective, 2)
+    assert round(summary["bound (CNY)"], 2) == round(result.bound, 2)
+
+
+@needs_openpyxl
+def test_workbook_matches_the_results_frames(
+    result: AllocationResult, sheets: dict[str, pd.DataFrame]
+) -> None:
+    """The same numbers, against the result's own DataFrames (not the report's copies)."""
+    figures = result.branch_figures()
+    for table_id, columns in [
+        ("tolerance", ["inclusive_npl", "inclusive_loans", "derecognised", "headroom"]),
+        ("wage-pool", ["npl_loss", "profit_after", "relief", "wage_pool"]),
+        ("add-back", ["written_off", "increment", "increment_restored"]),
+    ]:
+        sheet = sheets[WORKBOOK_SHEETS[table_id]]
+        expected = _by_branch(figures, sheet["branch"])
+        for col in columns:
+            np.testing.assert_array_equal(_cents(sheet[f"{col} (CNY)"]), _cents(expected[col]))
+    tol = sheets[WORKBOOK_SHEETS["tolerance"]]
+    expected = _by_branch(figures, tol["branch"])
+    for col in ("ratio_before", "ratio_after", "threshold"):
+        np.testing.assert_allclose(tol[f"{col} (%)"], expected[col], rtol=1e-12)
+    assert tol["within"].tolist() == expected["within"].tolist()
+
+    mix = sheets[WORKBOOK_SHEETS["channel-mix"]].set_index("channel")
+    want = result.channel_mix().loc[mix.index]
+    for col in ("balance", "value", "pnl"):
+        np.testing.assert_array_equal(_cents(mix[f"{col} (CNY)"]), _cents(want[col]))
+    np.testing.assert_allclose(mix["loans"], want["loans"])
+
+    budgets = sheets[WORKBOOK_SHEETS["budgets"]].set_index("name")
+    constraints = result.constraints.set_index("name").loc[budgets.index]
+    for col in ("usage", "limit", "slack", "shadow_price"):
+        np.testing.assert_allclose(budgets[col], constraints[col], rtol=1e-12)
+
+    plan = sheets[WORKBOOK_SHEETS["plan"]]
+    pd.testing.assert_frame_equal(
+        plan, result.plan.reset_index(drop=True), check_dtype=False, check_exact=True
+    )
+
+    disposal = sheets[WORKBOOK_SHEETS["disposal"]]
+    assert round(disposal["balance (CNY)"].sum(), 2) == round(
+        result.problem.portfolio.total_balance, 2
+    )
+    comp = sheets[WORKBOOK_SHEETS["compliance"]]
+    np.testing.assert_array_equal(
+        _cents(comp["balance (CNY)"]), _cents(compliance_table(result)["balance"])
+    )
+
+
+@needs_openpyxl
+def test_workbook_long_plan_gets_a_note(
+    result: AllocationResult, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr("npl_disposal.reports.WORKBOOK_PLAN_ROWS", 10)
+    path = write_workbook(result, tmp_path)
+    plan = openpyxl.load_workbook(path)[WORKBOOK_SHEETS["plan"]]
+    assert plan["A1"].value == "note" and plan.max_row == 2
+    assert f"{len(result.plan):,} rows" in plan["A2"].value and "plan.csv" in plan["A2"].value
+
+
+def test_workbook_without_openpyxl(
+    result: AllocationResult, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setitem(sys.modules, "openpyxl", None)  # `import openpyxl` now fails
+    with pytest.raises(ExcelUnavailableError, match=EXCEL_HINT) as caught:
+        write_workbook(result, tmp_path / "out")
+    assert isinstance(caught.value, ImportError)
+    assert not (tmp_path / "out").exists()  # nothing written
+    monkeypatch.setattr("npl_disposal.reports._charts_available", lambda: False)  # fast
+    assert render_report(result).startswith("<!DOCTYPE html>")  # HTML needs no openpyxl
+
+
+def _report_args(out: Path, *extra: str) -> list[str]:
+    return [
+        "report", str(sample_path("portfolio.csv")), "--branches",
+        str(sample_path("branches.csv")), "--policy", str(sample_path("policy.toml")),
+        "--options", str(sample_path("options.csv")), "--out", str(out), "--mode", "fractional",
+        *extra,
+    ]  # fmt: skip
+
+
+@pytest.fixture
+def no_charts(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Skip the charts: these tests are about the files written, and charts are slow."""
+    monkeypatch.setattr("npl_disposal.reports._charts_available", lambda: False)
+
+
+@needs_openpyxl
+@pytest.mark.usefixtures("no_charts")
+def test_cli_report_writes_html_and_workbook(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    out = tmp_path / "report"
+    assert main(_report_args(out)) == 0
+    assert sorted(p.name for p in out.iterdir()) == ["report.html", "report.xlsx"]
+    assert "report.xlsx" in capsys.readouterr().out
+    book = openpyxl.load_workbook(out / "report.xlsx", read_only=True)
+    assert book.sheetnames == [WORKBOOK_SHEETS[t] for t in (*TABLE_IDS, "plan")]
+    plan = pd.read_excel(out / "report.xlsx", sheet_name=WORKBOOK_SHEETS["plan"])
+    assert plan.groupby("loan_id")["share"].sum().round(9).eq(1).all()
+
+
+@pytest.mark.usefixtures("no_charts")
+def test_cli_report_without_openpyxl(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setitem(sys.modules, "openpyxl", None)
+    out = tmp_path / "report"
+    assert main(_report_args(out, "--excel")) == 2  # asked for explicitly: an error, first
+    captured = capsys.readouterr()
+    assert "pip install 'npl-disposal[excel]'" in captured.err and "Traceback" not in captured.err
+    assert not out.exists()  # nothing written
+    assert main(_report_args(out)) == 0  # not asked for: the HTML report, and a hint
+    assert [p.name for p in out.iterdir()] == ["report.html"]
+    stdout = capsys.readouterr().out
+    assert "report.xlsx not written" in stdout and "pip install 'npl-disposal[excel]'" in stdout
+
+
+@needs_openpyxl
+@pytest.mark.usefixtures("no_charts")
+def test_cli_report_all_or_nothing(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    out = tmp_path / "report"
+    assert main(_report_args(out, "--no-excel")) == 0
+    assert [p.name for p in out.iterdir()] == ["report.html"]
+    before = (out / "report.html").read_bytes()
+
+    def broken(path: Path, data: bytes) -> int:
+        raise OSError("disk full")
+
+    # the workbook (a stand-in: the real one is tested above) fails while being written
+    monkeypatch.setattr("npl_disposal.cli.render_workbook", lambda *a, **k: b"xlsx")
+    monkeypatch.setattr(Path, "write_bytes", broken)
+    with pytest.raises(OSError, match="disk full"):
+        main(_report_args(out, "--excel"))
+    assert [p.name for p in out.iterdir()] == ["report.html"]  # no xlsx, no scratch folder
+    assert (out / "report.html").read_bytes() == before  # the old report left as it was

@@ -7,6 +7,7 @@ inclusive small/micro NPL tolerance per branch. Money is CNY yuan throughout.
 
 from npl_disposal.ageing import MigrationEstimator, MigrationMatrix, estimate_migration
 from npl_disposal.exceptions import (
+    ExcelUnavailableError,
     InfeasiblePolicyError,
     NplDisposalError,
     PolicyError,
@@ -26,6 +27,7 @@ __version__ = "0.1.0"
 __all__ = [
     "AllocationProblem",
     "AllocationResult",
+    "ExcelUnavailableError",
     "InfeasiblePolicyError",
     "MigrationEstimator",
     "MigrationMatrix",

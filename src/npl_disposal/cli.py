@@ -30,7 +30,14 @@ from npl_disposal.exceptions import (
 from npl_disposal.policy import load_policy
 from npl_disposal.portfolio import Portfolio, read_portfolio
 from npl_disposal.problem import build_problem, read_options
-from npl_disposal.reports import render_report
+from npl_disposal.reports import (
+    REPORT_NAME,
+    WORKBOOK_NAME,
+    ExcelUnavailableError,
+    render_report,
+    render_workbook,
+    require_openpyxl,
+)
 from npl_disposal.rules import BRANCH_FIGURES, branch_figures
 from npl_disposal.schema import Column
 from npl_disposal.solve import AllocationResult, Status, solve
@@ -141,17 +148,48 @@ def cmd_plan(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _excel_wanted(requested: bool | None) -> tuple[bool, str]:
+    """Whether ``report`` writes the workbook, and why not (the install hint) if not.
+
+    ``requested`` is ``--excel`` (True), ``--no-excel`` (False) or neither (None:
+    write it when openpyxl is installed). ``--excel`` without openpyxl raises
+    :class:`~npl_disposal.reports.ExcelUnavailableError`.
+    """
+    if requested is False:
+        return False, ""
+    try:
+        require_openpyxl()
+    except ExcelUnavailableError as exc:
+        if requested:
+            raise
+        return False, str(exc)
+    return True, ""
+
+
 def cmd_report(args: argparse.Namespace) -> int:
-    """Plan as ``plan`` does and write a self-contained HTML report into ``--out``."""
+    """Plan as ``plan`` does; write report.html and (with openpyxl) report.xlsx into ``--out``."""
+    try:
+        excel, why_not = _excel_wanted(args.excel)
+    except ExcelUnavailableError as exc:  # --excel asked for what cannot be done: fail first
+        print(f"npl-disposal: --excel: {exc}", file=sys.stderr)
+        return EXIT_BAD_INPUT
     result = _plan(args)
     if result.status is Status.NO_SOLUTION:
         print("npl-disposal: no feasible plan was found within the time limit", file=sys.stderr)
         return EXIT_NO_PLAN
     priced = result if result.mode == "fractional" else solve(result.problem, mode="fractional")
     html = render_report(result, title=args.title, priced=priced)
-    write_outputs(Path(args.out), {"report.html": lambda p: p.write_text(html, encoding="utf-8")})
+    files: dict[str, Callable[[Path], object]] = {
+        REPORT_NAME: lambda p: p.write_text(html, encoding="utf-8")
+    }
+    if excel:
+        workbook = render_workbook(result, title=args.title, priced=priced)
+        files[WORKBOOK_NAME] = lambda p: p.write_bytes(workbook)
+    write_outputs(Path(args.out), files)
     print(result.summary())
-    print(f"wrote {Path(args.out) / 'report.html'}")
+    print(f"wrote {' and '.join(str(Path(args.out) / name) for name in files)}")
+    if why_not:
+        print(f"{WORKBOOK_NAME} not written: {why_not}")
     return EXIT_OK
 
 
@@ -294,8 +332,17 @@ def build_parser() -> argparse.ArgumentParser:
     check.set_defaults(func=cmd_check)
 
     plan = sub.add_parser("plan", help="allocate every loan to a disposal channel")
-    report = sub.add_parser("report", help="plan and write a self-contained HTML report")
+    report = sub.add_parser(
+        "report", help="plan and write a self-contained HTML report and an Excel workbook"
+    )
     report.add_argument("--title", help="report title")
+    report.add_argument(
+        "--excel",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help=f"also write {WORKBOOK_NAME} (default: when openpyxl is installed; --excel "
+        "without it is an error); --no-excel: the HTML report only",
+    )
     report.set_defaults(func=cmd_report)
     for command in (plan, report):
         _plan_arguments(command)

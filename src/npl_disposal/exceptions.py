@@ -10,6 +10,7 @@ from __future__ import annotations
 import pandas as pd
 
 __all__ = [
+    "ExcelUnavailableError",
     "InfeasiblePolicyError",
     "NplDisposalError",
     "PolicyError",
@@ -82,6 +83,10 @@ class SolverError(NplDisposalError, RuntimeError):
 
 class SolverUnavailableError(NplDisposalError, ImportError):
     """The requested solver backend is not installed or not usable here."""
+
+
+class ExcelUnavailableError(NplDisposalError, ImportError):
+    """openpyxl, which writes the Excel workbook, is not installed; the message says the fix."""
 
 
 def _format_problems(problems: pd.DataFrame, what: str) -> str:

@@ -3,11 +3,15 @@
 >>> from npl_disposal.reports import disposal_summary, write_report
 >>> disposal_summary(result)  # doctest: +SKIP
 >>> write_report(result, "out", priced=lp_result)  # doctest: +SKIP
+>>> write_workbook(result, "out", priced=lp_result)  # doctest: +SKIP
 
 :func:`write_report` writes ``report.html``: one file with inline CSS, HTML tables
 (each with an ``id``) and, when matplotlib is installed, the charts of
 :mod:`npl_disposal.plots` as inline base64 PNG images. Money is shown in CNY
 millions (2 decimals), ratios in percent. Everything is computed in CNY yuan.
+:func:`write_workbook` writes the same tables (:func:`report_tables`) and the plan
+to ``report.xlsx``, one worksheet each, money in CNY yuan to the cent; it needs
+openpyxl (``pip install 'npl-disposal[excel]'``).
 """
 
 from __future__ import annotations
@@ -18,6 +22,7 @@ import html
 import io
 import os
 import tempfile
+import unicodedata
 from collections.abc import Callable, Mapping
 from datetime import datetime, timezone
 from pathlib import Path
@@ -26,6 +31,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
+from npl_disposal.exceptions import ExcelUnavailableError
 from npl_disposal.plots import PLOT_HINT
 from npl_disposal.portfolio import age_bucket
 from npl_disposal.schema import AGE_LABELS
@@ -34,12 +40,21 @@ if TYPE_CHECKING:
     from npl_disposal.solve import AllocationResult
 
 __all__ = [
+    "EXCEL_HINT",
     "REPORT_NAME",
     "TABLE_IDS",
+    "WORKBOOK_NAME",
+    "WORKBOOK_PLAN_ROWS",
+    "WORKBOOK_SHEETS",
+    "ExcelUnavailableError",
     "compliance_table",
     "disposal_summary",
     "render_report",
+    "render_workbook",
+    "report_tables",
+    "require_openpyxl",
     "write_report",
+    "write_workbook",
 ]
 
 #: File name written by :func:`write_report`.
@@ -51,6 +66,30 @@ TABLE_IDS = (
     "summary", "channel-mix", "budgets", "tolerance", "wage-pool", "add-back", "compliance",
     "disposal",
 )  # fmt: skip
+
+#: File name written by :func:`write_workbook`.
+WORKBOOK_NAME = "report.xlsx"
+
+#: The workbook's sheet names (at most 31 characters) by table id, in sheet order:
+#: the tables of :data:`TABLE_IDS`, then the plan.
+WORKBOOK_SHEETS = {
+    "summary": "Summary",
+    "channel-mix": "Channel mix",
+    "budgets": "Budgets and shadow prices",
+    "tolerance": "Branch tolerance",
+    "wage-pool": "Wage pool",
+    "add-back": "Write-off add-back",
+    "compliance": "Compliance",
+    "disposal": "Disposal by channel and branch",
+    "plan": "Plan",
+}
+
+#: The plan sheet holds at most this many rows (openpyxl takes about 0.2 ms and a few KB
+#: per cell); a longer plan gets a note there instead: it is in ``plan.csv``.
+WORKBOOK_PLAN_ROWS = 100_000
+
+#: What to install for the Excel workbook.
+EXCEL_HINT = "the Excel workbook needs openpyxl: pip install 'npl-disposal[excel]'"
 
 _SUMMARY_COLUMNS = ["loans", "balance", "value", "pnl"]
 
@@ -260,13 +299,98 @@ p.note{color:#666;font-size:.9em}p.meta{color:#666}
 """
 
 
+# --------------------------------------------------------------------------- tables
+
+#: Columns of every report table, in order, and how each is shown: ``money`` (CNY),
+#: ``pct`` (a ratio), ``count`` (loans, possibly fractional), ``amount`` (CNY or loans
+#: as the row's ``unit`` says), ``price`` (a shadow price), ``share`` (of a loan),
+#: ``flag`` / ``check`` (yes / no), ``text``. ``summary`` is described by
+#: :data:`_SUMMARY_KINDS` instead (its ``value`` column mixes kinds).
+_COLUMNS: dict[str, dict[str, str]] = {
+    "summary": {"item": "text", "value": "value"},
+    "channel-mix": {"channel": "text", "loans": "count", "balance": "money", "value": "money",
+                    "pnl": "money", "balance_share": "pct"},
+    "budgets": {"name": "text", "branch": "text", "unit": "text", "sense": "text",
+                "usage": "amount", "limit": "amount", "slack": "amount", "binding": "flag",
+                "binding_lp": "flag", "shadow_price": "price"},
+    "tolerance": {"branch": "text", "inclusive_npl": "money", "inclusive_loans": "money",
+                  "derecognised": "money", "ratio_before": "pct", "ratio_after": "pct",
+                  "threshold": "pct", "within": "check", "headroom": "money"},
+    "wage-pool": {"branch": "text", "npl_loss": "money", "profit_after": "money",
+                  "relief": "money", "wage_pool": "money"},
+    "add-back": {"branch": "text", "written_off": "money", "growth": "pct",
+                 "growth_restored": "pct", "increment": "money", "increment_restored": "money"},
+    "compliance": {"rule": "text", "channel": "text", "loans": "count", "balance": "money"},
+    "disposal": {"channel": "text", "branch": "text", "loans": "count", "balance": "money",
+                 "value": "money", "pnl": "money"},
+    "plan": {"loan_id": "text", "channel": "text", "share": "share"},
+}  # fmt: skip
+
+#: The rows of the ``summary`` table that are not text, and their kind.
+_SUMMARY_KINDS = {"objective": "money", "bound": "money", "gap": "num", "seconds": "seconds"}
+
+
+def _summary(result: AllocationResult) -> pd.DataFrame:
+    values = [result.status.value, result.mode, result.objective, result.bound, result.gap,
+              f"{result.solver.backend}/{result.solver.method}", result.solver.seconds]  # fmt: skip
+    return pd.DataFrame(
+        {
+            "item": ["status", "mode", "objective", "bound", "gap", "solver", "seconds"],
+            "value": pd.Series(values, dtype=object),
+        }
+    )
+
+
 def _budgets(result: AllocationResult, priced: AllocationResult | None) -> pd.DataFrame:
     table = result.constraints.copy()
     if priced is not None:
-        prices = priced.constraints.set_index("name")["shadow_price"]
-        table["shadow_price"] = table["name"].map(prices)
-        table["binding_lp"] = table["name"].map(priced.constraints.set_index("name")["binding"])
+        by_name = priced.constraints.set_index("name")
+        table["shadow_price"] = table["name"].map(by_name["shadow_price"])
+        table["binding_lp"] = table["name"].map(by_name["binding"])
     table["unit"] = table["unit"].astype(str)
+    return table
+
+
+def _by_channel_branch(result: AllocationResult) -> pd.DataFrame:
+    detail = disposal_summary(result)
+    by_cb = detail.groupby(["channel", "branch"], observed=True, sort=True)[_SUMMARY_COLUMNS]
+    return by_cb.sum().reset_index()
+
+
+def report_tables(
+    result: AllocationResult, priced: AllocationResult | None = None
+) -> dict[str, pd.DataFrame]:
+    """The report's tables by id (the ids of :data:`TABLE_IDS`, in that order), unformatted.
+
+    Money is CNY yuan, ratios are fractions, ``loans`` counts loan shares; each
+    table has the columns the report shows. ``add-back`` is absent when the branch
+    table gives no ``inclusive_loans_start``. ``priced`` (a fractional result of the
+    same problem) supplies the budgets' ``shadow_price`` and ``binding_lp``.
+    """
+    figures = result.branch_figures()
+    tables = {
+        "summary": _summary(result),
+        "channel-mix": result.channel_mix().reset_index(),
+        "budgets": _budgets(result, priced),
+        "tolerance": figures,
+        "wage-pool": figures,
+        "add-back": figures,
+        "compliance": compliance_table(result),
+        "disposal": _by_channel_branch(result),
+    }
+    if "growth" not in figures:
+        del tables["add-back"]
+    return {
+        tid: frame[[c for c in _COLUMNS[tid] if c in frame.columns]].reset_index(drop=True)
+        for tid, frame in tables.items()
+    }
+
+
+# --------------------------------------------------------------------------- report
+
+
+def _budgets_html(budgets: pd.DataFrame) -> pd.DataFrame:
+    table = budgets.copy()
     for col in ("usage", "limit", "slack"):
         table[col] = [
             _money(v) if u == "CNY" else _count(v)
@@ -279,6 +403,16 @@ def _budgets(result: AllocationResult, priced: AllocationResult | None) -> pd.Da
     return table
 
 
+def _summary_html(summary: pd.DataFrame) -> pd.DataFrame:
+    shown = {"money": _money, "num": _num, "seconds": lambda x: f"{float(x):.2f}"}
+    items, values = [], []
+    for item, value in zip(summary["item"], summary["value"], strict=True):
+        kind = _SUMMARY_KINDS.get(item, "text")
+        items.append(item + (" (CNY m)" if kind == "money" else ""))
+        values.append(shown.get(kind, _text)(value))
+    return pd.DataFrame({"item": items, "value": values})
+
+
 def render_report(
     result: AllocationResult, title: str | None = None, priced: AllocationResult | None = None
 ) -> str:
@@ -286,6 +420,7 @@ def render_report(
     p = result.problem
     title = title or f"NPL disposal plan: {p.portfolio.source}"
     charts = _charts_available()
+    tables = report_tables(result, priced)
     parts: list[str] = [
         "<!DOCTYPE html>",
         '<html lang="en"><head><meta charset="utf-8">',
@@ -304,36 +439,22 @@ def render_report(
         parts.append(_p("Charts are not shown: " + PLOT_HINT + ".", "note"))
 
     # -- summary
-    summary = pd.DataFrame(
-        {
-            "item": ["status", "mode", "objective (CNY m)", "bound (CNY m)", "gap",
-                     "solver", "seconds"],
-            "value": [result.status.value, result.mode, _money(result.objective),
-                      _money(result.bound), _num(result.gap),
-                      f"{result.solver.backend}/{result.solver.method}",
-                      f"{result.solver.seconds:.2f}"],
-        }
-    )  # fmt: skip
     parts += [
         "<h2>Summary</h2>",
-        _html_table(summary, "summary", {"item": "text", "value": "text"}),
+        _html_table(_summary_html(tables["summary"]), "summary", {"item": "text", "value": "text"}),
     ]
 
     # -- channel mix
-    mix = result.channel_mix().reset_index()
     parts += [
         "<h2>Channel mix</h2>",
-        _html_table(mix, "channel-mix", {"channel": "text", "loans": "count", "balance": "money",
-                                         "value": "money", "pnl": "money",
-                                         "balance_share": "pct"}),
-    ]  # fmt: skip
+        _html_table(tables["channel-mix"], "channel-mix", _COLUMNS["channel-mix"]),
+    ]
     if charts:
         from npl_disposal import plots
 
         parts.append(_chart(lambda ax: plots.channel_mix_by_branch(result, ax), "channel mix"))
 
     # -- budgets
-    budgets = _budgets(result, priced)
     note = (
         "Usage, limit and slack of this plan; shadow prices from the LP relaxation (CNY of "
         "value per CNY or per loan of extra budget)."
@@ -345,7 +466,7 @@ def render_report(
              "limit": "textnum", "slack": "textnum", "binding": "flag", "binding_lp": "flag",
              "shadow_price": "textnum"}  # fmt: skip
     parts += ["<h2>Budgets and shadow prices</h2>", _p(note, "note"),
-              _html_table(budgets, "budgets", kinds)]  # fmt: skip
+              _html_table(_budgets_html(tables["budgets"]), "budgets", kinds)]  # fmt: skip
     shadow_source = priced if priced is not None else result
     has_prices = np.isfinite(shadow_source.constraints["shadow_price"].to_numpy(dtype=float))
     if charts and has_prices.any():
@@ -354,17 +475,12 @@ def render_report(
         parts.append(_chart(lambda ax: plots.shadow_prices(shadow_source, ax), "shadow prices"))
 
     # -- branches
-    figures = result.branch_figures()
     parts += [
         "<h2>Branch tolerance</h2>",
         _p("Inclusive small/micro NPL ratio per branch before and after the plan; headroom is "
            "the inclusive NPL the branch may still keep (negative: still to derecognise).",
            "note"),
-        _html_table(figures, "tolerance", {"branch": "text", "inclusive_npl": "money",
-                                           "inclusive_loans": "money", "derecognised": "money",
-                                           "ratio_before": "pct", "ratio_after": "pct",
-                                           "threshold": "pct", "within": "check",
-                                           "headroom": "money"}),
+        _html_table(tables["tolerance"], "tolerance", _COLUMNS["tolerance"]),
     ]  # fmt: skip
     if charts:
         from npl_disposal import plots
@@ -372,43 +488,29 @@ def render_report(
         parts.append(_chart(lambda ax: plots.tolerance_before_after(result, ax), "tolerance"))
     parts += [
         "<h2>Wage pool</h2>",
-        _html_table(figures, "wage-pool", {"branch": "text", "npl_loss": "money",
-                                           "profit_after": "money", "relief": "money",
-                                           "wage_pool": "money"}),
+        _html_table(tables["wage-pool"], "wage-pool", _COLUMNS["wage-pool"]),
         "<h2>Write-off add-back</h2>",
-    ]  # fmt: skip
-    if "growth" in figures:
-        parts.append(
-            _html_table(figures, "add-back", {"branch": "text", "written_off": "money",
-                                              "growth": "pct", "growth_restored": "pct",
-                                              "increment": "money",
-                                              "increment_restored": "money"})
-        )  # fmt: skip
+    ]
+    if "add-back" in tables:
+        parts.append(_html_table(tables["add-back"], "add-back", _COLUMNS["add-back"]))
     else:
         parts.append(_p("The branch table gives no inclusive_loans_start: no growth figures.",
                         "note"))  # fmt: skip
 
     # -- compliance
-    comp = compliance_table(result)
     n_forced = int(p.forced_out.sum())
     parts += [
         "<h2>Compliance</h2>",
         _p(f"{n_forced:,} loans may not stay on the book (long ageing or write-off priority); "
            "where they went:", "note"),
-        _html_table(comp, "compliance", {"rule": "text", "channel": "text", "loans": "count",
-                                         "balance": "money"}),
+        _html_table(tables["compliance"], "compliance", _COLUMNS["compliance"]),
     ]  # fmt: skip
 
     # -- disposal summary by channel x branch
-    detail = disposal_summary(result)
-    by_cb = detail.groupby(["channel", "branch"], observed=True, sort=True)[
-        _SUMMARY_COLUMNS
-    ].sum().reset_index()  # fmt: skip
     parts += [
         "<h2>Disposal by channel and branch</h2>",
-        _html_table(by_cb, "disposal", {"channel": "text", "branch": "text", "loans": "count",
-                                        "balance": "money", "value": "money", "pnl": "money"}),
-    ]  # fmt: skip
+        _html_table(tables["disposal"], "disposal", _COLUMNS["disposal"]),
+    ]
 
     # -- valuation curves
     if charts:
@@ -427,6 +529,20 @@ def render_report(
     return "\n".join(parts) + "\n"
 
 
+def _write_atomically(target: Path, data: bytes) -> None:
+    """Write ``data`` to a temporary file next to ``target``, then rename it into place."""
+    fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=".report-", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data)
+        os.chmod(tmp, 0o644)
+        os.replace(tmp, target)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise
+
+
 def write_report(
     result: AllocationResult,
     out_dir: str | os.PathLike[str],
@@ -442,14 +558,164 @@ def write_report(
     out.mkdir(parents=True, exist_ok=True)
     text = render_report(result, title=title, priced=priced)
     target = out / REPORT_NAME
-    fd, tmp = tempfile.mkstemp(dir=out, prefix=".report-", suffix=".html.tmp")
+    _write_atomically(target, text.encode("utf-8"))
+    return target
+
+
+# --------------------------------------------------------------------------- workbook
+
+
+def require_openpyxl() -> Any:
+    """Import and return :mod:`openpyxl`; raise :class:`ExcelUnavailableError` if absent."""
     try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            fh.write(text)
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, target)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        raise
+        import openpyxl
+    except ImportError as exc:
+        raise ExcelUnavailableError(EXCEL_HINT) from exc
+    return openpyxl
+
+
+#: Number formats of the workbook's cells by kind (``count`` and ``amount`` vary by cell).
+_XL_FORMATS = {"money": "#,##0.00", "pct": "0.00%", "price": "#,##0.0000", "share": "0.0000",
+               "seconds": "0.00"}  # fmt: skip
+_XL_WHOLE, _XL_FRACTION = "#,##0", "#,##0.00"
+
+#: Unit added to the header of the workbook's columns by kind.
+_XL_UNITS = {"money": " (CNY)", "pct": " (%)"}
+
+#: The rows a worksheet holds (Excel's limit), header included.
+_XL_MAX_ROWS = 1_048_576
+
+
+def _xl_width(text: str) -> int:
+    """Columns ``text`` takes in Excel: CJK (wide) characters count twice."""
+    return sum(2 if unicodedata.east_asian_width(ch) in "WF" else 1 for ch in text)
+
+
+def _xl_count(value: Any) -> str:
+    if _isnan(value):
+        return _XL_FRACTION
+    x = float(value)
+    return _XL_WHOLE if abs(x - round(x)) < 1e-9 else _XL_FRACTION
+
+
+def _xl_cell_formats(frame: pd.DataFrame, column: str, kind: str) -> list[str | None]:
+    """The number format of every cell of ``column`` (``None``: leave as written)."""
+    values = frame[column].tolist()
+    if kind == "count":
+        return [_xl_count(v) for v in values]
+    if kind == "amount":  # CNY or loans, as the row's unit says
+        units = frame["unit"].tolist()
+        return [
+            _XL_FORMATS["money"] if u == "CNY" else _xl_count(v)
+            for v, u in zip(values, units, strict=True)
+        ]
+    if kind == "value":  # the summary's value column: the row's kind
+        items = frame["item"].tolist()
+        return [_XL_FORMATS.get(_SUMMARY_KINDS.get(i, "text")) for i in items]
+    return [_XL_FORMATS.get(kind)] * len(values)
+
+
+def _xl_shown(value: Any, fmt: str | None) -> str:
+    """About the text Excel shows for ``value`` in ``fmt`` (to size the column)."""
+    if _isnan(value):
+        return ""
+    if isinstance(value, (bool, np.bool_)):
+        return "FALSE"
+    if isinstance(value, (int, float, np.number)) and fmt not in (None, "General"):
+        x = float(value)
+        if fmt == _XL_FORMATS["pct"]:
+            return f"{x * 100:.2f}%"
+        decimals = len(fmt.rsplit(".", 1)[1]) if "." in fmt else 0
+        return f"{x:,.{decimals}f}"
+    return str(value)
+
+
+def _xl_sheet(
+    writer: pd.ExcelWriter,
+    sheet: str,
+    frame: pd.DataFrame,
+    table_id: str,
+    max_rows: int = _XL_MAX_ROWS - 1,
+) -> None:
+    """Write ``frame`` to ``sheet``: unit headers, number formats, frozen header, widths.
+
+    A frame of more than ``max_rows`` rows gets a one-cell note instead.
+    """
+    from openpyxl.utils import get_column_letter
+
+    kinds = _COLUMNS[table_id]
+    columns = [c for c in kinds if c in frame.columns]
+    if len(frame) > min(max_rows, _XL_MAX_ROWS - 1):
+        note = (
+            f"{len(frame):,} rows, more than the {max_rows:,} this sheet takes: see the "
+            "CSV outputs (npl-disposal plan writes plan.csv; AllocationResult.plan in Python)."
+        )
+        pd.DataFrame({"note": [note]}).to_excel(writer, sheet_name=sheet, index=False)
+        writer.sheets[sheet].column_dimensions["A"].width = len(note) + 2
+        return
+    shown = frame[columns]
+    if table_id == "summary":
+        items = [
+            i + _XL_UNITS.get(_SUMMARY_KINDS.get(i, "text"), "") for i in frame["item"].tolist()
+        ]
+        shown = shown.assign(item=items)
+    headers = [c + _XL_UNITS.get(kinds[c], "") for c in columns]
+    shown.set_axis(headers, axis=1).to_excel(
+        writer, sheet_name=sheet, index=False, freeze_panes=(1, 0)
+    )
+    ws = writer.sheets[sheet]
+    for j, (column, header) in enumerate(zip(columns, headers, strict=True), start=1):
+        formats = _xl_cell_formats(frame, column, kinds[column])
+        values = shown[column].tolist()
+        width = _xl_width(header)
+        for i, (value, fmt) in enumerate(zip(values, formats, strict=True), start=2):
+            if fmt is not None:
+                ws.cell(row=i, column=j).number_format = fmt
+            width = max(width, _xl_width(_xl_shown(value, fmt)))
+        ws.column_dimensions[get_column_letter(j)].width = min(width + 2, 60)
+
+
+def render_workbook(
+    result: AllocationResult, title: str | None = None, priced: AllocationResult | None = None
+) -> bytes:
+    """The ``report.xlsx`` bytes (see :func:`write_workbook`).
+
+    Raises :class:`ExcelUnavailableError` (an :class:`ImportError`) without openpyxl.
+    """
+    require_openpyxl()
+    tables = report_tables(result, priced)
+    tables["plan"] = result.plan
+    buffer = io.BytesIO()
+    with pd.ExcelWriter(buffer, engine="openpyxl") as writer:
+        for table_id, frame in tables.items():
+            limit = WORKBOOK_PLAN_ROWS if table_id == "plan" else _XL_MAX_ROWS - 1
+            _xl_sheet(writer, WORKBOOK_SHEETS[table_id], frame, table_id, limit)
+        writer.book.properties.title = (
+            title or f"NPL disposal plan: {result.problem.portfolio.source}"
+        )
+    return buffer.getvalue()
+
+
+def write_workbook(
+    result: AllocationResult,
+    out_dir: str | os.PathLike[str],
+    title: str | None = None,
+    priced: AllocationResult | None = None,
+) -> Path:
+    """Write ``report.xlsx`` into ``out_dir``, atomically; return its path.
+
+    One worksheet per table of the HTML report (:data:`WORKBOOK_SHEETS` names them)
+    plus the plan (``loan_id, channel, share``; a note instead when it has more than
+    :data:`WORKBOOK_PLAN_ROWS` rows). Cells hold the unrounded numbers:
+    money in CNY yuan shown to the cent, ratios as fractions shown in percent; each
+    money column's header says ``(CNY)``. The header row is frozen. ``priced`` is as
+    in :func:`write_report`. Needs openpyxl (``pip install 'npl-disposal[excel]'``):
+    without it, raises :class:`ExcelUnavailableError` (an :class:`ImportError`) and
+    writes nothing.
+    """
+    data = render_workbook(result, title=title, priced=priced)
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    target = out / WORKBOOK_NAME
+    _write_atomically(target, data)
     return target
