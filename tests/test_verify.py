@@ -133,7 +133,10 @@ def _model_verdict(problem: AllocationProblem, shares: np.ndarray) -> tuple[bool
         return False, np.inf
     rows = problem.rows
     used = shares.sum(axis=0)
-    y = np.array([float(used[problem.channel(b.name)] > 0) for b in problem.blocks])
+    y = np.array(
+        [float(problem.channel(b.name) >= 0 and used[problem.channel(b.name)] > 0)
+         for b in problem.blocks]
+    )  # fmt: skip
     level = rows.matrix @ shares.ravel() + (rows.blocks @ y if len(y) else 0.0)
     scale = np.where(np.array(rows.unit) == "CNY", 1.0, 1e-3)
     lo = np.where(np.isfinite(rows.lower), (level - rows.lower) / scale, np.inf)
@@ -158,7 +161,11 @@ def test_verdict_equals_the_models_on_random_whole_loan_plans(case: Case, data: 
     assert check.ok == ok, check.summary()
     assert check.objective == pytest.approx(
         float((problem.value * shares).sum())
-        - sum(b.fixed_cost for b in problem.blocks if shares[:, problem.channel(b.name)].any()),
+        - sum(
+            b.fixed_cost
+            for b in problem.blocks
+            if problem.channel(b.name) >= 0 and shares[:, problem.channel(b.name)].any()
+        ),
         abs=1e-6,
     )
 
