@@ -5,49 +5,30 @@ own valuation of the bundled sample is taken and its ``bulk_transfer`` rows are
 replaced by two asset-management companies:
 
 - ``amc_a`` pays 5% more than the valuation's bulk-transfer price, but will buy
-  at most CNY 150m of balance;
+  at most CNY 150m of balance, in packages of at least 20 loans;
 - ``amc_b`` pays 3% less, and will buy at most CNY 250m.
 
 The price difference changes both the value and this year's pnl of the option;
-the derecognised share is unchanged.
+the derecognised share is unchanged. Their budgets go into the policy as
+``[channels.amc_a]`` and ``[channels.amc_b]`` tables (the ``[bulk_transfer]``
+section only governs the channel of that name); ``verify_plan`` checks them like
+every other rule. A minimum package makes ``amc_a`` an on/off channel, like
+securitisation.
 
-LIMITATION (public API): only the five standard channels carry policy budgets.
-A custom channel enters only the one-channel-per-loan rule, the profit floor and
-the tolerance rows (DESIGN section 4); ``Policy`` rejects an ``[amc_a]`` section,
-and the ``[bulk_transfer]`` capacity no longer applies once no option is called
-``bulk_transfer`` - without capacities, ``amc_a`` silently takes more than the
-policy's AMC budget. The per-AMC capacities are therefore added to the built
-problem as extra rows (``dataclasses.replace(problem, rows=...)`` with
-``npl_disposal.problem.ResourceRows``, which is not exported at the top level).
-The solver honours them, but ``verify_plan`` (which recomputes the rules from
-the tables) does not know them, so this script checks them itself.
-
-Plans are fractional (LP, ~0.2 s each); a whole-loan plan of the same problem
-takes about 10 s.
+Plans are fractional (LP, well under a second each).
 """
 
 from __future__ import annotations
 
-import dataclasses
-
-import numpy as np
 import pandas as pd
-import scipy.sparse as sp
 
-from npl_disposal import (
-    AllocationProblem,
-    PolicyError,
-    build_problem,
-    load_policy,
-    read_portfolio,
-    solve,
-    value_options,
-)
+from npl_disposal import build_problem, load_policy, read_portfolio, solve, value_options
 from npl_disposal.cli import sample_path
-from npl_disposal.problem import ResourceRows
 
 #: channel: (price relative to the valuation's bulk-transfer price, capacity in CNY yuan)
 AMCS = {"amc_a": (1.05, 150e6), "amc_b": (0.97, 250e6)}
+#: amc_a buys packages of at least this many loans.
+AMC_A_MIN_LOANS = 20
 
 
 def amc_options(options: pd.DataFrame, amcs: dict[str, tuple[float, float]] = AMCS) -> pd.DataFrame:
@@ -60,32 +41,6 @@ def amc_options(options: pd.DataFrame, amcs: dict[str, tuple[float, float]] = AM
             bulk.assign(channel=name, value=bulk["value"] + extra, pnl=bulk["pnl"] + extra)
         )
     return pd.concat(parts, ignore_index=True)
-
-
-def with_capacities(problem: AllocationProblem, capacities: dict[str, float]) -> AllocationProblem:
-    """The problem with one row per channel: sum_i b_i x_i,channel <= capacity (CNY)."""
-    rows = problem.rows
-    n, m = problem.n_loans, problem.n_channels
-    loans = np.arange(n)
-    matrices = [
-        sp.csr_matrix(
-            (problem.balance, (np.zeros(n, dtype=np.int64), loans * m + problem.channel(name))),
-            shape=(1, n * m),
-        )
-        for name in capacities
-    ]
-    k = len(capacities)
-    extended = ResourceRows(
-        names=rows.names + tuple(f"{name}_capacity" for name in capacities),
-        rule=rows.rule + tuple(f"{name}.capacity" for name in capacities),
-        unit=rows.unit + ("CNY",) * k,
-        branch=rows.branch + (None,) * k,
-        matrix=sp.vstack([rows.matrix, *matrices]).tocsr(),
-        blocks=np.vstack([rows.blocks, np.zeros((k, rows.blocks.shape[1]))]),
-        lower=np.concatenate([rows.lower, np.full(k, -np.inf)]),
-        upper=np.concatenate([rows.upper, list(capacities.values())]),
-    )
-    return dataclasses.replace(problem, rows=extended)
 
 
 def show_mix(title: str, mix: pd.DataFrame) -> None:
@@ -109,51 +64,39 @@ def main() -> None:
     print("Two AMCs replace the bulk_transfer channel (options table rows):")
     print(prices.to_string(float_format=lambda x: f"{x:,.2f}"))
 
-    problem = build_problem(portfolio, policy, options)
-    print(f"\nProblem: {problem.summary()}\nchannels: {', '.join(problem.channels)}")
-
-    plain = solve(problem, mode="fractional")
-    show_mix("1. Plan without AMC capacities (fractional)", plain.channel_mix())
+    plain = solve(build_problem(portfolio, policy, options), mode="fractional")
+    show_mix("1. Without AMC budgets (fractional)", plain.channel_mix())
     sold = plain.channel_mix().loc[list(AMCS), "balance"].sum()
-    bt = policy.bulk_transfer
-    if bt is not None:
-        print(
-            f"   AMCs buy CNY {sold / 1e6:,.2f}m although [bulk_transfer] capacity is "
-            f"CNY {bt.capacity / 1e6:,.2f}m: policy budgets apply only to the standard channel "
-            "names, so the cheaper amc_b is never used."
-        )
-
-    try:
-        policy.with_section("amc_a", capacity=AMCS["amc_a"][1])
-    except PolicyError as exc:
-        print(
-            f"\n2. LIMITATION: a per-channel capacity cannot be set through the policy:\n   {exc}"
-        )
-
-    capacities = {name: cap for name, (_, cap) in AMCS.items()}
-    capped = solve(with_capacities(problem, capacities), mode="fractional")
     print(
-        "\n3. Workaround: capacity rows added to the built problem (not a public API; "
-        "verify_plan does not check these rows)"
+        f"   The AMCs would buy CNY {sold / 1e6:,.2f}m: [bulk_transfer] governs only the "
+        "channel of that name, so without their own budgets amc_b is never used."
     )
+
+    capped_policy = policy.with_section(
+        "channels",
+        amc_a={"capacity": AMCS["amc_a"][1], "min_loans": AMC_A_MIN_LOANS},
+        amc_b={"capacity": AMCS["amc_b"][1]},
+    )
+    print("\n2. The AMC budgets as policy.toml tables:")
+    toml = capped_policy.to_toml()
+    print(toml[toml.index("[channels.") :].rstrip())
+
+    capped = solve(build_problem(portfolio, capped_policy, options), mode="fractional")
+    print()
     print(capped.summary())
-    show_mix("Channel mix with AMC capacities (fractional)", capped.channel_mix())
+    show_mix("Channel mix with AMC budgets (fractional)", capped.channel_mix())
+    print(f"\n{capped.verification.summary()}")
     cons = capped.constraints.set_index("name")
-    print("\nAMC capacities: usage, limit and shadow price (CNY of value per CNY of capacity)")
-    for name, cap in capacities.items():
+    print("AMC capacities: usage, limit and shadow price (CNY of value per CNY of capacity)")
+    for name, (_, cap) in AMCS.items():
         row = cons.loc[f"{name}_capacity"]
-        recomputed = float(
-            (capped.plan.loc[capped.plan["channel"] == name, "loan_id"]
-             .map(portfolio.loans.set_index("loan_id")["balance"])
-             * capped.plan.loc[capped.plan["channel"] == name, "share"]).sum()
-        )  # fmt: skip
-        ok = recomputed <= cap * (1 + 1e-9) + 0.01
+        within = row["usage"] <= cap + 0.01
         print(
-            f"  {name}: sold CNY {recomputed / 1e6:,.2f}m of CNY {cap / 1e6:,.2f}m "
-            f"({'within' if ok else 'OVER'} capacity), shadow price {row['shadow_price']:.4f}"
+            f"  {name}: buys CNY {row['usage'] / 1e6:,.2f}m of CNY {cap / 1e6:,.2f}m "
+            f"({'within' if within else 'OVER'} capacity), shadow price {row['shadow_price']:.4f}"
         )
     print(
-        f"\nValue with capacities CNY {capped.objective / 1e6:,.2f}m vs without "
+        f"\nValue with AMC budgets CNY {capped.objective / 1e6:,.2f}m vs without "
         f"CNY {plain.objective / 1e6:,.2f}m."
     )
 

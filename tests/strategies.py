@@ -423,7 +423,29 @@ def tiny_policies(
         policy["profit"] = {"max_loss": round(worst * draw(st.floats(0.0, 1.0)), 2)}
     if present("tolerance"):
         policy["tolerance"] = draw(tolerance_sections(loans, branches))
+    if present("channels"):
+        policy["channels"] = {"amc_b": draw(_channel_limits(balances, total, tight))}
     return policy
+
+
+@st.composite
+def _channel_limits(
+    draw: st.DrawFn, balances: list[float], total: float, tight: bool
+) -> dict[str, Any]:
+    """``[channels.amc_b]``: any of capacity, minimum size, loan limits, fixed cost."""
+    limits: dict[str, Any] = {}
+    if draw(st.booleans()):
+        limits["capacity"] = draw(_budget(balances, total, tight))
+    if draw(st.booleans()):
+        top = limits.get("capacity", total)
+        limits["min_balance"] = draw(st.sampled_from([0.0, round(top * 0.5, 2), top]))
+    if draw(st.booleans()):
+        limits["max_loans"] = draw(st.integers(0, 3))
+    if draw(st.booleans()):
+        limits["min_loans"] = draw(st.integers(0, 2))
+    if draw(st.booleans()):
+        limits["fixed_cost"] = draw(st.sampled_from([0.0, 5_000.0]))
+    return limits
 
 
 @st.composite
@@ -535,6 +557,15 @@ def brute_force(
         fixed = body.get("fixed_cost", 0.0) * used
     if "restructure" in policy:
         ok &= rs.sum(axis=1) <= policy["restructure"]["max_loans"] + eps
+    for name, lim in policy.get("channels", {}).items():
+        use = is_(name)
+        used = use.any(axis=1)
+        taken, loans_in = (use * bal).sum(axis=1), use.sum(axis=1)
+        ok &= taken <= lim.get("capacity", math.inf) + eps
+        ok &= taken >= lim.get("min_balance", 0.0) * used - eps
+        ok &= loans_in <= lim.get("max_loans", math.inf) + eps
+        ok &= loans_in >= lim.get("min_loans", 0) * used - eps
+        fixed = fixed + lim.get("fixed_cost", 0.0) * used
     if "profit" in policy:
         ok &= pnl.sum(axis=1) - fixed >= -policy["profit"]["max_loss"] - eps
     tau = tolerance_threshold(policy)

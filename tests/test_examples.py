@@ -18,7 +18,8 @@ EXPECTED = {
     "tolerance_and_wage_pool.py": ["Before disposal", "must derecognise at least", "After the plan",
                                    "consider_share 0.5", "lose CNY"],
     "write_off_quota_sweep.py": ["Write-off quota sweep", "shadow_price", "Consistent:"],
-    "custom_channels.py": ["amc_a", "amc_b", "LIMITATION", "within capacity"],
+    "custom_channels.py": ["amc_a", "amc_b", "[channels.amc_a]", "within capacity",
+                           "plan verified"],
     "chinese_csv.py": ["GB18030", "2,000 NPLs", "2 problem(s)", "row 5", "row 10", "balance",
                        "classification"],
 }  # fmt: skip

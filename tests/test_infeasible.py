@@ -17,7 +17,7 @@ from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
 from npl_disposal import InfeasiblePolicyError, NplDisposalError, solve
-from npl_disposal.diagnose import CONFLICT_COLUMNS, precheck
+from npl_disposal.diagnose import CONFLICT_COLUMNS, explain_infeasibility, precheck
 from strategies import (
     Case,
     loan,
@@ -46,8 +46,8 @@ SECTION_OF_RULE = {
 
 
 def cny_m(amount: float) -> str:
-    """How the messages write an amount: ``CNY 12.30m``."""
-    return f"CNY {amount / 1e6:,.2f}m"
+    """How the messages write an amount: ``CNY 12.30m``; ``CNY 13.00`` below half a cent of a m."""
+    return f"CNY {amount:,.2f}" if 0 < abs(amount) < 5e3 else f"CNY {amount / 1e6:,.2f}m"
 
 
 def infeasible(case: Case, mode: str = "whole_loan") -> InfeasiblePolicyError:
@@ -219,8 +219,8 @@ def test_profit_limit_below_the_least_possible_loss(pnls: list[list[int]], facto
 
 
 def test_elastic_path_names_the_restructuring_limit() -> None:
-    """The prechecks pass (an unbudgeted channel, amc_b, takes a forced-out loan) but the LP
-    cannot: loan R is long-aged and restructuring is its only exit, with max_loans = 0."""
+    """Loan R is long-aged and restructuring is its only exit, with max_loans = 0; S may
+    leave through amc_b, a channel without a budget, so the precheck counts only R."""
     rows = [
         loan("R", 2_000_000.0, npl_age_months=80.0),
         loan("S", 1_000_000.0, npl_age_months=80.0),
@@ -233,12 +233,19 @@ def test_elastic_path_names_the_restructuring_limit() -> None:
     ]
     policy = {"long_age": {"months": 36}, "restructure": {"max_loans": 0}}
     case = make_case(rows, options, policy)
-    assert precheck(case.build()).empty
+    found = precheck(case.build())
+    assert found["rule"].tolist() == ["long_age / write_off.priority"]
+    assert found["needed"].iloc[0] == pytest.approx(2_000_000.0)
+    assert found["available"].iloc[0] == pytest.approx(0.0)
     for mode in ("fractional", "whole_loan"):
-        err = infeasible(case, mode)
-        assert err.conflicts["rule"].tolist() == ["restructure.max_loans"]
-        assert err.conflicts["shortfall"].iloc[0] == pytest.approx(1.0, abs=1e-6)
-        assert "1.0 loans more restructurings than restructure.max_loans allows" in str(err)
+        assert infeasible(case, mode).conflicts["rule"].tolist() == found["rule"].tolist()
+    elastic = explain_infeasibility(case.build())
+    assert elastic["rule"].tolist() == ["restructure.max_loans"]
+    assert elastic["shortfall"].iloc[0] == pytest.approx(1.0, abs=1e-6)
+    assert (
+        "1.0 loans more restructurings than restructure.max_loans allows"
+        in (elastic["explanation"].iloc[0])
+    )
     # One more restructuring is all it takes.
     relaxed = make_case(rows, options, {**policy, "restructure": {"max_loans": 1}})
     assert solve(relaxed.build(), mode="fractional").verification.ok

@@ -617,3 +617,38 @@ def test_bad_money_always_rejected(key: str, bad: Any) -> None:
     section = {"quota": "write_off", "capacity": "bulk_transfer", "max_loss": "profit"}[key]
     where, _ = single_problem({section: {key: bad}})
     assert where == f"[{section}] {key}"
+
+
+def test_user_channel_tables_round_trip_through_toml() -> None:
+    policy = Policy.from_dict(
+        {
+            "channels": {
+                "amc_b": {"capacity": 2.5e8, "min_loans": 10, "fixed_cost": 1e5},
+                "amc_a": {"max_loans": 40},
+            }
+        }
+    )
+    again = Policy.from_toml_text(policy.to_toml())
+    assert again == policy
+    assert again.channels["amc_b"].switched and not again.channels["amc_a"].switched
+    assert again.channels["amc_a"].capacity == float("inf")
+    assert "channel amc_b: at most CNY 250.00m" in policy.summary()
+    assert policy.without_section("channels").channels == {}
+
+
+@pytest.mark.parametrize(
+    ("channels", "where", "says"),
+    [
+        ({"bulk_transfer": {"capacity": 1.0}}, "[channels.bulk_transfer]", "standard channel"),
+        ({"amc_b": {"capacity": -1.0}}, "[channels.amc_b] capacity", ">= 0"),
+        ({"amc_b": {"capcity": 1.0}}, "[channels.amc_b] capcity", "did you mean 'capacity'"),
+        ({"amc_b": {"min_balance": 5.0, "capacity": 1.0}}, "[channels.amc_b] min_balance",
+         "must not exceed capacity"),
+        ({"amc_b": {"max_loans": 1.5}}, "[channels.amc_b] max_loans", "whole number"),
+        ({"amc_b": 3}, "[channels.amc_b]", "table of keys"),
+    ],
+)  # fmt: skip
+def test_user_channel_tables_are_validated(channels: object, where: str, says: str) -> None:
+    with pytest.raises(PolicyError) as info:
+        Policy.from_dict({"channels": channels})
+    assert where in str(info.value) and says in str(info.value)

@@ -178,3 +178,38 @@ def test_solved_plans_verify_and_tampering_is_caught() -> None:
     plan.loc[0, "share"] = 0.5
     check = verify_plan(problem.portfolio, problem.policy, problem.options, plan)
     assert not check.ok
+
+
+@pytest.mark.parametrize(
+    ("limits", "rule"),
+    [
+        ({"capacity": 99.0}, "channels.amc_b.capacity"),
+        ({"min_balance": 150.0}, "channels.amc_b.min_balance"),
+        ({"max_loans": 0}, "channels.amc_b.max_loans"),
+        ({"min_loans": 2}, "channels.amc_b.min_loans"),
+    ],
+)
+def test_a_user_channel_s_budgets_are_checked(limits: dict[str, float], rule: str) -> None:
+    options = [*OPTS, ("L3", "amc_b", 35.0, -20.0, 1.0)]
+    policy = {"channels": {"amc_b": limits}}
+    case = make_case(_case().loans.to_dict("records"), options, policy,
+                     _case().branches.to_dict("records"))  # fmt: skip
+    rows = [("L1", "write_off", 1.0), ("L2", "bulk_transfer", 1.0), ("L3", "amc_b", 1.0)]
+    found = _verify(case, rows)
+    assert found["rule"].tolist() == [rule], found
+    assert _verify(case, [*rows[:2], ("L3", "retain", 1.0)]).empty
+
+
+def test_a_user_channel_s_fixed_cost_is_paid_when_used() -> None:
+    options = [*OPTS, ("L3", "amc_b", 35.0, -20.0, 1.0)]
+    case = make_case(_case().loans.to_dict("records"), options,
+                     {"channels": {"amc_b": {"fixed_cost": 4.0}}},
+                     _case().branches.to_dict("records"))  # fmt: skip
+    problem = case.build()
+    used = pd.DataFrame(
+        [("L1", "write_off", 1.0), ("L2", "bulk_transfer", 1.0), ("L3", "amc_b", 1.0)],
+        columns=["loan_id", "channel", "share"],
+    )
+    check = verify_plan(problem.portfolio, problem.policy, problem.options, used)
+    assert check.objective == pytest.approx(10.0 + 60.0 + 35.0 - 4.0)
+    assert check.usage["profit"] == pytest.approx(-80.0 - 40.0 - 20.0 - 4.0)

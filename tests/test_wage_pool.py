@@ -96,7 +96,8 @@ def test_an_unreachable_max_fall_is_named() -> None:
     forced = {**case.policy, "long_age": {"months": 0}}  # nothing may be retained
     with pytest.raises(InfeasiblePolicyError) as info:
         solve(case.build(forced), "whole_loan")
-    assert "wage_pool_fall[B1]" in str(info.value)
+    assert info.value.conflicts["rule"].tolist() == ["wage_pool.max_fall"]
+    assert "branch B1's wage pool would fall CNY 13.00 more" in str(info.value)
 
 
 def test_policy_keys_are_validated() -> None:

@@ -23,7 +23,8 @@ CONFLICT_COLUMNS = ["rule", "branch", "needed", "available", "shortfall", "unit"
 
 
 def _m(amount: float) -> str:
-    return f"CNY {amount / 1e6:,.2f}m"
+    """CNY in millions, or in yuan where millions would round a miss to 0.00m."""
+    return f"CNY {amount:,.2f}" if 0 < abs(amount) < 5e3 else f"CNY {amount / 1e6:,.2f}m"
 
 
 def _conflict(rule: str, needed: float, available: float, unit: str, text: str,
@@ -48,29 +49,49 @@ def _channel_capacity(problem: AllocationProblem) -> dict[str, tuple[float, str]
         cap["bulk_transfer"] = (pol.bulk_transfer.capacity, "bulk transfer capacity")
     if pol.securitisation is not None:
         cap["securitisation"] = (pol.securitisation.max_pool, "securitisation max pool")
+    for name, lim in pol.channels.items():
+        if math.isfinite(lim.capacity):
+            cap[name] = (lim.capacity, f"{name} capacity")
     return cap
+
+
+def _loan_limits(problem: AllocationProblem) -> dict[str, tuple[int, str]]:
+    """Loans each channel with a loan-count budget can take at most, with the rule naming it."""
+    pol = problem.policy
+    out: dict[str, tuple[int, str]] = {}
+    if pol.restructure is not None:
+        out["restructure"] = (pol.restructure.max_loans, "restructuring")
+    for name, lim in pol.channels.items():
+        if math.isfinite(lim.max_loans):
+            out[name] = (int(lim.max_loans), name)
+    return out
 
 
 def _forced_out(problem: AllocationProblem) -> list[dict[str, object]]:
     forced = problem.forced_out
     if not forced.any():
         return []
+    cap, counted = _channel_capacity(problem), _loan_limits(problem)
+    budgeted = [c in cap or c in counted for c in problem.channels]
+    # A loan that a channel without a budget may take can always leave the book.
+    free_exit = (problem.eligible & ~np.array(budgeted, dtype=bool)).any(axis=1)
+    forced = forced & ~free_exit
+    if not forced.any():
+        return []
     balance = problem.balance[forced]
     eligible = problem.eligible[forced]
-    cap = _channel_capacity(problem)
     available, parts = 0.0, []
     for j, channel in enumerate(problem.channels):
         takes = eligible[:, j]
         if not takes.any():
             continue
         reach = float(balance[takes].sum())
-        if channel == "restructure" and problem.policy.restructure is not None:
-            top = np.sort(balance[takes])[::-1][: problem.policy.restructure.max_loans]
-            limit, label = float(top.sum()), "restructuring (largest loans within max_loans)"
-        elif channel in cap:
-            limit, label = cap[channel]
-        else:
-            return []  # a channel without a budget can take every loan it is offered
+        limit = cap.get(channel, (math.inf, channel))[0]
+        label = cap.get(channel, (0.0, channel))[1]
+        if channel in counted:
+            most, what = counted[channel]
+            top = float(np.sort(balance[takes])[::-1][:most].sum())
+            limit, label = min(limit, top), f"{what} (largest loans within the loan limit)"
         available += min(limit, reach)
         parts.append(f"{label} {_m(min(limit, reach))}")
     needed = float(balance.sum())
@@ -133,6 +154,12 @@ _WORDS = {
     "restructure.max_loans": "{x} more restructurings than restructure.max_loans allows",
     "profit.max_loss": "profit would fall {x} more than profit.max_loss allows",
     "tolerance": "branch {branch} needs {x} more derecognised inclusive NPL to be within tolerance",
+    "wage_pool.max_fall": "branch {branch}'s wage pool would fall {x} more than "
+    "wage_pool.max_fall allows",
+    "capacity": "{channel} would have to take {x} more than its capacity",
+    "min_balance": "{channel} is {x} short of its minimum",
+    "max_loans": "{x} more loans to {channel} than its max_loans allows",
+    "min_loans": "{channel} is {x} short of its minimum number of loans",
 }
 
 
@@ -147,8 +174,12 @@ def explain_infeasibility(problem: AllocationProblem) -> pd.DataFrame:
     for r in np.flatnonzero(short > np.where(np.array(rows.unit) == "CNY", 0.01, 1e-6)):
         unit = rows.unit[r]
         amount = _m(short[r]) if unit == "CNY" else f"{short[r]:,.1f} loans"
-        text = _WORDS.get(rows.rule[r], rows.names[r] + " misses by {x}").format(
-            x=amount, branch=rows.branch[r]
+        rule = rows.rule[r]
+        channel, key = "", rule
+        if rule.startswith("channels."):
+            channel, key = rule[len("channels.") : rule.rfind(".")], rule[rule.rfind(".") + 1 :]
+        text = _WORDS.get(key, rows.names[r] + " misses by {x}").format(
+            x=amount, branch=rows.branch[r], channel=channel
         )
         limit = rows.lower[r] if math.isfinite(rows.lower[r]) else rows.upper[r]
         found.append(_conflict(rows.rule[r], abs(limit) + short[r], abs(limit), unit, text,

@@ -41,6 +41,13 @@ Sections (the canonical model of DESIGN section 4 names the rule each one feeds)
     ``max_fall`` (CNY yuan, default inf): the most any branch's wage pool may
     fall because of the plan's NPL losses.
 
+``[channels.NAME]`` (one table per user-defined channel, e.g. ``[channels.amc_b]``)
+    ``capacity`` (CNY yuan, default inf): the most balance the channel takes;
+    ``min_balance`` (CNY yuan, default 0) and ``min_loans`` (loans, default 0): the
+    least it takes when used; ``max_loans`` (loans, default inf); ``fixed_cost``
+    (CNY yuan, default 0): paid when the channel is used. A minimum or a fixed cost
+    makes the channel an on/off block like securitisation.
+
 **A missing section means that constraint is absent** (no write-off quota, no
 profit floor, ...); the corresponding attribute of :class:`Policy` is ``None``.
 Without ``[wage_pool]`` the defaults above apply (:attr:`Policy.wage_pool_or_default`).
@@ -101,7 +108,9 @@ MODES: tuple[str, ...] = ("whole_loan", "fractional")
 EXTRA_SECTIONS: tuple[str, ...] = ("valuation", "solver")
 
 Problem = tuple[str, str]
-Kind = Literal["money", "limit", "weight", "months", "count", "share", "bool", "mode"]
+Kind = Literal[
+    "money", "limit", "weight", "months", "count", "count_limit", "share", "bool", "mode"
+]
 
 
 def _key(kind: Kind, doc: str) -> dict[str, str]:
@@ -241,6 +250,51 @@ class WagePool(_Section):
         return self.weight > 0 or math.isfinite(self.max_fall)
 
 
+@dataclass(frozen=True)
+class ChannelLimits(_Section):
+    """``[channels.NAME]``: the budgets of a user-defined channel (CNY yuan and loans).
+
+    Standard channels keep their own sections (``[bulk_transfer]``, ...); these
+    tables give a second AMC, a second securitisation or any other channel of the
+    options table its capacity, its minimum size and its fixed cost.
+    """
+
+    section = "channels"
+    capacity: float = field(
+        default=math.inf,
+        metadata=_key("limit", "the most balance the channel takes, CNY yuan (inf: none)"),
+    )
+    min_balance: float = field(
+        default=0.0, metadata=_key("money", "the least balance when the channel is used")
+    )
+    max_loans: float = field(
+        default=math.inf, metadata=_key("count_limit", "the most loans (inf: no limit)")
+    )
+    min_loans: int = field(
+        default=0, metadata=_key("count", "the least loans when the channel is used")
+    )
+    fixed_cost: float = field(
+        default=0.0, metadata=_key("money", "the cost paid when the channel is used, CNY yuan")
+    )
+
+    def __post_init__(self) -> None:
+        values = {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
+        normalised, problems = _parse_section("channels", values, cls=ChannelLimits)
+        if problems:
+            raise PolicyError(problems, source="ChannelLimits")
+        for name, value in normalised.items():
+            object.__setattr__(self, name, value)
+
+    @property
+    def switched(self) -> bool:
+        """Whether the channel is an on/off block (a minimum size or a fixed cost)."""
+        return self.min_balance > 0 or self.min_loans > 0 or self.fixed_cost > 0
+
+
+#: Channels whose budgets have their own sections; ``[channels.NAME]`` is for the others.
+_STANDARD_CHANNELS = ("retain", "write_off", "bulk_transfer", "securitisation", "restructure")
+
+
 _SECTION_CLASSES: dict[str, type[_Section]] = {
     cls.section: cls
     for cls in (
@@ -260,12 +314,13 @@ _SECTION_CLASSES: dict[str, type[_Section]] = {
 SECTIONS: tuple[str, ...] = tuple(_SECTION_CLASSES)
 
 _CONSTRAINT_SECTIONS: tuple[str, ...] = SECTIONS[1:]  # every section but [mode]
-_ALL_SECTIONS: tuple[str, ...] = SECTIONS + EXTRA_SECTIONS
+_ALL_SECTIONS: tuple[str, ...] = (*SECTIONS, "channels", *EXTRA_SECTIONS)
 
 _UNITS: dict[str, str] = {
     "money": "CNY yuan",
     "limit": "CNY yuan",
     "weight": "CNY per CNY",
+    "count_limit": "loans",
     "months": "months",
     "count": "loans",
     "share": "share",
@@ -310,7 +365,7 @@ def _check_value(kind: str, value: object) -> tuple[Any, str | None]:
     unit = _UNITS[kind]
     if kind == "share":
         wanted = "a share in [0, 1] (0.03 means 3%)"
-    elif kind == "count":
+    elif kind in ("count", "count_limit"):
         wanted = "a whole number of loans >= 0"
     else:
         wanted = f"a number of {unit} >= 0"
@@ -318,13 +373,17 @@ def _check_value(kind: str, value: object) -> tuple[Any, str | None]:
         hint = " (write numbers without quotes)" if isinstance(value, str) else ""
         return value, f"must be {wanted}; got {_show(value)}{hint}"
     number = float(value)
-    if not math.isfinite(number) and not (kind == "limit" and number == math.inf):
+    if not math.isfinite(number) and not (kind in ("limit", "count_limit") and number > 0):
         return value, f"must be {wanted} (finite); got {_show(value)}"
-    if kind == "count":
+    if kind == "count_limit" and number == math.inf:
+        return number, None
+    if kind in ("count", "count_limit"):
         if not number.is_integer():
             return value, f"must be {wanted}; got {_show(value)}, not a whole number"
         if number < 0:
             return value, f"must be {wanted}; got {_show(value)}"
+        if kind == "count_limit":
+            return number, None
         return int(value) if isinstance(value, numbers.Integral) else int(number), None
     if kind == "share":
         if not 0.0 <= number <= 1.0:
@@ -344,9 +403,11 @@ def _suggest(name: object, candidates: tuple[str, ...]) -> str:
     return f" (did you mean {close[0]!r}?)" if close else ""
 
 
-def _parse_section(name: str, body: Mapping[Any, Any]) -> tuple[dict[str, Any], list[Problem]]:
-    """Validate one standard section; return its normalised keys (defaults filled in)."""
-    cls = _SECTION_CLASSES[name]
+def _parse_section(
+    name: str, body: Mapping[Any, Any], cls: type[_Section] | None = None
+) -> tuple[dict[str, Any], list[Problem]]:
+    """Validate one section (``cls``: its class, default the standard section ``name``)."""
+    cls = _SECTION_CLASSES[name] if cls is None else cls
     fields = {f.name: f for f in dataclasses.fields(cls)}  # type: ignore[arg-type]
     allowed = tuple(fields)
     problems: list[Problem] = []
@@ -393,6 +454,17 @@ def _cross_check(name: str, values: Mapping[str, Any]) -> list[Problem]:
                 f"must not exceed max_pool ({values['max_pool']!r}); got {values['min_pool']!r}",
             )
         ]
+    if (
+        name.startswith("channels")
+        and {"min_balance", "capacity"} <= values.keys()
+        and values["min_balance"] > values["capacity"]
+    ):
+        return [
+            (
+                f"[{name}] min_balance",
+                f"must not exceed capacity ({values['capacity']!r}); got {values['min_balance']!r}",
+            )
+        ]
     if name == "tolerance" and {"bank_npl_ratio", "margin"} <= values.keys():
         threshold = values["bank_npl_ratio"] + values["margin"]
         if threshold >= 1.0:
@@ -424,6 +496,10 @@ def _thaw(value: object) -> object:
     return value
 
 
+def _empty_channels() -> Mapping[str, ChannelLimits]:
+    return MappingProxyType({})
+
+
 def _empty_extra() -> Mapping[str, Mapping[str, object]]:
     return MappingProxyType({})
 
@@ -450,6 +526,57 @@ def _toml_string(text: str) -> str:
         else:
             out.append(ch)
     return '"' + "".join(out) + '"'
+
+
+def _toml_keys(cls: type[_Section], name: str, body: Mapping[str, Any]) -> list[str]:
+    """One ``key = value  # unit`` line per key of a section."""
+    fields = {f.name: f for f in dataclasses.fields(cls)}  # type: ignore[arg-type]
+    lines = []
+    for key, value in body.items():
+        kind = fields[key].metadata["kind"]
+        if kind in ("money", "limit", "weight", "months", "share", "count_limit"):
+            if kind == "count_limit" and math.isfinite(value):
+                text = str(int(value))
+            else:
+                text = _toml_float(value, group=kind in ("money", "limit"))
+        else:
+            text = _toml_value(value, f"[{name}] {key}")
+        unit = _UNITS.get(kind)
+        lines.append(f"{key} = {text}" + (f"  # {unit}" if unit else ""))
+    return lines
+
+
+def _parse_channels(body: object) -> tuple[dict[str, ChannelLimits], list[Problem]]:
+    """``[channels.NAME]`` tables: each validated, named in every problem."""
+    if not isinstance(body, Mapping):
+        return {}, [("[channels]", "must hold one table per channel, e.g. [channels.amc_b]; "
+                                   f"got {_show(body)}")]  # fmt: skip
+    out: dict[str, ChannelLimits] = {}
+    problems: list[Problem] = []
+    for channel, keys in body.items():
+        where = f"channels.{channel}"
+        if not isinstance(keys, Mapping):
+            problems.append((f"[{where}]", f"must be a table of keys; got {_show(keys)}"))
+            continue
+        values, found = _parse_section(where, keys, cls=ChannelLimits)
+        found += _check_channel(channel, None)
+        problems += found
+        if not found:
+            out[str(channel)] = ChannelLimits(**values)
+    return out, problems
+
+
+def _check_channel(name: object, limits: object) -> list[Problem]:
+    """A ``[channels.NAME]`` entry names a user channel and holds ChannelLimits."""
+    if not isinstance(name, str) or not name:
+        return [("[channels]", f"channel names must be non-empty text; got {_show(name)}")]
+    if name in _STANDARD_CHANNELS:
+        own = "none" if name == "retain" else f"[{name}]"
+        text = f"{name} is a standard channel; its budgets are set in {own}, "
+        return [(f"[channels.{name}]", text + "[channels.NAME] is for other channels")]
+    if limits is not None and not isinstance(limits, ChannelLimits):
+        return [(f"[channels.{name}]", f"must be a ChannelLimits; got {_show(limits)}")]
+    return []
 
 
 def _toml_float(number: float, group: bool = False) -> str:
@@ -531,6 +658,7 @@ class Policy:
     tolerance: Tolerance | None = None
     wage_pool: WagePool | None = None
     extra: Mapping[str, Mapping[str, object]] = field(default_factory=_empty_extra, hash=False)
+    channels: Mapping[str, ChannelLimits] = field(default_factory=_empty_channels, hash=False)
 
     def __post_init__(self) -> None:
         problems: list[Problem] = []
@@ -564,10 +692,17 @@ class Policy:
                 problems.append((f"[{name}]", msg))
             elif not isinstance(body, Mapping):
                 problems.append((f"[{name}]", f"must be a table of keys; got {_show(body)}"))
+        channels = self.channels if isinstance(self.channels, Mapping) else {}
+        if not isinstance(self.channels, Mapping):
+            problems.append(("[channels]", f"must be a mapping of channel names to ChannelLimits; "
+                                           f"got {_show(self.channels)}"))  # fmt: skip
+        for name, limits in channels.items():
+            problems += _check_channel(name, limits)
         if problems:
             raise PolicyError(problems, source="Policy")
         frozen = MappingProxyType({name: _freeze(extra[name]) for name in extra})
         object.__setattr__(self, "extra", frozen)
+        object.__setattr__(self, "channels", MappingProxyType(dict(channels)))
 
     def __reduce__(self) -> tuple[Any, tuple[dict[str, Any]]]:
         # Mapping proxies cannot be pickled; rebuild from the plain dictionary.
@@ -591,11 +726,17 @@ class Policy:
         problems: list[Problem] = []
         sections: dict[str, Any] = {}
         extra: dict[str, Mapping[str, object]] = {}
+        channels: dict[str, ChannelLimits] = {}
         for name, body in data.items():
             if body is None:
                 continue
             if name == "mode" and isinstance(body, str):
                 body = {"mode": body}
+            if name == "channels":
+                parsed, found = _parse_channels(body)
+                problems += found
+                channels.update(parsed)
+                continue
             if name in _SECTION_CLASSES or name in EXTRA_SECTIONS:
                 if not isinstance(body, Mapping):
                     problems.append((f"[{name}]", f"must be a table of keys; got {_show(body)}"))
@@ -621,7 +762,7 @@ class Policy:
         built: dict[str, Any] = {
             name: _SECTION_CLASSES[name](**values) for name, values in sections.items()
         }
-        return cls(mode=mode, extra=extra, **built)
+        return cls(mode=mode, extra=extra, channels=channels, **built)
 
     @classmethod
     def from_toml_text(cls, text: str, source: str = "policy.toml") -> Policy:
@@ -657,6 +798,8 @@ class Policy:
             section = getattr(self, name)
             if section is not None:
                 out[name] = section.to_dict()
+        if self.channels:
+            out["channels"] = {name: lim.to_dict() for name, lim in self.channels.items()}
         for name, body in self.extra.items():
             out[name] = _thaw(body)
         return out
@@ -668,17 +811,14 @@ class Policy:
             "# ratios as shares (0.03 = 3%). A missing section means no such constraint.",
         ]
         for name, body in self.to_dict().items():
+            if name == "channels":
+                for channel, keys in body.items():
+                    lines += ["", f"[channels.{_toml_key(channel)}]"]
+                    lines += _toml_keys(ChannelLimits, f"channels.{channel}", keys)
+                continue
             lines += ["", f"[{name}]"]
             if name in _SECTION_CLASSES:
-                fields = {f.name: f for f in dataclasses.fields(_SECTION_CLASSES[name])}  # type: ignore[arg-type]
-                for key, value in body.items():
-                    kind = fields[key].metadata["kind"]
-                    if kind in ("money", "limit", "weight", "months", "share"):
-                        text = _toml_float(value, group=kind in ("money", "limit"))
-                    else:
-                        text = _toml_value(value, f"[{name}] {key}")
-                    unit = _UNITS.get(kind)
-                    lines.append(f"{key} = {text}" + (f"  # {unit}" if unit else ""))
+                lines += _toml_keys(_SECTION_CLASSES[name], name, body)
             else:
                 for key, value in body.items():
                     lines.append(f"{_toml_key(key)} = {_toml_value(value, f'[{name}] {key}')}")
@@ -800,6 +940,23 @@ class Policy:
             f"  wage pool: NPL loss counted at {_pct(wp.consider_share)} within tolerance; "
             f"rate {_pct(wp.rate)} of profit{default}"
         )
+        if wp.weight > 0:
+            lines.append(f"  wage pool in the objective: weight {wp.weight:g} per CNY")
+        if math.isfinite(wp.max_fall):
+            lines.append(f"  wage pool may fall by at most {_money(wp.max_fall)} per branch")
+        for name, lim in self.channels.items():
+            parts = []
+            if math.isfinite(lim.capacity):
+                parts.append(f"at most {_money(lim.capacity)}")
+            if math.isfinite(lim.max_loans):
+                parts.append(f"at most {lim.max_loans:g} loans")
+            if lim.min_balance > 0 or lim.min_loans > 0:
+                parts.append(
+                    f"if used at least {_money(lim.min_balance)} and {lim.min_loans} loans"
+                )
+            if lim.fixed_cost > 0:
+                parts.append(f"fixed cost {_money(lim.fixed_cost)}")
+            lines.append(f"  channel {name}: " + ("; ".join(parts) or "no limits"))
         if absent:
             lines.append(f"  not constrained: {', '.join(absent)}")
         if self.extra:

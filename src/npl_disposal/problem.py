@@ -11,13 +11,14 @@ and an upper limit. Rows are in their natural unit (CNY yuan or loans).
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
-from npl_disposal.policy import Policy, load_policy
+from npl_disposal.policy import ChannelLimits, Policy, load_policy
 from npl_disposal.portfolio import Portfolio, read_portfolio
 from npl_disposal.schema import OPTION_COLUMNS, STANDARD_CHANNELS
 from npl_disposal.tables import (
@@ -255,7 +256,7 @@ def build_problem(
     inclusive = loans["inclusive"].to_numpy(dtype=bool)
     wage = WagePoolTerms.of(pf, pol, channels, balance, grids, eligible, branch_index,
                             branch_names)  # fmt: skip
-    blocks = _blocks(pol) + wage.blocks()
+    blocks = _blocks(pol, channels) + wage.blocks()
     rows = _rows(
         pf, pol, channels, balance, grids, eligible, branch_index, branch_names, blocks, wage
     )
@@ -306,12 +307,15 @@ def _apply_loan_rules(
     return eligible
 
 
-def _blocks(policy: Policy) -> tuple[Block, ...]:
+def _blocks(policy: Policy, channels: tuple[str, ...]) -> tuple[Block, ...]:
     blocks = []
     if policy.bulk_transfer is not None:
         blocks.append(Block("bulk_transfer", 0.0))
     if policy.securitisation is not None:
         blocks.append(Block("securitisation", float(policy.securitisation.fixed_cost)))
+    for name, limits in policy.channels.items():
+        if limits.switched and name in channels:
+            blocks.append(Block(name, float(limits.fixed_cost)))
     return tuple(blocks)
 
 
@@ -463,6 +467,9 @@ def _rows(
             ones,
             upper=float(pol.restructure.max_loans),
         )
+    for name, limits in pol.channels.items():
+        if name in ch:
+            _channel_rows(rb, name, limits, ch[name], balance, eligible)
     if pol.profit is not None:
         cols = np.flatnonzero(eligible.ravel())
         fixed = {b.name: -b.fixed_cost for b in blocks if b.fixed_cost and b.kind == "switch"}
@@ -481,6 +488,38 @@ def _rows(
         )
     wage.add_rows(rb)
     return rb.build()
+
+
+def _channel_rows(
+    rb: _RowBuilder,
+    name: str,
+    limits: ChannelLimits,
+    channel: int,
+    balance: np.ndarray,
+    eligible: np.ndarray,
+) -> None:
+    """``[channels.NAME]``: capacity, minimum size and loan counts of a user channel."""
+    ones = np.ones(balance.size)
+    rule = f"channels.{name}"
+    on = limits.switched
+    if math.isfinite(limits.capacity) or on:
+        # Switched off, the channel takes nothing: its capacity (or all it is offered) times y.
+        cap = (
+            limits.capacity
+            if math.isfinite(limits.capacity)
+            else balance[eligible[:, channel]].sum()
+        )
+        rb.channel_row(f"{name}_capacity", f"{rule}.capacity", MONEY, channel, balance,
+                       upper=0.0 if on else cap, block={name: -cap} if on else None)  # fmt: skip
+    if limits.min_balance > 0:
+        rb.channel_row(f"{name}_min_balance", f"{rule}.min_balance", MONEY, channel, balance,
+                       lower=0.0, block={name: -limits.min_balance})  # fmt: skip
+    if math.isfinite(limits.max_loans):
+        rb.channel_row(f"{name}_max_loans", f"{rule}.max_loans", LOANS, channel, ones,
+                       upper=float(limits.max_loans))  # fmt: skip
+    if limits.min_loans > 0:
+        rb.channel_row(f"{name}_min_loans", f"{rule}.min_loans", LOANS, channel, ones,
+                       lower=0.0, block={name: -float(limits.min_loans)})  # fmt: skip
 
 
 def _tolerance_rows(
@@ -535,8 +574,9 @@ class WagePoolTerms:
     objective loses ``weight * r_k * U_k * counted_k``; ``max_fall`` caps
     ``r_k * U_k * counted_k``. The securitisation fixed cost is charged to a
     branch at ``fixed_cost / min_pool`` per securitised yuan (at least its share
-    by balance), or in full when there is no minimum pool: the model never
-    understates a branch's loss, so a plan within ``max_fall`` here is within it
+    by balance), or in full when there is no minimum pool; a user channel's fixed
+    cost is charged to every branch in full. The model never understates a
+    branch's loss, so a plan within ``max_fall`` here is within it
     in :func:`~npl_disposal.rules.branch_figures`.
     """
 
@@ -553,6 +593,7 @@ class WagePoolTerms:
     balance: np.ndarray
     inclusive: np.ndarray
     sec: int
+    channels: tuple[str, ...]
 
     @classmethod
     def of(
@@ -572,7 +613,8 @@ class WagePoolTerms:
         empty = np.zeros(0, dtype=np.int64)
         sec = channels.index("securitisation") if "securitisation" in channels else -1
         inclusive = pf.loans["inclusive"].to_numpy(dtype=bool)
-        same = (pol, grids["pnl"], grids["derecognised"], branch_index, balance, inclusive, sec)
+        same = (pol, grids["pnl"], grids["derecognised"], branch_index, balance, inclusive, sec,
+                channels)  # fmt: skip
         if wage is None or not wage.optimised or pf.branches is None:
             return cls((), empty, np.zeros(0), np.zeros(0), np.zeros(0, dtype=bool), np.zeros(0),
                        *same)  # fmt: skip
@@ -609,12 +651,13 @@ class WagePoolTerms:
     ) -> np.ndarray:
         """Most securitisation fixed cost (CNY) the model can charge each branch."""
         spec = pol.securitisation
+        others = sum(lim.fixed_cost for lim in pol.channels.values())  # charged in full
         if spec is None or sec < 0 or spec.fixed_cost <= 0:
-            return np.zeros(k)
+            return np.full(k, others)
         if spec.min_pool <= 0:
-            return np.full(k, spec.fixed_cost)
+            return np.full(k, spec.fixed_cost + others)
         pool = np.bincount(branch_index, balance * eligible[:, sec], minlength=k)
-        return spec.fixed_cost * np.minimum(pool, spec.max_pool) / spec.min_pool
+        return spec.fixed_cost * np.minimum(pool, spec.max_pool) / spec.min_pool + others
 
     def blocks(self) -> tuple[Block, ...]:
         """The per-branch variables (loss, counted loss, within-tolerance flag)."""
@@ -671,6 +714,9 @@ class WagePoolTerms:
     def _charge_fixed_cost(
         self, coef: np.ndarray, loans: np.ndarray, block: dict[str, float]
     ) -> None:
+        for name, limits in self.policy.channels.items():
+            if limits.fixed_cost > 0 and name in self.channels:
+                block[name] = -limits.fixed_cost  # a user channel's cost, in full
         spec = self.policy.securitisation
         if spec is None or self.sec < 0 or spec.fixed_cost <= 0:
             return

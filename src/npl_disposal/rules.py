@@ -144,11 +144,20 @@ def _fixed_cost_share(
     branch: pd.Series,
     blocks: Mapping[str, float] | None,
 ) -> pd.Series:
-    """Each branch's share of the securitisation fixed cost, by securitised balance."""
-    sec = policy.securitisation
-    pooled = amount.where(rows["channel"] == "securitisation", 0.0)
-    if sec is None or pooled.sum() <= 0:
-        return pd.Series(dtype=float)
-    level = float(blocks.get("securitisation", 1.0)) if blocks else 1.0
-    by_branch = pooled.groupby(branch).sum()
-    return sec.fixed_cost * level * by_branch / by_branch.sum()
+    """Each branch's share of the fixed costs (CNY), by its balance in each costly channel.
+
+    Securitisation's issuance cost (DESIGN section 4), and likewise the fixed cost
+    of a user channel of ``[channels.NAME]``.
+    """
+    costs = {name: lim.fixed_cost for name, lim in policy.channels.items() if lim.fixed_cost}
+    if policy.securitisation is not None:
+        costs["securitisation"] = policy.securitisation.fixed_cost
+    total = pd.Series(dtype=float)
+    for name, cost in costs.items():
+        pooled = amount.where(rows["channel"] == name, 0.0)
+        if pooled.sum() <= 0:
+            continue
+        level = float(blocks.get(name, 1.0)) if blocks else 1.0
+        by_branch = pooled.groupby(branch).sum()
+        total = total.add(cost * level * by_branch / by_branch.sum(), fill_value=0.0)
+    return total

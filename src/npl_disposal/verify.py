@@ -130,11 +130,7 @@ def verify_plan(
     balance = joined.by_channel(joined.amount)
     count = joined.by_channel(joined.share)
     levels = _block_levels(policy, balance, count, on)
-    fixed = (
-        policy.securitisation.fixed_cost * levels.get("securitisation", 0.0)
-        if (policy.securitisation is not None)
-        else 0.0
-    )
+    fixed = sum(cost * levels.get(name, 0.0) for name, cost in _fixed_costs(policy).items())
     objective = float(joined.value @ joined.share - fixed)
     profit = float(joined.pnl @ joined.share - fixed)
     _check_loan_rules(log, joined, policy)
@@ -251,11 +247,19 @@ def _check_shares(log: _Log, joined: _Joined, whole: bool) -> None:
     )
 
 
+def _fixed_costs(policy: Policy) -> dict[str, float]:
+    """Fixed cost (CNY yuan) of each channel that has one, paid when it is on."""
+    costs = {name: lim.fixed_cost for name, lim in policy.channels.items() if lim.fixed_cost}
+    if policy.securitisation is not None:
+        costs["securitisation"] = policy.securitisation.fixed_cost
+    return costs
+
+
 def _block_levels(
     policy: Policy, balance: pd.Series, count: pd.Series, on: Mapping[str, float] | None
 ) -> dict[str, float]:
     levels = {}
-    for name in ("bulk_transfer", "securitisation"):
+    for name in ("bulk_transfer", "securitisation", *policy.channels):
         used = float(count.get(name, 0.0)) > _SHARE_TOL
         levels[name] = float(on[name]) if on and name in on else float(used)
     return levels
@@ -345,6 +349,19 @@ def _check_budgets(
             "loans",
             "{amount:g} loans restructured, at most {limit:g} allowed",
         )
+    for name, lim in policy.channels.items():
+        y, used = levels[name], float(balance.get(name, 0.0))
+        loans = float(count.get(name, 0.0))
+        limit = lim.capacity if (y > 0 or not lim.switched) else 0.0
+        limit = limit * y if lim.switched and np.isfinite(limit) else limit
+        log.over(f"channels.{name}.capacity", used, limit, "CNY",
+                 f"{name} takes more than its capacity: " + m)  # fmt: skip
+        log.under(f"channels.{name}.min_balance", used, lim.min_balance * y, "CNY",
+                  f"{name} takes less than its minimum: " + m)  # fmt: skip
+        log.over(f"channels.{name}.max_loans", loans, lim.max_loans, "loans",
+                 f"{name} takes {{amount:g}} loans, at most {{limit:g}} allowed")  # fmt: skip
+        log.under(f"channels.{name}.min_loans", loans, lim.min_loans * y, "loans",
+                  f"{name} takes {{amount:g}} loans, at least {{limit:g}} when used")  # fmt: skip
     if policy.profit is not None:
         log.under(
             "profit.max_loss",
