@@ -241,7 +241,7 @@ def solve_fractional(
     reduced = reduced_values(problem, duals, phase_one)
     base = _argmax_shares(reduced)
     gap = _second_gap(reduced)
-    free[np.argsort(gap / problem.balance, kind="stable")[: max(free_target, n // 50)]] = True
+    free[np.argsort(gap / problem.balance, kind="stable")[: max(free_target, n // 200)]] = True
     free |= gap * MONEY_SCALE <= _TIE_TOL
     if warm is not None and warm.free is not None:
         free |= warm.free | (warm.shares.max(axis=1) < 1.0)
@@ -303,7 +303,7 @@ def solve_fractional(
         wrong = ~free & (loss > _TIE_TOL)
         if not wrong.any():
             break
-        _free_more(free, wrong, loss, reduced, max(free_target, n // 50), problem.balance)
+        _free_more(free, wrong, loss, free_target, problem.balance)
         lp.grow(free)
         _report(progress, iterations, free, int(wrong.sum()), "repriced", sol.seconds)
     shares = lp.shares(sol.x)
@@ -381,24 +381,22 @@ def _free_more(
     free: np.ndarray,
     wrong: np.ndarray,
     loss: np.ndarray,
-    reduced: np.ndarray,
     limit: int,
     balance: np.ndarray,
 ) -> None:
-    """Free the most mispriced loans (at most ``limit``), plus as many next-closest ties.
+    """Free the most mispriced loans, at most ``limit`` per pass.
 
     Capping the loans let in per pass keeps each restricted LP small while the
-    prices settle (column generation's usual stabilisation). Gaps are compared
-    per yuan of balance, since most rows weigh a loan by its balance.
+    prices settle (column generation's usual stabilisation); the grown model
+    restarts from its last basis, so many small passes cost less than a few
+    large ones (1M loans: 21 s with 40k loans let in per pass, 9.5 s with 3k).
+    Gaps are compared per yuan of balance, since most rows weigh a loan by its
+    balance.
     """
     worst = np.flatnonzero(wrong)
     if worst.size > limit:
         worst = worst[np.argpartition(-loss[worst] / balance[worst], limit)[:limit]]
     free[worst] = True
-    gap = _second_gap(reduced) / balance
-    gap[free] = np.inf
-    closest = np.argsort(gap, kind="stable")[: worst.size]
-    free[closest[np.isfinite(gap[closest])]] = True
 
 
 def solve_whole_loan(

@@ -936,7 +936,7 @@ def _price_out(part: _Part, held: _Held, duals: np.ndarray, limit: int) -> _Held
     wrong = ~state.free & (loss > _TIE_TOL)
     free = state.free.copy()
     if wrong.any():
-        _free_more(free, wrong, loss, reduced, limit, p.balance)
+        _free_more(free, wrong, loss, limit, p.balance)
     new = _State(state.base, free)
     best = float(reduced.max(axis=1).sum())
     return new, _report(
