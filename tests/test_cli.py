@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
 
@@ -213,3 +214,94 @@ def test_report_writes_the_html_report_and_the_workbook(tmp_path) -> None:
     html = (out / "report.html").read_text(encoding="utf-8")
     for table in ("tolerance", "wage-pool", "add-back", "budgets"):
         assert f'id="{table}"' in html
+
+
+STAGES = ("read", "build", "solve", "figures", "write")
+
+
+def test_plan_progress_writes_the_same_files_and_names_every_stage(tmp_path, capsys) -> None:
+    import json
+
+    assert main(_plan_args(tmp_path / "plain")) == 0
+    quiet = capsys.readouterr()
+    assert quiet.err == ""
+    assert main([*_plan_args(tmp_path / "shown"), "--progress"]) == 0
+    shown = capsys.readouterr()
+    for name in ("plan.csv", "branches.csv"):
+        assert (tmp_path / "shown" / name).read_bytes() == (tmp_path / "plain" / name).read_bytes()
+    summaries = [
+        json.loads((tmp_path / d / "summary.json").read_text()) for d in ("plain", "shown")
+    ]
+    for summary in summaries:
+        del summary["solver"]["seconds"]
+    assert summaries[0] == summaries[1]
+    assert sorted(p.name for p in (tmp_path / "shown").iterdir()) == [
+        "branches.csv", "plan.csv", "summary.json",
+    ]  # fmt: skip
+    # stdout is the command's output alone: the same text save the solve's seconds
+    seconds = re.compile(r"\d+\.\d+ s\)")
+    assert seconds.sub("", shown.out) == seconds.sub("", quiet.out).replace("plain", "shown")
+    lines = shown.err.splitlines()  # captured stderr is not a terminal: plain lines
+    for stage in STAGES:
+        assert f"{stage} ..." in lines
+        assert any(re.fullmatch(rf"{stage} done in \d+\.\d\d s.*", line) for line in lines)
+    assert "value ..." not in lines  # --options given: the library values nothing
+    assert any(re.fullmatch(r"solve done in .* \(optimal, gap .*\)", line) for line in lines)
+
+
+def test_verbose_and_progress_on_value(tmp_path, capsys) -> None:
+    out = tmp_path / "options.csv"
+    assert main(["value", str(sample_path("portfolio.csv")), "--out", str(out), "-v"]) == 0
+    err = capsys.readouterr().err.splitlines()
+    assert [line.split(" ")[0] for line in err] == ["read", "read", "value", "value", "write",
+                                                    "write"]  # fmt: skip
+    assert err[-1].endswith("[1/1]")
+
+
+def test_progress_shows_the_failing_stage_then_the_error(tmp_path, capsys) -> None:
+    out = tmp_path / "out"
+    status = main([*_plan_args(out, policy=str(tmp_path / "none.toml")), "--progress"])
+    assert status == 2
+    captured = capsys.readouterr()
+    assert captured.out == ""
+    lines = captured.err.splitlines()
+    assert lines[:2] == ["read ...", lines[1]] and lines[1].startswith("read failed after")
+    assert "none.toml" in lines[2]
+    assert not out.exists()
+
+
+@pytest.mark.parametrize("limit", ["0.05", "0.5"])
+def test_whole_loan_time_limit_writes_a_feasible_plan_or_exits_4(tmp_path, capsys, limit) -> None:
+    """The sample with the library's own valuation takes seconds to prove; the limit stops it.
+
+    Either the limit came before any plan (exit 4, nothing written) or the best verified plan
+    is written with status "feasible" and a finite, positive gap.
+    """
+    import json
+    import math
+
+    args = [a for a in _plan_args(tmp_path / "out") if a != "--options"]
+    args.remove(str(sample_path("options.csv")))
+    status = main([*args, "--mode", "whole_loan", "--time-limit", limit, "--progress"])
+    captured = capsys.readouterr()
+    out = tmp_path / "out"
+    assert status in (0, 4), captured.err
+    if status == 4:
+        assert "no feasible plan was found within the time limit" in captured.err
+        assert "solve done in" in captured.err and "(no plan within the time limit)" in captured.err
+        assert captured.out == ""
+        assert not out.exists() or not any(out.iterdir())
+        return
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["status"] == "feasible"
+    assert summary["mode"] == "whole_loan"
+    assert math.isfinite(summary["gap"]) and summary["gap"] > 0
+    assert summary["bound"] > summary["objective"]
+    assert math.isclose(
+        summary["gap"], (summary["bound"] - summary["objective"]) / abs(summary["bound"])
+    )
+    assert captured.out.startswith("feasible whole_loan plan")
+    plan = pd.read_csv(out / "plan.csv")
+    assert plan.groupby("loan_id")["share"].sum().round(9).eq(1).all()
+    assert plan["share"].isin([1.0]).all()  # whole loans
+    assert len(plan) == pd.read_csv(sample_path("portfolio.csv")).shape[0]

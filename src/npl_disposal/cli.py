@@ -2,7 +2,9 @@
 
 Exit status: 0 done, 2 bad input (the message names file, row, loan_id and
 column), 3 the policy cannot be met, 4 no feasible plan within the time limit.
-Nothing is written unless the whole run succeeds.
+Nothing is written unless the whole run succeeds. ``--progress`` (and
+``-v/--verbose``) show each stage and its seconds on standard error; standard
+output carries only the command's results.
 """
 
 from __future__ import annotations
@@ -30,6 +32,7 @@ from npl_disposal.exceptions import (
 from npl_disposal.policy import load_policy
 from npl_disposal.portfolio import Portfolio, read_portfolio
 from npl_disposal.problem import build_problem, read_options
+from npl_disposal.progress import PlainRenderer, Progress
 from npl_disposal.reports import (
     REPORT_NAME,
     WORKBOOK_NAME,
@@ -107,25 +110,72 @@ def branch_table(result: AllocationResult) -> pd.DataFrame:
     return figures[["branch", *BRANCH_FIGURES, *extra, *rest]]
 
 
-def _plan(args: argparse.Namespace) -> AllocationResult:
-    portfolio = read_portfolio(args.portfolio, branches=args.branches)
-    policy = load_policy(args.policy)
-    options = args.options if args.options is not None else value_options(portfolio, policy=policy)
-    problem = build_problem(portfolio, policy, options)
-    progress = (lambda line: print(line, file=sys.stderr)) if args.verbose else None
-    return solve(
-        problem,
-        mode=args.mode,
-        solver=args.solver,
-        time_limit=args.time_limit,
-        mip_gap=args.mip_gap,
-        progress=progress,
-    )
+def reporter_for(args: argparse.Namespace) -> Progress:
+    """The progress reporter the flags ask for, writing to standard error.
+
+    ``-v/--verbose``: plain lines (stage start and end with seconds) and every
+    solver step; ``--progress``: one updating line per stage on a terminal, plain
+    stage lines otherwise (logs); neither: stages are timed but nothing is shown.
+    """
+    if getattr(args, "verbose", False):
+        return Progress(PlainRenderer(notes=True))
+    if getattr(args, "progress", False):
+        return Progress.to_stderr()
+    return Progress()
+
+
+def _solver_notes(reporter: Progress) -> Callable[[str], None] | None:
+    return reporter.note if reporter.renderer is not None else None
+
+
+def _outcome(result: AllocationResult) -> str:
+    if result.status is Status.NO_SOLUTION:
+        return "no plan within the time limit"
+    return f"{result.status.value}, gap {result.gap:.2e}"
+
+
+def _plan(args: argparse.Namespace, reporter: Progress) -> AllocationResult:
+    with reporter.stage("read"):
+        portfolio = read_portfolio(args.portfolio, branches=args.branches)
+        policy = load_policy(args.policy)
+        options = read_options(args.options, portfolio) if args.options is not None else None
+    if options is None:
+        with reporter.stage("value"):
+            options = value_options(portfolio, policy=policy)
+    with reporter.stage("build"):
+        problem = build_problem(portfolio, policy, options)
+    with reporter.stage("solve") as stage:
+        result = solve(
+            problem,
+            mode=args.mode,
+            solver=args.solver,
+            time_limit=args.time_limit,
+            mip_gap=args.mip_gap,
+            progress=_solver_notes(reporter),
+        )
+        stage.result = _outcome(result)
+    return result
+
+
+def _write(reporter: Progress, out: Path, files: dict[str, Callable[[Path], object]]) -> None:
+    """:func:`write_outputs` as the ``write`` stage, one unit of work per file."""
+
+    def counted(write: Callable[[Path], object]) -> Callable[[Path], object]:
+        def run(path: Path) -> object:
+            done = write(path)
+            reporter.advance()
+            return done
+
+        return run
+
+    with reporter.stage("write", total=len(files)):
+        write_outputs(out, {name: counted(write) for name, write in files.items()})
 
 
 def cmd_plan(args: argparse.Namespace) -> int:
     """Plan the disposal and write plan.csv, branches.csv and summary.json."""
-    result = _plan(args)
+    reporter = reporter_for(args)
+    result = _plan(args, reporter)
     if result.status is Status.NO_SOLUTION:
         print(
             f"npl-disposal: no feasible plan was found within the time limit of "
@@ -133,14 +183,16 @@ def cmd_plan(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
         return EXIT_NO_PLAN
-    write_outputs(
+    with reporter.stage("figures"):
+        branches = branch_table(result)
+        summary = json.dumps(result.to_dict(), indent=2, ensure_ascii=False)
+    _write(
+        reporter,
         Path(args.out),
         {
             "plan.csv": lambda p: result.plan.to_csv(p, index=False),
-            "branches.csv": lambda p: branch_table(result).to_csv(p, index=False),
-            "summary.json": lambda p: p.write_text(
-                json.dumps(result.to_dict(), indent=2, ensure_ascii=False), encoding="utf-8"
-            ),
+            "branches.csv": lambda p: branches.to_csv(p, index=False),
+            "summary.json": lambda p: p.write_text(summary, encoding="utf-8"),
         },
     )
     print(result.summary())
@@ -173,19 +225,24 @@ def cmd_report(args: argparse.Namespace) -> int:
     except ExcelUnavailableError as exc:  # --excel asked for what cannot be done: fail first
         print(f"npl-disposal: --excel: {exc}", file=sys.stderr)
         return EXIT_BAD_INPUT
-    result = _plan(args)
+    reporter = reporter_for(args)
+    result = _plan(args, reporter)
     if result.status is Status.NO_SOLUTION:
         print("npl-disposal: no feasible plan was found within the time limit", file=sys.stderr)
         return EXIT_NO_PLAN
-    priced = result if result.mode == "fractional" else solve(result.problem, mode="fractional")
-    html = render_report(result, title=args.title, priced=priced)
-    files: dict[str, Callable[[Path], object]] = {
-        REPORT_NAME: lambda p: p.write_text(html, encoding="utf-8")
-    }
-    if excel:
-        workbook = render_workbook(result, title=args.title, priced=priced)
-        files[WORKBOOK_NAME] = lambda p: p.write_bytes(workbook)
-    write_outputs(Path(args.out), files)
+    priced = result
+    if result.mode != "fractional":
+        with reporter.stage("price"):  # the LP relaxation's shadow prices
+            priced = solve(result.problem, mode="fractional", progress=_solver_notes(reporter))
+    with reporter.stage("figures"):
+        html = render_report(result, title=args.title, priced=priced)
+        files: dict[str, Callable[[Path], object]] = {
+            REPORT_NAME: lambda p: p.write_text(html, encoding="utf-8")
+        }
+        if excel:
+            workbook = render_workbook(result, title=args.title, priced=priced)
+            files[WORKBOOK_NAME] = lambda p: p.write_bytes(workbook)
+    _write(reporter, Path(args.out), files)
     print(result.summary())
     print(f"wrote {' and '.join(str(Path(args.out) / name) for name in files)}")
     if why_not:
@@ -214,11 +271,14 @@ def print_plan(result: AllocationResult, priced: AllocationResult | None = None)
 
 def cmd_value(args: argparse.Namespace) -> int:
     """Write the library's own options table (value every channel of every loan)."""
-    portfolio = read_portfolio(args.portfolio)
-    policy = load_policy(args.policy) if args.policy else None
-    options = value_options(portfolio, policy=policy)
+    reporter = reporter_for(args)
+    with reporter.stage("read"):
+        portfolio = read_portfolio(args.portfolio)
+        policy = load_policy(args.policy) if args.policy else None
+    with reporter.stage("value"):
+        options = value_options(portfolio, policy=policy)
     out = Path(args.out)
-    write_outputs(out.parent, {out.name: lambda p: _write_options(options, p)})
+    _write(reporter, out.parent, {out.name: lambda p: _write_options(options, p)})
     print(f"valued {portfolio.n_loans:,} loans: {len(options):,} eligible options written to {out}")
     return EXIT_OK
 
@@ -280,16 +340,24 @@ def cmd_check(args: argparse.Namespace) -> int:
 
 def cmd_demo(args: argparse.Namespace) -> int:
     """Run the job on the bundled sample."""
-    portfolio = read_portfolio(sample_path("portfolio.csv"), sample_path("branches.csv"))
+    reporter = reporter_for(args)
+    notes = _solver_notes(reporter)
+    with reporter.stage("read"):
+        portfolio = read_portfolio(sample_path("portfolio.csv"), sample_path("branches.csv"))
+        policy = load_policy(sample_path("policy.toml"))
     print("npl-disposal demo: the bundled synthetic sample\n")
     print_portfolio(portfolio)
-    policy = load_policy(sample_path("policy.toml"))
-    options = value_options(portfolio, policy=policy)
+    with reporter.stage("value"):
+        options = value_options(portfolio, policy=policy)
     print(f"\nValued every channel of every loan: {len(options):,} eligible options")
-    problem = build_problem(portfolio, policy, options)
+    with reporter.stage("build"):
+        problem = build_problem(portfolio, policy, options)
     print(problem.summary() + "\n")
-    result = solve(problem)
-    priced = solve(problem, mode="fractional")
+    with reporter.stage("solve") as stage:
+        result = solve(problem, progress=notes)
+        stage.result = _outcome(result)
+    with reporter.stage("price"):  # the LP relaxation's shadow prices
+        priced = solve(problem, mode="fractional", progress=notes)
     print_plan(result, priced)
     return EXIT_OK
 
@@ -309,9 +377,33 @@ def _plan_arguments(command: argparse.ArgumentParser) -> None:
     )
     command.add_argument("--mode", choices=["whole_loan", "fractional"], help="overrides [mode]")
     command.add_argument("--solver", default="highs", help="highs (default) or a PuLP solver name")
-    command.add_argument("--time-limit", type=float, default=None, help="seconds")
+    command.add_argument(
+        "--time-limit",
+        type=float,
+        default=None,
+        help="seconds for the solve. When the limit stops a whole_loan solve that has a plan, "
+        'the best verified plan is written with status "feasible" and its gap (summary.json: '
+        "status, objective, bound, gap); when no plan was found in time: exit 4, nothing "
+        "written",
+    )
     command.add_argument("--mip-gap", type=float, default=1e-6, help="relative gap (whole_loan)")
-    command.add_argument("-v", "--verbose", action="store_true", help="progress on stderr")
+    _progress_arguments(command)
+
+
+def _progress_arguments(command: argparse.ArgumentParser) -> None:
+    """``--progress`` and ``-v/--verbose``: stages and seconds on standard error."""
+    command.add_argument(
+        "--progress",
+        action="store_true",
+        help="show each stage (read, value, build, solve, ..., write) and its seconds on "
+        "stderr: one updating line on a terminal, a line per stage start and end otherwise",
+    )
+    command.add_argument(
+        "-v",
+        "--verbose",
+        action="store_true",
+        help="a line per stage start and end with seconds, and every solver step, on stderr",
+    )
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -324,6 +416,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
 
     demo = sub.add_parser("demo", help="run the whole job on the bundled sample")
+    _progress_arguments(demo)
     demo.set_defaults(func=cmd_demo)
 
     check = sub.add_parser("check", help="validate a portfolio and print its summaries")
@@ -352,6 +445,7 @@ def build_parser() -> argparse.ArgumentParser:
     value.add_argument("portfolio", help="loans: CSV or Parquet")
     value.add_argument("--policy", help="policy.toml (its [valuation] section is used)")
     value.add_argument("--out", required=True, help="options CSV to write")
+    _progress_arguments(value)
     value.set_defaults(func=cmd_value)
 
     tolerance = sub.add_parser("tolerance", help="check the per-branch NPL tolerance")
