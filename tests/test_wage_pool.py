@@ -211,3 +211,19 @@ def test_structured_direct_and_pulp_solves_agree_with_the_wage_pool(
     assert whole.objective <= direct.bound + scale
     tol = max(whole.bound - whole.objective, whole_direct.bound - whole_direct.objective) + scale
     assert whole.objective == pytest.approx(whole_direct.objective, abs=tol)
+
+
+def test_a_user_channel_s_fixed_cost_counts_in_the_wage_pool_fall() -> None:
+    # amc_b loses 10 on L2 and costs 10 to use: a fall of 0.1 x 20 = 2 > 1.5.
+    options = [*OPTIONS, ("L2", "amc_b", 60.0, -10.0, 1.0)]
+    case = _case({"max_fall": 1.5, "consider_share": 1.0}, tolerance=False)
+    policy = {**case.policy, "channels": {"amc_b": {"fixed_cost": 10.0}}}
+    case = make_case(case.loans.to_dict("records"), options, policy,
+                     case.branches.to_dict("records"))  # fmt: skip
+    problem = case.build()
+    plan = pd.DataFrame({"loan_id": ["L1", "L2"], "channel": ["retain", "amc_b"], "share": 1.0})
+    check = verify_plan(problem.portfolio, problem.policy, problem.options, plan)
+    assert check.violations["rule"].tolist() == ["wage_pool.max_fall"]
+    assert check.violations["amount"].iloc[0] == pytest.approx(2.0)
+    result = solve(problem, "whole_loan")
+    assert _plan(result) != {"L1": "retain", "L2": "amc_b"}

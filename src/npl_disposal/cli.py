@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import shutil
 import sys
 import tempfile
@@ -233,7 +234,10 @@ def cmd_report(args: argparse.Namespace) -> int:
     priced = result
     if result.mode != "fractional":
         with reporter.stage("price"):  # the LP relaxation's shadow prices
-            priced = solve(result.problem, mode="fractional", progress=_solver_notes(reporter))
+            priced = solve(result.problem, mode="fractional", time_limit=args.time_limit,
+                           progress=_solver_notes(reporter))  # fmt: skip
+            if not math.isfinite(priced.objective):  # no LP within the limit: no shadow prices
+                priced = result
     with reporter.stage("figures"):
         html = render_report(result, title=args.title, priced=priced)
         files: dict[str, Callable[[Path], object]] = {

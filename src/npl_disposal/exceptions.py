@@ -70,11 +70,29 @@ class InfeasiblePolicyError(NplDisposalError, RuntimeError):
         lines += [f"  - {text}" for text in self.conflicts["explanation"].head(_SHOWN)]
         if len(self.conflicts) > _SHOWN:
             lines.append(f"  ... and {len(self.conflicts) - _SHOWN} more (see .conflicts)")
-        lines.append(
-            "Raise the budgets named above, relax the rule (for example "
-            "tolerance.enforce = false), or make more loans eligible for the channels."
-        )
+        lines.append(_advice(set(self.conflicts["rule"].astype(str))))
         super().__init__("\n".join(lines))
+
+
+#: What a bank can change, per rule an infeasibility names (the rule's key prefix).
+_ADVICE = {
+    "tolerance": "set tolerance.enforce = false to check the tolerance without imposing it",
+    "wage_pool.max_fall": "raise wage_pool.max_fall",
+    "long_age": "raise long_age.months or the budgets of the channels that can take those loans",
+    "profit.max_loss": "raise profit.max_loss",
+    "whole_loan": "plan with mode = 'fractional'",
+}
+
+
+def _advice(rules: set[str]) -> str:
+    """The closing line: raise the budgets, plus what fits the rules named."""
+    tips = [tip for key, tip in _ADVICE.items() if any(r.startswith(key) for r in rules)]
+    extra = "; ".join(tips)
+    return (
+        "Raise the budgets named above"
+        + (f" ({extra})" if extra else "")
+        + ", or make more loans eligible for the channels."
+    )
 
 
 class SolverError(NplDisposalError, RuntimeError):

@@ -124,11 +124,11 @@ class AllocationResult:
             f"gap {self.gap:.2e} ({self.solver.backend}/{self.solver.method}, "
             f"{self.solver.seconds:.2f} s)",
         ]
-        weighed = self.objective - self.verification.objective
+        weighed = self.verification.objective - self.objective
         if abs(weighed) > 0.005:
             lines.append(
-                f"  of which the plan's value CNY {self.verification.objective / 1e6:,.2f}m and "
-                f"the weighted wage-pool fall CNY {weighed / 1e6:,.2f}m ([wage_pool] weight)"
+                f"  = the plan's value CNY {self.verification.objective / 1e6:,.2f}m less the "
+                f"weighted wage-pool fall CNY {weighed / 1e6:,.2f}m ([wage_pool] weight)"
             )
         mix = self.channel_mix()
         for channel, row in mix.iterrows():

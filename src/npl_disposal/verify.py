@@ -419,14 +419,12 @@ def _check_wage_pool(
     k = len(names)
     branch = where[joined.loan]
     pnl = np.bincount(branch, joined.pnl * joined.share, minlength=k)
-    sec = policy.securitisation
-    if sec is not None and sec.fixed_cost > 0:
-        pooled = np.where(joined.chan == joined.channels.get_indexer(["securitisation"])[0],
-                          joined.amount, 0.0)  # fmt: skip
-        by_branch = np.bincount(branch, pooled, minlength=k)
+    for name, cost in _fixed_costs(policy).items():  # shared by each branch's balance in it
+        code = joined.channels.get_indexer([name])[0]
+        pooled = np.where(joined.chan == code, joined.amount, 0.0) if code >= 0 else 0.0
+        by_branch = np.bincount(branch, pooled * np.ones(branch.size), minlength=k)
         if by_branch.sum() > 0:
-            level = levels.get("securitisation", 1.0)
-            pnl = pnl - sec.fixed_cost * level * by_branch / by_branch.sum()
+            pnl = pnl - cost * levels.get(name, 1.0) * by_branch / by_branch.sum()
     loss = np.maximum(-pnl, 0.0)
     counted = loss
     tol = policy.tolerance
