@@ -866,6 +866,18 @@ class Policy:
         return self.wage_pool if self.wage_pool is not None else WagePool()
 
     @property
+    def fixed_costs(self) -> dict[str, float]:
+        """Fixed cost (CNY yuan) of each channel that has one, paid when it is used.
+
+        Securitisation's issuance cost and each ``[channels.NAME]`` fixed cost;
+        branch figures share each among branches by their balance in the channel.
+        """
+        costs = {name: lim.fixed_cost for name, lim in self.channels.items() if lim.fixed_cost}
+        if self.securitisation is not None:
+            costs["securitisation"] = self.securitisation.fixed_cost
+        return costs
+
+    @property
     def fractional(self) -> bool:
         """True in fractional (LP) mode, False in whole-loan (MILP) mode."""
         return self.mode == "fractional"

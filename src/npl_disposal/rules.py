@@ -14,6 +14,7 @@ from collections.abc import Mapping
 import numpy as np
 import pandas as pd
 
+from npl_disposal.joins import PlanJoin
 from npl_disposal.policy import Policy
 from npl_disposal.portfolio import Portfolio
 
@@ -117,47 +118,30 @@ def _disposals(
         return empty
     if options is None:
         raise ValueError("branch figures for a plan need its options table (pnl, derecognised)")
-    loans = portfolio.loans.set_index("loan_id")
-    rows = plan.merge(
-        options[["loan_id", "channel", "pnl", "derecognised"]], on=["loan_id", "channel"]
-    )
-    branch = rows["loan_id"].map(loans["branch"]).astype(object)
-    amount = rows["loan_id"].map(loans["balance"]) * rows["share"]
-    inclusive = rows["loan_id"].map(loans["inclusive"]).astype(bool)
-    fixed = _fixed_cost_share(policy, rows, amount, branch, blocks)
-    frame = pd.DataFrame(
+    join = PlanJoin(portfolio.loans, options, plan)
+    loans = portfolio.loans
+    codes, names = pd.factorize(loans["branch"].astype(object))
+    branch = codes[join.loan]
+    k = len(names)
+    inclusive = loans["inclusive"].to_numpy(dtype=bool)[join.loan]
+    written = join.chan == join.channels.get_indexer(["write_off"])[0]
+    pnl = np.bincount(branch, join.pnl * join.share, minlength=k)
+    for name, cost in policy.fixed_costs.items():  # shared by balance in the channel
+        code = join.channels.get_indexer([name])[0]
+        pooled = np.bincount(branch, np.where(join.chan == code, join.amount, 0.0), minlength=k)
+        if code >= 0 and pooled.sum() > 0:
+            level = float(blocks.get(name, 1.0)) if blocks else 1.0
+            pnl = pnl - cost * level * pooled / pooled.sum()
+    out = pd.DataFrame(
         {
-            "branch": branch,
-            "derecognised": np.where(inclusive, amount * rows["derecognised"], 0.0),
-            "written_off": np.where(inclusive & (rows["channel"] == "write_off"), amount, 0.0),
-            "pnl": rows["pnl"] * rows["share"],
-        }
+            "derecognised": np.bincount(
+                branch, np.where(inclusive, join.amount * join.derecognised, 0.0), minlength=k
+            ),
+            "written_off": np.bincount(
+                branch, np.where(inclusive & written, join.amount, 0.0), minlength=k
+            ),
+            "pnl": pnl,
+        },
+        index=pd.Index(np.asarray(names, dtype=object), name="branch"),
     )
-    out = frame.groupby("branch")[["derecognised", "written_off", "pnl"]].sum()
-    return out.assign(pnl=out["pnl"] - fixed.reindex(out.index, fill_value=0.0))
-
-
-def _fixed_cost_share(
-    policy: Policy,
-    rows: pd.DataFrame,
-    amount: pd.Series,
-    branch: pd.Series,
-    blocks: Mapping[str, float] | None,
-) -> pd.Series:
-    """Each branch's share of the fixed costs (CNY), by its balance in each costly channel.
-
-    Securitisation's issuance cost (DESIGN section 4), and likewise the fixed cost
-    of a user channel of ``[channels.NAME]``.
-    """
-    costs = {name: lim.fixed_cost for name, lim in policy.channels.items() if lim.fixed_cost}
-    if policy.securitisation is not None:
-        costs["securitisation"] = policy.securitisation.fixed_cost
-    total = pd.Series(dtype=float)
-    for name, cost in costs.items():
-        pooled = amount.where(rows["channel"] == name, 0.0)
-        if pooled.sum() <= 0:
-            continue
-        level = float(blocks.get(name, 1.0)) if blocks else 1.0
-        by_branch = pooled.groupby(branch).sum()
-        total = total.add(cost * level * by_branch / by_branch.sum(), fill_value=0.0)
-    return total
+    return out + 0.0

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from npl_disposal.joins import PlanJoin
 from npl_disposal.policy import Policy
 from npl_disposal.portfolio import Portfolio
 
@@ -123,14 +124,14 @@ def verify_plan(
     (default: the policy's mode) also requires every share to be 0 or 1.
     """
     log = _Log()
-    joined = _Joined(portfolio.loans, options, plan)
+    joined = PlanJoin(portfolio.loans, options, plan)
     _check_shares(
         log, joined, whole_loan if whole_loan is not None else policy.mode == "whole_loan"
     )
     balance = joined.by_channel(joined.amount)
     count = joined.by_channel(joined.share)
     levels = _block_levels(policy, balance, count, on)
-    fixed = sum(cost * levels.get(name, 0.0) for name, cost in _fixed_costs(policy).items())
+    fixed = sum(cost * levels.get(name, 0.0) for name, cost in policy.fixed_costs.items())
     objective = float(joined.value @ joined.share - fixed)
     profit = float(joined.pnl @ joined.share - fixed)
     _check_loan_rules(log, joined, policy)
@@ -143,80 +144,7 @@ def verify_plan(
     return Verification(log.frame(), objective, usage)
 
 
-class _Joined:
-    """The plan joined to the loan table and the options table on integer keys.
-
-    Every plan row is located in the loan table (``-1`` if absent) and in the
-    options table by ``(loan, channel)`` (``-1`` if that option does not exist,
-    i.e. the loan is not eligible for the channel). Rows found in both are kept
-    as arrays for the group sums.
-    """
-
-    def __init__(self, loans: pd.DataFrame, options: pd.DataFrame, plan: pd.DataFrame) -> None:
-        self.loans = loans
-        opt_loan, plan_loan = _locate(loans["loan_id"], options["loan_id"], plan["loan_id"])
-        names = pd.Index(pd.unique(pd.concat([options["channel"], plan["channel"]])))
-        self.channels = names
-        n_ch = max(len(names), 1)
-        opt_chan = names.get_indexer(options["channel"])
-        plan_chan = names.get_indexer(plan["channel"])
-        opt_key = np.where(opt_loan >= 0, opt_loan.astype(np.int64) * n_ch + opt_chan, -1)
-        plan_key = np.where(plan_loan >= 0, plan_loan.astype(np.int64) * n_ch + plan_chan, -2)
-        row = pd.Index(opt_key).get_indexer(plan_key)
-        share = plan["share"].to_numpy(dtype=float)
-        self.plan_loan_ids = plan["loan_id"].to_numpy()
-        self.all_share = share
-        self.all_loan = plan_loan
-        self.found = (row >= 0) & (plan_loan >= 0)
-        self.opt_loan, self.opt_chan = opt_loan, opt_chan
-        keep = self.found
-        self.loan = plan_loan[keep]
-        self.chan = plan_chan[keep]
-        self.share = share[keep]
-        picked = row[keep]
-        self.value = options["value"].to_numpy(dtype=float)[picked]
-        self.pnl = options["pnl"].to_numpy(dtype=float)[picked]
-        self.derecognised = options["derecognised"].to_numpy(dtype=float)[picked]
-        self.amount = loans["balance"].to_numpy(dtype=float)[self.loan] * self.share
-
-    def by_channel(self, weights: np.ndarray) -> pd.Series:
-        """Sum of ``weights`` per channel used in the plan (channel names as index)."""
-        sums = np.bincount(self.chan, weights=weights, minlength=len(self.channels))
-        used = np.bincount(self.chan, minlength=len(self.channels)) > 0
-        return pd.Series(sums[used], index=self.channels[used], dtype=float)
-
-    def per_loan(self, weights: np.ndarray, channels: list[str] | None = None) -> np.ndarray:
-        """Sum of ``weights`` per loan of the loan table, over ``channels`` (all if None)."""
-        mask = np.ones(self.chan.size, dtype=bool)
-        if channels is not None:
-            mask = np.isin(self.chan, self.channels.get_indexer(channels))
-        n = len(self.loans)
-        return np.bincount(self.loan[mask], weights=weights[mask], minlength=n)
-
-    def option_count(self, mask: np.ndarray) -> np.ndarray:
-        """Number of options of each loan among the options rows ``mask``."""
-        sel = mask & (self.opt_loan >= 0)
-        return np.bincount(self.opt_loan[sel], minlength=len(self.loans))
-
-    def series(self, loans: np.ndarray, amounts: np.ndarray) -> pd.Series:
-        """Amounts of the loans at positions ``loans``, indexed by loan_id."""
-        return pd.Series(amounts, index=self.loans["loan_id"].to_numpy()[loans], dtype=float)
-
-
-def _locate(ids: pd.Series, *keys: pd.Series) -> list[np.ndarray]:
-    """Row of each key in ``ids`` (unique), or -1: one hash pass over all the strings."""
-    codes, _ = pd.factorize(pd.concat([ids, *keys], ignore_index=True))
-    n = len(ids)
-    position = np.full(int(codes.max(initial=-1)) + 1, -1, dtype=np.int64)
-    position[codes[:n]] = np.arange(n)
-    out, start = [], n
-    for key in keys:
-        out.append(position[codes[start : start + len(key)]])
-        start += len(key)
-    return out
-
-
-def _check_shares(log: _Log, joined: _Joined, whole: bool) -> None:
+def _check_shares(log: _Log, joined: PlanJoin, whole: bool) -> None:
     share, ids = joined.all_share, joined.plan_loan_ids
     missing = ~joined.found
     log.loans(
@@ -247,14 +175,6 @@ def _check_shares(log: _Log, joined: _Joined, whole: bool) -> None:
     )
 
 
-def _fixed_costs(policy: Policy) -> dict[str, float]:
-    """Fixed cost (CNY yuan) of each channel that has one, paid when it is on."""
-    costs = {name: lim.fixed_cost for name, lim in policy.channels.items() if lim.fixed_cost}
-    if policy.securitisation is not None:
-        costs["securitisation"] = policy.securitisation.fixed_cost
-    return costs
-
-
 def _block_levels(
     policy: Policy, balance: pd.Series, count: pd.Series, on: Mapping[str, float] | None
 ) -> dict[str, float]:
@@ -265,7 +185,7 @@ def _block_levels(
     return levels
 
 
-def _check_loan_rules(log: _Log, joined: _Joined, policy: Policy) -> None:
+def _check_loan_rules(log: _Log, joined: PlanJoin, policy: Policy) -> None:
     loans = joined.loans
     chan = joined.opt_chan
     names = joined.channels
@@ -372,7 +292,7 @@ def _check_budgets(
         )
 
 
-def _check_tolerance(log: _Log, portfolio: Portfolio, policy: Policy, joined: _Joined) -> None:
+def _check_tolerance(log: _Log, portfolio: Portfolio, policy: Policy, joined: PlanJoin) -> None:
     tol = policy.tolerance
     if tol is None or not tol.enforce or portfolio.branches is None:
         return
@@ -401,7 +321,7 @@ def _check_tolerance(log: _Log, portfolio: Portfolio, policy: Policy, joined: _J
 
 
 def _check_wage_pool(
-    log: _Log, portfolio: Portfolio, policy: Policy, joined: _Joined, levels: dict[str, float]
+    log: _Log, portfolio: Portfolio, policy: Policy, joined: PlanJoin, levels: dict[str, float]
 ) -> None:
     """``[wage_pool] max_fall``: each branch's wage pool falls by at most that much (CNY).
 
@@ -419,7 +339,7 @@ def _check_wage_pool(
     k = len(names)
     branch = where[joined.loan]
     pnl = np.bincount(branch, joined.pnl * joined.share, minlength=k)
-    for name, cost in _fixed_costs(policy).items():  # shared by each branch's balance in it
+    for name, cost in policy.fixed_costs.items():  # shared by each branch's balance in it
         code = joined.channels.get_indexer([name])[0]
         pooled = np.where(joined.chan == code, joined.amount, 0.0) if code >= 0 else 0.0
         by_branch = np.bincount(branch, pooled * np.ones(branch.size), minlength=k)
