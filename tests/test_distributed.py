@@ -8,6 +8,7 @@ out, open loans back) to run over several passes on a few thousand loans.
 
 from __future__ import annotations
 
+import re
 import sys
 from collections.abc import Iterator
 from pathlib import Path
@@ -284,3 +285,22 @@ def test_missing_dask_says_how_to_install(monkeypatch: pytest.MonkeyPatch, small
     with pytest.raises(DaskUnavailableError, match=r"pip install 'npl-disposal\[dask\]'"):
         validate_partitioned(small.loans_dir, small.branches)
     assert issubclass(DaskUnavailableError, ImportError)
+
+
+@pytest.mark.parametrize(
+    ("section", "body", "says"),
+    [
+        ("wage_pool", {"rate": 0.1, "weight": 1.0}, "wage-pool terms"),
+        ("channels", {"amc_b": {"capacity": 1e8}}, "[channels.NAME]"),
+    ],
+)
+def test_terms_not_yet_distributed_are_refused_before_any_work(
+    client: Any, small: Data, tmp_path: Path, section: str, body: dict[str, Any], says: str
+) -> None:
+    out = tmp_path / "plan"
+    with pytest.raises(NotImplementedError, match=re.escape(says)):
+        solve_partitioned(
+            small.loans_dir, small.branches, {**small.policy, section: body}, client=client,
+            mode="fractional", options=small.options_dir, out=out, **LOOP,
+        )  # fmt: skip
+    assert not out.exists()

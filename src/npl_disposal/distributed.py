@@ -89,7 +89,13 @@ from npl_disposal.problem import (
     tolerance_requirement,
 )
 from npl_disposal.schema import OPTION_COLUMNS
-from npl_disposal.solve import SolverReport, Status, constraint_table, plan_frame
+from npl_disposal.solve import (
+    SolverReport,
+    Status,
+    constraint_records,
+    constraint_table,
+    plan_frame,
+)
 from npl_disposal.tables import ProblemLog, TableSource, source_name
 from npl_disposal.valuation import ValuationAssumptions, value_options
 from npl_disposal.verify import VIOLATION_COLUMNS, _block_levels, _check_budgets, _Log, verify_plan
@@ -205,7 +211,6 @@ class PartitionedResult:
 
     def to_dict(self) -> dict[str, Any]:
         """Status, value, bound, gap, blocks, constraints and timings as plain data."""
-        cons = self.constraints.replace({np.nan: None})
         return {
             "status": self.status.value,
             "mode": self.mode,
@@ -215,10 +220,7 @@ class PartitionedResult:
             "loans": self.n_loans,
             "partitions": len(self.partitions),
             "blocks": dict(self.blocks),
-            "constraints": {
-                rec["name"]: {k: rec[k] for k in cons.columns if k != "name"}
-                for rec in cons.to_dict(orient="records")
-            },
+            "constraints": constraint_records(self.constraints),
             "seconds": dict(self.seconds),
             "out": self.out,
         }
@@ -1851,6 +1853,12 @@ def _supported(policy: Policy) -> None:
             "partitions: their bounds are per-branch maxima over every loan; solve on one "
             "machine (npl_disposal.solve) or leave weight and max_fall out"
         )
+    if policy.channels:
+        raise NotImplementedError(
+            "[channels.NAME] budgets are not yet solved over partitions (a partition may not "
+            "offer the channel, and an on/off channel's bound is its whole offered balance); "
+            "solve on one machine (npl_disposal.solve)"
+        )
 
 
 def _solve(
@@ -2016,11 +2024,7 @@ def _check(
     balance = pd.Series({ch: usage.get(f"{ch}_balance", 0.0) for ch in channels}, dtype=float)
     count = pd.Series({ch: usage.get(f"{ch}_loans", 0.0) for ch in channels}, dtype=float)
     levels = _block_levels(policy, balance, count, blocks)
-    fixed = (
-        policy.securitisation.fixed_cost * levels.get("securitisation", 0.0)
-        if policy.securitisation is not None
-        else 0.0
-    )
+    fixed = sum(cost * levels.get(name, 0.0) for name, cost in policy.fixed_costs.items())
     profit = usage.get("profit", 0.0) - fixed
     _check_budgets(log, policy, balance, count, profit, levels)
     tol = policy.tolerance

@@ -143,7 +143,6 @@ class AllocationResult:
 
     def to_dict(self) -> dict[str, Any]:
         """The fields of ``summary.json``."""
-        cons = self.constraints.replace({np.nan: None})
         return {
             "status": self.status.value,
             "mode": self.mode,
@@ -153,10 +152,7 @@ class AllocationResult:
             "loans": self.problem.n_loans,
             "blocks": dict(self.blocks),
             "channels": json.loads(self.channel_mix().to_json(orient="index")),
-            "constraints": {
-                rec["name"]: {k: rec[k] for k in cons.columns if k != "name"}
-                for rec in cons.to_dict(orient="records")
-            },
+            "constraints": constraint_records(self.constraints),
             "solver": {
                 "backend": self.solver.backend,
                 "method": self.solver.method,
@@ -313,6 +309,15 @@ def _result(
     table = constraint_table(problem, shares, outcome.y, duals)
     return AllocationResult(status, mode, plan, objective, bound, gap, table, blocks,
                             verification, report, shares, problem)  # fmt: skip
+
+
+def constraint_records(table: pd.DataFrame) -> dict[str, dict[str, Any]]:
+    """A constraints table as ``{name: {column: value}}`` for JSON (NaN as None)."""
+    cons = table.replace({np.nan: None})
+    return {
+        rec["name"]: {k: rec[k] for k in cons.columns if k != "name"}
+        for rec in cons.to_dict(orient="records")
+    }
 
 
 def plan_frame(problem: AllocationProblem, shares: np.ndarray) -> pd.DataFrame:
