@@ -8,7 +8,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from npl_disposal import PortfolioValidationError, read_portfolio
+from npl_disposal import Portfolio, PortfolioValidationError, read_options, read_portfolio
 from npl_disposal.datasets import make_portfolio
 
 SAMPLE = make_portfolio(300, 4, seed=7)
@@ -195,3 +195,33 @@ def test_summaries_add_up() -> None:
     ratios = pf.branch_ratios()
     assert ((ratios["npl_ratio"] > 0) & (ratios["npl_ratio"] <= 1)).all()
     assert "NPLs" in pf.summary()
+
+
+def _options_case() -> tuple[Portfolio, pd.DataFrame]:
+    data = make_portfolio(30, 2, seed=4)
+    return read_portfolio(data.loans, data.branches), data.options.reset_index(drop=True)
+
+
+@pytest.mark.parametrize("with_unknown_id", [False, True])
+def test_bad_options_rows_are_all_named_in_one_error(with_unknown_id: bool) -> None:
+    portfolio, options = _options_case()
+    first = options.iloc[0]
+    bad = options.copy()
+    bad = pd.concat([bad, bad.iloc[[0]]], ignore_index=True)  # a duplicate (loan_id, channel)
+    bad.loc[1, "derecognised"] = 1.5
+    retain_rows = bad.index[(bad["channel"] == "retain") & (bad["loan_id"] != first["loan_id"])]
+    dropped = bad.loc[retain_rows[0], "loan_id"]
+    bad = bad.drop(index=retain_rows[0])
+    if with_unknown_id:
+        bad.loc[len(options) + 5] = ["NOT-A-LOAN", "retain", 1.0, 0.0, 0.0]
+    with pytest.raises(PortfolioValidationError) as info:
+        read_options(bad, portfolio)
+    problems = info.value.problems
+    said = set(problems["problem"])
+    assert "duplicate (loan_id, channel)" in said
+    named = (problems["loan_id"] == first["loan_id"]) & (problems["column"] == "channel")
+    assert named.sum() == 2
+    assert "share outside [0, 1]" in said
+    assert "the loan has no retain row" in said
+    assert dropped in set(problems["loan_id"])
+    assert ("loan_id not in the portfolio" in said) == with_unknown_id

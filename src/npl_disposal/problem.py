@@ -181,7 +181,7 @@ def read_options(source: TableSource, portfolio: Portfolio) -> pd.DataFrame:
         "loan_id not in the portfolio",
         "a loan_id of the portfolio",
     )
-    dup = frame.duplicated(["loan_id", "channel"], keep=False).to_numpy()
+    dup = _duplicate_options(frame, loan_pos)
     log.flag(
         dup,
         "channel",
@@ -211,6 +211,15 @@ def read_options(source: TableSource, portfolio: Portfolio) -> pd.DataFrame:
     log.raise_if_any("options validation failed")
     frame["_loan"] = loan_pos
     return frame
+
+
+def _duplicate_options(frame: pd.DataFrame, loan_pos: np.ndarray) -> np.ndarray:
+    """Rows whose (loan_id, channel) appears more than once, on integer keys when it can."""
+    codes, names = pd.factorize(frame["channel"])
+    if (loan_pos < 0).any() or (codes < 0).any():  # unknown ids or no channel: compare text
+        return frame.duplicated(["loan_id", "channel"], keep=False).to_numpy()
+    key = loan_pos.astype(np.int64) * max(len(names), 1) + codes
+    return pd.Index(key).duplicated(keep=False)
 
 
 def _channel_order(names: pd.Series) -> tuple[str, ...]:

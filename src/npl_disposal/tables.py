@@ -66,11 +66,12 @@ class ProblemLog:
             else [problem] * rows.size,
             dtype=object,
         )
-        shown = (
-            pd.Series(np.asarray(values, dtype=object)[rows], dtype=object)
-            if values is not None
-            else pd.Series([None] * rows.size, dtype=object)
-        )
+        if isinstance(values, pd.Series):  # convert only the flagged cells
+            shown = pd.Series(values.iloc[rows].to_numpy(dtype=object), dtype=object)
+        elif values is not None:
+            shown = pd.Series(np.asarray(values, dtype=object)[rows], dtype=object)
+        else:
+            shown = pd.Series([None] * rows.size, dtype=object)
         loan = pd.Series([None] * rows.size, dtype=object)
         if self.ids is not None and self.id_label == "loan_id":
             loan = pd.Series(self.ids[rows], dtype=object)
@@ -244,7 +245,7 @@ def _to_id(raw: pd.Series, col: Column, log: ProblemLog) -> pd.Series:
     text = raw.astype("string").str.strip()
     missing = (text.isna() | (text == "")).to_numpy(dtype=bool)
     if col.required:
-        log.flag(missing, col.name, raw.to_numpy(dtype=object), "missing", "a non-empty identifier")
+        log.flag(missing, col.name, raw, "missing", "a non-empty identifier")
     return text.astype(object).where(~missing, None)
 
 
@@ -260,10 +261,10 @@ def _to_number(raw: pd.Series, col: Column, log: ProblemLog) -> pd.Series:
         values = pd.to_numeric(text.replace("", pd.NA), errors="coerce").astype("float64")
         bad = (values.isna() & text.notna() & (text != "")).to_numpy(dtype=bool)
     values = values.where(~np.isinf(values.to_numpy()), np.nan)
-    log.flag(bad, col.name, raw.to_numpy(dtype=object), "not a number", _allowed_number(col))
+    log.flag(bad, col.name, raw, "not a number", _allowed_number(col))
     if col.required:
         missing = values.isna().to_numpy() & ~bad
-        log.flag(missing, col.name, raw.to_numpy(dtype=object), "missing", _allowed_number(col))
+        log.flag(missing, col.name, raw, "missing", _allowed_number(col))
     return values.astype("float64")
 
 
@@ -280,10 +281,10 @@ def _to_bool(raw: pd.Series, col: Column, log: ProblemLog) -> pd.Series:
     mapped = np.array([BOOL_ALIASES.get(str(u), None) for u in uniques] + [None], dtype=object)
     parsed = mapped[codes]  # code -1 (missing) takes the trailing None
     bad = pd.isna(parsed) & (codes >= 0)
-    log.flag(bad, col.name, raw.to_numpy(dtype=object), "not a yes/no value", BOOL_ALLOWED)
+    log.flag(bad, col.name, raw, "not a yes/no value", BOOL_ALLOWED)
     missing = codes < 0
     if col.required:
-        log.flag(missing, col.name, raw.to_numpy(dtype=object), "missing", BOOL_ALLOWED)
+        log.flag(missing, col.name, raw, "missing", BOOL_ALLOWED)
     return pd.Series(np.where(pd.isna(parsed), False, parsed).astype(bool), index=raw.index)
 
 
@@ -298,11 +299,9 @@ def _to_class(raw: pd.Series, col: Column, log: ProblemLog) -> pd.Series:
     log.flag(
         is_performing,
         col.name,
-        raw.to_numpy(dtype=object),
+        raw,
         "a performing class is not an NPL; leave performing loans out",
         allowed,
     )
-    log.flag(
-        bad & ~is_performing, col.name, raw.to_numpy(dtype=object), "unknown loan class", allowed
-    )
+    log.flag(bad & ~is_performing, col.name, raw, "unknown loan class", allowed)
     return pd.Series(pd.Categorical(parsed, categories=NPL_CLASSES, ordered=True), index=raw.index)
