@@ -248,6 +248,7 @@ def solve_fractional(
         base = np.where(free[:, None], base, _argmax_shares(warm.shares))
     seconds = {"prices": time.perf_counter() - start}
     iterations, timed_out = 0, False
+    step, last_wrong = free_target, 2**62
     if warm is not None and warm.lp is not None and fix_blocks is not None:
         lp = warm.lp
         lp.fix_blocks(fix_blocks)
@@ -303,7 +304,12 @@ def solve_fractional(
         wrong = ~free & (loss > _TIE_TOL)
         if not wrong.any():
             break
-        _free_more(free, wrong, loss, free_target, problem.balance)
+        # Let in a few thousand loans per pass; twice as many whenever the count of
+        # mispriced loans did not halve (the prices are far off, e.g. after fixing blocks).
+        count = int(wrong.sum())
+        step = step * 2 if count > last_wrong // 2 else step
+        last_wrong = count
+        _free_more(free, wrong, loss, step, problem.balance)
         lp.grow(free)
         _report(progress, iterations, free, int(wrong.sum()), "repriced", sol.seconds)
     shares = lp.shares(sol.x)
