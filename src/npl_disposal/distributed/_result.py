@@ -1,0 +1,97 @@
+"""The result of a solve over partitions."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import pandas as pd
+
+from npl_disposal.distributed._storage import _list_parquet, _read_parquet
+from npl_disposal.solve import SolverReport, Status, constraint_records
+
+PLAN_COLUMNS = ["loan_id", "channel", "share"]
+
+
+@dataclass(frozen=True, eq=False)
+class PartitionedResult:
+    """A disposal plan solved over partitions, with its value, proven bound and budgets.
+
+    The fields mean what they mean on :class:`~npl_disposal.AllocationResult`:
+    ``objective`` and ``bound`` in CNY yuan, ``gap = (bound - objective) /
+    |bound|``, ``constraints`` each rule's usage, limit, slack and (fractional
+    mode) shadow price. The plan itself is in ``out`` (one Parquet file per input
+    partition, ``loan_id, channel, share``); when no ``out`` was given it is
+    gathered into ``plan``. ``partitions`` has per file its loans, the loans the
+    coordinator saw (``open_loans``), the plan's rows and value; ``seconds`` the
+    time of each phase (validate, value, build, solve, write, total);
+    ``peak_memory_mb`` each worker's peak resident memory.
+    """
+
+    status: Status
+    mode: str
+    objective: float
+    bound: float
+    gap: float
+    constraints: pd.DataFrame
+    blocks: Mapping[str, float]
+    solver: SolverReport
+    partitions: pd.DataFrame
+    seconds: Mapping[str, float]
+    out: str | None = None
+    plan: pd.DataFrame | None = field(default=None, repr=False)
+    peak_memory_mb: Mapping[str, float] = field(default_factory=dict)
+
+    @property
+    def n_loans(self) -> int:
+        """Number of loans over every partition."""
+        return int(self.partitions["loans"].sum()) if len(self.partitions) else 0
+
+    def binding(self) -> pd.DataFrame:
+        """The rules at their limit, with their shadow prices."""
+        return self.constraints[self.constraints["binding"]]
+
+    def read_plan(self, storage_options: Mapping[str, Any] | None = None) -> pd.DataFrame:
+        """The whole plan as one DataFrame (from ``plan`` or the files in ``out``)."""
+        if self.plan is not None:
+            return self.plan
+        if self.out is None:
+            return pd.DataFrame(columns=PLAN_COLUMNS)
+        files = _list_parquet(self.out, storage_options)
+        return pd.concat(
+            [_read_parquet(url, storage_options) for url in files.urls], ignore_index=True
+        )
+
+    def summary(self) -> str:
+        """What a risk officer reads first: status, value, gap and binding budgets."""
+        lines = [
+            f"{self.status.value} {self.mode} plan for {self.n_loans:,} loans in "
+            f"{len(self.partitions)} partitions: value CNY {self.objective / 1e6:,.2f}m, "
+            f"bound CNY {self.bound / 1e6:,.2f}m, gap {self.gap:.2e} "
+            f"({self.solver.iterations} pricing passes, {self.solver.open_loans:,} loans "
+            f"sent to the coordinator, {self.solver.seconds:.2f} s)",
+            "  " + ", ".join(f"{k} {v:.2f} s" for k, v in self.seconds.items()),
+        ]
+        binding = self.binding()
+        if len(binding):
+            lines.append("binding: " + ", ".join(binding["name"]))
+        if self.out is not None:
+            lines.append(f"plan written to {self.out}")
+        return "\n".join(lines)
+
+    def to_dict(self) -> dict[str, Any]:
+        """Status, value, bound, gap, blocks, constraints and timings as plain data."""
+        return {
+            "status": self.status.value,
+            "mode": self.mode,
+            "objective": self.objective,
+            "bound": self.bound,
+            "gap": self.gap,
+            "loans": self.n_loans,
+            "partitions": len(self.partitions),
+            "blocks": dict(self.blocks),
+            "constraints": constraint_records(self.constraints),
+            "seconds": dict(self.seconds),
+            "out": self.out,
+        }

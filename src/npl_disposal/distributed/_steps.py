@@ -1,0 +1,257 @@
+"""The workers' side of the pricing loop: best responses, pricing out, the plan written."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass, replace
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from npl_disposal.decomposition import (
+    _TIE_TOL,
+    _free_for_rows,
+    _free_more,
+    _second_gap,
+    reduced_values,
+)
+from npl_disposal.distributed._layout import _Piece, _piece
+from npl_disposal.distributed._partitions import _Part
+from npl_disposal.distributed._storage import _write_parquet
+from npl_disposal.formulation import MONEY_SCALE
+from npl_disposal.portfolio import Portfolio
+from npl_disposal.problem import AllocationProblem
+from npl_disposal.solve import plan_frame
+from npl_disposal.verify import verify_plan
+
+
+@dataclass(frozen=True, eq=False)
+class _State:
+    """A partition's plan between passes: each loan's fixed channel, and the open loans."""
+
+    base: np.ndarray
+    free: np.ndarray
+
+
+@dataclass(frozen=True, eq=False)
+class _Report:
+    """What a worker sends back after a pass (small, apart from the loans it opens)."""
+
+    index: int
+    opened: _Piece | None
+    usage: np.ndarray
+    value: float
+    best: float
+    wrong: int = 0
+    finite: bool = True
+    count: int = 0
+
+
+#: A state and the report that came with it: kept together on the worker (one task a pass).
+_Held = tuple[_State, _Report]
+
+
+def _onehot(p: AllocationProblem, base: np.ndarray, keep: np.ndarray) -> np.ndarray:
+    shares = np.zeros(p.eligible.shape)
+    loans = np.flatnonzero(keep)
+    shares[loans, base[loans]] = 1.0
+    return shares
+
+
+def _report(
+    index: int,
+    p: AllocationProblem,
+    state: _State,
+    opened: np.ndarray | None,
+    best: float,
+    **extra: Any,
+) -> _Report:
+    fixed = _onehot(p, state.base, ~state.free)
+    usage = np.asarray(p.rows.matrix @ fixed.ravel()).ravel()
+    value = float((p.value * fixed).sum())
+    piece = _piece(index, p, opened) if opened is not None and opened.size else None
+    return _Report(index, piece, usage, value, best, **extra)
+
+
+def _respond(
+    part: _Part, prices: np.ndarray, limit: int, everything: bool
+) -> tuple[_State, _Report]:
+    """Best response to the prices: argmax channels, and the loans near a tie opened."""
+    p = part.need()
+    reduced = reduced_values(p, prices)
+    base = reduced.argmax(axis=1)
+    free = np.ones(p.n_loans, dtype=bool) if everything else np.zeros(p.n_loans, dtype=bool)
+    if not everything and p.n_loans:
+        gap = _second_gap(reduced)
+        free[np.argsort(gap / p.balance, kind="stable")[:limit]] = True
+        free |= gap * MONEY_SCALE <= _TIE_TOL
+    state = _State(base, free)
+    best = float(reduced.max(axis=1).sum())
+    return state, _report(part.index, p, state, np.flatnonzero(free), best)
+
+
+def _price_out(part: _Part, held: _Held, duals: np.ndarray, limit: int) -> _Held:
+    """Price the fixed loans at the restricted LP's duals; open those no longer at their best."""
+    state = held[0]
+    p = part.need()
+    reduced = reduced_values(p, duals)
+    rows = np.arange(p.n_loans)
+    loss = (reduced.max(axis=1) - reduced[rows, state.base]) * MONEY_SCALE
+    wrong = ~state.free & (loss > _TIE_TOL)
+    free = state.free.copy()
+    if wrong.any():
+        _free_more(free, wrong, loss, limit, p.balance)
+    new = _State(state.base, free)
+    best = float(reduced.max(axis=1).sum())
+    return new, _report(
+        part.index, p, new, np.flatnonzero(free & ~state.free), best, wrong=int(wrong.sum())
+    )
+
+
+def _open_for_rows(part: _Part, held: _Held, duals: np.ndarray, shortfall: np.ndarray) -> _Held:
+    """Open the cheapest fixed loans able to close the rows the restricted LP misses."""
+    state = held[0]
+    p = part.need()
+    reduced = reduced_values(p, duals)
+    free = state.free.copy()
+    _free_for_rows(
+        p, free, _onehot(p, state.base, np.ones(p.n_loans, dtype=bool)), reduced, shortfall
+    )
+    new = _State(state.base, free)
+    return new, _report(part.index, p, new, np.flatnonzero(free & ~state.free), math.nan)
+
+
+def _open_all(part: _Part, held: _Held) -> _Held:
+    state = held[0]
+    p = part.need()
+    new = _State(state.base, np.ones(p.n_loans, dtype=bool))
+    return new, _report(part.index, p, new, np.flatnonzero(~state.free), math.nan)
+
+
+def _sample(part: _Part, count: int, seed: int) -> tuple[_Piece, np.ndarray]:
+    """A random sample of the partition's loans, and each row's reach (sum of |coefficients|)."""
+    p = part.need()
+    rng = np.random.default_rng(seed)
+    pick = np.sort(rng.choice(p.n_loans, size=min(count, p.n_loans), replace=False))
+    reach = np.asarray(abs(p.rows.matrix) @ np.ones(p.rows.matrix.shape[1])).ravel()
+    return _piece(part.index, p, pick.astype(np.int64)), reach
+
+
+def _combo_part(part: _Part, prices: np.ndarray, closed: tuple[str, ...]) -> tuple[bool, float]:
+    """Sum of the partition's best reduced values, the channels ``closed`` removed."""
+    p = part.need()
+    reduced = reduced_values(p, prices)
+    for name in closed:
+        if name in p.channels:
+            reduced[:, p.channels.index(name)] = -np.inf
+    best = reduced.max(axis=1)
+    if not np.isfinite(best).all():
+        return False, -math.inf
+    return True, float(best.sum())
+
+
+def _fixing(
+    part: _Part, duals: np.ndarray, threshold: float, gather: bool
+) -> tuple[_State, _Report]:
+    """Reduced-cost fixing: options within ``threshold`` (CNY) of the loan's best stay open.
+
+    A loan with one such option is fixed at its best channel; with two or more it is
+    open. With ``gather`` false only the count is reported.
+    """
+    p = part.need()
+    reduced = reduced_values(p, duals)
+    loss = reduced.max(axis=1)[:, None] - reduced
+    allowed = p.eligible & (loss < threshold)
+    free = allowed.sum(axis=1) >= 2
+    state = _State(reduced.argmax(axis=1), free)
+    if not gather:
+        empty = _Report(
+            part.index, None, np.zeros(len(p.rows)), 0.0, math.nan, count=int(free.sum())
+        )
+        return state, empty
+    out = _report(part.index, p, state, None, math.nan, count=int(free.sum()))
+    opened = np.flatnonzero(free)
+    piece = _piece(part.index, p, opened, allowed) if opened.size else None
+    return state, replace(out, opened=piece)
+
+
+@dataclass(frozen=True, eq=False)
+class _Written:
+    """A partition's plan after writing: its loan-level check and its usage of every rule."""
+
+    index: int
+    name: str
+    rows: int
+    loans: int
+    violations: pd.DataFrame
+    objective: float
+    usage: Mapping[str, float]
+    derecognised: np.ndarray
+    row_usage: np.ndarray
+    plan: pd.DataFrame | None
+
+
+def _write_plan(
+    part: _Part,
+    held: _Held,
+    loans: np.ndarray,
+    shares: np.ndarray,
+    whole_loan: bool,
+    url: str | None,
+    storage: Mapping[str, Any] | None,
+) -> _Written:
+    """Write the partition's plan and check it (worker side).
+
+    Loan-level rules (eligibility, shares, long ageing, write-off priority) are
+    checked here with :func:`verify_plan`; the budgets and the tolerance need
+    the whole portfolio and are checked by the coordinator from the usage
+    returned, recomputed from the tables, not from the solver's matrices.
+    """
+    p = part.need()
+    grid = _onehot(p, held[0].base, np.ones(p.n_loans, dtype=bool))
+    grid[loans] = shares
+    plan = plan_frame(p, grid)
+    plan["channel"] = plan["channel"].astype(str)
+    if url is not None:
+        _write_parquet(plan, url, storage)
+    policy = replace(
+        p.policy,
+        write_off=None,
+        bulk_transfer=None,
+        securitisation=None,
+        restructure=None,
+        profit=None,
+        tolerance=None,
+    )
+    assert part.options is not None
+    check = verify_plan(
+        Portfolio(part.loans, None, part.name), policy, part.options, plan, whole_loan=whole_loan
+    )
+    derec = np.zeros(len(p.branches))
+    if part.branches is not None and len(plan):
+        opts = part.options[["loan_id", "channel", "derecognised"]].astype({"channel": str})
+        joined = plan.merge(opts, on=["loan_id", "channel"], how="inner")
+        loans_t = part.loans.set_index("loan_id")
+        joined = joined[joined["loan_id"].map(loans_t["inclusive"]).astype(bool).to_numpy()]
+        amount = (
+            joined["loan_id"].map(loans_t["balance"]) * joined["share"] * joined["derecognised"]
+        )
+        by_branch = amount.groupby(joined["loan_id"].map(loans_t["branch"]).astype(object)).sum()
+        derec = pd.Series(p.branches, dtype=object).map(by_branch).astype(float).fillna(0.0)
+        derec = derec.to_numpy()
+    violations = check.violations.assign(file=part.name)
+    usage = np.asarray(p.rows.matrix @ grid.ravel()).ravel()
+    return _Written(
+        part.index,
+        part.name,
+        len(plan),
+        p.n_loans,
+        violations,
+        check.objective,
+        dict(check.usage),
+        derec,
+        usage,
+        None if url is not None else plan,
+    )
