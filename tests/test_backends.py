@@ -17,6 +17,7 @@ from hypothesis import strategies as st
 
 from npl_disposal import (
     InfeasiblePolicyError,
+    PolicyError,
     SolverUnavailableError,
     build_problem,
     read_portfolio,
@@ -325,3 +326,33 @@ def test_shadow_prices_price_budget_relaxations(seed: int, n: int) -> None:
                 assert price == pytest.approx(right, abs=2 * tol)
             shadow = solve(problem, "fractional", solver=solver).constraints.set_index("name")
             assert shadow.loc[name, "shadow_price"] == pytest.approx(abs(price), rel=1e-6)
+
+
+# --------------------------------------------------------------------------- [solver] section
+
+
+def _sample_problem(solver_section: dict[str, Any]) -> Any:
+    data = make_portfolio(60, 2, seed=5)
+    policy = {**data.policy_dict(), "solver": solver_section}
+    return build_problem(read_portfolio(data.loans, data.branches), policy, data.options)
+
+
+def test_the_solver_section_sets_what_the_call_leaves_out() -> None:
+    problem = _sample_problem({"method": "decomposition", "mip_gap": 1e-4})
+    assert solve(problem, "fractional").solver.method == "decomposition"
+    assert solve(problem, "fractional", method="direct").solver.method == "direct"
+    if "PULP_CBC_CMD" in available_solvers():
+        chosen = _sample_problem({"backend": "PULP_CBC_CMD"})
+        assert solve(chosen, "fractional").solver.backend == "pulp:PULP_CBC_CMD"
+        assert solve(chosen, "fractional", solver="highs").solver.backend == "highs"
+
+
+def test_a_bad_solver_section_names_every_key() -> None:
+    problem = _sample_problem(
+        {"method": "fastest", "time_limit": -1, "mip_gap": 2, "threads": 4, "backend": ""}
+    )
+    with pytest.raises(PolicyError) as info:
+        solve(problem, "fractional")
+    where = {w for w, _ in info.value.problems}
+    assert where == {f"[solver] {k}" for k in ("method", "time_limit", "mip_gap", "threads",
+                                               "backend")}  # fmt: skip

@@ -380,7 +380,9 @@ def _plan_arguments(command: argparse.ArgumentParser) -> None:
         "--out", required=True, help="folder for plan.csv, branches.csv, summary.json"
     )
     command.add_argument("--mode", choices=["whole_loan", "fractional"], help="overrides [mode]")
-    command.add_argument("--solver", default="highs", help="highs (default) or a PuLP solver name")
+    command.add_argument(
+        "--solver", default=None, help="highs (default) or a PuLP solver name; else [solver]"
+    )
     command.add_argument(
         "--time-limit",
         type=float,
@@ -390,7 +392,9 @@ def _plan_arguments(command: argparse.ArgumentParser) -> None:
         "status, objective, bound, gap); when no plan was found in time: exit 4, nothing "
         "written",
     )
-    command.add_argument("--mip-gap", type=float, default=1e-6, help="relative gap (whole_loan)")
+    command.add_argument(
+        "--mip-gap", type=float, default=None, help="relative gap (whole_loan; default 1e-6)"
+    )
     _progress_arguments(command)
 
 

@@ -31,9 +31,10 @@ from npl_disposal.decomposition import (
     solve_whole_loan,
 )
 from npl_disposal.diagnose import explain_infeasibility, precheck
-from npl_disposal.exceptions import InfeasiblePolicyError, SolverError
+from npl_disposal.exceptions import InfeasiblePolicyError, PolicyError, SolverError
 from npl_disposal.formulation import MONEY_SCALE, restricted_model, row_scale, shares_from
 from npl_disposal.highs import run_highs
+from npl_disposal.policy import Policy
 from npl_disposal.problem import AllocationProblem
 from npl_disposal.rules import branch_figures
 from npl_disposal.verify import Verification, verify_plan
@@ -163,6 +164,49 @@ class AllocationResult:
         }
 
 
+#: Keys of the policy's ``[solver]`` section and their defaults.
+SOLVER_DEFAULTS: dict[str, Any] = {
+    "backend": "highs",
+    "time_limit": None,
+    "mip_gap": 1e-6,
+    "method": "auto",
+}
+_METHODS = ("auto", "direct", "decomposition")
+
+
+def solver_settings(policy: Policy) -> dict[str, Any]:
+    """The policy's ``[solver]`` section, checked, with the defaults filled in.
+
+    ``backend`` (``"highs"`` or a PuLP solver name), ``time_limit`` (seconds > 0),
+    ``mip_gap`` (relative, in [0, 1)), ``method`` (``auto``, ``direct`` or
+    ``decomposition``). Raises :class:`~npl_disposal.PolicyError` naming each bad key.
+    """
+    out = dict(SOLVER_DEFAULTS)
+    problems: list[tuple[str, str]] = []
+    for key, value in policy.solver.items():
+        where = f"[solver] {key}"
+        number = (
+            float(value)
+            if isinstance(value, (int, float)) and not isinstance(value, bool)
+            else math.nan
+        )
+        if key not in SOLVER_DEFAULTS:
+            problems.append((where, f"unknown key; allowed keys: {', '.join(SOLVER_DEFAULTS)}"))
+        elif key == "backend" and not (isinstance(value, str) and value):
+            problems.append((where, "must be 'highs' or a PuLP solver name such as 'PULP_CBC_CMD'"))
+        elif key == "method" and value not in _METHODS:
+            problems.append((where, f"must be one of {', '.join(_METHODS)}; got {value!r}"))
+        elif key == "time_limit" and not (math.isfinite(number) and number > 0):
+            problems.append((where, f"must be a number of seconds > 0; got {value!r}"))
+        elif key == "mip_gap" and not (0 <= number < 1):
+            problems.append((where, f"must be a relative gap in [0, 1), e.g. 1e-6; got {value!r}"))
+        else:
+            out[key] = value
+    if problems:
+        raise PolicyError(problems, source="policy [solver]")
+    return out
+
+
 #: Rows that define the wage-pool model's levels rather than limit the plan.
 MODEL_RULES = ("wage_pool.loss", "wage_pool.consider_share", "wage_pool.within")
 
@@ -170,10 +214,10 @@ MODEL_RULES = ("wage_pool.loss", "wage_pool.consider_share", "wage_pool.within")
 def solve(
     problem: AllocationProblem,
     mode: str | None = None,
-    solver: str = "highs",
+    solver: str | None = None,
     time_limit: float | None = None,
-    mip_gap: float = 1e-6,
-    method: str = "auto",
+    mip_gap: float | None = None,
+    method: str | None = None,
     progress: Callable[[str], None] | None = None,
 ) -> AllocationResult:
     """Allocate every loan to channels: the best plan, its bound, and the budgets' worth.
@@ -182,11 +226,19 @@ def solve(
     ``"fractional"`` (LP). ``solver`` is ``"highs"`` or a PuLP solver name (see
     :func:`~npl_disposal.backends.available_solvers`). ``method`` (HiGHS only) is
     ``"auto"``, ``"direct"`` (one model of every loan) or ``"decomposition"``.
-    ``time_limit`` is in seconds; ``progress`` receives one line per step.
+    ``time_limit`` is in seconds and ``mip_gap`` relative (default 1e-6);
+    ``progress`` receives one line per step. Arguments left out come from the
+    policy's ``[solver]`` section (``backend, time_limit, mip_gap, method``),
+    then from these defaults.
 
     Raises :class:`~npl_disposal.InfeasiblePolicyError` when no plan meets the
     policy, naming the rules and the amounts missing.
     """
+    settings = solver_settings(problem.policy)
+    solver = solver if solver is not None else settings["backend"]
+    time_limit = time_limit if time_limit is not None else settings["time_limit"]
+    mip_gap = mip_gap if mip_gap is not None else settings["mip_gap"]
+    method = method if method is not None else settings["method"]
     mode = mode or problem.mode
     if mode not in ("whole_loan", "fractional"):
         raise ValueError(f"mode must be 'whole_loan' or 'fractional', not {mode!r}")
@@ -237,7 +289,15 @@ def _solve_highs(
         return outcome
     if method != "direct":
         raise ValueError(f"method must be 'auto', 'direct' or 'decomposition', not {method!r}")
-    return solve_direct(problem, mode, time_limit, mip_gap)
+    if progress is not None:
+        kind = "MILP" if mode == "whole_loan" else "LP"
+        progress(f"one HiGHS {kind} of every loan: {problem.n_loans:,} loans, "
+                 f"{int(problem.eligible.sum()):,} options, {len(problem.rows)} rows")  # fmt: skip
+    outcome = solve_direct(problem, mode, time_limit, mip_gap)
+    if progress is not None:
+        progress(f"HiGHS: {outcome.status}, value CNY {outcome.objective / 1e6:,.2f}m, "
+                 f"bound CNY {outcome.bound / 1e6:,.2f}m")  # fmt: skip
+    return outcome
 
 
 def solve_direct(
