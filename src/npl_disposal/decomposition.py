@@ -34,7 +34,7 @@ from npl_disposal.formulation import (
     shares_from,
 )
 from npl_disposal.highs import run_highs
-from npl_disposal.problem import AllocationProblem
+from npl_disposal.problem import AllocationProblem, loan_arrays
 
 _TIE_TOL = 1e-9  # scaled (CNY m): a thousandth of a yuan
 _SLACK_TOL = 1e-7  # scaled: a tenth of a yuan, or 1e-7 loans
@@ -181,15 +181,7 @@ def sample_problem(problem: AllocationProblem, pick: np.ndarray) -> AllocationPr
     share = float(pick.mean())
     return replace(
         problem,
-        loan_ids=problem.loan_ids[pick],
-        balance=problem.balance[pick],
-        branch_index=problem.branch_index[pick],
-        inclusive=problem.inclusive[pick],
-        value=problem.value[pick],
-        pnl=problem.pnl[pick],
-        derecognised=problem.derecognised[pick],
-        offered=problem.offered[pick],
-        eligible=problem.eligible[pick],
+        **loan_arrays(problem, pick),
         rows=sub_rows,
         blocks=tuple(replace(b, fixed_cost=b.fixed_cost * share) for b in problem.blocks),
     )

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -156,6 +157,16 @@ class AllocationProblem:
             f"{len(self.blocks)} on/off blocks, mode {self.mode}; "
             f"{int(self.forced_out.sum()):,} loans must leave the book"
         )
+
+
+#: The per-loan arrays of :class:`AllocationProblem` (one row per loan, in portfolio order).
+LOAN_ARRAYS = ("loan_ids", "balance", "branch_index", "inclusive", "value", "pnl",
+               "derecognised", "offered", "eligible")  # fmt: skip
+
+
+def loan_arrays(problem: AllocationProblem, loans: np.ndarray) -> dict[str, Any]:
+    """The per-loan arrays of ``problem`` at ``loans`` (a mask or positions)."""
+    return {name: getattr(problem, name)[loans] for name in LOAN_ARRAYS}
 
 
 def read_options(source: TableSource, portfolio: Portfolio) -> pd.DataFrame:

@@ -18,6 +18,7 @@ from npl_disposal.problem import (
     Block,
     ResourceRows,
     _channel_order,
+    loan_arrays,
     tolerance_requirement,
 )
 from npl_disposal.schema import OPTION_COLUMNS
@@ -251,15 +252,7 @@ def _piece(
     return _Piece(
         index=index,
         loans=loans,
-        loan_ids=p.loan_ids[loans],
-        balance=p.balance[loans],
-        branch_index=p.branch_index[loans],
-        inclusive=p.inclusive[loans],
-        value=p.value[loans],
-        pnl=p.pnl[loans],
-        derecognised=p.derecognised[loans],
-        offered=p.offered[loans],
-        eligible=p.eligible[loans],
+        **loan_arrays(p, loans),
         matrix=p.rows.matrix[:, cols].tocsr(),
         allowed=None if allowed is None else allowed[loans],
     )
