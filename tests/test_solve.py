@@ -6,6 +6,7 @@ hand-built tables of up to 7 loans that :func:`strategies.brute_force` enumerate
 
 from __future__ import annotations
 
+import importlib
 import math
 from typing import Any
 
@@ -15,7 +16,7 @@ import pytest
 from hypothesis import HealthCheck, assume, event, given, settings
 from hypothesis import strategies as st
 
-from npl_disposal import Status, solve, verify_plan
+from npl_disposal import InfeasiblePolicyError, Status, solve, verify_plan
 from npl_disposal.decomposition import solve_fractional, solve_whole_loan
 from npl_disposal.problem import AllocationProblem
 from npl_disposal.solve import AllocationResult, plan_frame
@@ -479,3 +480,34 @@ def test_write_off_shadow_price_predicts_a_small_relaxation(case: Case, share: f
     if math.isclose(price, new_price, rel_tol=1e-9, abs_tol=1e-12):
         event("same basis: exact prediction")
         assert change == pytest.approx(price * delta, rel=1e-6, abs=tol)
+
+
+@pytest.mark.parametrize("status", ["time_limit", "infeasible"])
+def test_an_interrupted_or_infeasible_lp_iterate_is_never_a_plan(
+    status: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """HiGHS may hand back the last iterate of an LP it did not solve; it is not a plan."""
+    from npl_disposal.highs import ArraySolution
+
+    solve_module = importlib.import_module("npl_disposal.solve")  # the name is the function
+
+    options = [
+        ("A", "retain", 1.0, 0.0, 0.0),
+        ("A", "write_off", 5.0, -90.0, 1.0),
+        ("B", "retain", 1.0, 0.0, 0.0),
+        ("B", "write_off", 3.0, -40.0, 1.0),
+    ]
+    case = make_case([loan("A", 100.0), loan("B", 50.0)], options, {"write_off": {"quota": 100.0}})
+    problem = case.build()
+
+    def iterate(model: Any, **kwargs: Any) -> ArraySolution:
+        x = np.ones(model.cost.size)  # every option at once: breaks every row
+        return ArraySolution(status, x, np.zeros(model.row_lower.size), 0.0, 0.0, 0.0, status)
+
+    monkeypatch.setattr(solve_module, "run_highs", iterate)
+    if status == "infeasible":
+        with pytest.raises(InfeasiblePolicyError):
+            solve(problem, "fractional", method="direct")
+    else:
+        result = solve(problem, "fractional", method="direct")
+        assert result.status is Status.NO_SOLUTION

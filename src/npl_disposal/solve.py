@@ -16,7 +16,7 @@ import json
 import math
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from enum import Enum
 from typing import Any
 
@@ -309,7 +309,12 @@ def solve_direct(
     restricted = restricted_model(problem, free, None, integer=whole, elastic=False)
     sol = run_highs(restricted.model, time_limit=time_limit, mip_gap=mip_gap / 10)
     k = len(problem.rows)
-    if not sol.x.size:
+    # Only an optimum, or a MIP incumbent, is a plan: HiGHS may also hand back the
+    # iterate of an infeasible or interrupted LP, which need not meet the rules.
+    usable = sol.status == "optimal" or (whole and sol.status in ("time_limit", "target"))
+    if not sol.x.size or not usable:
+        if sol.status == "time_limit":
+            sol = replace(sol, status="no_solution")
         empty = np.zeros(problem.eligible.shape)
         nan = math.nan
         return Outcome(sol.status, empty, np.zeros(len(problem.blocks)), nan, nan, np.zeros(k),
