@@ -12,6 +12,7 @@ and an upper limit. Rows are in their natural unit (CNY yuan or loans).
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -581,6 +582,13 @@ def _tolerance_rows(
         )
 
 
+def _loans_by_branch(branch_of: np.ndarray) -> Callable[[int], np.ndarray]:
+    """A lookup of each branch's loan positions (ascending), from one stable sort."""
+    order = np.argsort(branch_of, kind="stable")
+    starts = np.searchsorted(branch_of[order], np.arange(int(branch_of.max(initial=-1)) + 2))
+    return lambda b: order[starts[b] : starts[b + 1]]
+
+
 _NONE = np.zeros(0, dtype=np.int64)
 _NONE_F = np.zeros(0)
 
@@ -699,10 +707,11 @@ class WagePoolTerms:
         """Add the rows that define each branch's loss, counted loss, flag and limit."""
         wage = self.policy.wage_pool_or_default
         m = self.pnl.shape[1]
+        by_branch = _loans_by_branch(self.branch_of)
         for b, name in enumerate(self.branches):
             loss, counted = f"wage_pool_loss[{name}]", f"wage_pool_counted[{name}]"
             u = float(self.upper[b])
-            loans = np.flatnonzero(self.branch_of == self.index[b])
+            loans = by_branch(self.index[b])
             cols = (loans[:, None] * m + np.arange(m)).ravel()
             coef = self.pnl[loans].ravel().copy()
             block = {loss: u}
@@ -715,7 +724,7 @@ class WagePoolTerms:
                 self._counted_row(rb, counted, name, {counted: u, loss: -wage.consider_share * u})
                 outside = {counted: u, loss: -u, flag: (1.0 - wage.consider_share) * u}
                 self._counted_row(rb, f"wage_pool_outside[{name}]", name, outside)
-                self._within_row(rb, b, name, flag)
+                self._within_row(rb, b, name, flag, loans)
             else:
                 share = wage.consider_share if self._always_within(b) else 1.0
                 self._counted_row(rb, counted, name, {counted: u, loss: -share * u})
@@ -751,10 +760,12 @@ class WagePoolTerms:
         else:
             block["securitisation"] = -spec.fixed_cost
 
-    def _within_row(self, rb: _RowBuilder, b: int, name: str, flag: str) -> None:
+    def _within_row(
+        self, rb: _RowBuilder, b: int, name: str, flag: str, branch_loans: np.ndarray
+    ) -> None:
         assert self.policy.tolerance is not None
         tau = self.policy.tolerance.threshold
-        loans = np.flatnonzero((self.branch_of == self.index[b]) & self.inclusive)
+        loans = branch_loans[self.inclusive[branch_loans]]
         m = self.pnl.shape[1]
         cols = (loans[:, None] * m + np.arange(m)).ravel()
         coef = ((1.0 - tau) * self.balance[loans, None] * self.derecognised[loans]).ravel()
