@@ -17,7 +17,8 @@ from hypothesis import strategies as st
 
 from npl_disposal import solve, verify_plan
 from npl_disposal.problem import AllocationProblem
-from npl_disposal.solve import plan_frame
+from npl_disposal.rules import branch_figures
+from npl_disposal.solve import plan_frame, plan_with_keys
 from strategies import Case, loan, make_case, tiny_cases
 
 OPTS = [
@@ -159,6 +160,7 @@ def test_verdict_equals_the_models_on_random_whole_loan_plans(case: Case, data: 
     check = verify_plan(problem.portfolio, problem.policy, problem.options,
                         plan_frame(problem, shares), whole_loan=True)  # fmt: skip
     assert check.ok == ok, check.summary()
+    _keyed_join_agrees(problem, shares, check)
     assert check.objective == pytest.approx(
         float((problem.value * shares).sum())
         - sum(
@@ -168,6 +170,32 @@ def test_verdict_equals_the_models_on_random_whole_loan_plans(case: Case, data: 
         ),
         abs=1e-6,
     )
+
+
+def _keyed_join_agrees(problem: AllocationProblem, shares: np.ndarray, check: Any) -> None:
+    """The join on the keys a solve hands over must equal the join that hashes the ids."""
+    plan, keys = plan_with_keys(problem, shares)
+    assert keys is not None
+    keyed = verify_plan(problem.portfolio, problem.policy, problem.options, plan,
+                        whole_loan=True, keys=keys)  # fmt: skip
+    assert keyed.ok == check.ok
+    assert keyed.objective == check.objective
+    assert dict(keyed.usage) == dict(check.usage)
+    pd.testing.assert_frame_equal(keyed.violations, check.violations)
+    if problem.portfolio.branches is not None:
+        pd.testing.assert_frame_equal(
+            branch_figures(problem.portfolio, problem.policy, plan, problem.options, keys=keys),
+            branch_figures(problem.portfolio, problem.policy, plan, problem.options),
+        )
+
+
+def test_keys_for_another_plan_are_refused() -> None:
+    problem = _case().build()
+    shares = problem.offered / problem.offered.sum(axis=1, keepdims=True)
+    plan, keys = plan_with_keys(problem, shares)
+    assert keys is not None
+    with pytest.raises(ValueError, match="plan keys for"):
+        verify_plan(problem.portfolio, problem.policy, problem.options, plan.iloc[1:], keys=keys)
 
 
 def test_solved_plans_verify_and_tampering_is_caught() -> None:

@@ -8,10 +8,30 @@ table, in a few hashing passes instead of string merges.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+
 import numpy as np
 import pandas as pd
 
-__all__ = ["PlanJoin"]
+__all__ = ["PlanJoin", "PlanKeys"]
+
+
+@dataclass(frozen=True, eq=False)
+class PlanKeys:
+    """Where a plan's rows point, known to whoever wrote the plan from a grid.
+
+    ``loan`` is each plan row's row in the loan table and ``channel`` its code
+    in ``names``. :func:`~npl_disposal.solve.solve` writes a plan's ``loan_id``
+    and ``channel`` columns from these same arrays, so the join need not hash a
+    million ids again. ``checked`` keeps the options table's loan rows once
+    verified, for the next join on the same tables.
+    """
+
+    loan: np.ndarray
+    channel: np.ndarray
+    names: tuple[str, ...]
+    checked: dict[int, np.ndarray] = field(default_factory=dict, repr=False)
 
 
 class PlanJoin:
@@ -23,19 +43,28 @@ class PlanJoin:
     as arrays for the group sums.
     """
 
-    def __init__(self, loans: pd.DataFrame, options: pd.DataFrame, plan: pd.DataFrame) -> None:
+    def __init__(
+        self,
+        loans: pd.DataFrame,
+        options: pd.DataFrame,
+        plan: pd.DataFrame,
+        keys: PlanKeys | None = None,
+    ) -> None:
         self.loans = loans
-        opt_loan = _checked_positions(loans, options)
+        if keys is not None and len(keys.loan) != len(plan):
+            raise ValueError(f"plan keys for {len(keys.loan)} rows, but the plan has {len(plan)}")
+        opt_loan = _option_rows(loans, options, keys)
         if opt_loan is None:
             opt_loan, plan_loan = _locate(loans["loan_id"], options["loan_id"], plan["loan_id"])
-        else:
+        elif keys is None:
             (plan_loan,) = _locate(loans["loan_id"], plan["loan_id"])
-        opt_chan, plan_chan, names = _channel_codes(options["channel"], plan["channel"])
+        else:
+            plan_loan = keys.loan
+        names = _channel_names(options["channel"], plan["channel"] if keys is None else keys.names)
+        opt_chan = _codes(options["channel"], names)
+        plan_chan = _codes(plan["channel"], names) if keys is None else _recode(keys, names)
         self.channels = names
-        n_ch = max(len(names), 1)
-        opt_key = np.where(opt_loan >= 0, opt_loan.astype(np.int64) * n_ch + opt_chan, -1)
-        plan_key = np.where(plan_loan >= 0, plan_loan.astype(np.int64) * n_ch + plan_chan, -2)
-        row = pd.Index(opt_key).get_indexer(plan_key)
+        row = _option_of(opt_loan, opt_chan, plan_loan, plan_chan, len(loans), len(names))
         share = plan["share"].to_numpy(dtype=float)
         self.plan_loan_ids = plan["loan_id"].to_numpy()
         self.all_share = share
@@ -76,6 +105,39 @@ class PlanJoin:
         return pd.Series(amounts, index=self.loans["loan_id"].to_numpy()[loans], dtype=float)
 
 
+def _option_rows(
+    loans: pd.DataFrame, options: pd.DataFrame, keys: PlanKeys | None
+) -> np.ndarray | None:
+    """The options' loan rows, checked once per options table when ``keys`` can keep them."""
+    if keys is not None and id(options) in keys.checked:
+        return keys.checked[id(options)]
+    pos = _checked_positions(loans, options)
+    if keys is not None and pos is not None:
+        keys.checked[id(options)] = pos
+    return pos
+
+
+def _option_of(
+    opt_loan: np.ndarray,
+    opt_chan: np.ndarray,
+    plan_loan: np.ndarray,
+    plan_chan: np.ndarray,
+    n_loans: int,
+    n_channels: int,
+) -> np.ndarray:
+    """Row of the options table holding each plan row's (loan, channel), or -1.
+
+    One dense lookup over loans x channels (eight bytes per cell) instead of
+    hashing the keys.
+    """
+    n_ch = max(n_channels, 1)
+    table = np.full(n_loans * n_ch + 1, -1, dtype=np.int64)  # last cell: "not found"
+    ok = (opt_loan >= 0) & (opt_chan >= 0)
+    table[opt_loan[ok] * n_ch + opt_chan[ok]] = np.flatnonzero(ok)
+    good = (plan_loan >= 0) & (plan_chan >= 0)
+    return table[np.where(good, plan_loan.astype(np.int64) * n_ch + plan_chan, n_loans * n_ch)]
+
+
 def _checked_positions(loans: pd.DataFrame, options: pd.DataFrame) -> np.ndarray | None:
     """The loan row of every option from its ``_loan`` column, once every id is checked.
 
@@ -94,11 +156,34 @@ def _checked_positions(loans: pd.DataFrame, options: pd.DataFrame) -> np.ndarray
     return pos.astype(np.int64)
 
 
-def _channel_codes(options: pd.Series, plan: pd.Series) -> tuple[np.ndarray, np.ndarray, pd.Index]:
-    """Codes of the options' and the plan's channels in one index of channel names."""
-    codes, names = pd.factorize(pd.concat([options, plan], ignore_index=True))
-    index = pd.Index(np.asarray(names, dtype=object))
-    return codes[: len(options)], codes[len(options) :], index
+def _channel_names(options: pd.Series, plan: pd.Series | tuple[str, ...]) -> pd.Index:
+    """Every channel name of the options and the plan, in one index."""
+    seen: dict[str, None] = {}
+    for column in (options, plan):
+        if isinstance(column, tuple):
+            values: Iterable[object] = column
+        elif _is_categorical(column):
+            values = column.cat.categories
+        else:
+            values = pd.unique(column)
+        seen.update((v, None) for v in values if isinstance(v, str))
+    return pd.Index(list(seen), dtype=object)
+
+
+def _codes(column: pd.Series, names: pd.Index) -> np.ndarray:
+    """Each value's position in ``names`` (-1 if missing); categories mapped, not rehashed."""
+    if _is_categorical(column):
+        lookup = np.append(names.get_indexer(column.cat.categories.astype(object)), -1)
+        return lookup[column.cat.codes.to_numpy()].astype(np.int64)
+    return names.get_indexer(column).astype(np.int64)
+
+
+def _recode(keys: PlanKeys, names: pd.Index) -> np.ndarray:
+    return names.get_indexer(list(keys.names)).astype(np.int64)[keys.channel]
+
+
+def _is_categorical(column: pd.Series | tuple[str, ...]) -> bool:
+    return isinstance(column, pd.Series) and isinstance(column.dtype, pd.CategoricalDtype)
 
 
 def _locate(ids: pd.Series, *keys: pd.Series) -> list[np.ndarray]:

@@ -223,7 +223,8 @@ def read_options(source: TableSource, portfolio: Portfolio) -> pd.DataFrame:
     log.raise_if_any("options validation failed")
     # Share the portfolio's id objects and store channels as categories: at 3 million
     # options this saves a few hundred MB of repeated strings.
-    frame["loan_id"] = portfolio.loans["loan_id"].to_numpy(dtype=object)[loan_pos]
+    ids = portfolio.loans["loan_id"].to_numpy(dtype=object)
+    frame["loan_id"] = pd.Series(ids[loan_pos], index=frame.index, dtype=ids.dtype)
     frame["channel"] = frame["channel"].astype("category")
     frame["_loan"] = loan_pos
     return frame

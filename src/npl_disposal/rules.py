@@ -14,7 +14,7 @@ from collections.abc import Mapping
 import numpy as np
 import pandas as pd
 
-from npl_disposal.joins import PlanJoin
+from npl_disposal.joins import PlanJoin, PlanKeys
 from npl_disposal.policy import Policy
 from npl_disposal.portfolio import Portfolio
 
@@ -33,6 +33,8 @@ def branch_figures(
     plan: pd.DataFrame | None = None,
     options: pd.DataFrame | None = None,
     blocks: Mapping[str, float] | None = None,
+    *,
+    keys: PlanKeys | None = None,
 ) -> pd.DataFrame:
     """Per-branch tolerance, wage-pool and add-back figures for ``plan`` (CNY yuan).
 
@@ -52,7 +54,7 @@ def branch_figures(
     if portfolio.branches is None:
         raise ValueError("branch figures need the branch table: read_portfolio(..., branches=)")
     branches = portfolio.branches.set_index("branch")
-    moved = _disposals(portfolio, plan, options, policy, blocks)
+    moved = _disposals(portfolio, plan, options, policy, blocks, keys)
     names = branches.index
     npl = _inclusive_npl(portfolio).reindex(names, fill_value=0.0)
     total = branches["inclusive_loans"].astype(float)
@@ -111,6 +113,7 @@ def _disposals(
     options: pd.DataFrame | None,
     policy: Policy,
     blocks: Mapping[str, float] | None,
+    keys: PlanKeys | None = None,
 ) -> pd.DataFrame:
     """Per branch: derecognised and written-off inclusive balance, and plan pnl (CNY)."""
     empty = pd.DataFrame({"derecognised": [], "written_off": [], "pnl": []}, dtype=float)
@@ -118,7 +121,7 @@ def _disposals(
         return empty
     if options is None:
         raise ValueError("branch figures for a plan need its options table (pnl, derecognised)")
-    join = PlanJoin(portfolio.loans, options, plan)
+    join = PlanJoin(portfolio.loans, options, plan, keys)
     loans = portfolio.loans
     codes, names = pd.factorize(loans["branch"].astype(object))
     branch = codes[join.loan]

@@ -34,6 +34,7 @@ from npl_disposal.diagnose import explain_infeasibility, precheck
 from npl_disposal.exceptions import InfeasiblePolicyError, PolicyError, SolverError
 from npl_disposal.formulation import MONEY_SCALE, restricted_model, row_scale, shares_from
 from npl_disposal.highs import run_highs
+from npl_disposal.joins import PlanKeys
 from npl_disposal.policy import Policy
 from npl_disposal.problem import AllocationProblem
 from npl_disposal.rules import branch_figures
@@ -91,6 +92,7 @@ class AllocationResult:
     solver: SolverReport
     shares: np.ndarray = field(repr=False)
     problem: AllocationProblem = field(repr=False)
+    plan_keys: PlanKeys | None = field(default=None, repr=False)
 
     def channel_mix(self) -> pd.DataFrame:
         """Loans, balance, value and pnl (CNY yuan) sent to each channel."""
@@ -111,7 +113,9 @@ class AllocationResult:
     def branch_figures(self) -> pd.DataFrame:
         """Tolerance, wage-pool and add-back figures per branch after this plan."""
         p = self.problem
-        return branch_figures(p.portfolio, p.policy, self.plan, p.options, self.blocks)
+        return branch_figures(
+            p.portfolio, p.policy, self.plan, p.options, self.blocks, keys=self.plan_keys
+        )
 
     def binding(self) -> pd.DataFrame:
         """The rules at their limit, with their shadow prices."""
@@ -351,10 +355,10 @@ def _result(
     problem: AllocationProblem, mode: str, outcome: Outcome, mip_gap: float, report: SolverReport
 ) -> AllocationResult:
     shares = outcome.shares
-    plan = plan_frame(problem, shares)
+    plan, keys = plan_with_keys(problem, shares)
     blocks = {b.name: float(v) for b, v in zip(problem.blocks, outcome.y, strict=True)}
     verification = verify_plan(problem.portfolio, problem.policy, problem.options, plan,
-                               on=blocks, whole_loan=mode == "whole_loan")  # fmt: skip
+                               on=blocks, whole_loan=mode == "whole_loan", keys=keys)  # fmt: skip
     if not verification.ok:
         raise SolverError(
             "the solver returned a plan that breaks the policy; this is a bug in npl_disposal, "
@@ -373,7 +377,7 @@ def _result(
     duals = outcome.duals if mode == "fractional" else None
     table = constraint_table(problem, shares, outcome.y, duals)
     return AllocationResult(status, mode, plan, objective, bound, gap, table, blocks,
-                            verification, report, shares, problem)  # fmt: skip
+                            verification, report, shares, problem, keys)  # fmt: skip
 
 
 def constraint_records(table: pd.DataFrame) -> dict[str, dict[str, Any]]:
@@ -387,14 +391,28 @@ def constraint_records(table: pd.DataFrame) -> dict[str, dict[str, Any]]:
 
 def plan_frame(problem: AllocationProblem, shares: np.ndarray) -> pd.DataFrame:
     """The plan as ``loan_id, channel, share`` rows, one per positive share."""
+    return plan_with_keys(problem, shares)[0]
+
+
+def plan_with_keys(
+    problem: AllocationProblem, shares: np.ndarray
+) -> tuple[pd.DataFrame, PlanKeys | None]:
+    """The plan frame, and where its rows point (loan table row, channel code).
+
+    No keys for a problem over part of its portfolio (e.g. a sample): its grid
+    rows are not the loan table's.
+    """
     loan, channel = np.nonzero(shares > 1e-12)
-    return pd.DataFrame(
+    frame = pd.DataFrame(
         {
             "loan_id": problem.loan_ids[loan],
             "channel": np.asarray(problem.channels, dtype=object)[channel],
             "share": shares[loan, channel],
         }
     )
+    if problem.n_loans != len(problem.portfolio.loans):
+        return frame, None
+    return frame, PlanKeys(loan.astype(np.int64), channel.astype(np.int64), problem.channels)
 
 
 def constraint_table(

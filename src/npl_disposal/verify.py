@@ -14,7 +14,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from npl_disposal.joins import PlanJoin
+from npl_disposal.joins import PlanJoin, PlanKeys
 from npl_disposal.policy import Policy
 from npl_disposal.portfolio import Portfolio
 
@@ -116,15 +116,19 @@ def verify_plan(
     plan: pd.DataFrame,
     on: Mapping[str, float] | None = None,
     whole_loan: bool | None = None,
+    *,
+    keys: PlanKeys | None = None,
 ) -> Verification:
     """Check ``plan`` (``loan_id, channel, share``) against every rule of the policy.
 
     ``on`` gives the on/off level of the ``bulk_transfer`` and ``securitisation``
     blocks (default: on exactly when the channel is used). ``whole_loan``
     (default: the policy's mode) also requires every share to be 0 or 1.
+    ``keys`` (from :func:`~npl_disposal.solve.solve`) say where the plan's rows
+    point in the loan table, which spares hashing every loan id.
     """
     log = _Log()
-    joined = PlanJoin(portfolio.loans, options, plan)
+    joined = PlanJoin(portfolio.loans, options, plan, keys)
     _check_shares(
         log, joined, whole_loan if whole_loan is not None else policy.mode == "whole_loan"
     )
