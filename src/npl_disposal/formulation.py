@@ -35,7 +35,11 @@ _SCALED: weakref.WeakKeyDictionary[AllocationProblem, sp.csc_matrix] = weakref.W
 def scaled_columns(problem: AllocationProblem) -> sp.csc_matrix:
     """The resource rows, scaled, by column (cached per problem: slicing loans is then cheap)."""
     if problem not in _SCALED:
-        _SCALED[problem] = (sp.diags(row_scale(problem)) @ problem.rows.matrix).tocsc()
+        matrix = problem.rows.matrix.tocsr()
+        per_entry = np.repeat(row_scale(problem), np.diff(matrix.indptr))
+        scaled = sp.csr_matrix((matrix.data * per_entry, matrix.indices, matrix.indptr),
+                               shape=matrix.shape)  # fmt: skip
+        _SCALED[problem] = scaled.tocsc()
     return _SCALED[problem]
 
 
