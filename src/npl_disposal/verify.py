@@ -300,28 +300,37 @@ def _check_tolerance(log: _Log, portfolio: Portfolio, policy: Policy, joined: Pl
     tol = policy.tolerance
     if tol is None or not tol.enforce or portfolio.branches is None:
         return
-    loans = portfolio.loans
-    inclusive = loans["inclusive"].to_numpy(dtype=bool)
-    npl = loans.loc[inclusive].groupby("branch", observed=True)["balance"].sum()
+    loans, table = portfolio.loans, portfolio.branches
+    where = branch_rows(loans["branch"], table["branch"])
+    inclusive = loans["inclusive"].to_numpy(dtype=bool) & (where >= 0)
+    k = len(table)
+    balance = loans["balance"].to_numpy(dtype=float)
+    npl = np.bincount(where[inclusive], balance[inclusive], minlength=k)
     derec_by_loan = joined.per_loan(joined.amount * joined.derecognised)
-    derec = (
-        pd.Series(derec_by_loan[inclusive])
-        .groupby(loans["branch"].to_numpy()[inclusive].astype(object))
-        .sum()
-    )
-    for rec in portfolio.branches.itertuples(index=False):
-        n_k = float(npl.get(rec.branch, 0.0))
-        d_k = float(derec.get(rec.branch, 0.0))
-        l_k = float(rec.inclusive_loans)
+    derec = np.bincount(where[inclusive], derec_by_loan[inclusive], minlength=k)
+    total = table["inclusive_loans"].to_numpy(dtype=float)
+    for b, name in enumerate(table["branch"].astype(object)):
         log.over(
             "tolerance",
-            n_k - d_k,
-            tol.threshold * (l_k - d_k),
+            float(npl[b] - derec[b]),
+            tol.threshold * float(total[b] - derec[b]),
             "CNY",
-            f"branch {rec.branch}: inclusive NPL after disposal CNY {{amount:,.2f}} is above "
+            f"branch {name}: inclusive NPL after disposal CNY {{amount:,.2f}} is above "
             f"{tol.threshold:.2%} of its inclusive loans (CNY {{limit:,.2f}})",
-            branch=str(rec.branch),
+            branch=str(name),
         )
+
+
+def branch_rows(branch: pd.Series, names: pd.Series) -> np.ndarray:
+    """Row of each loan's branch in the branch table's ``names`` (-1 if absent).
+
+    Categorical branches are mapped by their categories, not text per loan.
+    """
+    index = pd.Index(names.astype(object))
+    if isinstance(branch.dtype, pd.CategoricalDtype):
+        lookup = np.append(index.get_indexer(branch.cat.categories.astype(object)), -1)
+        return lookup[branch.cat.codes.to_numpy()]
+    return index.get_indexer(branch.astype(object))
 
 
 def _check_wage_pool(
@@ -339,7 +348,7 @@ def _check_wage_pool(
     loans = portfolio.loans
     table = portfolio.branches.set_index("branch")
     names = table.index.astype(object)
-    where = pd.Index(names).get_indexer(loans["branch"].astype(object))
+    where = branch_rows(loans["branch"], portfolio.branches["branch"])
     k = len(names)
     branch = where[joined.loan]
     pnl = np.bincount(branch, joined.pnl * joined.share, minlength=k)
