@@ -25,6 +25,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 
 import numpy as np
+import scipy.sparse as sp
 
 from npl_disposal.formulation import (
     MONEY_SCALE,
@@ -180,7 +181,7 @@ def sample_problem(problem: AllocationProblem, pick: np.ndarray) -> AllocationPr
     columns = np.repeat(pick, problem.n_channels)
     sub_rows = replace(
         rows,
-        matrix=rows.matrix[:, columns].tocsr(),
+        matrix=sp.csc_matrix(rows.matrix[:, columns]),
         blocks=rows.blocks * factor[:, None],
         lower=np.where(np.isfinite(rows.lower), np.nan_to_num(rows.lower) * factor, rows.lower),
         upper=np.where(np.isfinite(rows.upper), np.nan_to_num(rows.upper) * factor, rows.upper),
@@ -241,7 +242,7 @@ def solve_fractional(
     reduced = reduced_values(problem, duals, phase_one)
     base = _argmax_shares(reduced)
     gap = _second_gap(reduced)
-    free[np.argsort(gap / problem.balance, kind="stable")[: max(free_target, n // 200)]] = True
+    free[_cheapest(gap / problem.balance, max(free_target, n // 200))] = True
     free |= gap * MONEY_SCALE <= _TIE_TOL
     if warm is not None and warm.free is not None:
         free |= warm.free | (warm.shares.max(axis=1) < 1.0)
@@ -367,15 +368,17 @@ def _free_for_rows(
     before = int(free.sum())
     current = base.argmax(axis=1)
     idx = np.arange(problem.n_loans)
-    best_other = np.where(problem.eligible, reduced, -np.inf)
-    best_other[idx, current] = -np.inf
+    others = reduced.copy()  # -inf where not eligible already
+    others[idx, current] = -np.inf
+    cost = reduced[idx, current] - others.max(axis=1)
+    del others
     for r in np.flatnonzero(shortfall != 0):
-        coef = problem.rows.matrix.getrow(r).toarray().reshape(reduced.shape)
-        sign = 1.0 if shortfall[r] > 0 else -1.0
-        help_ = sign * (coef - coef[idx, current][:, None])
-        help_[~problem.eligible] = -np.inf
-        gain = help_.max(axis=1)
-        cost = reduced[idx, current] - best_other.max(axis=1)
+        unit = np.zeros(len(problem.rows))
+        unit[r] = 1.0 if shortfall[r] > 0 else -1.0
+        signed = np.asarray(problem.rows.matrix.T @ unit).reshape(reduced.shape)
+        now = signed[idx, current]
+        signed[~problem.eligible] = -np.inf
+        gain = signed.max(axis=1) - now
         ok = (~free) & (gain > 0)
         ratio = cost[ok] / gain[ok]
         order = np.flatnonzero(ok)[np.argsort(ratio, kind="stable")]

@@ -35,11 +35,9 @@ _SCALED: weakref.WeakKeyDictionary[AllocationProblem, sp.csc_matrix] = weakref.W
 def scaled_columns(problem: AllocationProblem) -> sp.csc_matrix:
     """The resource rows, scaled, by column (cached per problem: slicing loans is then cheap)."""
     if problem not in _SCALED:
-        matrix = problem.rows.matrix.tocsr()
-        per_entry = np.repeat(row_scale(problem), np.diff(matrix.indptr))
-        scaled = sp.csr_matrix((matrix.data * per_entry, matrix.indices, matrix.indptr),
-                               shape=matrix.shape)  # fmt: skip
-        _SCALED[problem] = scaled.tocsc()
+        matrix = sp.csc_matrix(problem.rows.matrix)
+        data = matrix.data * row_scale(problem)[matrix.indices]
+        _SCALED[problem] = sp.csc_matrix((data, matrix.indices, matrix.indptr), shape=matrix.shape)
     return _SCALED[problem]
 
 

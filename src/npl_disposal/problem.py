@@ -76,7 +76,7 @@ class ResourceRows:
     rule: tuple[str, ...]
     unit: tuple[str, ...]
     branch: tuple[str | None, ...]
-    matrix: sp.csr_matrix
+    matrix: sp.csc_matrix
     blocks: np.ndarray
     lower: np.ndarray
     upper: np.ndarray
@@ -390,7 +390,8 @@ class _RowBuilder:
         """The rows as a :class:`ResourceRows`."""
         k = len(self.meta)
         cat = lambda parts, dt: np.concatenate(parts) if parts else np.zeros(0, dt)  # noqa: E731
-        matrix = sp.csr_matrix(
+        # By column: the solvers take the columns of a few thousand loans at a time.
+        matrix = sp.csc_matrix(
             (cat(self.v, float), (cat(self.r, np.int64), cat(self.c, np.int64))),
             shape=(k, self.n * self.m),
         )
