@@ -14,6 +14,8 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
+from npl_disposal.ids import locate
+
 __all__ = ["PlanJoin", "PlanKeys"]
 
 
@@ -187,13 +189,5 @@ def _is_categorical(column: pd.Series | tuple[str, ...]) -> bool:
 
 
 def _locate(ids: pd.Series, *keys: pd.Series) -> list[np.ndarray]:
-    """Row of each key in ``ids`` (unique), or -1: one hash pass over all the strings."""
-    codes, _ = pd.factorize(pd.concat([ids, *keys], ignore_index=True))
-    n = len(ids)
-    position = np.full(int(codes.max(initial=-1)) + 1, -1, dtype=np.int64)
-    position[codes[:n]] = np.arange(n)
-    out, start = [], n
-    for key in keys:
-        out.append(position[codes[start : start + len(key)]])
-        start += len(key)
-    return out
+    """Row of each key in ``ids`` (unique), or -1 (see :func:`npl_disposal.ids.locate`)."""
+    return [locate(ids, key) for key in keys]

@@ -20,6 +20,7 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
+from npl_disposal.ids import locate
 from npl_disposal.policy import ChannelLimits, Policy, load_policy
 from npl_disposal.portfolio import Portfolio, read_portfolio
 from npl_disposal.schema import OPTION_COLUMNS, STANDARD_CHANNELS
@@ -180,16 +181,16 @@ def read_options(source: TableSource, portfolio: Portfolio) -> pd.DataFrame:
     """
     name = source_name(source, "options")
     frame = read_table(source, OPTION_COLUMNS)
-    ids = frame["loan_id"].astype("string").to_numpy(dtype=object) if "loan_id" in frame else None
+    ids = frame["loan_id"].astype("string").array if "loan_id" in frame else None
     log = ProblemLog(name, ids)
     check_headers(frame, OPTION_COLUMNS, log)
     log.raise_if_any("options validation failed")
-    clean_columns(frame, OPTION_COLUMNS, log)
-    loan_pos = pd.Index(portfolio.loans["loan_id"]).get_indexer(frame["loan_id"])
+    clean_columns(frame, OPTION_COLUMNS, log, ids_as_text=True)
+    loan_pos = locate(portfolio.loans["loan_id"], frame["loan_id"])
     log.flag(
         (loan_pos < 0) & log.ok("loan_id"),
         "loan_id",
-        frame["loan_id"].to_numpy(),
+        frame["loan_id"],
         "loan_id not in the portfolio",
         "a loan_id of the portfolio",
     )
@@ -197,7 +198,7 @@ def read_options(source: TableSource, portfolio: Portfolio) -> pd.DataFrame:
     log.flag(
         dup,
         "channel",
-        frame["channel"].to_numpy(),
+        frame["channel"],
         "duplicate (loan_id, channel)",
         "one row per loan and channel",
     )
@@ -210,7 +211,8 @@ def read_options(source: TableSource, portfolio: Portfolio) -> pd.DataFrame:
         "a share in [0, 1] of the balance",
     )
     has_retain = np.zeros(portfolio.n_loans, dtype=bool)
-    has_retain[loan_pos[(frame["channel"] == "retain").to_numpy() & (loan_pos >= 0)]] = True
+    is_retain = (frame["channel"] == "retain").to_numpy(dtype=bool, na_value=False)
+    has_retain[loan_pos[is_retain & (loan_pos >= 0)]] = True
     missing = ProblemLog(name, portfolio.loans["loan_id"].to_numpy(dtype=object))
     missing.flag(
         ~has_retain,
@@ -567,11 +569,9 @@ def _tolerance_rows(
     need = tolerance_requirement(npl, total, pol.tolerance.threshold)
     coef = balance[:, None] * derecognised * (eligible & inclusive[:, None])
     flat = coef.ravel()
-    order = np.argsort(np.repeat(branch_index, rb.m), kind="stable")
-    owner = np.repeat(branch_index, rb.m)[order]
-    starts = np.searchsorted(owner, np.arange(k + 1))
+    loans_of = _loans_by_branch(branch_index)
     for b in np.flatnonzero(need > 0):
-        cols = order[starts[b] : starts[b + 1]]
+        cols = (loans_of(int(b))[:, None] * rb.m + np.arange(rb.m)).ravel()
         cols = cols[flat[cols] != 0]
         rb.add(
             f"tolerance[{branch_names[b]}]",
@@ -585,8 +585,12 @@ def _tolerance_rows(
 
 
 def _loans_by_branch(branch_of: np.ndarray) -> Callable[[int], np.ndarray]:
-    """A lookup of each branch's loan positions (ascending), from one stable sort."""
-    order = np.argsort(branch_of, kind="stable")
+    """A lookup of each branch's loan positions (ascending), from one stable sort.
+
+    Branch codes fit 16 bits, for which numpy's stable sort is a radix sort.
+    """
+    small = branch_of.size == 0 or (branch_of.min() >= -(2**15) and branch_of.max() < 2**15)
+    order = np.argsort(branch_of.astype(np.int16) if small else branch_of, kind="stable")
     starts = np.searchsorted(branch_of[order], np.arange(int(branch_of.max(initial=-1)) + 2))
     return lambda b: order[starts[b] : starts[b + 1]]
 

@@ -15,6 +15,7 @@ from typing import Union
 
 import numpy as np
 import pandas as pd
+from pandas.api.extensions import ExtensionArray
 
 from npl_disposal.exceptions import PROBLEM_COLUMNS, PortfolioValidationError
 from npl_disposal.schema import (
@@ -36,7 +37,9 @@ _TEXT_KINDS = ("id", "text", "class", "bool")
 class ProblemLog:
     """Collects validation problems, vectorised: one call flags every bad row of a column."""
 
-    def __init__(self, file: str, ids: np.ndarray | None = None, id_label: str = "loan_id") -> None:
+    def __init__(
+        self, file: str, ids: np.ndarray | ExtensionArray | None = None, id_label: str = "loan_id"
+    ) -> None:
         self.file = file
         self.ids = ids
         self.id_label = id_label
@@ -221,8 +224,15 @@ def check_headers(frame: pd.DataFrame, columns: tuple[Column, ...], log: Problem
             log.note(col.name, "required column is missing", f"a header such as {accepted}")
 
 
-def clean_columns(frame: pd.DataFrame, columns: tuple[Column, ...], log: ProblemLog) -> None:
-    """Convert every present canonical column to its dtype in place, flagging bad cells."""
+def clean_columns(
+    frame: pd.DataFrame, columns: tuple[Column, ...], log: ProblemLog, ids_as_text: bool = False
+) -> None:
+    """Convert every present canonical column to its dtype in place, flagging bad cells.
+
+    Identifiers become Python strings (object), or with ``ids_as_text`` stay pandas
+    text (Arrow-backed where installed): the options table's three million ids are
+    only looked up, and the lookup is faster on Arrow text.
+    """
     if frame.columns.duplicated().any():
         frame.drop(columns=frame.columns[frame.columns.duplicated()], inplace=True)
     for col in columns:
@@ -230,7 +240,7 @@ def clean_columns(frame: pd.DataFrame, columns: tuple[Column, ...], log: Problem
             continue
         raw = frame[col.name]
         if col.kind == "id":
-            frame[col.name] = _to_id(raw, col, log)
+            frame[col.name] = _to_id(raw, col, log, ids_as_text)
         elif col.kind == "text":
             frame[col.name] = raw.astype("string").str.strip().astype("category")
         elif col.kind == "bool":
@@ -241,11 +251,13 @@ def clean_columns(frame: pd.DataFrame, columns: tuple[Column, ...], log: Problem
             frame[col.name] = _to_number(raw, col, log)
 
 
-def _to_id(raw: pd.Series, col: Column, log: ProblemLog) -> pd.Series:
+def _to_id(raw: pd.Series, col: Column, log: ProblemLog, as_text: bool = False) -> pd.Series:
     text = raw.astype("string").str.strip()
     missing = (text.isna() | (text == "")).to_numpy(dtype=bool)
     if col.required:
         log.flag(missing, col.name, raw, "missing", "a non-empty identifier")
+    if as_text:
+        return text.mask(missing)
     return text.astype(object).where(~missing, None)
 
 

@@ -1,0 +1,43 @@
+"""Locating loan ids in a table of unique ids.
+
+Matching three million option rows to a million loans by text is the costliest
+step of reading an options table. Arrow's hash lookup (``pyarrow.compute.index_in``)
+does it several times faster than a pandas index of Python strings (1M in 1M:
+0.5 s against 1.7 s), so it is used wherever pyarrow is installed; pandas
+otherwise.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+__all__ = ["locate"]
+
+
+def locate(ids: pd.Series | np.ndarray, keys: pd.Series | np.ndarray) -> np.ndarray:
+    """Position of each key in ``ids`` (unique), ``-1`` where absent or missing (int64)."""
+    try:
+        import pyarrow as pa
+        import pyarrow.compute as pc
+    except ImportError:  # pragma: no cover - pyarrow ships with the test extra
+        return pd.Index(ids).get_indexer(keys).astype(np.int64)
+    try:
+        found = pc.index_in(_text(keys, pa), value_set=_text(ids, pa))
+    except (pa.ArrowInvalid, pa.ArrowTypeError, pa.ArrowNotImplementedError):
+        return pd.Index(ids).get_indexer(keys).astype(np.int64)  # e.g. ids that are not text
+    return np.asarray(found.fill_null(-1).to_numpy(zero_copy_only=False), dtype=np.int64)
+
+
+def _text(values: pd.Series | np.ndarray, pa: Any) -> Any:
+    """The values as an Arrow large_string array (nulls for missing)."""
+    array = values.array if isinstance(values, pd.Series) else values
+    if hasattr(array, "__arrow_array__"):
+        out = pa.array(array)
+    else:
+        out = pa.array(np.asarray(array, dtype=object), from_pandas=True)
+    if isinstance(out, pa.ChunkedArray):
+        out = out.combine_chunks()
+    return out.cast(pa.large_string())

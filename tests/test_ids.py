@@ -1,0 +1,39 @@
+"""``ids.locate`` must agree with a pandas index lookup, whatever the ids' dtype."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+from hypothesis import given
+from hypothesis import strategies as st
+
+from npl_disposal.ids import locate
+
+_TEXT = st.text(alphabet="AB01 贷-", min_size=1, max_size=4)
+
+
+@given(
+    ids=st.lists(_TEXT, unique=True, max_size=30),
+    keys=st.lists(st.one_of(_TEXT, st.none()), max_size=40),
+    ids_text=st.booleans(),
+    keys_text=st.booleans(),
+)
+def test_locate_agrees_with_a_pandas_index(
+    ids: list[str], keys: list[str | None], ids_text: bool, keys_text: bool
+) -> None:
+    id_col = pd.Series(ids, dtype="string" if ids_text else object)
+    key_col = pd.Series(keys, dtype="string" if keys_text else object)
+    expected = np.array(
+        [ids.index(k) if k is not None and k in ids else -1 for k in keys], dtype=np.int64
+    )
+    got = locate(id_col, key_col)
+    assert got.dtype == np.int64
+    np.testing.assert_array_equal(got, expected)
+
+
+def test_locate_takes_arrays_and_numbers() -> None:
+    np.testing.assert_array_equal(
+        locate(np.array(["a", "b"], dtype=object), np.array(["b", "x", "a"], dtype=object)),
+        [1, -1, 0],
+    )
+    np.testing.assert_array_equal(locate(pd.Series([10, 20, 30]), pd.Series([30, 5])), [2, -1])
