@@ -95,11 +95,13 @@ def lagrangian_bound(
     reduced: np.ndarray,
     phase_one: bool = False,
     fix_blocks: np.ndarray | None = None,
+    best: np.ndarray | None = None,
 ) -> float:
     """The Lagrangian ``L(pi)`` (CNY yuan): an upper bound on every feasible plan's value.
 
     It bounds the fractional and the whole-loan problem alike (with the on/off
-    variables fixed to ``fix_blocks`` when given).
+    variables fixed to ``fix_blocks`` when given). ``best`` is each loan's best
+    reduced value when known (else the row maximum of ``reduced``).
     """
     rows = problem.rows
     weights = price_weights(problem, duals)
@@ -110,7 +112,8 @@ def lagrangian_bound(
     free = np.ones(block.size, dtype=bool) if fix_blocks is None else np.isnan(fix_blocks)
     level = np.where(free, block > 0, np.nan_to_num(fix_blocks if fix_blocks is not None else 0))
     blocks = float(block @ level)
-    return float(reduced.max(axis=1).sum() + rhs + blocks)
+    top = reduced.max(axis=1) if best is None else best
+    return float(top.sum() + rhs + blocks)
 
 
 def plan_value(problem: AllocationProblem, shares: np.ndarray, y: np.ndarray) -> float:
@@ -493,10 +496,17 @@ def _by_combination(
     best: tuple[np.ndarray, np.ndarray, float] | None = None
     bounds: list[float] = []
     work = lp  # the LP behind the best plan, for its passes and open loans
+    cache: list[np.ndarray] = []
+
+    def at_duals() -> np.ndarray:
+        if not cache:
+            cache.append(reduced_values(problem, lp.duals))
+        return cache[0]
+
     for i, combo in enumerate(combos):
         # The first combination's own LP bounds it; the others are first bounded at the
         # relaxation's prices, which may spare solving them.
-        estimate = _combo_bound(problem, lp.duals, combo) if i > 0 else math.inf
+        estimate = _combo_bound(problem, lp.duals, combo, at_duals) if i > 0 else math.inf
         prune = best is not None and (estimate <= best[2] or _gap(best[2], estimate) <= mip_gap)
         if i > 0 and (prune or time.perf_counter() > deadline):
             bounds.append(estimate)
@@ -541,11 +551,17 @@ def _by_combination(
     )
 
 
-def _combo_bound(problem: AllocationProblem, duals: np.ndarray, combo: np.ndarray | None) -> float:
+def _combo_bound(
+    problem: AllocationProblem,
+    duals: np.ndarray,
+    combo: np.ndarray | None,
+    at_duals: Callable[[], np.ndarray] | None = None,
+) -> float:
     """Lagrangian bound (CNY yuan) with the on/off variables fixed at ``combo``.
 
     A block switched off closes its channel; the rows that only limit that
-    channel then hold trivially and their prices are dropped.
+    channel then hold trivially and their prices are dropped. ``at_duals``
+    gives the reduced values at ``duals``, reused when no dropped price was set.
     """
     if combo is None:
         return lagrangian_bound(problem, duals, reduced_values(problem, duals))
@@ -553,13 +569,14 @@ def _combo_bound(problem: AllocationProblem, duals: np.ndarray, combo: np.ndarra
     prices = duals.copy()
     for name in off:
         prices[problem.rows.blocks[:, [b.name for b in problem.blocks].index(name)] != 0] = 0.0
-    reduced = reduced_values(problem, prices)
-    for name in off:
-        if name in problem.channels:
-            reduced[:, problem.channels.index(name)] = -np.inf
-    if not np.isfinite(reduced.max(axis=1)).all():
+    unchanged = np.array_equal(price_weights(problem, prices), price_weights(problem, duals))
+    reduced = at_duals() if unchanged and at_duals is not None else reduced_values(problem, prices)
+    closed = [problem.channels.index(name) for name in off if name in problem.channels]
+    open_ = np.setdiff1d(np.arange(problem.n_channels), closed)
+    best = reduced[:, open_].max(axis=1) if open_.size else np.full(problem.n_loans, -np.inf)
+    if not np.isfinite(best).all():
         return -math.inf
-    return lagrangian_bound(problem, prices, reduced, fix_blocks=combo)
+    return lagrangian_bound(problem, prices, reduced, fix_blocks=combo, best=best)
 
 
 def _combos(switches: np.ndarray) -> list[np.ndarray | None]:
