@@ -16,6 +16,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from npl_disposal.memory import release_unused
 from npl_disposal.schema import AGE_BUCKETS, AGE_LABELS, BRANCH_COLUMNS, LOAN_COLUMNS
 from npl_disposal.tables import (
     ProblemLog,
@@ -194,6 +195,7 @@ def read_portfolio(
             log,
         )
     log.raise_if_any("portfolio validation failed")
+    release_unused()
     return Portfolio(loan_table, branch_table, source_name(loans, "portfolio"))
 
 

@@ -21,6 +21,7 @@ import pandas as pd
 import scipy.sparse as sp
 
 from npl_disposal.ids import locate
+from npl_disposal.memory import release_unused
 from npl_disposal.policy import ChannelLimits, Policy, load_policy
 from npl_disposal.portfolio import Portfolio, read_portfolio
 from npl_disposal.schema import OPTION_COLUMNS, STANDARD_CHANNELS
@@ -288,6 +289,7 @@ def build_problem(
     rows = _rows(
         pf, pol, channels, balance, grids, eligible, branch_index, branch_names, blocks, wage
     )
+    release_unused()
     return AllocationProblem(
         loan_ids=loans["loan_id"].to_numpy(dtype=object),
         channels=channels,
