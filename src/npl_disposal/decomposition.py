@@ -609,8 +609,8 @@ def _solve_combo(
         lp = _combo_lp(problem, relaxed, combo, deadline, progress, lp_options)
     if lp.status != "optimal" or np.abs(lp.shortfall).max(initial=0.0) * MONEY_SCALE > _SLACK_TOL:
         return None, lp.bound if math.isfinite(lp.bound) else math.inf, lp
-    reduced = reduced_values(problem, lp.duals)
-    loss = reduced.max(axis=1)[:, None] - reduced  # CNY yuan; inf where not eligible
+    loss = reduced_values(problem, lp.duals)  # turned in place into each option's loss:
+    np.subtract(loss.max(axis=1)[:, None], loss, out=loss)  # CNY yuan; inf if not eligible
     found = _repair(problem, lp, loss, deadline, max_free, combo, mip_gap)
     bound = lp.bound
     if progress is not None:

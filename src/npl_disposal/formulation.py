@@ -9,7 +9,6 @@ count rows stay in loans.
 
 from __future__ import annotations
 
-import weakref
 from dataclasses import dataclass
 
 import numpy as np
@@ -29,16 +28,20 @@ def row_scale(problem: AllocationProblem) -> np.ndarray:
     return np.where(np.array(problem.rows.unit) == MONEY, MONEY_SCALE, 1.0)
 
 
-_SCALED: weakref.WeakKeyDictionary[AllocationProblem, sp.csc_matrix] = weakref.WeakKeyDictionary()
+def scaled_columns(problem: AllocationProblem, cols: np.ndarray) -> sp.coo_matrix:
+    """The resource rows' columns ``cols``, scaled (money rows in CNY millions).
+
+    Taken from the column-stored matrix and scaled after slicing, so no scaled
+    copy of the whole matrix (134 MB at 1M loans) is kept.
+    """
+    sub = sp.csc_matrix(problem.rows.matrix[:, cols]).tocoo()
+    sub.data = sub.data * row_scale(problem)[sub.row]
+    return sub
 
 
-def scaled_columns(problem: AllocationProblem) -> sp.csc_matrix:
-    """The resource rows, scaled, by column (cached per problem: slicing loans is then cheap)."""
-    if problem not in _SCALED:
-        matrix = sp.csc_matrix(problem.rows.matrix)
-        data = matrix.data * row_scale(problem)[matrix.indices]
-        _SCALED[problem] = sp.csc_matrix((data, matrix.indices, matrix.indptr), shape=matrix.shape)
-    return _SCALED[problem]
+def scaled_usage(problem: AllocationProblem, shares: np.ndarray) -> np.ndarray:
+    """Each resource row's usage by ``shares`` (a grid or its flat view), scaled."""
+    return row_scale(problem) * (problem.rows.matrix @ shares.ravel())
 
 
 @dataclass(frozen=True, eq=False)
@@ -113,7 +116,7 @@ def restricted_model(
     slack_sign = np.concatenate([np.ones(lo_rows.size), -np.ones(hi_rows.size)])
     n_x, n_free = cols.size, loans.size
     ordinal = np.searchsorted(loans, cols // m)
-    sub = scaled_columns(problem)[:, cols].tocoo()
+    sub = scaled_columns(problem, cols)
     b_r, b_c = np.nonzero(block_coef)
     s_n = slack_rows.size
     r = np.concatenate([ordinal, sub.row + n_free, b_r + n_free, slack_rows + n_free])
@@ -183,7 +186,7 @@ class GrowingLP:
         self.base = np.where(free[:, None], 0.0, fixed_shares)
         k = len(problem.rows)
         self.resource = np.arange(self.first.loans.size, self.first.loans.size + k)
-        self.used = scaled_columns(problem) @ self.base.ravel()
+        self.used = scaled_usage(problem, self.base)
         self._cols = [self.first.cols]
         self._pos = [np.arange(self.first.n_x)]
         self._ipm = self.first.model.cost.size > IPM_COLUMNS
@@ -199,9 +202,8 @@ class GrowingLP:
         idx = np.flatnonzero(loans & ~self.free)
         if idx.size == 0:
             return 0
-        columns = scaled_columns(problem)
         gone = (idx[:, None] * m + np.arange(m)).ravel()
-        self.used -= columns[:, gone] @ self.base[idx].ravel()
+        self.used -= row_scale(problem) * (problem.rows.matrix[:, gone] @ self.base[idx].ravel())
         rows, scale = problem.rows, row_scale(problem)
         lower = np.where(np.isfinite(rows.lower), rows.lower * scale - self.used, -np.inf)
         upper = np.where(np.isfinite(rows.upper), rows.upper * scale - self.used, np.inf)
@@ -211,7 +213,7 @@ class GrowingLP:
         mask[idx] = True
         cols = np.flatnonzero((problem.eligible & mask[:, None]).ravel())
         ordinal = np.searchsorted(idx, cols // m)
-        sub = columns[:, cols].tocoo()
+        sub = scaled_columns(problem, cols)
         n_rows, n_x = self.session.n_rows, cols.size
         matrix = sp.csc_matrix(
             (

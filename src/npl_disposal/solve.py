@@ -35,6 +35,7 @@ from npl_disposal.exceptions import InfeasiblePolicyError, PolicyError, SolverEr
 from npl_disposal.formulation import MONEY_SCALE, restricted_model, row_scale, shares_from
 from npl_disposal.highs import run_highs
 from npl_disposal.joins import PlanKeys
+from npl_disposal.memory import release_unused
 from npl_disposal.policy import Policy
 from npl_disposal.problem import AllocationProblem
 from npl_disposal.rules import branch_figures
@@ -249,6 +250,7 @@ def solve(
     conflicts = precheck(problem)
     if len(conflicts):
         raise InfeasiblePolicyError(conflicts)
+    release_unused()  # what the caller freed (e.g. the input tables) leaves the process first
     start = time.perf_counter()
     if solver.lower() == "highs":
         if method == "auto":
