@@ -7,7 +7,7 @@ import pandas as pd
 from hypothesis import given
 from hypothesis import strategies as st
 
-from npl_disposal.ids import locate
+from npl_disposal.ids import as_text, as_text_codes, locate
 
 _TEXT = st.text(alphabet="AB01 贷-", min_size=1, max_size=4)
 
@@ -37,3 +37,14 @@ def test_locate_takes_arrays_and_numbers() -> None:
         [1, -1, 0],
     )
     np.testing.assert_array_equal(locate(pd.Series([10, 20, 30]), pd.Series([30, 5])), [2, -1])
+
+
+@given(st.lists(st.integers(0, 2), max_size=20))
+def test_text_columns_equal_what_pandas_infers(codes: list[int]) -> None:
+    names = ("retain", "write_off", "核销")
+    values = np.asarray(names, dtype=object)[np.asarray(codes, dtype=np.int64)]
+    inferred = pd.Series(values.tolist(), dtype=pd.Series(["x"]).dtype)
+    pd.testing.assert_series_equal(pd.Series(as_text(values)), inferred)
+    pd.testing.assert_series_equal(
+        pd.Series(as_text_codes(np.asarray(codes, dtype=np.int64), names)), inferred
+    )

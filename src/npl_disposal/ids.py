@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-__all__ = ["locate"]
+__all__ = ["as_text", "as_text_codes", "locate"]
 
 
 def locate(ids: pd.Series | np.ndarray, keys: pd.Series | np.ndarray) -> np.ndarray:
@@ -41,3 +41,31 @@ def _text(values: pd.Series | np.ndarray, pa: Any) -> Any:
     if isinstance(out, pa.ChunkedArray):
         out = out.combine_chunks()
     return out.cast(pa.large_string())
+
+
+def as_text(values: np.ndarray) -> Any:
+    """Python strings as pandas' default text column, built by Arrow where that is its storage.
+
+    pandas 3 stores text in Arrow; converting a million Python strings through
+    Arrow directly takes half the time of letting pandas infer them. Elsewhere
+    the values are returned unchanged.
+    """
+    dtype = pd.Series(["x"]).dtype
+    if getattr(dtype, "storage", None) != "pyarrow":
+        return values
+    import pyarrow as pa
+
+    return pd.array(pa.array(values, type=pa.large_string(), from_pandas=True), dtype=dtype)
+
+
+def as_text_codes(codes: np.ndarray, names: tuple[str, ...]) -> Any:
+    """``names[codes]`` as pandas' default text column (Arrow decodes it, where used)."""
+    dtype = pd.Series(["x"]).dtype
+    if getattr(dtype, "storage", None) != "pyarrow":
+        return np.asarray(names, dtype=object)[codes]
+    import pyarrow as pa
+
+    coded = pa.DictionaryArray.from_arrays(
+        pa.array(np.asarray(codes, dtype=np.int32)), pa.array(list(names), type=pa.large_string())
+    )
+    return pd.array(coded.cast(pa.large_string()), dtype=dtype)

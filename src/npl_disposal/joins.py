@@ -68,7 +68,7 @@ class PlanJoin:
         self.channels = names
         row = _option_of(opt_loan, opt_chan, plan_loan, plan_chan, len(loans), len(names))
         share = plan["share"].to_numpy(dtype=float)
-        self.plan_loan_ids = plan["loan_id"].to_numpy()
+        self.plan_loan_ids = plan["loan_id"].array  # indexed only where a row is flagged
         self.all_share = share
         self.all_loan = plan_loan
         self.found = (row >= 0) & (plan_loan >= 0)
@@ -129,13 +129,17 @@ def _option_of(
 ) -> np.ndarray:
     """Row of the options table holding each plan row's (loan, channel), or -1.
 
-    One dense lookup over loans x channels (eight bytes per cell) instead of
+    One dense lookup over loans x channels (four bytes per cell) instead of
     hashing the keys.
     """
     n_ch = max(n_channels, 1)
-    table = np.full(n_loans * n_ch + 1, -1, dtype=np.int64)  # last cell: "not found"
-    ok = (opt_loan >= 0) & (opt_chan >= 0)
-    table[opt_loan[ok] * n_ch + opt_chan[ok]] = np.flatnonzero(ok)
+    small = opt_loan.size < 2**31 - 1
+    table = np.full(n_loans * n_ch + 1, -1, dtype=np.int32 if small else np.int64)  # last: none
+    if opt_loan.min(initial=0) >= 0 and opt_chan.min(initial=0) >= 0:  # every option known
+        table[opt_loan * n_ch + opt_chan] = np.arange(opt_loan.size, dtype=table.dtype)
+    else:
+        ok = (opt_loan >= 0) & (opt_chan >= 0)
+        table[opt_loan[ok] * n_ch + opt_chan[ok]] = np.flatnonzero(ok)
     good = (plan_loan >= 0) & (plan_chan >= 0)
     return table[np.where(good, plan_loan.astype(np.int64) * n_ch + plan_chan, n_loans * n_ch)]
 

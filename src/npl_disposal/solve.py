@@ -34,6 +34,7 @@ from npl_disposal.diagnose import explain_infeasibility, precheck
 from npl_disposal.exceptions import InfeasiblePolicyError, PolicyError, SolverError
 from npl_disposal.formulation import MONEY_SCALE, restricted_model, row_scale, shares_from
 from npl_disposal.highs import run_highs
+from npl_disposal.ids import as_text, as_text_codes
 from npl_disposal.joins import PlanKeys
 from npl_disposal.memory import release_unused
 from npl_disposal.policy import Policy
@@ -407,8 +408,8 @@ def plan_with_keys(
     loan, channel = np.nonzero(shares > 1e-12)
     frame = pd.DataFrame(
         {
-            "loan_id": problem.loan_ids[loan],
-            "channel": np.asarray(problem.channels, dtype=object)[channel],
+            "loan_id": as_text(problem.loan_ids[loan]),
+            "channel": as_text_codes(channel, problem.channels),
             "share": shares[loan, channel],
         }
     )
