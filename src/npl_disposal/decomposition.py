@@ -15,6 +15,9 @@ channel is one vectorised pass (:func:`reduced_values`), and the Lagrangian
   MILP, giving a plan worth ``z``. Reduced-cost fixing then proves that any
   better plan only uses options whose reduced-value loss is below
   ``L(pi) - z``; the MILP over those options gives the optimum and its bound.
+  With on/off channels (bulk transfer, securitisation) each on/off combination
+  is its own LP; the sample's LP picks the combination to solve first and its
+  prices bound the others, so the LP of every loan is solved only once.
 """
 
 from __future__ import annotations
