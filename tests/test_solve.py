@@ -429,6 +429,26 @@ def test_pricing_loop_stops_on_an_infeasible_lp(phase_one: bool) -> None:
     assert float(np.abs(outcome.shortfall).max()) == pytest.approx(1_000.0)
 
 
+def test_whole_loan_priced_on_a_sample_reports_an_infeasible_policy_as_without() -> None:
+    """With an on/off block the whole-loan solve prices the combinations on a sample; when
+    the policy cannot be met it must still end in the full relaxation and report the
+    shortfall (CNY 1,000 of profit floor), as the solve without a sample does."""
+    rows = [loan(f"L{i}", 100_000.0) for i in range(30)]
+    options = []
+    for i in range(30):
+        options += [
+            (f"L{i}", "retain", 10.0, -1_000.0, 0.0),
+            (f"L{i}", "bulk_transfer", 5.0, -2_000.0, 1.0),
+        ]
+    policy = {"profit": {"max_loss": 29_000.0}, "bulk_transfer": {"capacity": 1e9, "min_loans": 2}}
+    problem = make_case(rows, options, policy).build()
+    assert problem.switches.any()
+    sampled = solve_whole_loan(problem, LOOP_GUARD, sample=5, free_target=1)
+    whole = solve_whole_loan(problem, LOOP_GUARD)
+    assert float(np.abs(sampled.shortfall).max()) == pytest.approx(1_000.0)
+    assert float(np.abs(whole.shortfall).max()) == pytest.approx(1_000.0)
+
+
 @settings(max_examples=12, **SETTINGS)
 @given(data=st.data())
 def test_whole_loan_decomposition_with_a_tiny_sample_agrees_with_direct(
