@@ -16,7 +16,15 @@ import pytest
 from hypothesis import HealthCheck, assume, event, given, settings
 from hypothesis import strategies as st
 
-from npl_disposal import InfeasiblePolicyError, Status, solve, verify_plan
+from npl_disposal import (
+    InfeasiblePolicyError,
+    Status,
+    build_problem,
+    read_portfolio,
+    solve,
+    verify_plan,
+)
+from npl_disposal.datasets import make_portfolio
 from npl_disposal.decomposition import solve_fractional, solve_whole_loan
 from npl_disposal.problem import AllocationProblem
 from npl_disposal.solve import AllocationResult, plan_frame
@@ -531,3 +539,30 @@ def test_an_interrupted_or_infeasible_lp_iterate_is_never_a_plan(
     else:
         result = solve(problem, "fractional", method="direct")
         assert result.status is Status.NO_SOLUTION
+
+
+def test_a_time_limited_direct_milp_above_the_presolve_limit_runs_without_presolve(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """HiGHS does not keep a time limit through a MIP presolve (ERGO-Code/HiGHS#1501; at
+    100k loans it overran a 10 s limit by minutes), so a large time-limited direct
+    whole-loan solve turns presolve off; the plan it returns must still verify."""
+    solve_module = importlib.import_module("npl_disposal.solve")
+    highs_calls: list[bool] = []
+    real = solve_module.run_highs
+
+    def spy(model: Any, **kwargs: Any) -> Any:
+        highs_calls.append(kwargs.get("presolve", True))
+        return real(model, **kwargs)
+
+    monkeypatch.setattr(solve_module, "run_highs", spy)
+    monkeypatch.setattr(solve_module, "PRESOLVE_TIME_LIMIT_OPTIONS", 0)
+    data = make_portfolio(60, 2, seed=5)  # every rule of the policy
+    problem = build_problem(read_portfolio(data.loans, data.branches), data.policy_dict(),
+                            data.options)  # fmt: skip
+    result = solve(problem, "whole_loan", method="direct", time_limit=30.0)
+    assert highs_calls == [False]
+    assert result.verification.ok
+    assert result.status in (Status.OPTIMAL, Status.FEASIBLE)
+    solve(problem, "whole_loan", method="direct")  # no time limit: presolve stays on
+    assert highs_calls == [False, True]

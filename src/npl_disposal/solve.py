@@ -46,6 +46,9 @@ __all__ = ["AllocationResult", "SolverReport", "Status", "solve"]
 
 #: Problems with at most this many eligible options go straight to one HiGHS model.
 DIRECT_LIMIT = 12_000
+#: Above this many options a time-limited direct whole-loan MILP runs without HiGHS's
+#: presolve, which does not keep the time limit (ERGO-Code/HiGHS#1501).
+PRESOLVE_TIME_LIMIT_OPTIONS = 50_000
 
 
 class Status(str, Enum):
@@ -314,7 +317,10 @@ def solve_direct(
     free = np.ones(problem.n_loans, dtype=bool)
     whole = mode == "whole_loan"
     restricted = restricted_model(problem, free, None, integer=whole, elastic=False)
-    sol = run_highs(restricted.model, time_limit=time_limit, mip_gap=mip_gap / 10)
+    big = restricted.n_x > PRESOLVE_TIME_LIMIT_OPTIONS
+    presolve = not (whole and time_limit is not None and big)
+    sol = run_highs(restricted.model, time_limit=time_limit, mip_gap=mip_gap / 10,
+                    presolve=presolve)  # fmt: skip
     k = len(problem.rows)
     # Only an optimum, or a MIP incumbent, is a plan: HiGHS may also hand back the
     # iterate of an infeasible or interrupted LP, which need not meet the rules.
