@@ -234,7 +234,10 @@ def solve(
     ``mode`` is ``"whole_loan"`` (MILP; the default from the policy) or
     ``"fractional"`` (LP). ``solver`` is ``"highs"`` or a PuLP solver name (see
     :func:`~npl_disposal.backends.available_solvers`). ``method`` (HiGHS only) is
-    ``"auto"``, ``"direct"`` (one model of every loan) or ``"decomposition"``.
+    ``"auto"``, ``"direct"`` (one model of every loan) or ``"decomposition"``;
+    ``"auto"`` takes ``"direct"`` up to 12,000 options. A time-limited
+    ``"direct"`` whole-loan solve above 50,000 options runs without HiGHS's
+    presolve, which does not keep the time limit (ERGO-Code/HiGHS#1501).
     ``time_limit`` is in seconds and ``mip_gap`` relative (default 1e-6);
     ``progress`` receives one line per step. Arguments left out come from the
     policy's ``[solver]`` section (``backend, time_limit, mip_gap, method``),
