@@ -48,3 +48,34 @@ def test_text_columns_equal_what_pandas_infers(codes: list[int]) -> None:
     pd.testing.assert_series_equal(
         pd.Series(as_text_codes(np.asarray(codes, dtype=np.int64), names)), inferred
     )
+
+
+@given(st.lists(st.one_of(st.sampled_from(["retain", " retain", "write_off ", ""]), st.none())))
+def test_categorical_ids_are_cleaned_like_text(values: list[str | None]) -> None:
+    from npl_disposal.schema import OPTION_COLUMNS
+    from npl_disposal.tables import ProblemLog, clean_columns
+
+    frames = [
+        pd.DataFrame({"channel": pd.Series(values, dtype=dtype)}) for dtype in ("category", object)
+    ]
+    logs = [ProblemLog("options.csv"), ProblemLog("options.csv")]
+    for frame, log in zip(frames, logs, strict=True):
+        clean_columns(frame, OPTION_COLUMNS, log, ids_as_text=True)
+    assert frames[0]["channel"].tolist() == frames[1]["channel"].tolist()
+    ok = [np.broadcast_to(log.ok("channel"), len(values)).tolist() for log in logs]
+    assert ok[0] == ok[1]
+
+
+def test_options_with_categorical_channels_build_the_same_problem() -> None:
+    from npl_disposal import build_problem, read_portfolio
+    from npl_disposal.datasets import make_portfolio
+
+    data = make_portfolio(300, 4, seed=3)
+    portfolio = read_portfolio(data.loans, data.branches)
+    as_text = data.options.assign(channel=data.options["channel"].astype(object))
+    as_category = data.options.assign(channel=data.options["channel"].astype("category"))
+    a = build_problem(portfolio, data.policy_dict(), as_text)
+    b = build_problem(portfolio, data.policy_dict(), as_category)
+    assert a.channels == b.channels
+    np.testing.assert_array_equal(a.eligible, b.eligible)
+    np.testing.assert_array_equal(a.value, b.value)

@@ -182,8 +182,9 @@ def read_options(source: TableSource, portfolio: Portfolio) -> pd.DataFrame:
     """
     name = source_name(source, "options")
     frame = read_table(source, OPTION_COLUMNS)
-    ids = frame["loan_id"].astype("string").array if "loan_id" in frame else None
-    log = ProblemLog(name, ids)
+    if "loan_id" in frame:  # as text once: the log's row labels and the cleaning share it
+        frame["loan_id"] = frame["loan_id"].astype("string")
+    log = ProblemLog(name, frame["loan_id"].array if "loan_id" in frame else None)
     check_headers(frame, OPTION_COLUMNS, log)
     log.raise_if_any("options validation failed")
     clean_columns(frame, OPTION_COLUMNS, log, ids_as_text=True)

@@ -252,6 +252,8 @@ def clean_columns(
 
 
 def _to_id(raw: pd.Series, col: Column, log: ProblemLog, as_text: bool = False) -> pd.Series:
+    if as_text and isinstance(raw.dtype, pd.CategoricalDtype):
+        return _categorical_id(raw, col, log)
     text = raw.astype("string").str.strip()
     missing = (text.isna() | (text == "")).to_numpy(dtype=bool)
     if col.required:
@@ -259,6 +261,23 @@ def _to_id(raw: pd.Series, col: Column, log: ProblemLog, as_text: bool = False) 
     if as_text:
         return text.mask(missing)
     return text.astype(object).where(~missing, None)
+
+
+def _categorical_id(raw: pd.Series, col: Column, log: ProblemLog) -> pd.Series:
+    """A categorical id column cleaned through its categories, not cell by cell.
+
+    The categories are stripped (two that differ only by spaces merge) and an
+    empty one counts as missing, as for text ids.
+    """
+    stripped = raw.cat.categories.astype("string").str.strip()
+    recode, names = pd.factorize(stripped.where(stripped != "", None), use_na_sentinel=True)
+    codes = raw.cat.codes.to_numpy()
+    codes = np.where(codes >= 0, np.append(recode, -1)[codes], -1)
+    missing = codes < 0
+    if col.required:
+        log.flag(missing, col.name, raw, "missing", "a non-empty identifier")
+    categories = pd.Index(names, dtype="string")
+    return pd.Series(pd.Categorical.from_codes(codes, categories=categories), index=raw.index)
 
 
 def _to_number(raw: pd.Series, col: Column, log: ProblemLog) -> pd.Series:
