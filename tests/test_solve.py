@@ -413,16 +413,16 @@ def test_pricing_loop_with_a_tiny_sample_finds_the_lp_optimum(
     _verified(problem, outcome.shares, outcome.y, whole=False)
 
 
-def _unhelpable_profit_floor() -> Case:
+def _unhelpable_profit_floor(exit_channel: str = "amc_b", **policy: Any) -> Case:
     """30 loans already at their best profit (retain) and still CNY 1,000 short of the floor."""
     rows = [loan(f"L{i}", 100_000.0) for i in range(30)]
     options = []
     for i in range(30):
         options += [
             (f"L{i}", "retain", 10.0, -1_000.0, 0.0),
-            (f"L{i}", "amc_b", 5.0, -2_000.0, 1.0),
+            (f"L{i}", exit_channel, 5.0, -2_000.0, 1.0),
         ]
-    return make_case(rows, options, {"profit": {"max_loss": 29_000.0}})
+    return make_case(rows, options, {"profit": {"max_loss": 29_000.0}, **policy})
 
 
 @pytest.mark.parametrize("phase_one", [False, True])
@@ -441,15 +441,8 @@ def test_whole_loan_priced_on_a_sample_reports_an_infeasible_policy_as_without()
     """With an on/off block the whole-loan solve prices the combinations on a sample; when
     the policy cannot be met it must still end in the full relaxation and report the
     shortfall (CNY 1,000 of profit floor), as the solve without a sample does."""
-    rows = [loan(f"L{i}", 100_000.0) for i in range(30)]
-    options = []
-    for i in range(30):
-        options += [
-            (f"L{i}", "retain", 10.0, -1_000.0, 0.0),
-            (f"L{i}", "bulk_transfer", 5.0, -2_000.0, 1.0),
-        ]
-    policy = {"profit": {"max_loss": 29_000.0}, "bulk_transfer": {"capacity": 1e9, "min_loans": 2}}
-    problem = make_case(rows, options, policy).build()
+    bulk = {"capacity": 1e9, "min_loans": 2}
+    problem = _unhelpable_profit_floor("bulk_transfer", bulk_transfer=bulk).build()
     assert problem.switches.any()
     sampled = solve_whole_loan(problem, LOOP_GUARD, sample=5, free_target=1)
     whole = solve_whole_loan(problem, LOOP_GUARD)
