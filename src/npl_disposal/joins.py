@@ -26,14 +26,15 @@ class PlanKeys:
     ``loan`` is each plan row's row in the loan table and ``channel`` its code
     in ``names``. :func:`~npl_disposal.solve.solve` writes a plan's ``loan_id``
     and ``channel`` columns from these same arrays, so the join need not hash a
-    million ids again. ``checked`` keeps the options table's loan rows once
-    verified, for the next join on the same tables.
+    million ids again. ``checked`` keeps an options table (the object itself,
+    compared by identity) with its loan rows once verified, for the next join on
+    the same, unchanged table.
     """
 
     loan: np.ndarray
     channel: np.ndarray
     names: tuple[str, ...]
-    checked: dict[int, np.ndarray] = field(default_factory=dict, repr=False)
+    checked: list[tuple[pd.DataFrame, np.ndarray]] = field(default_factory=list, repr=False)
 
 
 class PlanJoin:
@@ -111,11 +112,13 @@ def _option_rows(
     loans: pd.DataFrame, options: pd.DataFrame, keys: PlanKeys | None
 ) -> np.ndarray | None:
     """The options' loan rows, checked once per options table when ``keys`` can keep them."""
-    if keys is not None and id(options) in keys.checked:
-        return keys.checked[id(options)]
+    if keys is not None:
+        for table, rows in keys.checked:
+            if table is options:
+                return rows
     pos = _checked_positions(loans, options)
     if keys is not None and pos is not None:
-        keys.checked[id(options)] = pos
+        keys.checked[:] = [(options, pos)]
     return pos
 
 
