@@ -202,9 +202,9 @@ class GrowingLP:
         idx = np.flatnonzero(loans & ~self.free)
         if idx.size == 0:
             return 0
-        gone = (idx[:, None] * m + np.arange(m)).ravel()
-        self.used -= row_scale(problem) * (problem.rows.matrix[:, gone] @ self.base[idx].ravel())
         rows, scale = problem.rows, row_scale(problem)
+        gone = (idx[:, None] * m + np.arange(m)).ravel()
+        self.used -= scale * (rows.matrix[:, gone] @ self.base[idx].ravel())
         lower = np.where(np.isfinite(rows.lower), rows.lower * scale - self.used, -np.inf)
         upper = np.where(np.isfinite(rows.upper), rows.upper * scale - self.used, np.inf)
         self.session.set_row_limits(self.resource, lower, upper)

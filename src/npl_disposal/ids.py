@@ -1,4 +1,4 @@
-"""Locating loan ids in a table of unique ids.
+"""Loan ids and other text columns at scale: locating ids, building text columns.
 
 Matching three million option rows to a million loans by text is the costliest
 step of reading an options table. Arrow's hash lookup (``pyarrow.compute.index_in``)
