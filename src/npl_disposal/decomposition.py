@@ -509,7 +509,11 @@ def _by_combination(
     for i, combo in enumerate(combos):
         # The first combination's own LP bounds it; the others are first bounded at the
         # relaxation's prices, which may spare solving them.
-        estimate = _combo_bound(problem, lp.duals, combo, at_duals) if i > 0 else math.inf
+        estimate = (
+            _combo_bound(problem, lp.duals, combo, at_duals)
+            if combo is not None and i > 0
+            else math.inf
+        )
         prune = best is not None and (estimate <= best[2] or _gap(best[2], estimate) <= mip_gap)
         if i > 0 and (prune or time.perf_counter() > deadline):
             bounds.append(estimate)
@@ -557,7 +561,7 @@ def _by_combination(
 def _combo_bound(
     problem: AllocationProblem,
     duals: np.ndarray,
-    combo: np.ndarray | None,
+    combo: np.ndarray,
     at_duals: Callable[[], np.ndarray] | None = None,
 ) -> float:
     """Lagrangian bound (CNY yuan) with the on/off variables fixed at ``combo``.
@@ -566,8 +570,6 @@ def _combo_bound(
     channel then hold trivially and their prices are dropped. ``at_duals``
     gives the reduced values at ``duals``, reused when no dropped price was set.
     """
-    if combo is None:
-        return lagrangian_bound(problem, duals, reduced_values(problem, duals))
     off = [b.name for b, on in zip(problem.blocks, combo, strict=True) if on < 0.5]  # NaN: free
     prices = duals.copy()
     for name in off:
