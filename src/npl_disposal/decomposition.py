@@ -37,6 +37,7 @@ from npl_disposal.formulation import (
     row_scale,
     shares_from,
 )
+from npl_disposal.grid import best_two, row_argmax, row_max
 from npl_disposal.highs import run_highs
 from npl_disposal.problem import AllocationProblem, loan_arrays
 
@@ -115,7 +116,7 @@ def lagrangian_bound(
     free = np.ones(block.size, dtype=bool) if fix_blocks is None else np.isnan(fix_blocks)
     level = np.where(free, block > 0, np.nan_to_num(fix_blocks if fix_blocks is not None else 0))
     blocks = float(block @ level)
-    top = reduced.max(axis=1) if best is None else best
+    top = row_max(reduced) if best is None else best
     return float(top.sum() + rhs + blocks)
 
 
@@ -124,23 +125,19 @@ def plan_value(problem: AllocationProblem, shares: np.ndarray, y: np.ndarray) ->
     return float((problem.value * shares).sum() + problem.block_cost @ y)
 
 
-def _argmax_shares(reduced: np.ndarray) -> np.ndarray:
+def _argmax_shares(reduced: np.ndarray, best: np.ndarray | None = None) -> np.ndarray:
+    """Every loan wholly on its best option (``best``: its position, when known)."""
     shares = np.zeros(reduced.shape)
-    shares[np.arange(reduced.shape[0]), reduced.argmax(axis=1)] = 1.0
+    best = row_argmax(reduced) if best is None else best
+    shares[np.arange(reduced.shape[0]), best] = 1.0
     return shares
 
 
-def _second_gap(reduced: np.ndarray) -> np.ndarray:
-    """How much each loan's best option beats its second best (inf if it has one)."""
-    if reduced.shape[1] < 2:
-        return np.full(reduced.shape[0], np.inf)
-    rows = np.arange(reduced.shape[0])
-    best = reduced.argmax(axis=1)
-    top = reduced[rows, best]
-    others = reduced.copy()
-    others[rows, best] = -np.inf
-    gap = top - others.max(axis=1)
-    return np.where(np.isfinite(gap), gap, np.inf)
+def _best_and_gap(reduced: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Each loan's best option, and how much it beats the second best (inf if none)."""
+    best, top, second = best_two(reduced)
+    gap = top - second
+    return best, np.where(np.isfinite(gap), gap, np.inf)
 
 
 def _sample_duals(
@@ -246,12 +243,12 @@ def solve_fractional(
         duals, sampled = _sample_duals(problem, size, rng, deadline, phase_one, fix_blocks,
                                        sample=sample, free_target=free_target)  # fmt: skip
     reduced = reduced_values(problem, duals, phase_one)
-    base = _argmax_shares(reduced)
-    gap = _second_gap(reduced)
+    best, gap = _best_and_gap(reduced)
+    base = _argmax_shares(reduced, best)
     free[_cheapest(gap / problem.balance, max(free_target, n // 200))] = True
     free |= gap * MONEY_SCALE <= _TIE_TOL
     if warm is not None and warm.free is not None:
-        free |= warm.free | (warm.shares.max(axis=1) < 1.0)
+        free |= warm.free | (row_max(warm.shares) < 1.0)
         base = np.where(free[:, None], base, _argmax_shares(warm.shares))
     seconds = {"prices": time.perf_counter() - start}
     iterations, timed_out = 0, False
@@ -306,8 +303,8 @@ def solve_fractional(
             continue
         duals = lp.resource_duals(sol.row_dual)
         reduced = reduced_values(problem, duals, phase_one)
-        chosen = np.take_along_axis(reduced, base.argmax(axis=1)[:, None], axis=1)[:, 0]
-        loss = (reduced.max(axis=1) - chosen) * MONEY_SCALE
+        chosen = np.take_along_axis(reduced, row_argmax(base)[:, None], axis=1)[:, 0]
+        loss = (row_max(reduced) - chosen) * MONEY_SCALE
         wrong = ~free & (loss > _TIE_TOL)
         if not wrong.any():
             break
@@ -372,11 +369,11 @@ def _free_for_rows(
     unit of help until their help covers twice the shortfall.
     """
     before = int(free.sum())
-    current = base.argmax(axis=1)
+    current = row_argmax(base)
     idx = np.arange(problem.n_loans)
     others = reduced.copy()  # -inf where not eligible already
     others[idx, current] = -np.inf
-    cost = reduced[idx, current] - others.max(axis=1)
+    cost = reduced[idx, current] - row_max(others)
     del others
     for r in np.flatnonzero(shortfall != 0):
         unit = np.zeros(len(problem.rows))
@@ -384,7 +381,7 @@ def _free_for_rows(
         signed = np.asarray(problem.rows.matrix.T @ unit).reshape(reduced.shape)
         now = signed[idx, current]
         signed[~problem.eligible] = -np.inf
-        gain = signed.max(axis=1) - now
+        gain = row_max(signed) - now
         ok = (~free) & (gain > 0)
         ratio = cost[ok] / gain[ok]
         order = np.flatnonzero(ok)[np.argsort(ratio, kind="stable")]
@@ -578,7 +575,7 @@ def _combo_bound(
     reduced = at_duals() if unchanged and at_duals is not None else reduced_values(problem, prices)
     closed = [problem.channels.index(name) for name in off if name in problem.channels]
     open_ = np.setdiff1d(np.arange(problem.n_channels), closed)
-    best = reduced[:, open_].max(axis=1) if open_.size else np.full(problem.n_loans, -np.inf)
+    best = row_max(reduced[:, open_])
     if not np.isfinite(best).all():
         return -math.inf
     return lagrangian_bound(problem, prices, reduced, fix_blocks=combo, best=best)
@@ -615,7 +612,7 @@ def _solve_combo(
     if lp.status != "optimal" or np.abs(lp.shortfall).max(initial=0.0) * MONEY_SCALE > _SLACK_TOL:
         return None, lp.bound if math.isfinite(lp.bound) else math.inf, lp
     loss = reduced_values(problem, lp.duals)  # turned in place into each option's loss:
-    np.subtract(loss.max(axis=1)[:, None], loss, out=loss)  # CNY yuan; inf if not eligible
+    np.subtract(row_max(loss)[:, None], loss, out=loss)  # CNY yuan; inf if not eligible
     found = _repair(problem, lp, loss, deadline, max_free, combo, mip_gap)
     bound = lp.bound
     if progress is not None:
@@ -712,14 +709,14 @@ def _repair(
     and any the LP used. The MILP stops at the first plan the LP bound
     certifies; if none is found within the gap, the neighbourhood grows fourfold.
     """
-    split = lp.shares.max(axis=1) < 1.0 - 1e-9
+    split = row_max(lp.shares) < 1.0 - 1e-9
     m = loss.shape[1]
     # Each loan's best option has loss 0; the second smallest loss is what switching costs.
     second = np.partition(loss, min(1, m - 1), axis=1)[:, min(1, m - 1)]
     gap = second if m > 1 else np.full(loss.shape[0], np.inf)
     allowed = problem.eligible & ((loss <= second[:, None]) | (lp.shares > 1e-9))
     order = _cheapest(gap / problem.balance, max_free)
-    choice = np.where(problem.eligible, lp.shares, -1.0).argmax(axis=1)
+    choice = row_argmax(np.where(problem.eligible, lp.shares, -1.0))
     base = np.zeros(loss.shape)
     base[np.arange(loss.shape[0]), choice] = 1.0
     chosen_value = np.take_along_axis(problem.value, choice[:, None], axis=1)[:, 0]

@@ -15,6 +15,7 @@ import math
 import numpy as np
 import pandas as pd
 
+from npl_disposal.grid import row_max
 from npl_disposal.problem import AllocationProblem, tolerance_requirement
 
 __all__ = ["CONFLICT_COLUMNS", "explain_infeasibility", "precheck"]
@@ -115,7 +116,7 @@ def _tolerance(problem: AllocationProblem) -> list[dict[str, object]]:
     npl = np.bincount(problem.branch_index[inc], problem.balance[inc], minlength=k)
     total = pf.branches["inclusive_loans"].to_numpy(dtype=float)
     need = tolerance_requirement(npl, total, pol.tolerance.threshold)
-    best = np.where(problem.eligible, problem.derecognised, 0.0).max(axis=1) * problem.balance
+    best = row_max(np.where(problem.eligible, problem.derecognised, 0.0)) * problem.balance
     can = np.bincount(problem.branch_index[inc], best[inc], minlength=k)
     out = []
     for b in np.flatnonzero(need > can + 0.01):
@@ -134,7 +135,7 @@ def _profit(problem: AllocationProblem) -> list[dict[str, object]]:
     pol = problem.policy
     if pol.profit is None:
         return []
-    best = float(np.where(problem.eligible, problem.pnl, -np.inf).max(axis=1).sum())
+    best = float(row_max(np.where(problem.eligible, problem.pnl, -np.inf)).sum())
     if best >= -pol.profit.max_loss - 0.01:
         return []
     loss = -best

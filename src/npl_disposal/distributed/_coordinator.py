@@ -36,6 +36,7 @@ from npl_disposal.distributed._steps import (
     _sample,
 )
 from npl_disposal.formulation import MONEY_SCALE, restricted_model, row_scale, shares_from
+from npl_disposal.grid import row_max
 from npl_disposal.highs import run_highs
 from npl_disposal.problem import AllocationProblem
 
@@ -388,7 +389,7 @@ class _Run:
         ):
             return None, lp.bound if math.isfinite(lp.bound) else math.inf
         reduced = reduced_values(lp.problem, lp.duals)
-        loss = reduced.max(axis=1)[:, None] - reduced
+        loss = row_max(reduced)[:, None] - reduced
         shell = Outcome("optimal", lp.shares, lp.y, lp.objective, lp.bound, lp.duals, lp.shortfall)
         repaired = _repair(lp.problem, shell, loss, self.deadline, max_free, combo, mip_gap)
         found = None

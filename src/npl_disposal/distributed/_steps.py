@@ -12,15 +12,16 @@ import pandas as pd
 
 from npl_disposal.decomposition import (
     _TIE_TOL,
+    _best_and_gap,
     _free_for_rows,
     _free_more,
-    _second_gap,
     reduced_values,
 )
 from npl_disposal.distributed._layout import _Piece, _piece
 from npl_disposal.distributed._partitions import _Part
 from npl_disposal.distributed._storage import _write_parquet
 from npl_disposal.formulation import MONEY_SCALE
+from npl_disposal.grid import row_argmax, row_max
 from npl_disposal.portfolio import Portfolio
 from npl_disposal.problem import AllocationProblem
 from npl_disposal.solve import plan_frame
@@ -81,14 +82,13 @@ def _respond(
     """Best response to the prices: argmax channels, and the loans near a tie opened."""
     p = part.need()
     reduced = reduced_values(p, prices)
-    base = reduced.argmax(axis=1)
+    base, gap = _best_and_gap(reduced)
     free = np.ones(p.n_loans, dtype=bool) if everything else np.zeros(p.n_loans, dtype=bool)
     if not everything and p.n_loans:
-        gap = _second_gap(reduced)
         free[np.argsort(gap / p.balance, kind="stable")[:limit]] = True
         free |= gap * MONEY_SCALE <= _TIE_TOL
     state = _State(base, free)
-    best = float(reduced.max(axis=1).sum())
+    best = float(row_max(reduced).sum())
     return state, _report(part.index, p, state, np.flatnonzero(free), best)
 
 
@@ -98,13 +98,13 @@ def _price_out(part: _Part, held: _Held, duals: np.ndarray, limit: int) -> _Held
     p = part.need()
     reduced = reduced_values(p, duals)
     rows = np.arange(p.n_loans)
-    loss = (reduced.max(axis=1) - reduced[rows, state.base]) * MONEY_SCALE
+    loss = (row_max(reduced) - reduced[rows, state.base]) * MONEY_SCALE
     wrong = ~state.free & (loss > _TIE_TOL)
     free = state.free.copy()
     if wrong.any():
         _free_more(free, wrong, loss, limit, p.balance)
     new = _State(state.base, free)
-    best = float(reduced.max(axis=1).sum())
+    best = float(row_max(reduced).sum())
     return new, _report(
         part.index, p, new, np.flatnonzero(free & ~state.free), best, wrong=int(wrong.sum())
     )
@@ -146,7 +146,7 @@ def _combo_part(part: _Part, prices: np.ndarray, closed: tuple[str, ...]) -> tup
     for name in closed:
         if name in p.channels:
             reduced[:, p.channels.index(name)] = -np.inf
-    best = reduced.max(axis=1)
+    best = row_max(reduced)
     if not np.isfinite(best).all():
         return False, -math.inf
     return True, float(best.sum())
@@ -162,10 +162,10 @@ def _fixing(
     """
     p = part.need()
     reduced = reduced_values(p, duals)
-    loss = reduced.max(axis=1)[:, None] - reduced
+    loss = row_max(reduced)[:, None] - reduced
     allowed = p.eligible & (loss < threshold)
     free = allowed.sum(axis=1) >= 2
-    state = _State(reduced.argmax(axis=1), free)
+    state = _State(row_argmax(reduced), free)
     if not gather:
         empty = _Report(
             part.index, None, np.zeros(len(p.rows)), 0.0, math.nan, count=int(free.sum())

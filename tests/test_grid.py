@@ -1,0 +1,57 @@
+"""Per-loan grid reductions equal NumPy's, ties and -inf included."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from hypothesis.extra.numpy import arrays
+
+from npl_disposal import grid
+from npl_disposal.grid import best_two, row_argmax, row_max
+
+# Few distinct values, so that ties and all -inf rows are common.
+values = st.sampled_from([-np.inf, -2.5, -1.0, 0.0, 0.0, 1.0, 3.25, 1e12])
+grids = st.integers(1, 6).flatmap(
+    lambda m: arrays(np.float64, st.tuples(st.integers(0, 40), st.just(m)), elements=values)
+)
+
+
+@settings(max_examples=200, deadline=None)
+@given(grids, st.sampled_from([1, 3, 7, 32_768]))
+def test_reductions_equal_numpy(values: np.ndarray, block: int) -> None:
+    old = grid.BLOCK_ROWS
+    grid.BLOCK_ROWS = block  # small blocks exercise the block edges
+    try:
+        best, top, second = best_two(values)
+        np.testing.assert_array_equal(best, values.argmax(axis=1))
+        np.testing.assert_array_equal(top, values.max(axis=1))
+        np.testing.assert_array_equal(row_max(values), values.max(axis=1))
+        np.testing.assert_array_equal(row_argmax(values), values.argmax(axis=1))
+        if values.shape[1] > 1:
+            expected = np.sort(values, axis=1)[:, -2]
+        else:
+            expected = np.full(len(values), -np.inf)
+        np.testing.assert_array_equal(second, expected)
+    finally:
+        grid.BLOCK_ROWS = old
+
+
+def test_non_contiguous_views_and_no_columns() -> None:
+    base = np.arange(60.0).reshape(10, 6)[::2, ::2] * np.array([1.0, -1.0, 0.5])
+    np.testing.assert_array_equal(row_max(base), base.max(axis=1))
+    np.testing.assert_array_equal(best_two(base)[0], base.argmax(axis=1))
+    empty = np.zeros((4, 0))
+    assert np.all(row_max(empty) == -np.inf)
+    best, top, second = best_two(empty)
+    assert best.tolist() == [0] * 4 and np.all(top == -np.inf) and np.all(second == -np.inf)
+
+
+@pytest.mark.parametrize("shape", [(0, 3), (1, 1), (5, 1)])
+def test_edge_shapes(shape: tuple[int, int]) -> None:
+    values = np.random.default_rng(1).normal(size=shape)
+    best, top, second = best_two(values)
+    np.testing.assert_array_equal(best, values.argmax(axis=1) if shape[0] else [])
+    np.testing.assert_array_equal(top, values.max(axis=1) if shape[0] else [])
+    assert np.all(second == -np.inf)
