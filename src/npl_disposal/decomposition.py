@@ -259,7 +259,8 @@ def solve_fractional(
         lp.grow(free)
         base = lp.base
     else:
-        lp = GrowingLP(problem, free, np.where(free[:, None], 0.0, base), phase_one, fix_blocks)
+        lp = GrowingLP(problem, free, np.where(free[:, None], 0.0, base), phase_one, fix_blocks,
+                       start=base)  # fmt: skip
     while True:
         iterations += 1
         left = max(deadline - time.perf_counter(), 0.05)

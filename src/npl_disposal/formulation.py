@@ -166,6 +166,11 @@ class GrowingLP:
     equality row and option columns; HiGHS then restarts from the last basis
     instead of solving the larger LP from scratch. Column generation's usual
     loop (price, add, re-solve) thereby costs little more than its final LP.
+
+    ``start`` (a grid of whole options) gives the first simplex its basis: each
+    free loan on its option there (at 1M loans, 166 iterations instead of 3,521
+    for the first LP of 5,000 loans). A freed loan enters the basis at the
+    option it was fixed to (about 200 iterations per grow instead of 4,400).
     """
 
     def __init__(
@@ -175,6 +180,7 @@ class GrowingLP:
         fixed_shares: np.ndarray,
         phase_one: bool = False,
         fix_blocks: np.ndarray | None = None,
+        start: np.ndarray | None = None,
     ) -> None:
         self.problem = problem
         self.phase_one = phase_one
@@ -190,6 +196,29 @@ class GrowingLP:
         self._cols = [self.first.cols]
         self._pos = [np.arange(self.first.n_x)]
         self._ipm = self.first.model.cost.size > IPM_COLUMNS
+        if start is not None and not self._ipm:  # the interior point method takes no basis
+            first = self.first
+            ordinal = np.searchsorted(first.loans, first.cols // problem.n_channels)
+            self._enter(start, first.cols, np.arange(first.n_x), np.arange(first.loans.size),
+                        ordinal)  # fmt: skip
+
+    def _enter(
+        self,
+        shares: np.ndarray,
+        cols: np.ndarray,
+        pos: np.ndarray,
+        eq: np.ndarray,
+        ordinal: np.ndarray,
+    ) -> None:
+        """Start the next simplex with the loans of rows ``eq`` wholly on their ``shares``.
+
+        Grid columns ``cols`` (model columns ``pos``, of loan ``ordinal`` among
+        ``eq``) held at 1 enter the basis for the rows' slacks. Skipped unless
+        every such loan holds exactly one option.
+        """
+        held = shares.reshape(-1)[cols] == 1.0
+        if np.array_equal(np.bincount(ordinal[held], minlength=eq.size), np.ones(eq.size)):
+            self.session.swap_into_basis(pos[held], eq[ordinal[held]])
 
     @property
     def n_free(self) -> int:
@@ -224,8 +253,12 @@ class GrowingLP:
             shape=(n_rows, n_x),
         )  # fmt: skip
         cost = np.zeros(n_x) if self.phase_one else -problem.value.ravel()[cols] * MONEY_SCALE
-        self._pos.append(self.session.add_columns(cost, np.zeros(n_x), np.ones(n_x), matrix))
+        pos = self.session.add_columns(cost, np.zeros(n_x), np.ones(n_x), matrix)
+        self._pos.append(pos)
         self._cols.append(cols)
+        # Each freed loan starts at the option it was fixed to: the row limits gave back
+        # that usage, so the basis stays primal feasible.
+        self._enter(self.base, cols, pos, eq, ordinal)
         self.free[idx] = True
         self.base[idx] = 0.0
         return int(idx.size)

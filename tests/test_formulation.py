@@ -1,0 +1,72 @@
+"""The grown restricted LP: restarts from a primal feasible basis, same optimum as cold."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from npl_disposal import build_problem, read_portfolio
+from npl_disposal.datasets import make_portfolio
+from npl_disposal.decomposition import _argmax_shares, plan_value, reduced_values
+from npl_disposal.formulation import GrowingLP
+from npl_disposal.problem import AllocationProblem
+
+
+@pytest.fixture(scope="module")
+def problem() -> AllocationProblem:
+    data = make_portfolio(400, 6, seed=3)
+    return build_problem(read_portfolio(data.loans, data.branches), data.policy_dict(),
+                         data.options)  # fmt: skip
+
+
+def _iterations(lp: GrowingLP) -> int:
+    return int(lp.session.h.getInfo().simplex_iteration_count)
+
+
+def _objective(lp: GrowingLP) -> float:
+    """The plan's value (CNY yuan), fixed loans included."""
+    sol = lp.solve()
+    assert sol.status == "optimal"
+    return plan_value(lp.problem, lp.shares(sol.x), lp.y(sol.x))
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_a_start_basis_changes_the_path_not_the_optimum(
+    problem: AllocationProblem, seed: int
+) -> None:
+    rng = np.random.default_rng(seed)
+    free = rng.random(problem.n_loans) < 0.3
+    base = _argmax_shares(np.where(problem.eligible, problem.value, -np.inf))
+    fixed = np.where(free[:, None], 0.0, base)
+    cold, warm = GrowingLP(problem, free, fixed), GrowingLP(problem, free, fixed, start=base)
+    assert _objective(warm) == pytest.approx(_objective(cold), rel=1e-9, abs=1e-9)
+    more = free | (rng.random(problem.n_loans) < 0.3)
+    cold.grow(more)
+    warm.grow(more)
+    assert _objective(warm) == pytest.approx(_objective(cold), rel=1e-9, abs=1e-9)
+    assert np.array_equal(warm.free, more)
+
+
+def test_loans_freed_at_their_best_option_leave_the_basis_optimal(
+    problem: AllocationProblem,
+) -> None:
+    """The freed loans enter the basis at their fixed option: nothing is left to pivot."""
+    free = np.zeros(problem.n_loans, dtype=bool)
+    free[::4] = True
+    base = _argmax_shares(np.where(problem.eligible, problem.value, -np.inf))
+    lp = GrowingLP(problem, free, np.where(free[:, None], 0.0, base), start=base)
+    sol = lp.solve()
+    assert sol.status == "optimal"
+    # Fix every other loan at its best option at the LP's prices, then free those loans.
+    reduced = reduced_values(problem, lp.resource_duals(sol.row_dual))
+    held = np.take_along_axis(reduced, lp.base.argmax(axis=1)[:, None], axis=1)[:, 0]
+    priced_right = ~lp.free & (reduced.max(axis=1) - held <= 1e-6)  # CNY yuan
+    assert priced_right.sum() >= 20
+    before = plan_value(problem, lp.shares(sol.x), lp.y(sol.x))
+    assert lp.grow(priced_right) == int(priced_right.sum())
+    again = lp.solve()
+    assert again.status == "optimal"
+    assert _iterations(lp) == 0
+    assert plan_value(problem, lp.shares(again.x), lp.y(again.x)) == pytest.approx(
+        before, rel=1e-12
+    )
