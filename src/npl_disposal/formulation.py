@@ -167,9 +167,9 @@ class GrowingLP:
     instead of solving the larger LP from scratch. Column generation's usual
     loop (price, add, re-solve) thereby costs little more than its final LP.
 
-    ``start`` (a grid of whole options) gives the first simplex its basis: each
-    free loan on its option there (at 1M loans, 166 iterations instead of 3,521
-    for the first LP of 5,000 loans). A freed loan enters the basis at the
+    ``start`` (a grid of whole options) gives the first LP its basis: each free
+    loan on its option there, solved by the dual simplex (at 1M loans, 166
+    iterations instead of 3,521 for the first LP of 5,000 loans). A freed loan enters the basis at the
     option it was fixed to (about 200 iterations per grow instead of 4,400).
     """
 
@@ -187,7 +187,11 @@ class GrowingLP:
         self.first = restricted_model(
             problem, free, fixed_shares, phase_one=phase_one, fix_blocks=fix_blocks
         )
-        self.session = HighsSession(self.first.model)
+        # From a start basis the dual simplex beats the interior point method (3M loans,
+        # first LP of 15,000 loans: 0.16 s against 0.93 s with its crossover).
+        self.session = HighsSession(
+            self.first.model, method="simplex" if start is not None else None
+        )
         self.free = free.copy()
         self.base = np.where(free[:, None], 0.0, fixed_shares)
         k = len(problem.rows)
@@ -195,8 +199,8 @@ class GrowingLP:
         self.used = scaled_usage(problem, self.base)
         self._cols = [self.first.cols]
         self._pos = [np.arange(self.first.n_x)]
-        self._ipm = self.first.model.cost.size > IPM_COLUMNS
-        if start is not None and not self._ipm:  # the interior point method takes no basis
+        self._ipm = start is None and self.first.model.cost.size > IPM_COLUMNS
+        if start is not None:
             first = self.first
             ordinal = np.searchsorted(first.loans, first.cols // problem.n_channels)
             self._enter(start, first.cols, np.arange(first.n_x), np.arange(first.loans.size),
