@@ -31,6 +31,34 @@ def test_locate_agrees_with_a_pandas_index(
     np.testing.assert_array_equal(got, expected)
 
 
+@given(
+    ids=st.lists(_TEXT, unique=True, min_size=1, max_size=20),
+    repeats=st.lists(st.integers(0, 3), min_size=20, max_size=20),
+    change=st.sampled_from(["none", "swap", "unknown", "missing"]),
+    at=st.integers(0, 100),
+    keys_text=st.booleans(),
+)
+def test_locate_keys_in_portfolio_order(
+    ids: list[str], repeats: list[int], change: str, at: int, keys_text: bool
+) -> None:
+    """Keys listed id by id in order take the neighbour comparison; any break falls back."""
+    keys: list[str | None] = [i for i, r in zip(ids, repeats, strict=False) for _ in range(r)]
+    if keys and change == "swap":
+        j = at % len(keys)
+        keys[0], keys[j] = keys[j], keys[0]
+    elif keys and change == "unknown":
+        keys[at % len(keys)] = "unknown id"
+    elif keys and change == "missing":
+        keys[at % len(keys)] = None
+    expected = np.array(
+        [ids.index(k) if k is not None and k in ids else -1 for k in keys], dtype=np.int64
+    )
+    got = locate(
+        pd.Series(ids, dtype=object), pd.Series(keys, dtype="string" if keys_text else object)
+    )
+    np.testing.assert_array_equal(got, expected)
+
+
 def test_locate_takes_arrays_and_numbers() -> None:
     np.testing.assert_array_equal(
         locate(np.array(["a", "b"], dtype=object), np.array(["b", "x", "a"], dtype=object)),
@@ -79,3 +107,28 @@ def test_options_with_categorical_channels_build_the_same_problem() -> None:
     assert a.channels == b.channels
     np.testing.assert_array_equal(a.eligible, b.eligible)
     np.testing.assert_array_equal(a.value, b.value)
+
+
+@given(
+    rows=st.lists(
+        st.tuples(st.integers(0, 5), st.sampled_from(["retain", "write_off", "restructure"])),
+        max_size=25,
+    ),
+    categorical=st.booleans(),
+)
+def test_duplicate_options_agree_with_pandas(
+    rows: list[tuple[int, str]], categorical: bool
+) -> None:
+    from npl_disposal.problem import _duplicate_options
+
+    frame = pd.DataFrame({"loan_id": [f"L{i}" for i, _ in rows], "channel": [c for _, c in rows]})
+    if categorical:
+        frame["channel"] = frame["channel"].astype("category")
+    loan_pos = np.array([i for i, _ in rows], dtype=np.int64)
+    expected = frame.duplicated(["loan_id", "channel"], keep=False).to_numpy()
+    np.testing.assert_array_equal(_duplicate_options(frame, loan_pos), expected)
+    ordered = frame.assign(_pos=loan_pos).sort_values("_pos", kind="stable")
+    np.testing.assert_array_equal(
+        _duplicate_options(ordered, ordered["_pos"].to_numpy()),
+        ordered.duplicated(["loan_id", "channel"], keep=False).to_numpy(),
+    )

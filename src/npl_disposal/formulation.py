@@ -169,8 +169,9 @@ class GrowingLP:
 
     ``start`` (a grid of whole options) gives the first LP its basis: each free
     loan on its option there, solved by the dual simplex (at 1M loans, 166
-    iterations instead of 3,521 for the first LP of 5,000 loans). A freed loan enters the basis at the
-    option it was fixed to (about 200 iterations per grow instead of 4,400).
+    iterations instead of 3,521 for the first LP of 5,000 loans). A freed loan
+    enters the basis at the option it was fixed to (about 200 iterations per
+    grow instead of 4,400).
     """
 
     def __init__(

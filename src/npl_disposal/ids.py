@@ -1,10 +1,11 @@
 """Loan ids and other text columns at scale: locating ids, building text columns.
 
 Matching three million option rows to a million loans by text is the costliest
-step of reading an options table. Arrow's hash lookup (``pyarrow.compute.index_in``)
-does it several times faster than a pandas index of Python strings (1M in 1M:
-0.5 s against 1.7 s), so it is used wherever pyarrow is installed; pandas
-otherwise.
+step of reading an options table. Rows listed in portfolio order (as
+``value_options`` writes them) are matched by comparing neighbours; others by
+Arrow's hash lookup (``pyarrow.compute.index_in``), several times faster than a
+pandas index of Python strings (1M in 1M: 0.5 s against 1.7 s). pandas does it
+where pyarrow is not installed.
 """
 
 from __future__ import annotations
@@ -25,10 +26,36 @@ def locate(ids: pd.Series | np.ndarray, keys: pd.Series | np.ndarray) -> np.ndar
     except ImportError:  # pragma: no cover - pyarrow ships with the test extra
         return pd.Index(ids).get_indexer(keys).astype(np.int64)
     try:
-        found = pc.index_in(_text(keys, pa), value_set=_text(ids, pa))
+        key_text, id_text = _text(keys, pa), _text(ids, pa)
+        in_order = _in_order(id_text, key_text, pa, pc)
+        if in_order is not None:
+            return in_order
+        found = pc.index_in(key_text, value_set=id_text)
     except (pa.ArrowInvalid, pa.ArrowTypeError, pa.ArrowNotImplementedError):
         return pd.Index(ids).get_indexer(keys).astype(np.int64)  # e.g. ids that are not text
     return np.asarray(found.fill_null(-1).to_numpy(zero_copy_only=False), dtype=np.int64)
+
+
+def _in_order(ids: Any, keys: Any, pa: Any, pc: Any) -> np.ndarray | None:
+    """Positions when ``keys`` run through ``ids`` in order (each id's keys together), else None.
+
+    Tables derived from the portfolio, such as the options of ``value_options``,
+    list each loan's rows together in portfolio order. Then two passes of
+    comparisons place every key, where a hash lookup would take several times as
+    long (10M loans, 30M options: about 9 s). Each run's first key is checked
+    against its id, so the positions are exact or this returns None.
+    """
+    n, k = len(ids), len(keys)
+    if n == 0 or k < n or keys.null_count:
+        return None
+    start = np.ones(k, dtype=bool)
+    start[1:] = pc.not_equal(keys.slice(1), keys.slice(0, k - 1)).to_numpy(zero_copy_only=False)
+    if int(start.sum()) != n:
+        return None
+    heads = keys.filter(pa.array(start))
+    if not pc.all(pc.equal(heads, ids)).as_py():
+        return None
+    return np.cumsum(start, dtype=np.int64) - 1
 
 
 def _text(values: pd.Series | np.ndarray, pa: Any) -> Any:
