@@ -7,7 +7,7 @@ import pandas as pd
 from hypothesis import given
 from hypothesis import strategies as st
 
-from npl_disposal.ids import as_text, as_text_codes, locate
+from npl_disposal.ids import as_text, as_text_codes, duplicated, locate
 
 _TEXT = st.text(alphabet="AB01 贷-", min_size=1, max_size=4)
 
@@ -132,3 +132,15 @@ def test_duplicate_options_agree_with_pandas(
         _duplicate_options(ordered, ordered["_pos"].to_numpy()),
         ordered.duplicated(["loan_id", "channel"], keep=False).to_numpy(),
     )
+
+
+@given(
+    values=st.lists(st.one_of(_TEXT, st.none(), st.integers(0, 3)), max_size=30),
+    dtype=st.sampled_from([object, "string"]),
+)
+def test_duplicated_agrees_with_pandas(values: list[str | int | None], dtype: object) -> None:
+    if dtype == "string":
+        values = [v if v is None else str(v) for v in values]
+    series = pd.Series(values, dtype=dtype)  # type: ignore[call-overload]
+    expected = series.duplicated(keep=False).to_numpy() & series.notna().to_numpy()
+    np.testing.assert_array_equal(duplicated(series), expected)

@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-__all__ = ["as_text", "as_text_codes", "locate"]
+__all__ = ["as_text", "as_text_codes", "duplicated", "locate"]
 
 
 def locate(ids: pd.Series | np.ndarray, keys: pd.Series | np.ndarray) -> np.ndarray:
@@ -34,6 +34,23 @@ def locate(ids: pd.Series | np.ndarray, keys: pd.Series | np.ndarray) -> np.ndar
     except (pa.ArrowInvalid, pa.ArrowTypeError, pa.ArrowNotImplementedError):
         return pd.Index(ids).get_indexer(keys).astype(np.int64)  # e.g. ids that are not text
     return np.asarray(found.fill_null(-1).to_numpy(zero_copy_only=False), dtype=np.int64)
+
+
+def duplicated(values: pd.Series) -> np.ndarray:
+    """Mask of the values present more than once (missing values never count).
+
+    Text ids are hashed to 64 bits and the hashes sorted: when no two hashes are
+    equal no two ids are, the usual case, proven without hashing the text into
+    a table (10M loan ids: about 2.5 s against 15 s). Otherwise, or for other
+    values, pandas marks the duplicates exactly.
+    """
+    present = values.notna().to_numpy(dtype=bool)
+    text = values.to_numpy(dtype=object)[present]
+    if pd.api.types.infer_dtype(text, skipna=False) == "string":
+        hashed = np.sort(pd.util.hash_array(text, categorize=False))
+        if not bool((hashed[1:] == hashed[:-1]).any()):
+            return np.zeros(len(values), dtype=bool)
+    return values.duplicated(keep=False).to_numpy(dtype=bool) & present
 
 
 def _in_order(ids: Any, keys: Any, pa: Any, pc: Any) -> np.ndarray | None:

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from npl_disposal.ids import duplicated
 from npl_disposal.memory import release_unused
 from npl_disposal.schema import AGE_BUCKETS, AGE_LABELS, BRANCH_COLUMNS, LOAN_COLUMNS
 from npl_disposal.tables import (
@@ -131,14 +132,11 @@ def read_loans(source: TableSource, log: ProblemLog | None = None) -> pd.DataFra
     """
     name = source_name(source, "portfolio")
     frame = read_table(source, LOAN_COLUMNS)
-    ids = (
-        frame["loan_id"].astype("string").to_numpy(dtype=object)
-        if "loan_id" in frame.columns
-        else None
-    )
+    # Row labels for the problems: converted to Python strings only for flagged rows.
+    ids = frame["loan_id"].astype("string").array if "loan_id" in frame.columns else None
     own = ProblemLog(name, ids)
     check_headers(frame, LOAN_COLUMNS, own)
-    clean_columns(frame, LOAN_COLUMNS, own)
+    clean_columns(frame, LOAN_COLUMNS, own, categorical=("branch",))
     _check_loans(frame, own)
     for col in _OPTIONAL_ZERO:
         if col in frame.columns:
@@ -203,10 +201,7 @@ def _check_loans(frame: pd.DataFrame, log: ProblemLog) -> None:
     cols = frame.columns
     if "loan_id" in cols:
         ids = frame["loan_id"]
-        dup = ids.duplicated(keep=False).to_numpy() & ids.notna().to_numpy()
-        log.flag(
-            dup, "loan_id", ids.to_numpy(dtype=object), "duplicate loan_id", "each loan_id once"
-        )
+        log.flag(duplicated(ids), "loan_id", ids, "duplicate loan_id", "each loan_id once")
     balance = frame["balance"].to_numpy() if "balance" in cols else None
     if balance is not None:
         log.flag(
@@ -257,7 +252,7 @@ def _check_branches(frame: pd.DataFrame, log: ProblemLog) -> None:
     cols = frame.columns
     if "branch" in cols:
         ids = frame["branch"]
-        dup = ids.duplicated(keep=False).to_numpy() & ids.notna().to_numpy()
+        dup = duplicated(ids)
         log.flag(dup, "branch", ids.to_numpy(dtype=object), "duplicate branch", "each branch once")
     for name in ("inclusive_loans", "inclusive_loans_start"):
         if name in cols:
@@ -282,9 +277,14 @@ def _check_between(
     log: ProblemLog,
 ) -> None:
     known = set(branches["branch"].dropna())
-    branch = loans["branch"].astype(object).to_numpy()
-    absent = ~pd.Series(branch).isin(known).to_numpy() & pd.notna(branch)
-    missing_log = ProblemLog(loans_file, loans["loan_id"].to_numpy(dtype=object))
+    branch = loans["branch"]
+    if isinstance(branch.dtype, pd.CategoricalDtype):  # one check per branch, not per loan
+        listed = np.append(branch.cat.categories.isin(known), True)
+        absent = ~listed[branch.cat.codes.to_numpy()]
+    else:
+        values = branch.astype(object).to_numpy()
+        absent = ~pd.Series(values).isin(known).to_numpy() & pd.notna(values)
+    missing_log = ProblemLog(loans_file, loans["loan_id"].array)
     missing_log.flag(
         absent,
         "branch",
