@@ -132,6 +132,7 @@ def run_job(folder: Path, out: Path, args: argparse.Namespace) -> tuple[Stages, 
     from npl_disposal import build_problem, load_policy, read_portfolio, solve, verify_plan
     from npl_disposal.cli import branch_table, write_outputs
     from npl_disposal.solve import Status
+    from npl_disposal.tables import write_csv
     from npl_disposal.valuation import value_options
 
     paths = input_paths(folder, args.format)
@@ -181,7 +182,7 @@ def run_job(folder: Path, out: Path, args: argparse.Namespace) -> tuple[Stages, 
     stages.run(
         "write",
         lambda: write_outputs(out, {
-            "plan.csv": lambda p: result.plan.to_csv(p, index=False),
+            "plan.csv": lambda p: write_csv(result.plan, p),
             "branches.csv": lambda p: branches.to_csv(p, index=False),
             "summary.json": lambda p: p.write_text(
                 json.dumps(summary, indent=2, ensure_ascii=False), encoding="utf-8"

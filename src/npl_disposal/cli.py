@@ -45,7 +45,7 @@ from npl_disposal.reports import (
 from npl_disposal.rules import BRANCH_FIGURES, branch_figures
 from npl_disposal.schema import Column
 from npl_disposal.solve import AllocationResult, Status, solve
-from npl_disposal.tables import read_table
+from npl_disposal.tables import read_table, write_csv
 from npl_disposal.valuation import value_options
 
 EXIT_OK, EXIT_BAD_INPUT, EXIT_INFEASIBLE, EXIT_NO_PLAN = 0, 2, 3, 4
@@ -191,7 +191,7 @@ def cmd_plan(args: argparse.Namespace) -> int:
         reporter,
         Path(args.out),
         {
-            "plan.csv": lambda p: result.plan.to_csv(p, index=False),
+            "plan.csv": lambda p: write_csv(result.plan, p),
             "branches.csv": lambda p: branches.to_csv(p, index=False),
             "summary.json": lambda p: p.write_text(summary, encoding="utf-8"),
         },
@@ -288,8 +288,7 @@ def cmd_value(args: argparse.Namespace) -> int:
 
 
 def _write_options(options: pd.DataFrame, path: Path) -> None:
-    table = options[["loan_id", "channel", "value", "pnl", "derecognised"]]
-    table.to_csv(path, index=False)
+    write_csv(options[["loan_id", "channel", "value", "pnl", "derecognised"]], path)
 
 
 def cmd_migration(args: argparse.Namespace) -> int:
