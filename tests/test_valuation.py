@@ -622,3 +622,16 @@ def test_accepts_the_ageing_modules_migration_matrix() -> None:
     pd.testing.assert_frame_equal(from_matrix, value_options(loans, migration=matrix.frame()))
     retain = wide(from_matrix, loans)["retain"]
     assert (retain <= loans.set_index("loan_id")["balance"] * (1 + 1e-12)).all()
+
+
+@pytest.mark.parametrize("block", [1, 7, 64])
+def test_valuing_in_blocks_gives_the_same_options(
+    block: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Loans are valued a block at a time for speed; the block size changes nothing."""
+    import npl_disposal.valuation as valuation
+
+    loans = make_portfolio(300, 4, seed=11).loans
+    whole = value_options(loans)
+    monkeypatch.setattr(valuation, "BLOCK_LOANS", block)
+    pd.testing.assert_frame_equal(value_options(loans), whole)
