@@ -179,12 +179,14 @@ def _sample_duals(
 
 def sample_problem(problem: AllocationProblem, pick: np.ndarray) -> AllocationProblem:
     """The problem restricted to loans ``pick``, each row's limits scaled to the sample."""
-    factor = _sample_factor(problem, pick)
-    rows = problem.rows
-    columns = np.repeat(pick, problem.n_channels)
+    rows, m = problem.rows, problem.n_channels
+    loans = np.flatnonzero(pick)
+    columns = (loans[:, None] * m + np.arange(m)).ravel()  # ascending: a fast column gather
+    matrix = sp.csc_matrix(rows.matrix[:, columns])
+    factor = _sample_factor(problem, matrix, pick.mean())
     sub_rows = replace(
         rows,
-        matrix=sp.csc_matrix(rows.matrix[:, columns]),
+        matrix=matrix,
         blocks=rows.blocks * factor[:, None],
         lower=np.where(np.isfinite(rows.lower), np.nan_to_num(rows.lower) * factor, rows.lower),
         upper=np.where(np.isfinite(rows.upper), np.nan_to_num(rows.upper) * factor, rows.upper),
@@ -192,18 +194,22 @@ def sample_problem(problem: AllocationProblem, pick: np.ndarray) -> AllocationPr
     share = float(pick.mean())
     return replace(
         problem,
-        **loan_arrays(problem, pick),
+        **loan_arrays(problem, loans),
         rows=sub_rows,
         blocks=tuple(replace(b, fixed_cost=b.fixed_cost * share) for b in problem.blocks),
     )
 
 
-def _sample_factor(problem: AllocationProblem, pick: np.ndarray) -> np.ndarray:
-    """Share of each row's reach (sum of |coefficients|) that the sample holds."""
-    reach = abs(problem.rows.matrix)
-    picked = reach @ np.repeat(pick, problem.n_channels).astype(float)
-    total = reach @ np.ones(reach.shape[1])
-    return np.divide(picked, total, out=np.full(total.size, pick.mean()), where=total > 0)
+def _sample_factor(problem: AllocationProblem, sample: sp.csc_matrix, share: float) -> np.ndarray:
+    """Share of each row's reach (sum of |coefficients|) that the ``sample`` columns hold.
+
+    ``share`` (the sample's share of loans) stands in for rows that reach nothing.
+    """
+    full = problem.rows.matrix
+    k = full.shape[0]
+    total = np.bincount(full.indices, weights=np.abs(full.data), minlength=k)
+    picked = np.bincount(sample.indices, weights=np.abs(sample.data), minlength=k)
+    return np.divide(picked, total, out=np.full(k, share), where=total > 0)
 
 
 def solve_fractional(
@@ -245,11 +251,13 @@ def solve_fractional(
     reduced = reduced_values(problem, duals, phase_one)
     best, gap = _best_and_gap(reduced)
     base = _argmax_shares(reduced, best)
+    switch_cost: np.ndarray | None = gap  # while base is the best option at reduced
     free[_cheapest(gap / problem.balance, max(free_target, n // 200))] = True
     free |= gap * MONEY_SCALE <= _TIE_TOL
     if warm is not None and warm.free is not None:
         free |= warm.free | (row_max(warm.shares) < 1.0)
         base = np.where(free[:, None], base, _argmax_shares(warm.shares))
+        switch_cost = None
     seconds = {"prices": time.perf_counter() - start}
     iterations, timed_out = 0, False
     step, last_wrong = free_target, 2**62
@@ -258,6 +266,7 @@ def solve_fractional(
         lp.fix_blocks(fix_blocks)
         lp.grow(free)
         base = lp.base
+        switch_cost = None
     else:
         lp = GrowingLP(problem, free, np.where(free[:, None], 0.0, base), phase_one, fix_blocks,
                        start=base)  # fmt: skip
@@ -286,7 +295,8 @@ def solve_fractional(
             break
         free = lp.free.copy()
         if np.abs(short).max(initial=0.0) > _SLACK_TOL and not free.all():
-            added = _free_for_rows(problem, free, base, reduced, short / row_scale(problem))
+            added = _free_for_rows(problem, free, base, reduced, short / row_scale(problem),
+                                   switch_cost)  # fmt: skip
             if added == 0:  # no fixed loan can help: only the whole LP can settle it
                 free[:] = True
             lp.grow(free)
@@ -304,6 +314,7 @@ def solve_fractional(
             continue
         duals = lp.resource_duals(sol.row_dual)
         reduced = reduced_values(problem, duals, phase_one)
+        switch_cost = None
         chosen = np.take_along_axis(reduced, row_argmax(base)[:, None], axis=1)[:, 0]
         loss = (row_max(reduced) - chosen) * MONEY_SCALE
         wrong = ~free & (loss > _TIE_TOL)
@@ -362,20 +373,23 @@ def _free_for_rows(
     base: np.ndarray,
     reduced: np.ndarray,
     shortfall: np.ndarray,
+    cost: np.ndarray | None = None,
 ) -> int:
     """Free the cheapest fixed loans able to close each violated row, twice over.
 
-    A loan moved off its channel costs its reduced-value gap; it helps a row by
-    the change in the row's coefficient. Loans are freed in order of cost per
-    unit of help until their help covers twice the shortfall.
+    A loan moved off its channel costs its reduced-value gap (``cost``, when
+    known: the gap to the second best when ``base`` is the best at ``reduced``);
+    it helps a row by the change in the row's coefficient. Loans are freed in
+    order of cost per unit of help until their help covers twice the shortfall.
     """
     before = int(free.sum())
     current = row_argmax(base)
     idx = np.arange(problem.n_loans)
-    others = reduced.copy()  # -inf where not eligible already
-    others[idx, current] = -np.inf
-    cost = reduced[idx, current] - row_max(others)
-    del others
+    if cost is None:
+        others = reduced.copy()  # -inf where not eligible already
+        others[idx, current] = -np.inf
+        cost = reduced[idx, current] - row_max(others)
+        del others
     for r in np.flatnonzero(shortfall != 0):
         unit = np.zeros(len(problem.rows))
         unit[r] = 1.0 if shortfall[r] > 0 else -1.0
