@@ -88,9 +88,10 @@ def reduced_values(
     """
     weights = price_weights(problem, duals)
     priced = np.asarray(problem.rows.matrix.T @ weights).reshape(problem.eligible.shape)
-    out = priced if phase_one else problem.value + priced
-    out[~problem.eligible] = -np.inf
-    return out
+    if phase_one:
+        priced[~problem.eligible] = -np.inf
+        return priced
+    return np.add(priced, problem.eligible_value, out=priced)
 
 
 def lagrangian_bound(

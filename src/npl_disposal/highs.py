@@ -237,17 +237,17 @@ class HighsSession:
         status = self._hs.HighsBasisStatus
         basis = self.h.getBasis()
         if basis.valid:
-            col_status = np.array(basis.col_status, dtype=object)
-            row_status = np.array(basis.row_status, dtype=object)
+            col_status, row_status = basis.col_status, basis.row_status
         else:
             basis = self._hs.HighsBasis()
-            col_status = np.full(self.n_cols, status.kLower, dtype=object)
-            row_status = np.full(self.n_rows, status.kBasic, dtype=object)
+            col_status, row_status = [status.kLower] * self.n_cols, [status.kBasic] * self.n_rows
             basis.valid = True
-        col_status[cols] = status.kBasic
-        row_status[rows] = status.kLower
-        basis.col_status = col_status.tolist()
-        basis.row_status = row_status.tolist()
+        # One entry per entering loan (thousands), set in the lists HiGHS hands over.
+        for c in cols.tolist():
+            col_status[c] = status.kBasic
+        for r in rows.tolist():
+            row_status[r] = status.kLower
+        basis.col_status, basis.row_status = col_status, row_status
         return bool(self.h.setBasis(basis) == self._hs.HighsStatus.kOk)
 
     def set_row_limits(self, rows: np.ndarray, lower: np.ndarray, upper: np.ndarray) -> None:

