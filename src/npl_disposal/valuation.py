@@ -840,33 +840,25 @@ class _Kernel:
         """
         n = cls.size
         out = [(np.empty(n), np.empty(n)) for _ in deltas]
+        loans = (cls, age, exposure, collateral, alpha, beta, cover)
         for start in range(0, n, BLOCK_LOANS):
             piece = slice(start, start + BLOCK_LOANS)
-            block = self._evaluate_block(cls[piece], age[piece], exposure[piece],
-                                         collateral[piece], alpha[piece], beta[piece],
-                                         cover[piece], deltas)  # fmt: skip
+            block = self._evaluate_block(tuple(x[piece] for x in loans), deltas)
             for (gross, cure), (g, c) in zip(out, block, strict=True):
                 gross[piece], cure[piece] = g, c
         return out
 
     def _evaluate_block(
-        self,
-        cls: IntArray,
-        age: FloatArray,
-        exposure: FloatArray,
-        collateral: FloatArray,
-        alpha: FloatArray,
-        beta: FloatArray,
-        cover: FloatArray,
-        deltas: Sequence[float],
+        self, loans: tuple[np.ndarray, ...], deltas: Sequence[float]
     ) -> list[tuple[FloatArray, FloatArray]]:
-        """:meth:`evaluate` for one block of loans.
+        """:meth:`evaluate` for one block of ``loans`` (its arrays, in its argument order).
 
         The collateral realised at step t is ``min(E, V * max(0, alpha - beta * (a + t *
         step)))``: capped at the exposure up to step k1, linear up to step k2, zero after;
         each piece is summed exactly from the prefix tables. ``deltas[r]`` discounts the
         guarantee lag at rate r.
         """
+        cls, age, exposure, collateral, alpha, beta, cover = loans
         h, step = self.h, self.step
         e, v = exposure, collateral
         slope = beta * step
