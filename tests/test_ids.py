@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
+import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from npl_disposal.ids import as_text, as_text_codes, duplicated, locate
+from npl_disposal.ids import as_text, as_text_codes, duplicated, in_order, locate
 
 _TEXT = st.text(alphabet="AB01 贷-", min_size=1, max_size=4)
 
@@ -57,6 +58,11 @@ def test_locate_keys_in_portfolio_order(
         pd.Series(ids, dtype=object), pd.Series(keys, dtype="string" if keys_text else object)
     )
     np.testing.assert_array_equal(got, expected)
+    ordered = in_order(np.asarray(ids, dtype=object), np.asarray(keys, dtype=object))
+    if ordered is not None:  # only ever exact
+        np.testing.assert_array_equal(ordered, expected)
+    if change == "none" and len(keys) >= len(ids) and all(r > 0 for r in repeats[: len(ids)]):
+        assert ordered is not None
 
 
 def test_locate_takes_arrays_and_numbers() -> None:
@@ -144,3 +150,25 @@ def test_duplicated_agrees_with_pandas(values: list[str | int | None], dtype: ob
     series = pd.Series(values, dtype=dtype)  # type: ignore[call-overload]
     expected = series.duplicated(keep=False).to_numpy() & series.notna().to_numpy()
     np.testing.assert_array_equal(duplicated(series), expected)
+
+
+def test_options_of_value_options_read_as_the_same_table_as_text() -> None:
+    """The portfolio's own ids in order skip cleaning and lookup; the result is the same."""
+    from npl_disposal import read_portfolio
+    from npl_disposal.datasets import make_portfolio
+    from npl_disposal.exceptions import PortfolioValidationError
+    from npl_disposal.problem import read_options
+    from npl_disposal.valuation import value_options
+
+    data = make_portfolio(200, 4, seed=5)
+    portfolio = read_portfolio(data.loans, data.branches)
+    options = value_options(portfolio)
+    fast = read_options(options, portfolio)
+    slow = read_options(options.assign(loan_id=options["loan_id"].astype("string")), portfolio)
+    pd.testing.assert_frame_equal(fast, slow)
+    broken = options.copy()
+    broken.loc[3, "loan_id"] = "not a loan"
+    broken.loc[7, "loan_id"] = None
+    with pytest.raises(PortfolioValidationError) as error:
+        read_options(broken, portfolio)
+    assert {4, 8} <= set(error.value.problems["row"])

@@ -10,12 +10,13 @@ where pyarrow is not installed.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
-__all__ = ["as_text", "as_text_codes", "duplicated", "locate"]
+__all__ = ["as_text", "as_text_codes", "duplicated", "in_order", "locate"]
 
 
 def locate(ids: pd.Series | np.ndarray, keys: pd.Series | np.ndarray) -> np.ndarray:
@@ -53,24 +54,41 @@ def duplicated(values: pd.Series) -> np.ndarray:
     return values.duplicated(keep=False).to_numpy(dtype=bool) & present
 
 
-def _in_order(ids: Any, keys: Any, pa: Any, pc: Any) -> np.ndarray | None:
+def in_order(ids: np.ndarray, keys: np.ndarray) -> np.ndarray | None:
     """Positions when ``keys`` run through ``ids`` in order (each id's keys together), else None.
 
     Tables derived from the portfolio, such as the options of ``value_options``,
     list each loan's rows together in portfolio order. Then two passes of
     comparisons place every key, where a hash lookup would take several times as
     long (10M loans, 30M options: about 9 s). Each run's first key is checked
-    against its id, so the positions are exact or this returns None.
+    against its id, so the positions are exact or this returns None. Object
+    arrays are compared by Python equality (the same id object is equal at
+    once); see :func:`locate` for Arrow text.
     """
+    n, k = len(ids), len(keys)
+    if n == 0 or k < n:
+        return None
+    start = np.ones(k, dtype=bool)
+    try:
+        start[1:] = keys[1:] != keys[:-1]
+        return _positions(start, n, lambda: bool(np.all(keys[start] == ids)))
+    except (TypeError, ValueError):  # values that do not compare one to one
+        return None
+
+
+def _in_order(ids: Any, keys: Any, pa: Any, pc: Any) -> np.ndarray | None:
+    """:func:`in_order` for Arrow arrays."""
     n, k = len(ids), len(keys)
     if n == 0 or k < n or keys.null_count:
         return None
     start = np.ones(k, dtype=bool)
     start[1:] = pc.not_equal(keys.slice(1), keys.slice(0, k - 1)).to_numpy(zero_copy_only=False)
-    if int(start.sum()) != n:
-        return None
-    heads = keys.filter(pa.array(start))
-    if not pc.all(pc.equal(heads, ids)).as_py():
+    return _positions(start, n, lambda: pc.all(pc.equal(keys.filter(pa.array(start)), ids)).as_py())
+
+
+def _positions(start: np.ndarray, n: int, heads_match: Callable[[], bool]) -> np.ndarray | None:
+    """Each key's run number, if there are ``n`` runs whose first keys match the ids."""
+    if int(start.sum()) != n or not heads_match():
         return None
     return np.cumsum(start, dtype=np.int64) - 1
 

@@ -287,6 +287,7 @@ def clean_columns(
     log: ProblemLog,
     ids_as_text: bool = False,
     categorical: tuple[str, ...] = (),
+    clean: tuple[str, ...] = (),
 ) -> None:
     """Convert every present canonical column to its dtype in place, flagging bad cells.
 
@@ -295,11 +296,12 @@ def clean_columns(
     only looked up, and the lookup is faster on Arrow text. Identifiers named in
     ``categorical`` (a loan's branch) become categorical. Those, text and class
     columns are cleaned through their distinct values, not cell by cell.
+    Columns named in ``clean`` are known clean already and left as they are.
     """
     if frame.columns.duplicated().any():
         frame.drop(columns=frame.columns[frame.columns.duplicated()], inplace=True)
     for col in columns:
-        if col.name not in frame.columns:
+        if col.name not in frame.columns or col.name in clean:
             continue
         raw = frame[col.name]
         if col.kind == "id" and col.name in categorical:
