@@ -314,19 +314,19 @@ def build_problem(
         opts = read_options(options, pf)
     channels = _channel_order(opts["channel"])
     n, m = pf.n_loans, len(channels)
-    loan = opts["_loan"].to_numpy()
-    chan = pd.Index(channels).get_indexer(opts["channel"])
+    # Each option's cell in the (loan, channel) grids, computed once for the four scatters.
+    cell = opts["_loan"].to_numpy().astype(np.int64) * m + _positions_in(opts["channel"], channels)
     grids = {}
     for col in ("value", "pnl", "derecognised"):
         grid = np.zeros((n, m))
-        grid[loan, chan] = opts[col].to_numpy(dtype=float)
+        grid.ravel()[cell] = opts[col].to_numpy(dtype=float)
         grids[col] = grid
     offered = np.zeros((n, m), dtype=bool)
-    offered[loan, chan] = True
+    offered.ravel()[cell] = True
     loans = pf.loans
     eligible = _apply_loan_rules(offered, channels, loans, pol)
     branch_names = _branch_names(pf)
-    branch_index = pd.Index(branch_names).get_indexer(loans["branch"].astype(object))
+    branch_index = _positions_in(loans["branch"], branch_names)
     balance = loans["balance"].to_numpy(dtype=float)
     inclusive = loans["inclusive"].to_numpy(dtype=bool)
     wage = WagePoolTerms.of(pf, pol, channels, balance, grids, eligible, branch_index,
@@ -355,6 +355,15 @@ def build_problem(
         policy=pol,
         options=opts,
     )
+
+
+def _positions_in(column: pd.Series, names: tuple[str, ...]) -> np.ndarray:
+    """Each value's position in ``names`` (-1 if absent); a categorical's categories once."""
+    index = pd.Index(names, dtype=object)
+    if isinstance(column.dtype, pd.CategoricalDtype):
+        lookup = np.append(index.get_indexer(column.cat.categories.astype(object)), -1)
+        return lookup[column.cat.codes.to_numpy()]
+    return index.get_indexer(column.astype(object))
 
 
 def _branch_names(pf: Portfolio) -> tuple[str, ...]:
