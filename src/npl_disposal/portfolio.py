@@ -252,8 +252,7 @@ def _check_branches(frame: pd.DataFrame, log: ProblemLog) -> None:
     cols = frame.columns
     if "branch" in cols:
         ids = frame["branch"]
-        dup = duplicated(ids)
-        log.flag(dup, "branch", ids.to_numpy(dtype=object), "duplicate branch", "each branch once")
+        log.flag(duplicated(ids), "branch", ids, "duplicate branch", "each branch once")
     for name in ("inclusive_loans", "inclusive_loans_start"):
         if name in cols:
             values = frame[name].to_numpy()

@@ -336,15 +336,10 @@ def _categorical_id(raw: pd.Series, col: Column, log: ProblemLog) -> pd.Series:
     The categories are stripped (two that differ only by spaces merge) and an
     empty one counts as missing, as for text ids.
     """
-    stripped = raw.cat.categories.astype("string").str.strip()
-    recode, names = pd.factorize(stripped.where(stripped != "", None), use_na_sentinel=True)
-    codes = raw.cat.codes.to_numpy()
-    codes = np.where(codes >= 0, np.append(recode, -1)[codes], -1)
-    missing = codes < 0
+    cleaned = _stripped_categories(raw, empty_is_missing=True)
     if col.required:
-        log.flag(missing, col.name, raw, "missing", "a non-empty identifier")
-    categories = pd.Index(names, dtype="string")
-    return pd.Series(pd.Categorical.from_codes(codes, categories=categories), index=raw.index)
+        log.flag(cleaned.isna().to_numpy(), col.name, raw, "missing", "a non-empty identifier")
+    return cleaned
 
 
 def _as_categorical(raw: pd.Series) -> pd.Series:
@@ -354,7 +349,14 @@ def _as_categorical(raw: pd.Series) -> pd.Series:
 
 def _to_text(raw: pd.Series) -> pd.Series:
     """A categorical text column with its categories stripped (equal ones merged)."""
+    return _stripped_categories(raw, empty_is_missing=False)
+
+
+def _stripped_categories(raw: pd.Series, empty_is_missing: bool) -> pd.Series:
+    """The categorical ``raw`` with its categories stripped; ones equal after that merge."""
     stripped = raw.cat.categories.astype("string").str.strip()
+    if empty_is_missing:
+        stripped = stripped.where(stripped != "", None)
     recode, names = pd.factorize(stripped, use_na_sentinel=True)
     codes = raw.cat.codes.to_numpy()
     codes = np.where(codes >= 0, np.append(recode, -1)[codes], -1)
