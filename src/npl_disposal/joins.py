@@ -180,11 +180,17 @@ def _channel_names(options: pd.Series, plan: pd.Series | tuple[str, ...]) -> pd.
 
 
 def _codes(column: pd.Series, names: pd.Index) -> np.ndarray:
-    """Each value's position in ``names`` (-1 if missing); categories mapped, not rehashed."""
+    """Each value's position in ``names`` (-1 if missing); categories mapped, not rehashed.
+
+    Other columns are dictionary-encoded first (a plan's ten million channel
+    names hold a handful of values), so only the distinct values are looked up.
+    """
     if _is_categorical(column):
-        lookup = np.append(names.get_indexer(column.cat.categories.astype(object)), -1)
-        return lookup[column.cat.codes.to_numpy()].astype(np.int64)
-    return names.get_indexer(column).astype(np.int64)
+        codes, uniques = column.cat.codes.to_numpy(), column.cat.categories
+    else:
+        codes, uniques = pd.factorize(column, use_na_sentinel=True)
+    lookup = np.append(names.get_indexer(pd.Index(uniques).astype(object)), -1)
+    return lookup[codes].astype(np.int64)
 
 
 def _recode(keys: PlanKeys, names: pd.Index) -> np.ndarray:

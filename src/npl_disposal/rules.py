@@ -123,7 +123,11 @@ def _disposals(
         raise ValueError("branch figures for a plan need its options table (pnl, derecognised)")
     join = PlanJoin(portfolio.loans, options, plan, keys)
     loans = portfolio.loans
-    codes, names = pd.factorize(loans["branch"].astype(object))
+    column = loans["branch"]
+    if isinstance(column.dtype, pd.CategoricalDtype):  # as read_portfolio leaves it
+        codes, names = column.cat.codes.to_numpy(), column.cat.categories.astype(object)
+    else:
+        codes, names = pd.factorize(column.astype(object))
     branch = codes[join.loan]
     k = len(names)
     inclusive = loans["inclusive"].to_numpy(dtype=bool)[join.loan]
