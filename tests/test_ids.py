@@ -8,7 +8,14 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from npl_disposal.ids import as_text, as_text_codes, duplicated, in_order, locate
+from npl_disposal.ids import (
+    as_text,
+    as_text_codes,
+    duplicated,
+    in_order,
+    locate,
+    positions_in,
+)
 
 _TEXT = st.text(alphabet="AB01 贷-", min_size=1, max_size=4)
 
@@ -172,3 +179,15 @@ def test_options_of_value_options_read_as_the_same_table_as_text() -> None:
     with pytest.raises(PortfolioValidationError) as error:
         read_options(broken, portfolio)
     assert {4, 8} <= set(error.value.problems["row"])
+
+
+@given(
+    values=st.lists(st.one_of(st.sampled_from(["retain", "write_off", "amc_b"]), st.none())),
+    dtype=st.sampled_from([object, "string", "category"]),
+)
+def test_positions_in_agrees_with_an_index_lookup(values: list[str | None], dtype: object) -> None:
+    names = ("write_off", "retain", "bulk_transfer")
+    expected = [names.index(v) if v in names else -1 for v in values]
+    got = positions_in(pd.Series(values, dtype=dtype), names)  # type: ignore[call-overload]
+    assert got.dtype == np.int64
+    assert got.tolist() == expected

@@ -10,13 +10,13 @@ where pyarrow is not installed.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
-__all__ = ["as_text", "as_text_codes", "duplicated", "in_order", "locate"]
+__all__ = ["as_text", "as_text_codes", "duplicated", "in_order", "locate", "positions_in"]
 
 
 def locate(ids: pd.Series | np.ndarray, keys: pd.Series | np.ndarray) -> np.ndarray:
@@ -35,6 +35,22 @@ def locate(ids: pd.Series | np.ndarray, keys: pd.Series | np.ndarray) -> np.ndar
     except (pa.ArrowInvalid, pa.ArrowTypeError, pa.ArrowNotImplementedError):
         return pd.Index(ids).get_indexer(keys).astype(np.int64)  # e.g. ids that are not text
     return np.asarray(found.fill_null(-1).to_numpy(zero_copy_only=False), dtype=np.int64)
+
+
+def positions_in(column: pd.Series, names: Sequence[object] | pd.Index) -> np.ndarray:
+    """Each value's position in ``names`` (-1 if absent or missing), int64.
+
+    Only the distinct values are looked up: a categorical's categories, or the
+    column dictionary-encoded first (ten million channel or branch names hold a
+    handful of values).
+    """
+    if isinstance(column.dtype, pd.CategoricalDtype):
+        codes, uniques = column.cat.codes.to_numpy(), column.cat.categories
+    else:
+        codes, uniques = pd.factorize(column, use_na_sentinel=True)
+    index = pd.Index(list(names), dtype=object)
+    lookup = np.append(index.get_indexer(pd.Index(uniques).astype(object)), -1)
+    return lookup[codes].astype(np.int64)
 
 
 def duplicated(values: pd.Series) -> np.ndarray:

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-from npl_disposal.ids import locate
+from npl_disposal.ids import locate, positions_in
 
 __all__ = ["PlanJoin", "PlanKeys"]
 
@@ -64,8 +64,8 @@ class PlanJoin:
         else:
             plan_loan = keys.loan
         names = _channel_names(options["channel"], plan["channel"] if keys is None else keys.names)
-        opt_chan = _codes(options["channel"], names)
-        plan_chan = _codes(plan["channel"], names) if keys is None else _recode(keys, names)
+        opt_chan = positions_in(options["channel"], names)
+        plan_chan = positions_in(plan["channel"], names) if keys is None else _recode(keys, names)
         self.channels = names
         row = _option_of(opt_loan, opt_chan, plan_loan, plan_chan, len(loans), len(names))
         share = plan["share"].to_numpy(dtype=float)
@@ -177,20 +177,6 @@ def _channel_names(options: pd.Series, plan: pd.Series | tuple[str, ...]) -> pd.
             values = pd.unique(column)
         seen.update((v, None) for v in values if isinstance(v, str))
     return pd.Index(list(seen), dtype=object)
-
-
-def _codes(column: pd.Series, names: pd.Index) -> np.ndarray:
-    """Each value's position in ``names`` (-1 if missing); categories mapped, not rehashed.
-
-    Other columns are dictionary-encoded first (a plan's ten million channel
-    names hold a handful of values), so only the distinct values are looked up.
-    """
-    if _is_categorical(column):
-        codes, uniques = column.cat.codes.to_numpy(), column.cat.categories
-    else:
-        codes, uniques = pd.factorize(column, use_na_sentinel=True)
-    lookup = np.append(names.get_indexer(pd.Index(uniques).astype(object)), -1)
-    return lookup[codes].astype(np.int64)
 
 
 def _recode(keys: PlanKeys, names: pd.Index) -> np.ndarray:

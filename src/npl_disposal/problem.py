@@ -21,7 +21,7 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
-from npl_disposal.ids import in_order, locate
+from npl_disposal.ids import in_order, locate, positions_in
 from npl_disposal.memory import release_unused
 from npl_disposal.policy import ChannelLimits, Policy, load_policy
 from npl_disposal.portfolio import Portfolio, read_portfolio
@@ -315,7 +315,7 @@ def build_problem(
     channels = _channel_order(opts["channel"])
     n, m = pf.n_loans, len(channels)
     # Each option's cell in the (loan, channel) grids, computed once for the four scatters.
-    cell = opts["_loan"].to_numpy().astype(np.int64) * m + _positions_in(opts["channel"], channels)
+    cell = opts["_loan"].to_numpy().astype(np.int64) * m + positions_in(opts["channel"], channels)
     grids = {}
     for col in ("value", "pnl", "derecognised"):
         grid = np.zeros((n, m))
@@ -326,7 +326,7 @@ def build_problem(
     loans = pf.loans
     eligible = _apply_loan_rules(offered, channels, loans, pol)
     branch_names = _branch_names(pf)
-    branch_index = _positions_in(loans["branch"], branch_names)
+    branch_index = positions_in(loans["branch"], branch_names)
     balance = loans["balance"].to_numpy(dtype=float)
     inclusive = loans["inclusive"].to_numpy(dtype=bool)
     wage = WagePoolTerms.of(pf, pol, channels, balance, grids, eligible, branch_index,
@@ -355,15 +355,6 @@ def build_problem(
         policy=pol,
         options=opts,
     )
-
-
-def _positions_in(column: pd.Series, names: tuple[str, ...]) -> np.ndarray:
-    """Each value's position in ``names`` (-1 if absent); a categorical's categories once."""
-    index = pd.Index(names, dtype=object)
-    if isinstance(column.dtype, pd.CategoricalDtype):
-        lookup = np.append(index.get_indexer(column.cat.categories.astype(object)), -1)
-        return lookup[column.cat.codes.to_numpy()]
-    return index.get_indexer(column.astype(object))
 
 
 def _branch_names(pf: Portfolio) -> tuple[str, ...]:
