@@ -624,14 +624,16 @@ def test_accepts_the_ageing_modules_migration_matrix() -> None:
     assert (retain <= loans.set_index("loan_id")["balance"] * (1 + 1e-12)).all()
 
 
+@pytest.mark.parametrize("threads", ["1", "3"])
 @pytest.mark.parametrize("block", [1, 7, 64])
 def test_valuing_in_blocks_gives_the_same_options(
-    block: int, monkeypatch: pytest.MonkeyPatch
+    block: int, threads: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """Loans are valued a block at a time for speed; the block size changes nothing."""
+    """Loans are valued a block at a time, on threads; block size and threads change nothing."""
     import npl_disposal.valuation as valuation
 
     loans = make_portfolio(300, 4, seed=11).loans
     whole = value_options(loans)
     monkeypatch.setattr(valuation, "BLOCK_LOANS", block)
-    pd.testing.assert_frame_equal(value_options(loans), whole)
+    monkeypatch.setenv("NPL_DISPOSAL_THREADS", threads)
+    pd.testing.assert_frame_equal(value_options(loans), whole, check_exact=True)

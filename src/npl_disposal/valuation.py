@@ -94,6 +94,7 @@ from npl_disposal.recovery import (
 )
 from npl_disposal.schema import BOOL_ALIASES, NPL_CLASSES, OPTION_COLUMNS, STANDARD_CHANNELS
 from npl_disposal.tables import TableSource
+from npl_disposal.threads import for_blocks
 
 __all__ = [
     "HAZARD_DESTINATIONS",
@@ -1046,11 +1047,13 @@ def _channel_matrices(
     )
     k = len(STANDARD_CHANNELS)
     value, pnl, eligible = np.empty((k, n)), np.empty((k, n)), np.empty((k, n), dtype=bool)
-    for start in range(0, n, BLOCK_LOANS):
-        piece = slice(start, start + BLOCK_LOANS)
+
+    def work(piece: slice) -> None:
         value[:, piece], pnl[:, piece], eligible[:, piece] = _channel_block(
             lo.block(piece), a, kernel
         )
+
+    for_blocks(n, BLOCK_LOANS, work)
     return value, pnl, eligible
 
 
@@ -1123,6 +1126,39 @@ def _channel_block(
     return value, pnl, eligible
 
 
+def _eligible_options(
+    value: FloatArray, pnl: FloatArray, eligible: BoolArray
+) -> tuple[IntArray, np.ndarray, FloatArray, FloatArray]:
+    """The eligible cells of the (channels, loans) grids, listed by loan then channel.
+
+    Returns each option's loan position, channel code (int8), value and pnl. Each
+    block of ``BLOCK_LOANS`` loans is listed on its own, into its place in the
+    output, so its cells stay in cache (10M loans: 5.5 s as one gather, about 1 s).
+    """
+    k, n = eligible.shape
+    if n == 0:
+        return np.empty(0, np.intp), np.empty(0, np.int8), np.empty(0), np.empty(0)
+    per_loan = eligible.sum(axis=0, dtype=np.int8)
+    ends = np.cumsum(np.add.reduceat(per_loan, np.arange(0, n, BLOCK_LOANS), dtype=np.int64))
+    total = int(ends[-1])
+    row, col = np.empty(total, dtype=np.intp), np.empty(total, dtype=np.int8)
+    out_value, out_pnl = np.empty(total), np.empty(total)
+
+    def work(piece: slice) -> None:
+        block = piece.start // BLOCK_LOANS
+        first = int(ends[block - 1]) if block else 0
+        cells = np.flatnonzero(eligible[:, piece].T)  # by loan, then channel
+        out = slice(first, first + cells.size)
+        loan, channel = np.divmod(cells, k)
+        row[out] = loan + piece.start
+        col[out] = channel
+        out_value[out] = value[:, piece][channel, loan]
+        out_pnl[out] = pnl[:, piece][channel, loan]
+
+    for_blocks(n, BLOCK_LOANS, work)
+    return row, col, out_value, out_pnl
+
+
 def _derecognised(a: ValuationAssumptions) -> FloatArray:
     return np.array([0.0, 1.0, 1.0, 1.0 - a.risk_retention, 0.0])
 
@@ -1172,16 +1208,15 @@ def value_options(
         else _Chain.from_hazards(a.hazards)
     )
     value, pnl, eligible = _channel_matrices(lo, a, chain)
-    flat = np.flatnonzero(eligible.T)  # (n, 5) order: by loan, then channel
-    row, col = np.divmod(flat, len(STANDARD_CHANNELS))
-    source = col * lo.balance.size + row
+    row, col, value, pnl = _eligible_options(value, pnl, eligible)
+    del eligible
     ids = loans["loan_id"].to_numpy(dtype=object)
     frame = pd.DataFrame(
         {
             "loan_id": pd.Series(ids[row], dtype=object, copy=False),
             "channel": pd.Categorical.from_codes(col, categories=list(STANDARD_CHANNELS)),
-            "value": value.ravel()[source],
-            "pnl": pnl.ravel()[source],
+            "value": value,
+            "pnl": pnl,
             "derecognised": _derecognised(a)[col],
         },
         copy=False,
