@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from npl_disposal import build_problem, read_portfolio
 from npl_disposal.datasets import make_portfolio
@@ -70,3 +72,13 @@ def test_loans_freed_at_their_best_option_leave_the_basis_optimal(
     assert plan_value(problem, lp.shares(again.x), lp.y(again.x)) == pytest.approx(
         before, rel=1e-12
     )
+
+
+@given(st.lists(st.integers(-1, 6), max_size=60))
+def test_each_branch_lists_its_loans_in_order(codes: list[int]) -> None:
+    from npl_disposal.problem import _loans_by_branch
+
+    branch_of = np.array(codes, dtype=np.int64)
+    loans_of = _loans_by_branch(branch_of)
+    for b in range(int(branch_of.max(initial=-1)) + 1):
+        assert loans_of(b).tolist() == np.flatnonzero(branch_of == b).tolist()

@@ -52,3 +52,38 @@ def test_whole_shares_stay_floats(tmp_path: Path) -> None:
         "L2,write_off,1.0",
     ]
     assert pd.read_csv(tmp_path / "plan.csv")["share"].dtype == np.float64
+
+
+def test_reading_a_frame_leaves_the_callers_frame_as_it_was() -> None:
+    """Tables given as DataFrames are cleaned in a new frame, never in the caller's."""
+    from npl_disposal import read_portfolio
+    from npl_disposal.datasets import make_portfolio
+    from npl_disposal.problem import read_options
+    from npl_disposal.valuation import value_options
+
+    data = make_portfolio(40, 3, seed=2)
+    loans = data.loans.copy()
+    loans["branch"] = " " + loans["branch"].astype(str) + " "
+    loans["balance"] = loans["balance"].astype(str)
+    before = loans.copy()
+    portfolio = read_portfolio(loans, data.branches)
+    pd.testing.assert_frame_equal(loans, before)
+    assert portfolio.loans["branch"].str.startswith(" ").sum() == 0
+    options = value_options(portfolio)
+    options["channel"] = options["channel"].astype(str) + " "
+    kept = options.copy()
+    read = read_options(options, portfolio)
+    pd.testing.assert_frame_equal(options, kept)
+    assert "_loan" in read.columns and "_loan" not in options.columns
+
+
+def test_categories_already_clean_keep_their_codes() -> None:
+    from npl_disposal.tables import _stripped_categories
+
+    raw = pd.Series(pd.Categorical(["b", "a", None, "b"], categories=["b", "a"]))
+    out = _stripped_categories(raw, empty_is_missing=True)
+    assert out.tolist()[:2] == ["b", "a"] and pd.isna(out[2]) and out[3] == "b"
+    messy = pd.Series(pd.Categorical(["b ", "a", " b", ""], categories=["b ", "a", " b", ""]))
+    cleaned = _stripped_categories(messy, empty_is_missing=True)
+    assert list(cleaned.cat.categories) == ["b", "a"]
+    assert cleaned.tolist()[:3] == ["b", "a", "b"] and pd.isna(cleaned[3])

@@ -70,3 +70,16 @@ def test_the_thread_count(monkeypatch: pytest.MonkeyPatch) -> None:
         monkeypatch.setenv(THREADS_VARIABLE, bad)
         with pytest.raises(ValueError, match=f"{THREADS_VARIABLE}={bad!r}: give a positive"):
             thread_count()
+
+
+def test_for_each_calls_every_item_once(monkeypatch: pytest.MonkeyPatch) -> None:
+    from npl_disposal.threads import for_each
+
+    monkeypatch.setenv(THREADS_VARIABLE, "2")
+    out = np.zeros(6)
+
+    def work(i: int) -> None:
+        out[i] += i + 1
+
+    for_each(work, list(range(6)))
+    assert out.tolist() == [1, 2, 3, 4, 5, 6]

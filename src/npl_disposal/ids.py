@@ -49,8 +49,8 @@ def positions_in(column: pd.Series, names: Sequence[object] | pd.Index) -> np.nd
     else:
         codes, uniques = pd.factorize(column, use_na_sentinel=True)
     index = pd.Index(list(names), dtype=object)
-    lookup = np.append(index.get_indexer(pd.Index(uniques).astype(object)), -1)
-    return lookup[codes].astype(np.int64)
+    lookup = np.append(index.get_indexer(pd.Index(uniques).astype(object)), -1).astype(np.int64)
+    return lookup[codes]
 
 
 def duplicated(values: pd.Series) -> np.ndarray:

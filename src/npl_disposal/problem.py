@@ -34,6 +34,7 @@ from npl_disposal.tables import (
     read_table,
     source_name,
 )
+from npl_disposal.threads import for_each
 
 __all__ = ["AllocationProblem", "Block", "ResourceRows", "build_problem", "read_options"]
 
@@ -271,13 +272,18 @@ def _duplicate_options(frame: pd.DataFrame, loan_pos: np.ndarray) -> np.ndarray:
     are sorted, which takes a third of the time of hashing them (30M rows: 2.5 s
     against 7.6 s).
     """
-    codes, names = pd.factorize(frame["channel"])
+    channel = frame["channel"]
+    if isinstance(channel.dtype, pd.CategoricalDtype):  # as value_options writes it: no hashing
+        codes, names = channel.cat.codes.to_numpy(), channel.cat.categories
+    else:
+        codes, names = pd.factorize(channel)
     if (loan_pos < 0).any() or (codes < 0).any():  # unknown ids or no channel: compare text
         return frame.duplicated(["loan_id", "channel"], keep=False).to_numpy()
     # Channels ranked in the problem's order, so the rows of value_options come sorted.
     rank_of = {name: i for i, name in enumerate(_channel_order(pd.Series(np.asarray(names))))}
     rank = np.array([rank_of[name] for name in np.asarray(names)], dtype=np.int64)
-    key = loan_pos.astype(np.int64) * max(len(names), 1) + rank[codes]
+    key = loan_pos * max(len(names), 1)
+    key += rank[codes]
     if key.size < 2 or bool((key[1:] > key[:-1]).all()):
         return np.zeros(key.size, dtype=bool)
     order = np.argsort(key, kind="stable")
@@ -289,9 +295,16 @@ def _duplicate_options(frame: pd.DataFrame, loan_pos: np.ndarray) -> np.ndarray:
 
 
 def _channel_order(names: pd.Series) -> tuple[str, ...]:
-    present = set(names.unique())
+    """The channels present: the standard ones in their order, then the others sorted."""
+    if isinstance(names.dtype, pd.CategoricalDtype):  # the categories in use, without hashing
+        codes = names.cat.codes.to_numpy()
+        used = np.bincount(codes[codes >= 0], minlength=len(names.cat.categories)) > 0
+        distinct = list(names.cat.categories[used])
+    else:
+        distinct = list(pd.unique(names.dropna()))
+    present = set(distinct)
     standard = [c for c in STANDARD_CHANNELS if c in present]
-    others = [c for c in pd.unique(names) if c not in STANDARD_CHANNELS]
+    others = [c for c in distinct if c not in STANDARD_CHANNELS]
     return (*standard, *sorted(str(c) for c in others))
 
 
@@ -316,13 +329,16 @@ def build_problem(
     n, m = pf.n_loans, len(channels)
     # Each option's cell in the (loan, channel) grids, computed once for the four scatters.
     cell = opts["_loan"].to_numpy().astype(np.int64) * m + positions_in(opts["channel"], channels)
-    grids = {}
-    for col in ("value", "pnl", "derecognised"):
-        grid = np.zeros((n, m))
-        grid.ravel()[cell] = opts[col].to_numpy(dtype=float)
-        grids[col] = grid
+    grids = {col: np.zeros((n, m)) for col in ("value", "pnl", "derecognised")}
     offered = np.zeros((n, m), dtype=bool)
-    offered.ravel()[cell] = True
+
+    def scatter(col: str) -> None:  # NumPy's scatter releases the interpreter lock
+        if col == "offered":
+            offered.ravel()[cell] = True
+        else:
+            grids[col].ravel()[cell] = opts[col].to_numpy(dtype=float)
+
+    for_each(scatter, [*grids, "offered"])
     loans = pf.loans
     eligible = _apply_loan_rules(offered, channels, loans, pol)
     branch_names = _branch_names(pf)
@@ -404,9 +420,18 @@ class _RowBuilder:
     value triplets.
     """
 
-    def __init__(self, n: int, m: int, blocks: tuple[Block, ...], eligible: np.ndarray) -> None:
+    def __init__(
+        self,
+        n: int,
+        m: int,
+        blocks: tuple[Block, ...],
+        eligible: np.ndarray,
+        branch_of: np.ndarray,
+    ) -> None:
         self.n, self.m, self.blocks = n, m, [b.name for b in blocks]
-        self.eligible = eligible
+        self.eligible, self.branch_of = eligible, branch_of
+        self._by_branch: Callable[[int], np.ndarray] | None = None
+        self._channel_loans: dict[int, np.ndarray] = {}
         self.index = np.int32 if n * m < 2**31 else np.int64
         self.c: list[np.ndarray] = []
         self.v: list[np.ndarray] = []
@@ -438,8 +463,21 @@ class _RowBuilder:
         self, name: str, rule: str, unit: str, channel: int, weight: np.ndarray, **kw: object
     ) -> None:
         """A row summing ``weight[i] * x[i, channel]`` over the loans eligible for it."""
-        loans = np.flatnonzero((weight != 0) & self.eligible[:, channel])
-        self.add(name, rule, unit, loans * self.m + channel, weight[loans], **kw)  # type: ignore[arg-type]
+        if channel not in self._channel_loans:  # several rows share a channel's loans
+            self._channel_loans[channel] = np.flatnonzero(self.eligible[:, channel])
+        loans = self._channel_loans[channel]
+        coef = weight[loans]
+        nonzero = coef != 0
+        if not nonzero.all():
+            loans, coef = loans[nonzero], coef[nonzero]
+        cols = loans.astype(self.index) * self.index(self.m) + self.index(channel)
+        self.add(name, rule, unit, cols, coef, **kw)  # type: ignore[arg-type]
+
+    def branch_loans(self, branch: int) -> np.ndarray:
+        """Positions (ascending) of the loans of branch code ``branch``."""
+        if self._by_branch is None:
+            self._by_branch = _loans_by_branch(self.branch_of)
+        return self._by_branch(branch)
 
     def build(self) -> ResourceRows:
         """The rows as a :class:`ResourceRows`."""
@@ -492,7 +530,7 @@ def _rows(
     wage: WagePoolTerms,
 ) -> ResourceRows:
     n, m = eligible.shape
-    rb = _RowBuilder(n, m, blocks, eligible)
+    rb = _RowBuilder(n, m, blocks, eligible, branch_index)
     ch = {name: i for i, name in enumerate(channels)}
     ones = np.ones(n)
     if pol.write_off is not None and "write_off" in ch:
@@ -626,18 +664,17 @@ def _tolerance_rows(
     npl = np.bincount(branch_index[inclusive], balance[inclusive], minlength=k)
     total = pf.branches["inclusive_loans"].to_numpy(dtype=float)
     need = tolerance_requirement(npl, total, pol.tolerance.threshold)
-    coef = balance[:, None] * derecognised * (eligible & inclusive[:, None])
-    flat = coef.ravel()
-    loans_of = _loans_by_branch(branch_index)
     for b in np.flatnonzero(need > 0):
-        cols = (loans_of(int(b))[:, None] * rb.m + np.arange(rb.m)).ravel()
-        cols = cols[flat[cols] != 0]
+        loans = rb.branch_loans(int(b))
+        loans = loans[inclusive[loans]]
+        coef = balance[loans, None] * derecognised[loans] * eligible[loans]
+        keep = coef != 0
         rb.add(
             f"tolerance[{branch_names[b]}]",
             "tolerance",
             MONEY,
-            cols,
-            flat[cols],
+            (loans[:, None] * rb.m + np.arange(rb.m))[keep],
+            coef[keep],
             lower=float(need[b]),
             branch=branch_names[b],
         )
@@ -648,9 +685,13 @@ def _loans_by_branch(branch_of: np.ndarray) -> Callable[[int], np.ndarray]:
 
     Branch codes fit 16 bits, for which numpy's stable sort is a radix sort.
     """
-    small = branch_of.size == 0 or (branch_of.min() >= -(2**15) and branch_of.max() < 2**15)
+    small = branch_of.size == 0 or (branch_of.min() >= -1 and branch_of.max() < 2**15)
     order = np.argsort(branch_of.astype(np.int16) if small else branch_of, kind="stable")
-    starts = np.searchsorted(branch_of[order], np.arange(int(branch_of.max(initial=-1)) + 2))
+    counts = np.bincount(branch_of[branch_of >= 0]) if small else None
+    if counts is None:
+        starts = np.searchsorted(branch_of[order], np.arange(int(branch_of.max(initial=-1)) + 2))
+    else:  # codes -1 (no branch) sort first
+        starts = np.concatenate([[0], np.cumsum(counts)]) + int((branch_of < 0).sum())
     return lambda b: order[starts[b] : starts[b + 1]]
 
 
@@ -772,11 +813,10 @@ class WagePoolTerms:
         """Add the rows that define each branch's loss, counted loss, flag and limit."""
         wage = self.policy.wage_pool_or_default
         m = self.pnl.shape[1]
-        by_branch = _loans_by_branch(self.branch_of)
         for b, name in enumerate(self.branches):
             loss, counted = f"wage_pool_loss[{name}]", f"wage_pool_counted[{name}]"
             u = float(self.upper[b])
-            loans = by_branch(self.index[b])
+            loans = rb.branch_loans(int(self.index[b]))
             cols = (loans[:, None] * m + np.arange(m)).ravel()
             coef = self.pnl[loans].ravel().copy()
             block = {loss: u}

@@ -10,10 +10,13 @@ threads is the cores this process may use, or ``NPL_DISPOSAL_THREADS`` when set
 from __future__ import annotations
 
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from typing import TypeVar
 
-__all__ = ["for_blocks", "thread_count"]
+__all__ = ["for_blocks", "for_each", "thread_count"]
+
+T = TypeVar("T")
 
 #: Environment variable that sets the number of threads (a positive integer).
 THREADS_VARIABLE = "NPL_DISPOSAL_THREADS"
@@ -45,12 +48,20 @@ def for_blocks(n: int, size: int, work: Callable[[slice], object]) -> None:
     The slices run on :func:`thread_count` threads; ``work`` must write only to its
     own slice of shared outputs. The first error raised by any block is raised here.
     """
-    pieces = [slice(start, min(start + size, n)) for start in range(0, n, size)]
-    threads = min(thread_count(), len(pieces))
+    for_each(work, [slice(start, min(start + size, n)) for start in range(0, n, size)])
+
+
+def for_each(work: Callable[[T], object], items: Sequence[T]) -> None:
+    """Call ``work(item)`` for every item, on :func:`thread_count` threads.
+
+    The calls must be independent (each writes only its own outputs). The first
+    error raised by any call is raised here.
+    """
+    threads = min(thread_count(), len(items))
     if threads <= 1:
-        for piece in pieces:
-            work(piece)
+        for item in items:
+            work(item)
         return
     with ThreadPoolExecutor(max_workers=threads, thread_name_prefix="npl-block") as pool:
-        for _ in pool.map(work, pieces):
+        for _ in pool.map(work, items):
             pass
