@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -32,3 +34,35 @@ def test_freed_arrow_memory_leaves_the_process() -> None:
 def test_release_is_harmless_without_arrow_in_use() -> None:
     release_unused()
     release_unused()
+
+
+_REUSE = """
+import resource, numpy as np
+from npl_disposal.memory import keep_freed_memory, release_unused
+kept = {keep}
+if kept:
+    assert keep_freed_memory()
+def faults():
+    return resource.getrusage(resource.RUSAGE_SELF).ru_minflt
+np.ones(40_000_000).sum()  # 320 MB, faulted in, then freed
+release_unused()
+before = faults()
+np.ones(40_000_000).sum()  # the same size again
+print(faults() - before)
+"""
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="glibc's allocator")
+def test_kept_memory_is_reused_without_faulting_it_in_again() -> None:
+    """With freed memory kept, a second array of the same size needs almost no new pages."""
+    counts = {}
+    for keep in (False, True):
+        done = subprocess.run(
+            [sys.executable, "-c", _REUSE.format(keep=keep)],
+            capture_output=True, text=True, check=False,
+        )  # fmt: skip
+        if keep and done.returncode != 0 and "AssertionError" in done.stderr:
+            pytest.skip("mallopt is not available (not glibc)")
+        assert done.returncode == 0, done.stderr
+        counts[keep] = int(done.stdout.split()[-1])
+    assert counts[True] * 10 < max(counts[False], 1)

@@ -2,6 +2,6 @@
 
 import sys
 
-from npl_disposal.cli import main
+from npl_disposal.cli import run
 
-sys.exit(main())
+sys.exit(run())

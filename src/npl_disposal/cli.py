@@ -30,6 +30,7 @@ from npl_disposal.exceptions import (
     SolverError,
     SolverUnavailableError,
 )
+from npl_disposal.memory import keep_freed_memory
 from npl_disposal.policy import load_policy
 from npl_disposal.portfolio import Portfolio, read_portfolio
 from npl_disposal.problem import build_problem, read_options
@@ -492,5 +493,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_BAD_INPUT
 
 
+def run() -> int:
+    """The ``npl-disposal`` program: :func:`main` in a process that keeps freed memory.
+
+    A job runs one large plan, so memory its steps free is kept for the next step
+    rather than faulted in afresh (:func:`npl_disposal.memory.keep_freed_memory`).
+    """
+    keep_freed_memory()
+    return main()
+
+
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(run())
