@@ -106,13 +106,14 @@ def test_end_to_end(
         pytest.importorskip("pyarrow")
     out, record = tmp_path / "out", tmp_path / "e2e.json"
     argv = ["--loans", str(SMOKE), "--format", file_format, "--mode", mode,
-            "--out", str(out), "--json", str(record)]  # fmt: skip
+            "--out", str(out), "--json", str(record), "--release-memory"]  # fmt: skip
     assert end_to_end.main(argv) == 0
     printed = capsys.readouterr().out
     stages = json.loads(record.read_text(encoding="utf-8"))
     names = [s["name"] for s in stages["stages"]]
     assert names == ["load+validate", "value", "build", "solve", "verify", "figures", "write"]
     assert all(s["seconds"] >= 0 and s["peak_mb"] > 0 for s in stages["stages"])
+    assert [s["name"] for s in stages["stages"] if not s["in_job"]] == ["verify"]
     assert stages["run"]["status"] == "optimal" and stages["run"]["mode"] == mode
     for name in names:
         assert name in printed

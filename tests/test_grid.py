@@ -55,3 +55,26 @@ def test_edge_shapes(shape: tuple[int, int]) -> None:
     np.testing.assert_array_equal(best, values.argmax(axis=1) if shape[0] else [])
     np.testing.assert_array_equal(top, values.max(axis=1) if shape[0] else [])
     assert np.all(second == -np.inf)
+
+
+@given(
+    st.lists(st.tuples(st.integers(0, 50), st.floats(0.01, 10.0)), min_size=0, max_size=300),
+    st.floats(0.0, 400.0),
+    st.integers(1, 8),
+)
+def test_cheapest_cover_takes_the_lowest_ratios_until_the_need_is_met(
+    pairs: list[tuple[int, float]], need: float, first: int
+) -> None:
+    """As a full stable sort would: lowest ratio first, until the gains reach the need."""
+    import npl_disposal.decomposition as d
+
+    ratio = np.array([float(r) for r, _ in pairs])
+    gain = np.array([g for _, g in pairs])
+    reference = np.argsort(ratio, kind="stable")
+    want = reference[: np.searchsorted(np.cumsum(gain[reference]), need) + 1]
+    got = d._cheapest_cover(ratio, gain, need, first=first)
+    assert sorted(ratio[got]) == sorted(ratio[want])
+    total = np.cumsum(gain[got])
+    if got.size:
+        assert total[-1] >= need or got.size == ratio.size
+        assert got.size == 1 or total[-2] < need

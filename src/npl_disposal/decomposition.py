@@ -123,7 +123,7 @@ def lagrangian_bound(
 
 def plan_value(problem: AllocationProblem, shares: np.ndarray, y: np.ndarray) -> float:
     """Objective of a plan: sum of v_im x_im less the blocks' fixed costs, CNY yuan."""
-    return float((problem.value * shares).sum() + problem.block_cost @ y)
+    return float(np.vdot(problem.value, shares) + problem.block_cost @ y)
 
 
 def _argmax_shares(reduced: np.ndarray, best: np.ndarray | None = None) -> np.ndarray:
@@ -206,9 +206,8 @@ def _sample_factor(problem: AllocationProblem, sample: sp.csc_matrix, share: flo
 
     ``share`` (the sample's share of loans) stands in for rows that reach nothing.
     """
-    full = problem.rows.matrix
-    k = full.shape[0]
-    total = np.bincount(full.indices, weights=np.abs(full.data), minlength=k)
+    total = problem.rows.reach
+    k = total.size
     picked = np.bincount(sample.indices, weights=np.abs(sample.data), minlength=k)
     return np.divide(picked, total, out=np.full(k, share), where=total > 0)
 
@@ -398,12 +397,29 @@ def _free_for_rows(
         now = signed[idx, current]
         signed[~problem.eligible] = -np.inf
         gain = row_max(signed) - now
-        ok = (~free) & (gain > 0)
-        ratio = cost[ok] / gain[ok]
-        order = np.flatnonzero(ok)[np.argsort(ratio, kind="stable")]
-        enough = np.searchsorted(np.cumsum(gain[order]), 2.0 * abs(shortfall[r])) + 1
-        free[order[:enough]] = True
+        ok = np.flatnonzero((~free) & (gain > 0))
+        free[ok[_cheapest_cover(cost[ok] / gain[ok], gain[ok], 2.0 * abs(shortfall[r]))]] = True
     return int(free.sum()) - before
+
+
+def _cheapest_cover(
+    ratio: np.ndarray, gain: np.ndarray, need: float, first: int = 4096
+) -> np.ndarray:
+    """Positions of the lowest ``ratio`` whose ``gain`` adds up to ``need`` (one more).
+
+    The few thousand cheapest are selected and sorted, four times as many while
+    they fall short, instead of sorting millions (10M loans: about 1 s).
+    """
+    if ratio.size == 0:
+        return np.zeros(0, dtype=np.intp)
+    k = min(ratio.size, first)
+    while True:
+        some = np.argpartition(ratio, k - 1)[:k] if k < ratio.size else np.arange(ratio.size)
+        some = some[np.argsort(ratio[some], kind="stable")]
+        total = np.cumsum(gain[some])
+        if k == ratio.size or total[-1] >= need:
+            return some[: np.searchsorted(total, need) + 1]
+        k = min(4 * k, ratio.size)
 
 
 def _free_more(

@@ -88,6 +88,12 @@ class ResourceRows:
     def __len__(self) -> int:
         return len(self.names)
 
+    @cached_property
+    def reach(self) -> np.ndarray:
+        """Each row's sum of absolute coefficients over every option, computed once."""
+        m = self.matrix
+        return np.bincount(m.indices, weights=np.abs(m.data), minlength=m.shape[0])
+
     def frame(self) -> pd.DataFrame:
         """The rows as a table (without coefficients)."""
         return pd.DataFrame(
