@@ -12,6 +12,7 @@ from npl_disposal.datasets import make_portfolio
 from npl_disposal.decomposition import _argmax_shares, plan_value, reduced_values
 from npl_disposal.formulation import GrowingLP
 from npl_disposal.problem import AllocationProblem
+from npl_disposal.valuation import value_options
 
 
 @pytest.fixture(scope="module")
@@ -82,3 +83,12 @@ def test_each_branch_lists_its_loans_in_order(codes: list[int]) -> None:
     loans_of = _loans_by_branch(branch_of)
     for b in range(int(branch_of.max(initial=-1)) + 1):
         assert loans_of(b).tolist() == np.flatnonzero(branch_of == b).tolist()
+
+
+def test_row_reach_recorded_at_build_equals_the_matrix() -> None:
+    data = make_portfolio(300, 4, seed=5)
+    problem = build_problem(read_portfolio(data.loans, data.branches), data.policy_dict(),
+                            value_options(data.loans))  # fmt: skip
+    matrix = problem.rows.matrix
+    direct = np.bincount(matrix.indices, weights=np.abs(matrix.data), minlength=matrix.shape[0])
+    np.testing.assert_allclose(problem.rows.reach, direct, rtol=1e-12)

@@ -225,3 +225,27 @@ def test_bad_options_rows_are_all_named_in_one_error(with_unknown_id: bool) -> N
     assert "the loan has no retain row" in said
     assert dropped in set(problems["loan_id"])
     assert ("loan_id not in the portfolio" in said) == with_unknown_id
+
+
+def test_parquet_text_columns_are_cleaned_as_in_csv(tmp_path) -> None:
+    """Parquet text columns arrive as dictionaries; spaces, aliases and gaps are judged alike."""
+    pytest.importorskip("pyarrow")
+    loans = SAMPLE.loans.head(12).copy()
+    loans["branch"] = loans["branch"].astype(str)
+    loans.loc[0, "branch"] = f"  {loans.loc[0, 'branch']} "
+    loans.loc[1, "classification"] = "次级"
+    loans.loc[2, "classification"] = " Doubtful"
+    loans["industry"] = loans["industry"].astype(object)
+    loans.loc[3, "industry"] = None
+    clean = read_portfolio(loans, SAMPLE.branches)
+    for suffix in ("csv", "parquet"):
+        path = tmp_path / f"loans.{suffix}"
+        loans.to_csv(path, index=False) if suffix == "csv" else loans.to_parquet(path)
+        read = read_portfolio(path, SAMPLE.branches)
+        pd.testing.assert_frame_equal(
+            read.loans, clean.loans, check_categorical=False, check_dtype=False
+        )
+    loans.loc[4, "classification"] = "watch list"
+    loans.to_parquet(tmp_path / "bad.parquet")
+    with pytest.raises(PortfolioValidationError, match=r"bad\.parquet, row 5, .*classification"):
+        read_portfolio(tmp_path / "bad.parquet", SAMPLE.branches)
