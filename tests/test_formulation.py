@@ -92,3 +92,46 @@ def test_row_reach_recorded_at_build_equals_the_matrix() -> None:
     matrix = problem.rows.matrix
     direct = np.bincount(matrix.indices, weights=np.abs(matrix.data), minlength=matrix.shape[0])
     np.testing.assert_allclose(problem.rows.reach, direct, rtol=1e-12)
+
+
+@given(
+    st.integers(1, 30),
+    st.integers(1, 4),
+    st.lists(st.lists(st.integers(0, 10**6), max_size=25), max_size=8),
+    st.sampled_from(["1", "3"]),
+)
+def test_rows_built_by_column_equal_scipys_conversion(
+    n: int, m: int, rows: list[list[int]], threads: str
+) -> None:
+    """Each row's options (distinct, ascending) land in their columns, rows in order."""
+    import os
+
+    import scipy.sparse as sp
+
+    from npl_disposal.problem import _RowBuilder
+
+    os.environ["NPL_DISPOSAL_THREADS"] = threads
+    try:
+        builder = _RowBuilder(n, m, (), np.ones((n, m), dtype=bool), np.zeros(n, dtype=np.int64))
+        expected = []
+        for r, seeds in enumerate(rows):
+            cols = np.unique(np.array(seeds, dtype=np.int64) % (n * m))
+            vals = np.arange(1, cols.size + 1) * (r + 1.5)
+            builder.add(f"r{r}", "rule", "CNY", cols, vals)
+            expected.append(sp.csr_matrix((vals, cols, [0, cols.size]), shape=(1, n * m)))
+        got = builder.build().matrix
+    finally:
+        del os.environ["NPL_DISPOSAL_THREADS"]
+    want = sp.vstack(expected, format="csc") if expected else sp.csc_matrix((0, n * m))
+    assert got.shape == want.shape
+    assert (got != want).nnz == 0
+    assert got.has_sorted_indices  # each column's rows ascending (checked, not assumed)
+
+
+def test_a_row_listing_an_option_twice_is_refused() -> None:
+    from npl_disposal.problem import _RowBuilder
+
+    builder = _RowBuilder(3, 2, (), np.ones((3, 2), dtype=bool), np.zeros(3, dtype=np.int64))
+    builder.add("r", "rule", "CNY", np.array([1, 1, 4]), np.ones(3))
+    with pytest.raises(AssertionError, match="lists an option twice"):
+        builder.build()
