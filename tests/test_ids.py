@@ -12,6 +12,7 @@ from npl_disposal.ids import (
     as_text,
     as_text_codes,
     duplicated,
+    equal_values,
     in_order,
     locate,
     positions_in,
@@ -45,12 +46,18 @@ def test_locate_agrees_with_a_pandas_index(
     change=st.sampled_from(["none", "swap", "unknown", "missing"]),
     at=st.integers(0, 100),
     keys_text=st.booleans(),
+    copies=st.booleans(),
 )
 def test_locate_keys_in_portfolio_order(
-    ids: list[str], repeats: list[int], change: str, at: int, keys_text: bool
+    ids: list[str], repeats: list[int], change: str, at: int, keys_text: bool, copies: bool
 ) -> None:
-    """Keys listed id by id in order take the neighbour comparison; any break falls back."""
-    keys: list[str | None] = [i for i, r in zip(ids, repeats, strict=False) for _ in range(r)]
+    """Keys listed id by id in order take the neighbour comparison; any break falls back.
+
+    ``copies``: every key its own object (as read from a file), not the id's object.
+    """
+    keys: list[str | None] = [
+        _copy(i) if copies else i for i, r in zip(ids, repeats, strict=False) for _ in range(r)
+    ]
     if keys and change == "swap":
         j = at % len(keys)
         keys[0], keys[j] = keys[j], keys[0]
@@ -191,3 +198,28 @@ def test_positions_in_agrees_with_an_index_lookup(values: list[str | None], dtyp
     got = positions_in(pd.Series(values, dtype=dtype), names)  # type: ignore[call-overload]
     assert got.dtype == np.int64
     assert got.tolist() == expected
+
+
+def _copy(text: str) -> str:
+    """An equal string that is a different object (where Python makes a new one)."""
+    return "".join(["\u200b", text])[1:]
+
+
+@given(
+    st.lists(st.tuples(_TEXT, st.sampled_from(["same", "copy", "other"])), max_size=30),
+    st.booleans(),
+)
+def test_equal_values_as_python_equality(pairs: list[tuple[str, str]], gather: bool) -> None:
+    """By address where the objects are one, by value elsewhere: as ``==`` throughout."""
+    a = np.array([text for text, _ in pairs], dtype=object)
+    b = np.array(
+        [text if how == "same" else _copy(text) if how == "copy" else text + "x"
+         for text, how in pairs],
+        dtype=object,
+    )  # fmt: skip
+    if gather and len(a):
+        at = np.arange(len(a))[::-1].copy()
+        expected = [x == y for x, y in zip(a[at], b, strict=True)]
+        assert equal_values(a, b, at).tolist() == expected
+    else:
+        assert equal_values(a, b).tolist() == [x == y for x, y in zip(a, b, strict=True)]

@@ -126,3 +126,30 @@ def test_consider_share_one_means_no_relief() -> None:
     policy = POLICY.with_section("wage_pool", consider_share=1.0)
     out = branch_figures(pf, policy, PLAN, OPTIONS, {"securitisation": 1.0})
     assert (out["relief"] == 0).all()
+
+
+def test_branch_figures_reuse_the_verified_join(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A solve's figures join its tables once (with verification); the figures are the same."""
+    from npl_disposal import build_problem, solve
+    from npl_disposal.datasets import make_portfolio
+    from npl_disposal.joins import PlanJoin
+    from npl_disposal.valuation import value_options
+
+    data = make_portfolio(400, 5, seed=9)
+    problem = build_problem(read_portfolio(data.loans, data.branches), data.policy_dict(),
+                            value_options(data.loans))  # fmt: skip
+    result = solve(problem, mode="fractional")
+    made = []
+    original = PlanJoin.__init__
+
+    def counted(self: PlanJoin, *args: object, **kwargs: object) -> None:
+        made.append(1)
+        original(self, *args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(PlanJoin, "__init__", counted)
+    shared = result.branch_figures()
+    assert made == []  # the join verification made is reused
+    p = result.problem
+    fresh = branch_figures(p.portfolio, p.policy, result.plan, p.options, result.blocks)
+    assert made == [1]
+    pd.testing.assert_frame_equal(shared, fresh)

@@ -10,13 +10,22 @@ where pyarrow is not installed.
 
 from __future__ import annotations
 
+import ctypes
 from collections.abc import Callable, Sequence
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
-__all__ = ["as_text", "as_text_codes", "duplicated", "in_order", "locate", "positions_in"]
+__all__ = [
+    "as_text",
+    "as_text_codes",
+    "duplicated",
+    "equal_values",
+    "in_order",
+    "locate",
+    "positions_in",
+]
 
 
 def locate(ids: pd.Series | np.ndarray, keys: pd.Series | np.ndarray) -> np.ndarray:
@@ -77,19 +86,51 @@ def in_order(ids: np.ndarray, keys: np.ndarray) -> np.ndarray | None:
     list each loan's rows together in portfolio order. Then two passes of
     comparisons place every key, where a hash lookup would take several times as
     long (10M loans, 30M options: about 9 s). Each run's first key is checked
-    against its id, so the positions are exact or this returns None. Object
-    arrays are compared by Python equality (the same id object is equal at
-    once); see :func:`locate` for Arrow text.
+    against its id, so the positions are exact or this returns None. Runs are
+    found by object address when each id's keys are one object (as there), else
+    by Python equality; see :func:`locate` for Arrow text.
     """
     n, k = len(ids), len(keys)
     if n == 0 or k < n:
         return None
     start = np.ones(k, dtype=bool)
     try:
-        start[1:] = keys[1:] != keys[:-1]
-        return _positions(start, n, lambda: bool(np.all(keys[start] == ids)))
+        address = _addresses(keys)  # usually each id's keys are one object
+        start[1:] = address[1:] != address[:-1]
+        if int(start.sum()) != n:  # else by value
+            start[1:] = keys[1:] != keys[:-1]
+        return _positions(
+            start, n, lambda: bool(equal_values(keys, ids, np.flatnonzero(start)).all())
+        )
     except (TypeError, ValueError):  # values that do not compare one to one
         return None
+
+
+def equal_values(a: np.ndarray, b: np.ndarray, at: np.ndarray | None = None) -> np.ndarray:
+    """``a[at] == b`` (``a == b`` without ``at``) elementwise for object arrays.
+
+    Tables derived from the portfolio (options from ``value_options``, a plan's
+    ids) hold the portfolio's own id objects, and two references to one object
+    are equal: addresses are compared first, without touching the objects
+    (40M options: about 0.1 s against 0.8 s for Python's ``==`` on each pair).
+    Only pairs of different objects are compared by value.
+    """
+    left = _addresses(a)
+    same = (left if at is None else left[at]) == _addresses(b)
+    differ = np.flatnonzero(~same)
+    if differ.size:
+        rows = differ if at is None else at[differ]
+        same[differ] = np.asarray(a[rows] == b[differ], dtype=bool)
+    return same
+
+
+def _addresses(values: np.ndarray) -> np.ndarray:
+    """The address of each element's object (object arrays), as a new array."""
+    flat = np.ascontiguousarray(values, dtype=object).ravel()
+    if flat.size == 0:
+        return np.zeros(0, dtype=np.uintp)
+    cells = (ctypes.c_size_t * flat.size).from_address(flat.ctypes.data)  # pointer-sized
+    return np.ctypeslib.as_array(cells).copy()  # a copy: flat may go
 
 
 def _in_order(ids: Any, keys: Any, pa: Any, pc: Any) -> np.ndarray | None:

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-from npl_disposal.ids import locate, positions_in
+from npl_disposal.ids import equal_values, locate, positions_in
 
 __all__ = ["PlanJoin", "PlanKeys"]
 
@@ -28,13 +28,17 @@ class PlanKeys:
     and ``channel`` columns from these same arrays, so the join need not hash a
     million ids again. ``checked`` keeps an options table (the object itself,
     compared by identity) with its loan rows once verified, for the next join on
-    the same, unchanged table.
+    the same, unchanged table; ``joined`` the last join made with these keys
+    (see :meth:`PlanJoin.of`).
     """
 
     loan: np.ndarray
     channel: np.ndarray
     names: tuple[str, ...]
     checked: list[tuple[pd.DataFrame, np.ndarray]] = field(default_factory=list, repr=False)
+    joined: list[tuple[tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame], PlanJoin]] = field(
+        default_factory=list, repr=False
+    )
 
 
 class PlanJoin:
@@ -83,6 +87,30 @@ class PlanJoin:
         self.pnl = options["pnl"].to_numpy(dtype=float)[picked]
         self.derecognised = options["derecognised"].to_numpy(dtype=float)[picked]
         self.amount = loans["balance"].to_numpy(dtype=float)[self.loan] * self.share
+
+    @classmethod
+    def of(
+        cls,
+        loans: pd.DataFrame,
+        options: pd.DataFrame,
+        plan: pd.DataFrame,
+        keys: PlanKeys | None = None,
+    ) -> PlanJoin:
+        """The join, made once per (loans, options, plan) for the same ``keys``.
+
+        A solve verifies its plan, and its branch figures join the same three
+        tables again (1 s at 10M loans): with the plan's keys the second asks get
+        the first join. The tables are compared by identity; the join is read only.
+        """
+        if keys is None:
+            return cls(loans, options, plan)
+        tables = (loans, options, plan)
+        for seen, join in keys.joined:
+            if all(a is b for a, b in zip(seen, tables, strict=True)):
+                return join
+        join = cls(loans, options, plan, keys)
+        keys.joined[:] = [(tables, join)]
+        return join
 
     def by_channel(self, weights: np.ndarray) -> pd.Series:
         """Sum of ``weights`` per channel used in the plan (channel names as index)."""
@@ -160,7 +188,7 @@ def _checked_positions(loans: pd.DataFrame, options: pd.DataFrame) -> np.ndarray
     if pos.dtype.kind not in "iu" or pos.min() < 0 or pos.max() >= len(loans):
         return None
     ids = loans["loan_id"].to_numpy(dtype=object)
-    if not (ids[pos] == options["loan_id"].to_numpy(dtype=object)).all():
+    if not equal_values(ids, options["loan_id"].to_numpy(dtype=object), pos).all():
         return None
     return pos.astype(np.int64)
 

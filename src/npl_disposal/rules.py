@@ -121,7 +121,7 @@ def _disposals(
         return empty
     if options is None:
         raise ValueError("branch figures for a plan need its options table (pnl, derecognised)")
-    join = PlanJoin(portfolio.loans, options, plan, keys)
+    join = PlanJoin.of(portfolio.loans, options, plan, keys)
     loans = portfolio.loans
     column = loans["branch"]
     if isinstance(column.dtype, pd.CategoricalDtype):  # as read_portfolio leaves it

@@ -128,7 +128,7 @@ def verify_plan(
     point in the loan table, which spares hashing every loan id.
     """
     log = _Log()
-    joined = PlanJoin(portfolio.loans, options, plan, keys)
+    joined = PlanJoin.of(portfolio.loans, options, plan, keys)
     _check_shares(
         log, joined, whole_loan if whole_loan is not None else policy.mode == "whole_loan"
     )
