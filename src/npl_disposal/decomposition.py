@@ -607,7 +607,7 @@ def _combo_bound(
     reduced = at_duals() if unchanged and at_duals is not None else reduced_values(problem, prices)
     closed = [problem.channels.index(name) for name in off if name in problem.channels]
     open_ = np.setdiff1d(np.arange(problem.n_channels), closed)
-    best = row_max(reduced[:, open_])
+    best = row_max(reduced, open_)
     if not np.isfinite(best).all():
         return -math.inf
     return lagrangian_bound(problem, prices, reduced, fix_blocks=combo, best=best)
@@ -748,7 +748,7 @@ def _repair(
     gap = second if m > 1 else np.full(loss.shape[0], np.inf)
     allowed = problem.eligible & ((loss <= second[:, None]) | (lp.shares > 1e-9))
     order = _cheapest(gap / problem.balance, max_free)
-    choice = row_argmax(np.where(problem.eligible, lp.shares, -1.0))
+    choice = row_argmax(lp.shares)  # every loan's shares add up to 1, on eligible options
     base = np.zeros(loss.shape)
     base[np.arange(loss.shape[0]), choice] = 1.0
     chosen_value = np.take_along_axis(problem.value, choice[:, None], axis=1)[:, 0]

@@ -39,11 +39,6 @@ def scaled_columns(problem: AllocationProblem, cols: np.ndarray) -> sp.coo_matri
     return sub
 
 
-def scaled_usage(problem: AllocationProblem, shares: np.ndarray) -> np.ndarray:
-    """Each resource row's usage by ``shares`` (a grid or its flat view), scaled."""
-    return row_scale(problem) * (problem.rows.matrix @ shares.ravel())
-
-
 @dataclass(frozen=True, eq=False)
 class Restricted:
     """A model over the free loans, with the map back to the problem's grid."""
@@ -54,6 +49,7 @@ class Restricted:
     n_blocks: int
     slack_rows: np.ndarray
     slack_sign: np.ndarray
+    used: np.ndarray  # each row's usage by the fixed loans (natural units)
 
     @property
     def n_x(self) -> int:
@@ -145,7 +141,7 @@ def restricted_model(
         if integer
         else None,
     )
-    return Restricted(model, loans, cols, nb, slack_rows, slack_sign[:s_n])
+    return Restricted(model, loans, cols, nb, slack_rows, slack_sign[:s_n], used)
 
 
 def shares_from(
@@ -194,10 +190,11 @@ class GrowingLP:
             self.first.model, method="simplex" if start is not None else None
         )
         self.free = free.copy()
-        self.base = np.where(free[:, None], 0.0, fixed_shares)
+        self.base = fixed_shares.copy()
+        self.base[self.first.loans] = 0.0
         k = len(problem.rows)
         self.resource = np.arange(self.first.loans.size, self.first.loans.size + k)
-        self.used = scaled_usage(problem, self.base)
+        self.used = row_scale(problem) * self.first.used  # the fixed loans' usage, known
         self._cols = [self.first.cols]
         self._pos = [np.arange(self.first.n_x)]
         self._ipm = start is None and self.first.model.cost.size > IPM_COLUMNS

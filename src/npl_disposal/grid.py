@@ -12,22 +12,29 @@ The results equal NumPy's, ties included (the first best channel wins, as in
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import numpy as np
 
 #: Rows reduced at a time: a block's few float64 columns stay in cache.
 BLOCK_ROWS = 32_768
 
 
-def row_max(grid: np.ndarray) -> np.ndarray:
-    """Each row's maximum, as ``grid.max(axis=1)`` (rows with no columns: -inf)."""
-    n, m = grid.shape
-    if m == 0:
+def row_max(grid: np.ndarray, columns: Sequence[int] | np.ndarray | None = None) -> np.ndarray:
+    """Each row's maximum, as ``grid.max(axis=1)`` (rows with no columns: -inf).
+
+    ``columns`` limits it to those columns, as ``grid[:, columns].max(axis=1)``
+    without copying them out.
+    """
+    n = grid.shape[0]
+    cols = list(range(grid.shape[1])) if columns is None else [int(j) for j in columns]
+    if not cols:
         return np.full(n, -np.inf)
     top = np.empty(n)
     for start in range(0, n, BLOCK_ROWS):
         block, out = grid[start : start + BLOCK_ROWS], top[start : start + BLOCK_ROWS]
-        out[:] = block[:, 0]
-        for j in range(1, m):
+        out[:] = block[:, cols[0]]
+        for j in cols[1:]:
             np.maximum(out, block[:, j], out=out)
     return top
 
