@@ -101,14 +101,13 @@ class AllocationResult:
 
     def channel_mix(self) -> pd.DataFrame:
         """Loans, balance, value and pnl (CNY yuan) sent to each channel."""
-        p = self.problem
-        amount = self.shares * p.balance[:, None]
-        out = pd.DataFrame(
+        p, shares = self.problem, self.shares
+        out = pd.DataFrame(  # column sums without a loans x channels product in memory
             {
-                "loans": self.shares.sum(axis=0),
-                "balance": amount.sum(axis=0),
-                "value": (self.shares * p.value).sum(axis=0),
-                "pnl": (self.shares * p.pnl).sum(axis=0),
+                "loans": shares.sum(axis=0),
+                "balance": p.balance @ shares,
+                "value": np.einsum("ij,ij->j", shares, p.value),
+                "pnl": np.einsum("ij,ij->j", shares, p.pnl),
             },
             index=pd.Index(p.channels, name="channel"),
         )
