@@ -68,7 +68,7 @@ class PlanJoin:
         else:
             plan_loan = keys.loan
         names = _channel_names(options["channel"], plan["channel"] if keys is None else keys.names)
-        opt_chan = positions_in(options["channel"], names)
+        opt_chan = _narrow(positions_in(options["channel"], names), len(names))
         plan_chan = positions_in(plan["channel"], names) if keys is None else _recode(keys, names)
         self.channels = names
         row = _option_of(opt_loan, opt_chan, plan_loan, plan_chan, len(loans), len(names))
@@ -167,10 +167,12 @@ def _option_of(
     small = opt_loan.size < 2**31 - 1
     table = np.full(n_loans * n_ch + 1, -1, dtype=np.int32 if small else np.int64)  # last: none
     if opt_loan.min(initial=0) >= 0 and opt_chan.min(initial=0) >= 0:  # every option known
-        table[opt_loan * n_ch + opt_chan] = np.arange(opt_loan.size, dtype=table.dtype)
+        table[opt_loan.astype(np.int64) * n_ch + opt_chan] = np.arange(
+            opt_loan.size, dtype=table.dtype
+        )
     else:
         ok = (opt_loan >= 0) & (opt_chan >= 0)
-        table[opt_loan[ok] * n_ch + opt_chan[ok]] = np.flatnonzero(ok)
+        table[opt_loan[ok].astype(np.int64) * n_ch + opt_chan[ok]] = np.flatnonzero(ok)
     good = (plan_loan >= 0) & (plan_chan >= 0)
     return table[np.where(good, plan_loan.astype(np.int64) * n_ch + plan_chan, n_loans * n_ch)]
 
@@ -190,7 +192,12 @@ def _checked_positions(loans: pd.DataFrame, options: pd.DataFrame) -> np.ndarray
     ids = loans["loan_id"].to_numpy(dtype=object)
     if not equal_values(ids, options["loan_id"].to_numpy(dtype=object), pos).all():
         return None
-    return pos.astype(np.int64)
+    return pos.astype(np.int64, copy=False)  # the column itself: no second copy per option
+
+
+def _narrow(codes: np.ndarray, count: int) -> np.ndarray:
+    """Codes in ``[-1, count)`` as int8 where they fit: one byte per option, not eight."""
+    return codes.astype(np.int8) if count < 127 else codes
 
 
 def _channel_names(options: pd.Series, plan: pd.Series | tuple[str, ...]) -> pd.Index:
