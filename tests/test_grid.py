@@ -30,6 +30,10 @@ def test_reductions_equal_numpy(values: np.ndarray, block: int) -> None:
         np.testing.assert_array_equal(row_max(values), values.max(axis=1))
         some = np.arange(values.shape[1])[::2]  # a subset of the columns, as a closed channel
         np.testing.assert_array_equal(row_max(values, some), values[:, some].max(axis=1))
+        mask = values > np.median(values) if values.size else values > 0
+        np.testing.assert_array_equal(
+            row_max(values, where=mask, fill=0.0), np.where(mask, values, 0.0).max(axis=1)
+        )
         np.testing.assert_array_equal(row_argmax(values), values.argmax(axis=1))
         if values.shape[1] > 1:
             expected = np.sort(values, axis=1)[:, -2]

@@ -75,8 +75,8 @@ def _forced_out(problem: AllocationProblem) -> list[dict[str, object]]:
     cap, counted = _channel_capacity(problem), _loan_limits(problem)
     budgeted = [c in cap or c in counted for c in problem.channels]
     # A loan that a channel without a budget may take can always leave the book.
-    free_exit = (problem.eligible & ~np.array(budgeted, dtype=bool)).any(axis=1)
-    forced = forced & ~free_exit
+    for free_exit in np.flatnonzero(~np.array(budgeted, dtype=bool)):
+        forced &= ~problem.eligible[:, free_exit]
     if not forced.any():
         return []
     balance = problem.balance[forced]
@@ -116,7 +116,7 @@ def _tolerance(problem: AllocationProblem) -> list[dict[str, object]]:
     npl = np.bincount(problem.branch_index[inc], problem.balance[inc], minlength=k)
     total = pf.branches["inclusive_loans"].to_numpy(dtype=float)
     need = tolerance_requirement(npl, total, pol.tolerance.threshold)
-    best = row_max(np.where(problem.eligible, problem.derecognised, 0.0)) * problem.balance
+    best = row_max(problem.derecognised, where=problem.eligible, fill=0.0) * problem.balance
     can = np.bincount(problem.branch_index[inc], best[inc], minlength=k)
     out = []
     for b in np.flatnonzero(need > can + 0.01):
@@ -135,7 +135,7 @@ def _profit(problem: AllocationProblem) -> list[dict[str, object]]:
     pol = problem.policy
     if pol.profit is None:
         return []
-    best = float(row_max(np.where(problem.eligible, problem.pnl, -np.inf)).sum())
+    best = float(row_max(problem.pnl, where=problem.eligible).sum())
     if best >= -pol.profit.max_loss - 0.01:
         return []
     loss = -best

@@ -20,11 +20,17 @@ import numpy as np
 BLOCK_ROWS = 32_768
 
 
-def row_max(grid: np.ndarray, columns: Sequence[int] | np.ndarray | None = None) -> np.ndarray:
+def row_max(
+    grid: np.ndarray,
+    columns: Sequence[int] | np.ndarray | None = None,
+    where: np.ndarray | None = None,
+    fill: float = -np.inf,
+) -> np.ndarray:
     """Each row's maximum, as ``grid.max(axis=1)`` (rows with no columns: -inf).
 
-    ``columns`` limits it to those columns, as ``grid[:, columns].max(axis=1)``
-    without copying them out.
+    ``columns`` limits it to those columns, as ``grid[:, columns].max(axis=1)``;
+    ``where`` (a boolean grid) counts only its cells, the others as ``fill``, as
+    ``np.where(where, grid, fill).max(axis=1)``; neither copies the grid.
     """
     n = grid.shape[0]
     cols = list(range(grid.shape[1])) if columns is None else [int(j) for j in columns]
@@ -33,9 +39,13 @@ def row_max(grid: np.ndarray, columns: Sequence[int] | np.ndarray | None = None)
     top = np.empty(n)
     for start in range(0, n, BLOCK_ROWS):
         block, out = grid[start : start + BLOCK_ROWS], top[start : start + BLOCK_ROWS]
-        out[:] = block[:, cols[0]]
-        for j in cols[1:]:
-            np.maximum(out, block[:, j], out=out)
+        mask = where[start : start + BLOCK_ROWS] if where is not None else None
+        for i, j in enumerate(cols):
+            column = block[:, j] if mask is None else np.where(mask[:, j], block[:, j], fill)
+            if i == 0:
+                out[:] = column
+            else:
+                np.maximum(out, column, out=out)
     return top
 
 
