@@ -42,11 +42,18 @@ def test_a_start_basis_changes_the_path_not_the_optimum(
     base = _argmax_shares(np.where(problem.eligible, problem.value, -np.inf))
     fixed = np.where(free[:, None], 0.0, base)
     cold, warm = GrowingLP(problem, free, fixed), GrowingLP(problem, free, fixed, start=base)
+    # The start plan in the free loans' rows of the fixed grid itself, the grid kept (own).
+    owned = GrowingLP(problem, free, base.copy(), start=base, own=True)
+    assert np.array_equal(owned.base, fixed)
+    np.testing.assert_allclose(owned.first.model.row_lower, warm.first.model.row_lower)
+    np.testing.assert_allclose(owned.first.model.row_upper, warm.first.model.row_upper)
     assert _objective(warm) == pytest.approx(_objective(cold), rel=1e-9, abs=1e-9)
+    assert _objective(owned) == pytest.approx(_objective(cold), rel=1e-9, abs=1e-9)
     more = free | (rng.random(problem.n_loans) < 0.3)
-    cold.grow(more)
-    warm.grow(more)
+    for lp in (cold, warm, owned):
+        lp.grow(more)
     assert _objective(warm) == pytest.approx(_objective(cold), rel=1e-9, abs=1e-9)
+    assert _objective(owned) == pytest.approx(_objective(cold), rel=1e-9, abs=1e-9)
     assert np.array_equal(warm.free, more)
 
 

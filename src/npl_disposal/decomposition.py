@@ -268,7 +268,8 @@ def solve_fractional(
         base = lp.base
         switch_cost = None
     else:
-        lp = GrowingLP(problem, free, _without(base, free), phase_one, fix_blocks, start=base)
+        lp = GrowingLP(problem, free, base, phase_one, fix_blocks, start=base, own=True)
+        base = lp.base  # the same grid, free rows cleared: only fixed loans' rows are read
     while True:
         iterations += 1
         left = max(deadline - time.perf_counter(), 0.05)
@@ -756,9 +757,8 @@ def _repair(
     while True:
         free = split.copy()
         free[order[:count]] = True
-        fixed = _without(base, free)
         restricted = restricted_model(
-            problem, free, fixed, allowed=allowed, integer=True, elastic=False, fix_blocks=combo
+            problem, free, base, allowed=allowed, integer=True, elastic=False, fix_blocks=combo
         )
         # Any plan within half the gap of the LP bound is certified by that bound.
         enough = lp.bound - 0.5 * mip_gap * abs(lp.bound) - float(chosen_value[~free].sum())

@@ -85,6 +85,8 @@ def restricted_model(
 ) -> Restricted:
     """Build the model over loans ``free`` (bool mask), the rest fixed at ``fixed_shares``.
 
+    The rows of free loans in ``fixed_shares`` are ignored (they may hold a start plan).
+
     ``allowed`` narrows the options of free loans (default: ``problem.eligible``);
     ``rhs_factor`` scales each row's limits and block coefficients (used to solve
     a sample of the loans); ``phase_one`` drops the values to find a feasible plan;
@@ -98,6 +100,9 @@ def restricted_model(
     scale = row_scale(problem)
     factor = np.ones(k) if rhs_factor is None else rhs_factor
     used = rows.matrix @ fixed_shares.ravel() if fixed_shares is not None else np.zeros(k)
+    if fixed_shares is not None and loans.size:  # take the free loans' rows back out
+        own = (loans[:, None] * m + np.arange(m)).ravel()
+        used -= rows.matrix[:, own] @ fixed_shares[loans].ravel()
     finite_lo, finite_hi = np.isfinite(rows.lower), np.isfinite(rows.upper)
     lower = np.where(
         finite_lo, (np.where(finite_lo, rows.lower, 0.0) * factor - used) * scale, -np.inf
@@ -167,7 +172,9 @@ class GrowingLP:
     loan on its option there, solved by the dual simplex (at 1M loans, 166
     iterations instead of 3,521 for the first LP of 5,000 loans). A freed loan
     enters the basis at the option it was fixed to (about 200 iterations per
-    grow instead of 4,400).
+    grow instead of 4,400). ``fixed_shares`` may hold the start plan in the free
+    loans' rows too; with ``own`` it becomes :attr:`base` itself (its free rows
+    cleared) instead of a copy, sparing a loans x channels grid.
     """
 
     def __init__(
@@ -178,19 +185,22 @@ class GrowingLP:
         phase_one: bool = False,
         fix_blocks: np.ndarray | None = None,
         start: np.ndarray | None = None,
+        *,
+        own: bool = False,
     ) -> None:
         self.problem = problem
         self.phase_one = phase_one
         self.first = restricted_model(
             problem, free, fixed_shares, phase_one=phase_one, fix_blocks=fix_blocks
         )
+        held = start[self.first.loans] if start is not None else None  # the free loans' start
         # From a start basis the dual simplex beats the interior point method (3M loans,
         # first LP of 15,000 loans: 0.16 s against 0.93 s with its crossover).
         self.session = HighsSession(
             self.first.model, method="simplex" if start is not None else None
         )
         self.free = free.copy()
-        self.base = fixed_shares.copy()
+        self.base = fixed_shares if own else fixed_shares.copy()  # own: the caller's, kept
         self.base[self.first.loans] = 0.0
         k = len(problem.rows)
         self.resource = np.arange(self.first.loans.size, self.first.loans.size + k)
@@ -198,11 +208,11 @@ class GrowingLP:
         self._cols = [self.first.cols]
         self._pos = [np.arange(self.first.n_x)]
         self._ipm = start is None and self.first.model.cost.size > IPM_COLUMNS
-        if start is not None:
-            first = self.first
-            ordinal = np.searchsorted(first.loans, first.cols // problem.n_channels)
-            self._enter(start, first.cols, np.arange(first.n_x), np.arange(first.loans.size),
-                        ordinal)  # fmt: skip
+        if held is not None:
+            first, m = self.first, problem.n_channels
+            ordinal = np.searchsorted(first.loans, first.cols // m)
+            self._enter(held, ordinal * m + first.cols % m, np.arange(first.n_x),
+                        np.arange(first.loans.size), ordinal)  # fmt: skip
 
     def _enter(
         self,
