@@ -643,9 +643,8 @@ def _solve_combo(
         lp = _combo_lp(problem, relaxed, combo, deadline, progress, lp_options)
     if lp.status != "optimal" or np.abs(lp.shortfall).max(initial=0.0) * MONEY_SCALE > _SLACK_TOL:
         return None, lp.bound if math.isfinite(lp.bound) else math.inf, lp
-    loss = reduced_values(problem, lp.duals)  # turned in place into each option's loss:
-    np.subtract(row_max(loss)[:, None], loss, out=loss)  # CNY yuan; inf if not eligible
-    found = _repair(problem, lp, loss, deadline, max_free, combo, mip_gap)
+    loss, second = _losses(reduced_values(problem, lp.duals))
+    found = _repair(problem, lp, loss, second, deadline, max_free, combo, mip_gap)
     bound = lp.bound
     if progress is not None:
         progress(
@@ -725,10 +724,22 @@ def _gap(value: float, bound: float) -> float:
     return max(bound - value, 0.0) / max(abs(bound), 1.0)
 
 
+def _losses(reduced: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Each option's loss against its loan's best (CNY yuan; inf if not eligible), in place.
+
+    Also each loan's second smallest loss, what switching off its best option
+    costs (inf with a single eligible option).
+    """
+    _, top, runner_up = best_two(reduced)
+    np.subtract(top[:, None], reduced, out=reduced)
+    return reduced, top - runner_up
+
+
 def _repair(
     problem: AllocationProblem,
     lp: Outcome,
     loss: np.ndarray,
+    second: np.ndarray,
     deadline: float,
     max_free: int,
     combo: np.ndarray | None,
@@ -742,10 +753,9 @@ def _repair(
     certifies; if none is found within the gap, the neighbourhood grows fourfold.
     """
     split = row_max(lp.shares) < 1.0 - 1e-9
-    m = loss.shape[1]
-    # Each loan's best option has loss 0; the second smallest loss is what switching costs.
-    second = np.partition(loss, min(1, m - 1), axis=1)[:, min(1, m - 1)]
-    gap = second if m > 1 else np.full(loss.shape[0], np.inf)
+    # Each loan's best option has loss 0; the second smallest, ``second``, is what switching
+    # costs (inf with a single eligible option).
+    gap = second
     allowed = problem.eligible & ((loss <= second[:, None]) | (lp.shares > 1e-9))
     order = _cheapest(gap / problem.balance, max_free)
     choice = row_argmax(lp.shares)  # every loan's shares add up to 1, on eligible options

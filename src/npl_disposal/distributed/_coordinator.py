@@ -16,6 +16,7 @@ from npl_disposal.decomposition import (
     Outcome,
     _combos,
     _gap,
+    _losses,
     _repair,
     lagrangian_bound,
     plan_value,
@@ -36,7 +37,6 @@ from npl_disposal.distributed._steps import (
     _sample,
 )
 from npl_disposal.formulation import MONEY_SCALE, restricted_model, row_scale, shares_from
-from npl_disposal.grid import row_max
 from npl_disposal.highs import run_highs
 from npl_disposal.problem import AllocationProblem
 
@@ -388,10 +388,10 @@ class _Run:
             or np.abs(lp.shortfall).max(initial=0.0) * MONEY_SCALE > _SLACK_TOL
         ):
             return None, lp.bound if math.isfinite(lp.bound) else math.inf
-        reduced = reduced_values(lp.problem, lp.duals)
-        loss = row_max(reduced)[:, None] - reduced
+        loss, second = _losses(reduced_values(lp.problem, lp.duals))
         shell = Outcome("optimal", lp.shares, lp.y, lp.objective, lp.bound, lp.duals, lp.shortfall)
-        repaired = _repair(lp.problem, shell, loss, self.deadline, max_free, combo, mip_gap)
+        repaired = _repair(lp.problem, shell, loss, second, self.deadline, max_free, combo,
+                           mip_gap)  # fmt: skip
         found = None
         if repaired is not None:
             found = _Plan(
