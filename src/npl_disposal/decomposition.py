@@ -414,8 +414,7 @@ def _cheapest_cover(
         return np.zeros(0, dtype=np.intp)
     k = min(ratio.size, first)
     while True:
-        some = np.argpartition(ratio, k - 1)[:k] if k < ratio.size else np.arange(ratio.size)
-        some = some[np.argsort(ratio[some], kind="stable")]
+        some = _cheapest(ratio, k)
         total = np.cumsum(gain[some])
         if k == ratio.size or total[-1] >= need:
             return some[: np.searchsorted(total, need) + 1]
