@@ -395,8 +395,7 @@ def _free_for_rows(
         unit[r] = 1.0 if shortfall[r] > 0 else -1.0
         signed = np.asarray(problem.rows.matrix.T @ unit).reshape(reduced.shape)
         now = signed[idx, current]
-        signed[~problem.eligible] = -np.inf
-        gain = row_max(signed) - now
+        gain = row_max(signed, where=problem.eligible) - now
         ok = np.flatnonzero((~free) & (gain > 0))
         free[ok[_cheapest_cover(cost[ok] / gain[ok], gain[ok], 2.0 * abs(shortfall[r]))]] = True
     return int(free.sum()) - before
