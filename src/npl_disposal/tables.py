@@ -192,12 +192,15 @@ def _dictionary_columns(path: Path, columns: tuple[Column, ...]) -> list[str] | 
     import pyarrow.parquet as pq
 
     kinds = {c.name: c.kind for c in columns}
-    wanted = []
-    for field in pq.read_schema(path):
-        name = _header_map([field.name], columns).get(field.name)
-        text = pa.types.is_string(field.type) or pa.types.is_large_string(field.type)
-        if text and name is not None and name != "loan_id" and kinds[name] in _FEW_VALUES:
-            wanted.append(field.name)
+    schema = pq.read_schema(path)
+    names = _header_map(schema.names, columns)
+    wanted = [
+        field.name
+        for field in schema
+        if (pa.types.is_string(field.type) or pa.types.is_large_string(field.type))
+        and names.get(field.name, "loan_id") != "loan_id"
+        and kinds[names[field.name]] in _FEW_VALUES
+    ]
     return wanted or None
 
 
