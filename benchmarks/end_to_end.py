@@ -136,8 +136,8 @@ def run_job(folder: Path, out: Path, args: argparse.Namespace) -> tuple[Stages, 
     """Run every stage of the job on the files in ``folder``; outputs go to ``out``."""
     from npl_disposal import build_problem, load_policy, read_portfolio, solve, verify_plan
     from npl_disposal.cli import branch_table, write_outputs
-    from npl_disposal.solve import Status
-    from npl_disposal.tables import write_csv
+    from npl_disposal.io.tables import write_csv
+    from npl_disposal.solvers.solve import Status
     from npl_disposal.valuation import value_options
 
     paths = input_paths(folder, args.format)
@@ -256,7 +256,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(RECORD_PREFIX + json.dumps({"peak_mb": peak_rss_mb()}), flush=True)
         return 0
     if not args.release_memory:
-        from npl_disposal.memory import keep_freed_memory
+        from npl_disposal._memory import keep_freed_memory
 
         keep_freed_memory()
     with tempfile.TemporaryDirectory(prefix="npl-e2e-") as scratch:

@@ -15,7 +15,7 @@ import pytest
 
 from conftest import synthetic
 from npl_disposal import read_portfolio
-from npl_disposal.ageing import EXAMPLE_MATRIX, MigrationEstimator, make_history, project
+from npl_disposal.valuation.ageing import EXAMPLE_MATRIX, MigrationEstimator, make_history, project
 
 HISTORY_MONTHS = 10
 LAYOUTS = ("snapshots", "int_ids", "shuffled")

@@ -1,7 +1,7 @@
 """Building and solving the allocation problem: ours against the plain and the naive models.
 
 Build and solve are timed apart (the problem is built outside the timed call). Three
-models of the same :class:`~npl_disposal.problem.AllocationProblem` run side by side at
+models of the same :class:`~npl_disposal.model.problem.AllocationProblem` run side by side at
 the ``"floor"`` sizes of ``conftest.SIZE_SETS``, so ``compare.py`` turns one run's JSON
 into speed-up ratios measured on one machine:
 
@@ -34,9 +34,9 @@ import pytest
 
 from conftest import NAIVE_MILP_MAX_LOANS, ONE_ROUND, PLAIN_MILP_TIME_LIMIT, synthetic
 from npl_disposal import build_problem, read_portfolio, solve
-from npl_disposal.backends import build_pulp_model, get_solver, naive_pulp_model
-from npl_disposal.problem import AllocationProblem
-from npl_disposal.solve import AllocationResult, Status
+from npl_disposal.model.problem import AllocationProblem
+from npl_disposal.solvers.solve import AllocationResult, Status
+from npl_disposal.solvers.via_pulp import build_pulp_model, get_solver, naive_pulp_model
 
 MODES = ("fractional", "whole_loan")
 #: Our results by (loans, mode): the reference the anchors are checked against.

@@ -9,7 +9,7 @@ import pytest
 
 from conftest import synthetic
 from npl_disposal import Portfolio, read_portfolio
-from npl_disposal.schema import STANDARD_CHANNELS
+from npl_disposal.io.schema import STANDARD_CHANNELS
 from npl_disposal.valuation import value_options
 
 

@@ -30,7 +30,7 @@ from npl_disposal import (
     solve,
 )
 from npl_disposal.cli import sample_path
-from npl_disposal.rules import branch_figures
+from npl_disposal.model.figures import branch_figures
 
 SHARES = (0.0, 0.5, 1.0)
 

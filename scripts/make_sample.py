@@ -19,7 +19,7 @@ from typing import Any
 import pandas as pd
 
 from npl_disposal.datasets import SyntheticPortfolio, make_portfolio
-from npl_disposal.schema import BRANCH_COLUMNS, LOAN_COLUMNS, OPTION_COLUMNS, Column
+from npl_disposal.io.schema import BRANCH_COLUMNS, LOAN_COLUMNS, OPTION_COLUMNS, Column
 
 N_LOANS, N_BRANCHES, SEED = 2000, 8, 2022
 DEFAULT_OUT = Path(__file__).resolve().parents[1] / "src" / "npl_disposal" / "data"

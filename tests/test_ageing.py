@@ -13,7 +13,8 @@ from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 
 from npl_disposal import PortfolioValidationError, read_portfolio
-from npl_disposal.ageing import (
+from npl_disposal.datasets import make_portfolio
+from npl_disposal.valuation.ageing import (
     ABSORBING_STATES,
     EXAMPLE_MATRIX,
     STATES,
@@ -29,7 +30,6 @@ from npl_disposal.ageing import (
     read_matrix,
     write_matrix,
 )
-from npl_disposal.datasets import make_portfolio
 
 SETTINGS = {"deadline": None, "database": None, "suppress_health_check": [HealthCheck.too_slow]}
 

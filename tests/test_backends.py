@@ -23,7 +23,12 @@ from npl_disposal import (
     read_portfolio,
     solve,
 )
-from npl_disposal.backends import (
+from npl_disposal.datasets import make_portfolio
+from npl_disposal.model.problem import AllocationProblem
+from npl_disposal.solvers._formulation import MONEY_SCALE
+from npl_disposal.solvers.decomposition import price_weights
+from npl_disposal.solvers.solve import solve_direct
+from npl_disposal.solvers.via_pulp import (
     _read_status,
     available_solvers,
     build_pulp_model,
@@ -31,11 +36,6 @@ from npl_disposal.backends import (
     naive_pulp_model,
     solve_pulp,
 )
-from npl_disposal.datasets import make_portfolio
-from npl_disposal.decomposition import price_weights
-from npl_disposal.formulation import MONEY_SCALE
-from npl_disposal.problem import AllocationProblem
-from npl_disposal.solve import solve_direct
 
 CBC_NAMES = ("PULP_CBC_CMD", "COIN_CMD")
 MIP_GAP = 1e-6

@@ -127,7 +127,7 @@ def test_plan_infeasible_exit_3(tmp_path, capsys) -> None:
 
 def test_plan_no_solution_exit_4(tmp_path, monkeypatch, capsys) -> None:
     import npl_disposal.cli as cli
-    from npl_disposal.solve import Status
+    from npl_disposal.solvers.solve import Status
 
     class NoPlan:
         status = Status.NO_SOLUTION
@@ -159,7 +159,7 @@ def test_plan_without_options_uses_own_valuation(tmp_path) -> None:
 
 
 def test_migration_writes_rows_summing_to_one(tmp_path) -> None:
-    from npl_disposal.ageing import make_history
+    from npl_disposal.valuation.ageing import make_history
 
     history = tmp_path / "history.csv"
     make_history(300, 6, seed=2).to_csv(history, index=False)

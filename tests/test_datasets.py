@@ -19,7 +19,7 @@ from npl_disposal.datasets import (
     SyntheticPortfolio,
     make_portfolio,
 )
-from npl_disposal.schema import (
+from npl_disposal.io.schema import (
     BRANCH_COLUMNS,
     LOAN_COLUMNS,
     NPL_CLASSES,

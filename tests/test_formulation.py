@@ -9,9 +9,9 @@ from hypothesis import strategies as st
 
 from npl_disposal import build_problem, read_portfolio
 from npl_disposal.datasets import make_portfolio
-from npl_disposal.decomposition import _argmax_shares, plan_value, reduced_values
-from npl_disposal.formulation import GrowingLP
-from npl_disposal.problem import AllocationProblem
+from npl_disposal.model.problem import AllocationProblem
+from npl_disposal.solvers._formulation import GrowingLP
+from npl_disposal.solvers.decomposition import _argmax_shares, plan_value, reduced_values
 from npl_disposal.valuation import value_options
 
 
@@ -84,7 +84,7 @@ def test_loans_freed_at_their_best_option_leave_the_basis_optimal(
 
 @given(st.lists(st.integers(-1, 6), max_size=60))
 def test_each_branch_lists_its_loans_in_order(codes: list[int]) -> None:
-    from npl_disposal.problem import _loans_by_branch
+    from npl_disposal.model.problem import _loans_by_branch
 
     branch_of = np.array(codes, dtype=np.int64)
     loans_of = _loans_by_branch(branch_of)
@@ -115,7 +115,7 @@ def test_rows_built_by_column_equal_scipys_conversion(
 
     import scipy.sparse as sp
 
-    from npl_disposal.problem import _RowBuilder
+    from npl_disposal.model.problem import _RowBuilder
 
     os.environ["NPL_DISPOSAL_THREADS"] = threads
     try:
@@ -136,7 +136,7 @@ def test_rows_built_by_column_equal_scipys_conversion(
 
 
 def test_a_row_listing_an_option_twice_is_refused() -> None:
-    from npl_disposal.problem import _RowBuilder
+    from npl_disposal.model.problem import _RowBuilder
 
     builder = _RowBuilder(3, 2, (), np.ones((3, 2), dtype=bool), np.zeros(3, dtype=np.int64))
     builder.add("r", "rule", "CNY", np.array([1, 1, 4]), np.ones(3))

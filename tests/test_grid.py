@@ -8,8 +8,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 
-from npl_disposal import grid
-from npl_disposal.grid import best_two, row_argmax, row_max
+from npl_disposal import _grid as grid
+from npl_disposal._grid import best_two, row_argmax, row_max
 
 # Few distinct values, so that ties and all -inf rows are common.
 values = st.sampled_from([-np.inf, -2.5, -1.0, 0.0, 0.0, 1.0, 3.25, 1e12])
@@ -72,7 +72,7 @@ def test_cheapest_cover_takes_the_lowest_ratios_until_the_need_is_met(
     pairs: list[tuple[int, float]], need: float, first: int
 ) -> None:
     """As a full stable sort would: lowest ratio first, until the gains reach the need."""
-    import npl_disposal.decomposition as d
+    import npl_disposal.solvers.decomposition as d
 
     ratio = np.array([float(r) for r, _ in pairs])
     gain = np.array([g for _, g in pairs])

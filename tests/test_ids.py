@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from npl_disposal.ids import (
+from npl_disposal.io._ids import (
     as_text,
     as_text_codes,
     duplicated,
@@ -100,8 +100,8 @@ def test_text_columns_equal_what_pandas_infers(codes: list[int]) -> None:
 
 @given(st.lists(st.one_of(st.sampled_from(["retain", " retain", "write_off ", ""]), st.none())))
 def test_categorical_ids_are_cleaned_like_text(values: list[str | None]) -> None:
-    from npl_disposal.schema import OPTION_COLUMNS
-    from npl_disposal.tables import ProblemLog, clean_columns
+    from npl_disposal.io.schema import OPTION_COLUMNS
+    from npl_disposal.io.tables import ProblemLog, clean_columns
 
     frames = [
         pd.DataFrame({"channel": pd.Series(values, dtype=dtype)}) for dtype in ("category", object)
@@ -139,7 +139,7 @@ def test_options_with_categorical_channels_build_the_same_problem() -> None:
 def test_duplicate_options_agree_with_pandas(
     rows: list[tuple[int, str]], categorical: bool
 ) -> None:
-    from npl_disposal.problem import _duplicate_options
+    from npl_disposal.io.options import _duplicate_options
 
     frame = pd.DataFrame({"loan_id": [f"L{i}" for i, _ in rows], "channel": [c for _, c in rows]})
     if categorical:
@@ -171,7 +171,7 @@ def test_options_of_value_options_read_as_the_same_table_as_text() -> None:
     from npl_disposal import read_portfolio
     from npl_disposal.datasets import make_portfolio
     from npl_disposal.exceptions import PortfolioValidationError
-    from npl_disposal.problem import read_options
+    from npl_disposal.io.options import read_options
     from npl_disposal.valuation import value_options
 
     data = make_portfolio(200, 4, seed=5)

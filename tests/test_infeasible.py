@@ -17,7 +17,7 @@ from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
 from npl_disposal import InfeasiblePolicyError, NplDisposalError, solve
-from npl_disposal.diagnose import CONFLICT_COLUMNS, explain_infeasibility, precheck
+from npl_disposal.model.diagnose import CONFLICT_COLUMNS, explain_infeasibility, precheck
 from strategies import (
     Case,
     loan,

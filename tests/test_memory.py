@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from npl_disposal.memory import release_unused
+from npl_disposal._memory import release_unused
 
 
 def _rss_mb() -> float:
@@ -38,7 +38,7 @@ def test_release_is_harmless_without_arrow_in_use() -> None:
 
 _REUSE = """
 import resource, numpy as np
-from npl_disposal.memory import keep_freed_memory, release_unused
+from npl_disposal._memory import keep_freed_memory, release_unused
 kept = {keep}
 if kept:
     assert keep_freed_memory()

@@ -11,8 +11,8 @@ from collections.abc import Callable
 import pytest
 
 from npl_disposal import build_problem, read_portfolio, solve
+from npl_disposal.cli.progress import PlainRenderer, Progress, TTYRenderer
 from npl_disposal.datasets import make_portfolio
-from npl_disposal.progress import PlainRenderer, Progress, TTYRenderer
 
 
 class FakeTTY(io.StringIO):

@@ -13,7 +13,7 @@ import pytest
 
 from npl_disposal import build_problem, read_portfolio, solve
 from npl_disposal.cli import main, sample_path
-from npl_disposal.reports import (
+from npl_disposal.reporting.report import (
     TABLE_IDS,
     WORKBOOK_NAME,
     WORKBOOK_SHEETS,
@@ -25,7 +25,7 @@ from npl_disposal.reports import (
     write_report,
     write_workbook,
 )
-from npl_disposal.solve import AllocationResult
+from npl_disposal.solvers.solve import AllocationResult
 
 try:
     import matplotlib
@@ -196,7 +196,7 @@ def test_report_without_matplotlib(
     assert parsed.images == []
     assert "pip install &#x27;npl-disposal[plot]&#x27;" in text
     assert set(TABLE_IDS) <= set(parsed.tables)
-    from npl_disposal import plots
+    from npl_disposal.reporting import plots
 
     with pytest.raises(ImportError, match=r"npl-disposal\[plot\]"):
         plots.tolerance_before_after(result)
@@ -237,7 +237,7 @@ def test_plots_return_axes(result: AllocationResult) -> None:
     import matplotlib.pyplot as plt
     from matplotlib.axes import Axes
 
-    from npl_disposal import plots
+    from npl_disposal.reporting import plots
     from npl_disposal.valuation import ValuationAssumptions
 
     try:
@@ -422,7 +422,7 @@ def test_workbook_matches_the_results_frames(
 def test_workbook_long_plan_gets_a_note(
     result: AllocationResult, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr("npl_disposal.reports.WORKBOOK_PLAN_ROWS", 10)
+    monkeypatch.setattr("npl_disposal.reporting.report.WORKBOOK_PLAN_ROWS", 10)
     path = write_workbook(result, tmp_path)
     plan = openpyxl.load_workbook(path)[WORKBOOK_SHEETS["plan"]]
     assert plan["A1"].value == "note" and plan.max_row == 2
@@ -437,7 +437,7 @@ def test_workbook_without_openpyxl(
         write_workbook(result, tmp_path / "out")
     assert isinstance(caught.value, ImportError)
     assert not (tmp_path / "out").exists()  # nothing written
-    monkeypatch.setattr("npl_disposal.reports._charts_available", lambda: False)  # fast
+    monkeypatch.setattr("npl_disposal.reporting.report._charts_available", lambda: False)  # fast
     assert render_report(result).startswith("<!DOCTYPE html>")  # HTML needs no openpyxl
 
 
@@ -453,7 +453,7 @@ def _report_args(out: Path, *extra: str) -> list[str]:
 @pytest.fixture
 def no_charts(monkeypatch: pytest.MonkeyPatch) -> None:
     """Skip the charts: these tests are about the files written, and charts are slow."""
-    monkeypatch.setattr("npl_disposal.reports._charts_available", lambda: False)
+    monkeypatch.setattr("npl_disposal.reporting.report._charts_available", lambda: False)
 
 
 @needs_openpyxl

@@ -6,7 +6,7 @@ import pandas as pd
 import pytest
 
 from npl_disposal import Policy, read_portfolio
-from npl_disposal.rules import BRANCH_FIGURES, branch_figures
+from npl_disposal.model.figures import BRANCH_FIGURES, branch_figures
 
 LOANS = pd.DataFrame(
     {
@@ -132,7 +132,7 @@ def test_branch_figures_reuse_the_verified_join(monkeypatch: pytest.MonkeyPatch)
     """A solve's figures join its tables once (with verification); the figures are the same."""
     from npl_disposal import build_problem, solve
     from npl_disposal.datasets import make_portfolio
-    from npl_disposal.joins import PlanJoin
+    from npl_disposal.model._join import PlanJoin
     from npl_disposal.valuation import value_options
 
     data = make_portfolio(400, 5, seed=9)

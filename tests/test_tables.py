@@ -9,7 +9,7 @@ import pandas as pd
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from npl_disposal.tables import write_csv
+from npl_disposal.io.tables import write_csv
 
 _TEXT = st.text(alphabet='AB01 贷,"-\n', min_size=1, max_size=5)
 _FLOAT = st.one_of(
@@ -58,7 +58,7 @@ def test_reading_a_frame_leaves_the_callers_frame_as_it_was() -> None:
     """Tables given as DataFrames are cleaned in a new frame, never in the caller's."""
     from npl_disposal import read_portfolio
     from npl_disposal.datasets import make_portfolio
-    from npl_disposal.problem import read_options
+    from npl_disposal.io.options import read_options
     from npl_disposal.valuation import value_options
 
     data = make_portfolio(40, 3, seed=2)
@@ -78,7 +78,7 @@ def test_reading_a_frame_leaves_the_callers_frame_as_it_was() -> None:
 
 
 def test_categories_already_clean_keep_their_codes() -> None:
-    from npl_disposal.tables import _stripped_categories
+    from npl_disposal.io.tables import _stripped_categories
 
     raw = pd.Series(pd.Categorical(["b", "a", None, "b"], categories=["b", "a"]))
     out = _stripped_categories(raw, empty_is_missing=True)

@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from npl_disposal.threads import THREADS_VARIABLE, for_blocks, thread_count
+from npl_disposal._threads import THREADS_VARIABLE, for_blocks, thread_count
 
 
 @given(n=st.integers(0, 500), size=st.integers(1, 60), threads=st.integers(1, 4))
@@ -73,7 +73,7 @@ def test_the_thread_count(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 def test_for_each_calls_every_item_once(monkeypatch: pytest.MonkeyPatch) -> None:
-    from npl_disposal.threads import for_each
+    from npl_disposal._threads import for_each
 
     monkeypatch.setenv(THREADS_VARIABLE, "2")
     out = np.zeros(6)

@@ -1,4 +1,4 @@
-"""Tests of npl_disposal.recovery and npl_disposal.valuation (the options table)."""
+"""Tests of npl_disposal.valuation.recovery and npl_disposal.valuation (the options table)."""
 
 from __future__ import annotations
 
@@ -15,8 +15,15 @@ from hypothesis import strategies as st
 
 from npl_disposal import Policy, PolicyError, build_problem, read_portfolio
 from npl_disposal.datasets import make_portfolio
-from npl_disposal.problem import read_options
-from npl_disposal.recovery import (
+from npl_disposal.io.options import read_options
+from npl_disposal.io.schema import NPL_CLASSES, STANDARD_CHANNELS
+from npl_disposal.valuation import (
+    PARAMETERS,
+    SOURCES,
+    ValuationAssumptions,
+    value_options,
+)
+from npl_disposal.valuation.recovery import (
     COLLATERAL_TYPES,
     CollateralHaircut,
     RecoveryCurve,
@@ -24,13 +31,6 @@ from npl_disposal.recovery import (
     expected_recovery,
     guarantee_payout,
     realisable_collateral,
-)
-from npl_disposal.schema import NPL_CLASSES, STANDARD_CHANNELS
-from npl_disposal.valuation import (
-    PARAMETERS,
-    SOURCES,
-    ValuationAssumptions,
-    value_options,
 )
 
 DOCS = Path(__file__).resolve().parents[1] / "docs" / "valuation.md"
@@ -438,7 +438,7 @@ def test_retain_value_equals_the_month_by_month_expectation(
 
 @dataclasses.dataclass(frozen=True)
 class Matrix:
-    """A stand-in for npl_disposal.ageing.MigrationMatrix (duck-typed)."""
+    """A stand-in for npl_disposal.valuation.ageing.MigrationMatrix (duck-typed)."""
 
     matrix: np.ndarray
     states: tuple[str, ...]
@@ -613,10 +613,10 @@ def test_required_columns_suffice_and_missing_types_count_as_unknown() -> None:
 
 
 def test_accepts_the_ageing_modules_migration_matrix() -> None:
-    ageing = pytest.importorskip("npl_disposal.ageing")
+    ageing = pytest.importorskip("npl_disposal.valuation.ageing")
     matrix = getattr(ageing, "EXAMPLE_MATRIX", None)
     if matrix is None:
-        pytest.skip("npl_disposal.ageing has no EXAMPLE_MATRIX")
+        pytest.skip("npl_disposal.valuation.ageing has no EXAMPLE_MATRIX")
     loans = make_portfolio(50, 2, seed=6).loans
     from_matrix = value_options(loans, migration=matrix)
     pd.testing.assert_frame_equal(from_matrix, value_options(loans, migration=matrix.frame()))
@@ -630,7 +630,7 @@ def test_valuing_in_blocks_gives_the_same_options(
     block: int, threads: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Loans are valued a block at a time, on threads; block size and threads change nothing."""
-    import npl_disposal.valuation as valuation
+    import npl_disposal.valuation.valuation as valuation
 
     loans = make_portfolio(300, 4, seed=11).loans
     whole = value_options(loans)

@@ -3,7 +3,7 @@
 A branch within tolerance counts its NPL loss against the wage pool only at
 ``consider_share``; with a weight the optimiser may give up value to bring a branch
 within tolerance, and ``max_fall`` caps each branch's fall. Checked on a case worked
-by hand, by brute force against :func:`~npl_disposal.rules.branch_figures` on small
+by hand, by brute force against :func:`~npl_disposal.model.figures.branch_figures` on small
 tables, and as invariants on synthetic portfolios.
 """
 
@@ -20,10 +20,10 @@ from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
 from npl_disposal import InfeasiblePolicyError, PolicyError, solve, verify_plan
-from npl_disposal.backends import available_solvers
+from npl_disposal.model.figures import branch_figures
+from npl_disposal.model.problem import AllocationProblem
 from npl_disposal.policy import Policy
-from npl_disposal.problem import AllocationProblem
-from npl_disposal.rules import branch_figures
+from npl_disposal.solvers.via_pulp import available_solvers
 from strategies import Case, loan, make_case, synthetic_cases, tiny_cases
 
 SETTINGS: dict[str, Any] = dict(

@@ -5,7 +5,6 @@ loans to channels under budgets and the 2022 notice's rules, and check the
 inclusive small/micro NPL tolerance per branch. Money is CNY yuan throughout.
 """
 
-from npl_disposal.ageing import MigrationEstimator, MigrationMatrix, estimate_migration
 from npl_disposal.exceptions import (
     ExcelUnavailableError,
     InfeasiblePolicyError,
@@ -15,12 +14,14 @@ from npl_disposal.exceptions import (
     SolverError,
     SolverUnavailableError,
 )
+from npl_disposal.io.options import read_options
+from npl_disposal.io.portfolio import Portfolio, read_branches, read_loans, read_portfolio
+from npl_disposal.model.problem import AllocationProblem, build_problem
+from npl_disposal.model.verify import Verification, verify_plan
 from npl_disposal.policy import Policy, load_policy
-from npl_disposal.portfolio import Portfolio, read_branches, read_loans, read_portfolio
-from npl_disposal.problem import AllocationProblem, build_problem, read_options
-from npl_disposal.solve import AllocationResult, SolverReport, Status, solve
+from npl_disposal.solvers.solve import AllocationResult, SolverReport, Status, solve
 from npl_disposal.valuation import ValuationAssumptions, value_options
-from npl_disposal.verify import Verification, verify_plan
+from npl_disposal.valuation.ageing import MigrationEstimator, MigrationMatrix, estimate_migration
 
 __version__ = "0.1.0"
 

@@ -4,7 +4,7 @@
 on a 2-core machine), a portfolio in the canonical layout of DESIGN.md section 5:
 
 * ``loans`` -- one row per non-performing loan, every column of
-  :data:`npl_disposal.schema.LOAN_COLUMNS`, money in CNY yuan rounded to cents;
+  :data:`npl_disposal.io.schema.LOAN_COLUMNS`, money in CNY yuan rounded to cents;
 * ``branches`` -- per branch its inclusive small/micro loans (performing + NPL), profit,
   wage-pool rate and start-of-period inclusive loans;
 * ``options`` -- per loan and eligible channel its value, profit impact and derecognised
@@ -38,7 +38,7 @@ import numpy as np
 import pandas as pd
 from numpy.typing import NDArray
 
-from npl_disposal.schema import (
+from npl_disposal.io.schema import (
     BRANCH_COLUMNS,
     LOAN_COLUMNS,
     NPL_CLASSES,

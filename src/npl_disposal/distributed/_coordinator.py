@@ -11,19 +11,6 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from npl_disposal.decomposition import (
-    _SLACK_TOL,
-    Outcome,
-    _combos,
-    _gap,
-    _losses,
-    _repair,
-    lagrangian_bound,
-    plan_value,
-    reduced_values,
-    solve_fractional,
-)
-from npl_disposal.diagnose import _WORDS, CONFLICT_COLUMNS, _conflict, _m
 from npl_disposal.distributed._cluster import _pick
 from npl_disposal.distributed._layout import _assemble, _Layout, _Piece
 from npl_disposal.distributed._steps import (
@@ -36,9 +23,22 @@ from npl_disposal.distributed._steps import (
     _respond,
     _sample,
 )
-from npl_disposal.formulation import MONEY_SCALE, restricted_model, row_scale, shares_from
-from npl_disposal.highs import run_highs
-from npl_disposal.problem import AllocationProblem
+from npl_disposal.model.diagnose import _WORDS, CONFLICT_COLUMNS, _conflict, _m
+from npl_disposal.model.problem import AllocationProblem
+from npl_disposal.solvers._formulation import MONEY_SCALE, restricted_model, row_scale, shares_from
+from npl_disposal.solvers._highs import run_highs
+from npl_disposal.solvers.decomposition import (
+    _SLACK_TOL,
+    Outcome,
+    _combos,
+    _gap,
+    _losses,
+    _repair,
+    lagrangian_bound,
+    plan_value,
+    reduced_values,
+    solve_fractional,
+)
 
 
 @dataclass(eq=False)

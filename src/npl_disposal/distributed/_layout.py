@@ -11,17 +11,17 @@ import pandas as pd
 import scipy.sparse as sp
 
 from npl_disposal.distributed._partitions import _Part
-from npl_disposal.policy import Policy
-from npl_disposal.portfolio import Portfolio
-from npl_disposal.problem import (
+from npl_disposal.io.options import channel_order
+from npl_disposal.io.portfolio import Portfolio
+from npl_disposal.io.schema import OPTION_COLUMNS
+from npl_disposal.model.problem import (
     AllocationProblem,
     Block,
     ResourceRows,
-    _channel_order,
     loan_arrays,
     tolerance_requirement,
 )
-from npl_disposal.schema import OPTION_COLUMNS
+from npl_disposal.policy import Policy
 
 
 @dataclass(frozen=True)
@@ -84,7 +84,7 @@ class _Layout:
         """A problem of one pseudo-loan whose first option uses ``usage`` of every row.
 
         It carries the rows for :func:`lagrangian_bound`, :func:`row_scale` and
-        :func:`~npl_disposal.solve.constraint_table` (share 1 on that option gives
+        :func:`~npl_disposal.solvers.solve.constraint_table` (share 1 on that option gives
         the usage).
         """
         m = len(self.channels)
@@ -140,7 +140,7 @@ def _layout(
     the limit of that row for the whole portfolio needs the branch's total NPL
     ``N_k`` (summed here over every partition) and ``L_k``.
     """
-    channels = _channel_order(pd.Series([c for s in shapes for c in s.channels], dtype=object))
+    channels = channel_order(pd.Series([c for s in shapes for c in s.channels], dtype=object))
     first = shapes[0]
     if any(s.blocks != first.blocks for s in shapes):
         raise NotImplementedError(

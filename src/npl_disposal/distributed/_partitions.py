@@ -12,11 +12,12 @@ import pandas as pd
 
 from npl_disposal.distributed._storage import _read_parquet, _write_parquet
 from npl_disposal.exceptions import PROBLEM_COLUMNS, PortfolioValidationError
+from npl_disposal.io.options import read_options
+from npl_disposal.io.portfolio import Portfolio, inclusive_npl_by_branch, read_loans
+from npl_disposal.io.schema import OPTION_COLUMNS
+from npl_disposal.io.tables import ProblemLog
+from npl_disposal.model.problem import AllocationProblem, build_problem
 from npl_disposal.policy import Policy
-from npl_disposal.portfolio import Portfolio, inclusive_npl_by_branch, read_loans
-from npl_disposal.problem import AllocationProblem, build_problem, read_options
-from npl_disposal.schema import OPTION_COLUMNS
-from npl_disposal.tables import ProblemLog
 from npl_disposal.valuation import ValuationAssumptions, value_options
 
 

@@ -22,9 +22,9 @@ from npl_disposal.distributed._partitions import (
 )
 from npl_disposal.distributed._storage import _list_parquet, _Output
 from npl_disposal.exceptions import PROBLEM_COLUMNS, PortfolioValidationError
+from npl_disposal.io.portfolio import read_branches
+from npl_disposal.io.tables import ProblemLog, TableSource, source_name
 from npl_disposal.policy import Policy, load_policy
-from npl_disposal.portfolio import read_branches
-from npl_disposal.tables import ProblemLog, TableSource, source_name
 from npl_disposal.valuation import ValuationAssumptions
 
 

@@ -22,11 +22,11 @@ from npl_disposal.distributed._session import _Session
 from npl_disposal.distributed._steps import _write_plan, _Written
 from npl_disposal.distributed._storage import _list_parquet, _Output
 from npl_disposal.exceptions import InfeasiblePolicyError, SolverError
-from npl_disposal.formulation import MONEY_SCALE
+from npl_disposal.io.tables import TableSource
+from npl_disposal.model.verify import VIOLATION_COLUMNS, _block_levels, _check_budgets, _Log
 from npl_disposal.policy import Policy, load_policy
-from npl_disposal.solve import SolverReport, Status, constraint_table
-from npl_disposal.tables import TableSource
-from npl_disposal.verify import VIOLATION_COLUMNS, _block_levels, _check_budgets, _Log
+from npl_disposal.solvers._formulation import MONEY_SCALE
+from npl_disposal.solvers.solve import SolverReport, Status, constraint_table
 
 
 def solve_partitioned(
@@ -58,7 +58,7 @@ def solve_partitioned(
     ``mode`` is ``"fractional"`` or ``"whole_loan"`` (default: the policy's).
     The plan goes to ``out``, one file per partition, all or nothing (default:
     gathered into ``result.plan``). ``sample`` and ``free_target`` are those of
-    :func:`~npl_disposal.decomposition.solve_fractional`; ``max_free`` bounds the
+    :func:`~npl_disposal.solvers.decomposition.solve_fractional`; ``max_free`` bounds the
     loans of the whole-loan MILPs on the coordinator.
 
     Raises :class:`~npl_disposal.PortfolioValidationError` on bad input (before
@@ -113,13 +113,13 @@ def _supported(policy: Policy) -> None:
         raise NotImplementedError(
             "the wage-pool terms of [wage_pool] (weight, max_fall) are not yet solved over "
             "partitions: their bounds are per-branch maxima over every loan; solve on one "
-            "machine (npl_disposal.solve) or leave weight and max_fall out"
+            "machine (npl_disposal.solvers.solve) or leave weight and max_fall out"
         )
     if policy.channels:
         raise NotImplementedError(
             "[channels.NAME] budgets are not yet solved over partitions (a partition may not "
             "offer the channel, and an on/off channel's bound is its whole offered balance); "
-            "solve on one machine (npl_disposal.solve)"
+            "solve on one machine (npl_disposal.solvers.solve)"
         )
 
 

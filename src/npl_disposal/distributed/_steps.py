@@ -10,22 +10,22 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from npl_disposal.decomposition import (
+from npl_disposal._grid import row_argmax, row_max
+from npl_disposal.distributed._layout import _Piece, _piece
+from npl_disposal.distributed._partitions import _Part
+from npl_disposal.distributed._storage import _write_parquet
+from npl_disposal.io.portfolio import Portfolio
+from npl_disposal.model.problem import AllocationProblem
+from npl_disposal.model.verify import verify_plan
+from npl_disposal.solvers._formulation import MONEY_SCALE
+from npl_disposal.solvers.decomposition import (
     _TIE_TOL,
     _best_and_gap,
     _free_for_rows,
     _free_more,
     reduced_values,
 )
-from npl_disposal.distributed._layout import _Piece, _piece
-from npl_disposal.distributed._partitions import _Part
-from npl_disposal.distributed._storage import _write_parquet
-from npl_disposal.formulation import MONEY_SCALE
-from npl_disposal.grid import row_argmax, row_max
-from npl_disposal.portfolio import Portfolio
-from npl_disposal.problem import AllocationProblem
-from npl_disposal.solve import plan_frame
-from npl_disposal.verify import verify_plan
+from npl_disposal.solvers.solve import plan_frame
 
 
 @dataclass(frozen=True, eq=False)

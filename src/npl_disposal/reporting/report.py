@@ -1,13 +1,13 @@
 """Tables and a self-contained HTML report of a disposal plan.
 
->>> from npl_disposal.reports import disposal_summary, write_report
+>>> from npl_disposal.reporting.report import disposal_summary, write_report
 >>> disposal_summary(result)  # doctest: +SKIP
 >>> write_report(result, "out", priced=lp_result)  # doctest: +SKIP
 >>> write_workbook(result, "out", priced=lp_result)  # doctest: +SKIP
 
 :func:`write_report` writes ``report.html``: one file with inline CSS, HTML tables
 (each with an ``id``) and, when matplotlib is installed, the charts of
-:mod:`npl_disposal.plots` as inline base64 PNG images. Money is shown in CNY
+:mod:`npl_disposal.reporting.plots` as inline base64 PNG images. Money is shown in CNY
 millions (2 decimals), ratios in percent. Everything is computed in CNY yuan.
 :func:`write_workbook` writes the same tables (:func:`report_tables`) and the plan
 to ``report.xlsx``, one worksheet each, money in CNY yuan to the cent; it needs
@@ -32,12 +32,12 @@ import numpy as np
 import pandas as pd
 
 from npl_disposal.exceptions import ExcelUnavailableError
-from npl_disposal.plots import PLOT_HINT
-from npl_disposal.portfolio import age_bucket
-from npl_disposal.schema import AGE_LABELS
+from npl_disposal.io.portfolio import age_bucket
+from npl_disposal.io.schema import AGE_LABELS
+from npl_disposal.reporting.plots import PLOT_HINT
 
 if TYPE_CHECKING:
-    from npl_disposal.solve import AllocationResult
+    from npl_disposal.solvers.solve import AllocationResult
 
 __all__ = [
     "EXCEL_HINT",
@@ -257,7 +257,7 @@ def _p(text: str, css: str = "") -> str:
 
 def _charts_available() -> bool:
     try:
-        from npl_disposal.plots import require_matplotlib
+        from npl_disposal.reporting.plots import require_matplotlib
 
         require_matplotlib()
     except ImportError:
@@ -450,7 +450,7 @@ def render_report(
         _html_table(tables["channel-mix"], "channel-mix", _COLUMNS["channel-mix"]),
     ]
     if charts:
-        from npl_disposal import plots
+        from npl_disposal.reporting import plots
 
         parts.append(_chart(lambda ax: plots.channel_mix_by_branch(result, ax), "channel mix"))
 
@@ -470,7 +470,7 @@ def render_report(
     shadow_source = priced if priced is not None else result
     has_prices = np.isfinite(shadow_source.constraints["shadow_price"].to_numpy(dtype=float))
     if charts and has_prices.any():
-        from npl_disposal import plots
+        from npl_disposal.reporting import plots
 
         parts.append(_chart(lambda ax: plots.shadow_prices(shadow_source, ax), "shadow prices"))
 
@@ -483,7 +483,7 @@ def render_report(
         _html_table(tables["tolerance"], "tolerance", _COLUMNS["tolerance"]),
     ]  # fmt: skip
     if charts:
-        from npl_disposal import plots
+        from npl_disposal.reporting import plots
 
         parts.append(_chart(lambda ax: plots.tolerance_before_after(result, ax), "tolerance"))
     parts += [
@@ -514,7 +514,7 @@ def render_report(
 
     # -- valuation curves
     if charts:
-        from npl_disposal import plots
+        from npl_disposal.reporting import plots
         from npl_disposal.valuation import ValuationAssumptions
 
         try:

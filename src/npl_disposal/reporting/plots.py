@@ -1,6 +1,6 @@
 """Charts of a disposal plan (optional: needs matplotlib, ``pip install 'npl-disposal[plot]'``).
 
->>> from npl_disposal import plots
+>>> from npl_disposal.reporting import plots
 >>> ax = plots.tolerance_before_after(result)  # doctest: +SKIP
 
 matplotlib is imported inside each function, so this module imports without it;
@@ -18,7 +18,7 @@ import numpy as np
 import pandas as pd
 
 if TYPE_CHECKING:
-    from npl_disposal.solve import AllocationResult
+    from npl_disposal.solvers.solve import AllocationResult
     from npl_disposal.valuation import ValuationAssumptions
 
 __all__ = [
@@ -66,7 +66,7 @@ def _axes(ax: Any, figsize: tuple[float, float] = (7.0, 4.0)) -> Any:
 
 def channel_mix_by_branch(result: AllocationResult, ax: Any = None) -> Any:
     """Stacked bars: balance (CNY m) each branch sends to each channel."""
-    from npl_disposal.reports import disposal_summary
+    from npl_disposal.reporting.report import disposal_summary
 
     ax = _axes(ax)
     summary = disposal_summary(result)
@@ -119,7 +119,7 @@ def recovery_by_age(
     max_age: float = 120.0,
 ) -> Any:
     """Unsecured recovery rate against NPL age (months) per class, from the valuation curves."""
-    from npl_disposal.schema import NPL_CLASSES
+    from npl_disposal.io.schema import NPL_CLASSES
     from npl_disposal.valuation import ValuationAssumptions
 
     ax = _axes(ax)

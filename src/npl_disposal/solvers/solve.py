@@ -5,9 +5,9 @@
 >>> print(result.summary())  # doctest: +SKIP
 
 Backends: ``"highs"`` (default; arrays straight into HiGHS, with the structured
-method of :mod:`npl_disposal.decomposition` for large portfolios) and any PuLP
+method of :mod:`npl_disposal.solvers.decomposition` for large portfolios) and any PuLP
 solver by name (``"PULP_CBC_CMD"``, ``"HiGHS"``, ``"GUROBI"``...). Every plan is
-checked by :func:`~npl_disposal.verify.verify_plan` before it is returned.
+checked by :func:`~npl_disposal.model.verify.verify_plan` before it is returned.
 """
 
 from __future__ import annotations
@@ -23,24 +23,24 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from npl_disposal.decomposition import (
+from npl_disposal._memory import release_unused
+from npl_disposal.exceptions import InfeasiblePolicyError, PolicyError, SolverError
+from npl_disposal.io._ids import as_text, as_text_codes
+from npl_disposal.model._join import PlanKeys
+from npl_disposal.model.diagnose import explain_infeasibility, precheck
+from npl_disposal.model.figures import branch_figures
+from npl_disposal.model.problem import AllocationProblem
+from npl_disposal.model.verify import Verification, verify_plan
+from npl_disposal.policy import Policy
+from npl_disposal.solvers._formulation import MONEY_SCALE, restricted_model, row_scale, shares_from
+from npl_disposal.solvers._highs import run_highs
+from npl_disposal.solvers.decomposition import (
     Outcome,
     lagrangian_bound,
     reduced_values,
     solve_fractional,
     solve_whole_loan,
 )
-from npl_disposal.diagnose import explain_infeasibility, precheck
-from npl_disposal.exceptions import InfeasiblePolicyError, PolicyError, SolverError
-from npl_disposal.formulation import MONEY_SCALE, restricted_model, row_scale, shares_from
-from npl_disposal.highs import run_highs
-from npl_disposal.ids import as_text, as_text_codes
-from npl_disposal.joins import PlanKeys
-from npl_disposal.memory import release_unused
-from npl_disposal.policy import Policy
-from npl_disposal.problem import AllocationProblem
-from npl_disposal.rules import branch_figures
-from npl_disposal.verify import Verification, verify_plan
 
 __all__ = ["AllocationResult", "SolverReport", "Status", "solve"]
 
@@ -232,7 +232,7 @@ def solve(
 
     ``mode`` is ``"whole_loan"`` (MILP; the default from the policy) or
     ``"fractional"`` (LP). ``solver`` is ``"highs"`` or a PuLP solver name (see
-    :func:`~npl_disposal.backends.available_solvers`). ``method`` (HiGHS only) is
+    :func:`~npl_disposal.solvers.via_pulp.available_solvers`). ``method`` (HiGHS only) is
     ``"auto"``, ``"direct"`` (one model of every loan) or ``"decomposition"``;
     ``"auto"`` takes ``"direct"`` up to 12,000 options. A time-limited
     ``"direct"`` whole-loan solve above 50,000 options runs without HiGHS's
@@ -264,7 +264,7 @@ def solve(
         outcome = _solve_highs(problem, mode, method, time_limit, mip_gap, progress)
         backend = "highs"
     else:
-        from npl_disposal.backends import solve_pulp
+        from npl_disposal.solvers.via_pulp import solve_pulp
 
         outcome = solve_pulp(problem, mode, solver, time_limit, mip_gap)
         backend, method = f"pulp:{solver}", "direct"
@@ -274,7 +274,7 @@ def solve(
     if outcome.status in ("error", "unbounded"):
         raise SolverError(
             f"the solver ({solver}) failed: {outcome.message or outcome.status}; try another "
-            "solver (npl_disposal.backends.available_solvers()) or report the input files"
+            "solver (npl_disposal.solvers.via_pulp.available_solvers()) or report the input files"
         )
     report = SolverReport(backend, method, seconds, outcome.iterations, outcome.free_loans,
                           outcome.message)  # fmt: skip

@@ -22,7 +22,8 @@ from pathlib import Path
 import pandas as pd
 
 from npl_disposal import __version__
-from npl_disposal.ageing import MigrationEstimator, write_matrix
+from npl_disposal._memory import keep_freed_memory
+from npl_disposal.cli.progress import PlainRenderer, Progress
 from npl_disposal.exceptions import (
     InfeasiblePolicyError,
     PolicyError,
@@ -30,12 +31,14 @@ from npl_disposal.exceptions import (
     SolverError,
     SolverUnavailableError,
 )
-from npl_disposal.memory import keep_freed_memory
+from npl_disposal.io.options import read_options
+from npl_disposal.io.portfolio import Portfolio, read_portfolio
+from npl_disposal.io.schema import Column
+from npl_disposal.io.tables import read_table, write_csv
+from npl_disposal.model.figures import BRANCH_FIGURES, branch_figures
+from npl_disposal.model.problem import build_problem
 from npl_disposal.policy import load_policy
-from npl_disposal.portfolio import Portfolio, read_portfolio
-from npl_disposal.problem import build_problem, read_options
-from npl_disposal.progress import PlainRenderer, Progress
-from npl_disposal.reports import (
+from npl_disposal.reporting.report import (
     REPORT_NAME,
     WORKBOOK_NAME,
     ExcelUnavailableError,
@@ -43,11 +46,9 @@ from npl_disposal.reports import (
     render_workbook,
     require_openpyxl,
 )
-from npl_disposal.rules import BRANCH_FIGURES, branch_figures
-from npl_disposal.schema import Column
-from npl_disposal.solve import AllocationResult, Status, solve
-from npl_disposal.tables import read_table, write_csv
+from npl_disposal.solvers.solve import AllocationResult, Status, solve
 from npl_disposal.valuation import value_options
+from npl_disposal.valuation.ageing import MigrationEstimator, write_matrix
 
 EXIT_OK, EXIT_BAD_INPUT, EXIT_INFEASIBLE, EXIT_NO_PLAN = 0, 2, 3, 4
 
@@ -207,7 +208,7 @@ def _excel_wanted(requested: bool | None) -> tuple[bool, str]:
 
     ``requested`` is ``--excel`` (True), ``--no-excel`` (False) or neither (None:
     write it when openpyxl is installed). ``--excel`` without openpyxl raises
-    :class:`~npl_disposal.reports.ExcelUnavailableError`.
+    :class:`~npl_disposal.reporting.report.ExcelUnavailableError`.
     """
     if requested is False:
         return False, ""
@@ -497,7 +498,7 @@ def run() -> int:
     """The ``npl-disposal`` program: :func:`main` in a process that keeps freed memory.
 
     A job runs one large plan, so memory its steps free is kept for the next step
-    rather than faulted in afresh (:func:`npl_disposal.memory.keep_freed_memory`).
+    rather than faulted in afresh (:func:`npl_disposal._memory.keep_freed_memory`).
     """
     keep_freed_memory()
     return main()

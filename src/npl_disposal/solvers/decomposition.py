@@ -30,16 +30,16 @@ from dataclasses import dataclass, field, replace
 import numpy as np
 import scipy.sparse as sp
 
-from npl_disposal.formulation import (
+from npl_disposal._grid import best_two, row_argmax, row_max
+from npl_disposal.model.problem import AllocationProblem, loan_arrays
+from npl_disposal.solvers._formulation import (
     MONEY_SCALE,
     GrowingLP,
     restricted_model,
     row_scale,
     shares_from,
 )
-from npl_disposal.grid import best_two, row_argmax, row_max
-from npl_disposal.highs import run_highs
-from npl_disposal.problem import AllocationProblem, loan_arrays
+from npl_disposal.solvers._highs import run_highs
 
 _TIE_TOL = 1e-9  # scaled (CNY m): a thousandth of a yuan
 _SLACK_TOL = 1e-7  # scaled: a tenth of a yuan, or 1e-7 loans

@@ -15,8 +15,8 @@ import math
 import numpy as np
 import pandas as pd
 
-from npl_disposal.grid import row_max
-from npl_disposal.problem import AllocationProblem, tolerance_requirement
+from npl_disposal._grid import row_max
+from npl_disposal.model.problem import AllocationProblem, tolerance_requirement
 
 __all__ = ["CONFLICT_COLUMNS", "explain_infeasibility", "precheck"]
 
@@ -166,7 +166,7 @@ _WORDS = {
 
 def explain_infeasibility(problem: AllocationProblem) -> pd.DataFrame:
     """Rules the elastic relaxation had to miss, with the amounts (least total miss)."""
-    from npl_disposal.decomposition import solve_fractional
+    from npl_disposal.solvers.decomposition import solve_fractional
 
     outcome = solve_fractional(problem, phase_one=True)
     short = np.abs(outcome.shortfall)

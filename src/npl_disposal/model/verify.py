@@ -2,7 +2,7 @@
 
 :func:`verify_plan` recomputes each rule from the loan table, the options table
 and the policy with pandas joins and group sums, never from the solver's matrix,
-so a modelling slip in :mod:`npl_disposal.problem` cannot hide here. Every
+so a modelling slip in :mod:`npl_disposal.model.problem` cannot hide here. Every
 solve runs it before it returns: a violated plan is a bug, never a result.
 """
 
@@ -14,9 +14,9 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from npl_disposal.joins import PlanJoin, PlanKeys
+from npl_disposal.io.portfolio import Portfolio
+from npl_disposal.model._join import PlanJoin, PlanKeys
 from npl_disposal.policy import Policy
-from npl_disposal.portfolio import Portfolio
 
 __all__ = ["Verification", "verify_plan"]
 
@@ -124,7 +124,7 @@ def verify_plan(
     ``on`` gives the on/off level of the ``bulk_transfer`` and ``securitisation``
     blocks (default: on exactly when the channel is used). ``whole_loan``
     (default: the policy's mode) also requires every share to be 0 or 1.
-    ``keys`` (from :func:`~npl_disposal.solve.solve`) say where the plan's rows
+    ``keys`` (from :func:`~npl_disposal.solvers.solve.solve`) say where the plan's rows
     point in the loan table, which spares hashing every loan id.
     """
     log = _Log()

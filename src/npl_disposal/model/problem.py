@@ -22,22 +22,17 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
-from npl_disposal.ids import in_order, locate, positions_in
-from npl_disposal.memory import release_unused
-from npl_disposal.policy import ChannelLimits, Policy, load_policy
-from npl_disposal.portfolio import Portfolio, read_portfolio
-from npl_disposal.schema import OPTION_COLUMNS, STANDARD_CHANNELS
-from npl_disposal.tables import (
-    ProblemLog,
+from npl_disposal._memory import release_unused
+from npl_disposal._threads import for_each, thread_count
+from npl_disposal.io._ids import positions_in
+from npl_disposal.io.options import channel_order, read_options
+from npl_disposal.io.portfolio import Portfolio, read_portfolio
+from npl_disposal.io.tables import (
     TableSource,
-    check_headers,
-    clean_columns,
-    read_table,
-    source_name,
 )
-from npl_disposal.threads import for_each, thread_count
+from npl_disposal.policy import ChannelLimits, Policy, load_policy
 
-__all__ = ["AllocationProblem", "Block", "ResourceRows", "build_problem", "read_options"]
+__all__ = ["AllocationProblem", "Block", "ResourceRows", "build_problem"]
 
 MONEY, LOANS = "CNY", "loans"
 
@@ -195,130 +190,6 @@ def loan_arrays(problem: AllocationProblem, loans: np.ndarray) -> dict[str, Any]
     return {name: getattr(problem, name)[loans] for name in LOAN_ARRAYS}
 
 
-def read_options(source: TableSource, portfolio: Portfolio) -> pd.DataFrame:
-    """Read and validate an options table against the portfolio.
-
-    A row present means the loan is eligible for that channel. Bad input (a
-    loan_id absent from the portfolio, a duplicate (loan_id, channel), a share
-    outside [0, 1], a loan without its ``retain`` row) raises one
-    :class:`~npl_disposal.PortfolioValidationError` naming every problem.
-    """
-    name = source_name(source, "options")
-    frame = read_table(source, OPTION_COLUMNS)
-    own = _portfolio_rows(frame, portfolio)
-    if "loan_id" in frame and own is None:  # as text once: the log's labels and cleaning share it
-        frame["loan_id"] = frame["loan_id"].astype("string")
-    log = ProblemLog(name, frame["loan_id"].array if "loan_id" in frame else None)
-    check_headers(frame, OPTION_COLUMNS, log)
-    log.raise_if_any("options validation failed")
-    clean_columns(frame, OPTION_COLUMNS, log, ids_as_text=True,
-                  clean=("loan_id",) if own is not None else ())  # fmt: skip
-    loan_pos = own if own is not None else locate(portfolio.loans["loan_id"], frame["loan_id"])
-    log.flag(
-        (loan_pos < 0) & log.ok("loan_id"),
-        "loan_id",
-        frame["loan_id"],
-        "loan_id not in the portfolio",
-        "a loan_id of the portfolio",
-    )
-    dup = _duplicate_options(frame, loan_pos)
-    log.flag(
-        dup,
-        "channel",
-        frame["channel"],
-        "duplicate (loan_id, channel)",
-        "one row per loan and channel",
-    )
-    share = frame["derecognised"].to_numpy()
-    log.flag(
-        (share < 0) | (share > 1),
-        "derecognised",
-        share,
-        "share outside [0, 1]",
-        "a share in [0, 1] of the balance",
-    )
-    has_retain = np.zeros(portfolio.n_loans, dtype=bool)
-    is_retain = (frame["channel"] == "retain").to_numpy(dtype=bool, na_value=False)
-    has_retain[loan_pos[is_retain & (loan_pos >= 0)]] = True
-    missing = ProblemLog(name, portfolio.loans["loan_id"].to_numpy(dtype=object))
-    missing.flag(
-        ~has_retain,
-        "channel",
-        None,
-        "the loan has no retain row",
-        "one row with channel = retain for every loan",
-    )
-    log.extend(missing)
-    log.raise_if_any("options validation failed")
-    # Share the portfolio's id objects and store channels as categories: at 3 million
-    # options this saves a few hundred MB of repeated strings.
-    if own is None:
-        ids = portfolio.loans["loan_id"].to_numpy(dtype=object)
-        frame["loan_id"] = pd.Series(ids[loan_pos], index=frame.index, dtype=ids.dtype)
-    frame["channel"] = frame["channel"].astype("category")
-    frame["_loan"] = loan_pos
-    return frame
-
-
-def _portfolio_rows(frame: pd.DataFrame, portfolio: Portfolio) -> np.ndarray | None:
-    """Each option's loan row when its ids are the portfolio's, in portfolio order.
-
-    ``value_options`` writes the options so (the portfolio's own id objects,
-    loan by loan). Such ids equal the validated ones, so they need no cleaning
-    and no lookup: at 10M loans this spares converting 30M ids to text and
-    matching them (about 4 s). None for any other table, read as usual.
-    """
-    if "loan_id" not in frame.columns or not frame.columns.is_unique:
-        return None
-    keys = frame["loan_id"]
-    if keys.dtype != object:
-        return None
-    return in_order(portfolio.loans["loan_id"].to_numpy(dtype=object), keys.to_numpy())
-
-
-def _duplicate_options(frame: pd.DataFrame, loan_pos: np.ndarray) -> np.ndarray:
-    """Rows whose (loan_id, channel) appears more than once, on integer keys when it can.
-
-    Keys already increasing (rows sorted by loan and channel) have none; others
-    are sorted, which takes a third of the time of hashing them (30M rows: 2.5 s
-    against 7.6 s).
-    """
-    channel = frame["channel"]
-    if isinstance(channel.dtype, pd.CategoricalDtype):  # as value_options writes it: no hashing
-        codes, names = channel.cat.codes.to_numpy(), channel.cat.categories
-    else:
-        codes, names = pd.factorize(channel)
-    if (loan_pos < 0).any() or (codes < 0).any():  # unknown ids or no channel: compare text
-        return frame.duplicated(["loan_id", "channel"], keep=False).to_numpy()
-    # Channels ranked in the problem's order, so the rows of value_options come sorted.
-    rank_of = {name: i for i, name in enumerate(_channel_order(pd.Series(np.asarray(names))))}
-    rank = np.array([rank_of[name] for name in np.asarray(names)], dtype=np.int64)
-    key = loan_pos * max(len(names), 1)
-    key += rank[codes]
-    if key.size < 2 or bool((key[1:] > key[:-1]).all()):
-        return np.zeros(key.size, dtype=bool)
-    order = np.argsort(key, kind="stable")
-    same = key[order[1:]] == key[order[:-1]]
-    out = np.zeros(key.size, dtype=bool)
-    out[order[1:][same]] = True
-    out[order[:-1][same]] = True
-    return out
-
-
-def _channel_order(names: pd.Series) -> tuple[str, ...]:
-    """The channels present: the standard ones in their order, then the others sorted."""
-    if isinstance(names.dtype, pd.CategoricalDtype):  # the categories in use, without hashing
-        codes = names.cat.codes.to_numpy()
-        used = np.bincount(codes[codes >= 0], minlength=len(names.cat.categories)) > 0
-        distinct = list(names.cat.categories[used])
-    else:
-        distinct = list(pd.unique(names.dropna()))
-    present = set(distinct)
-    standard = [c for c in STANDARD_CHANNELS if c in present]
-    others = [c for c in distinct if c not in STANDARD_CHANNELS]
-    return (*standard, *sorted(str(c) for c in others))
-
-
 def build_problem(
     portfolio: Portfolio | TableSource,
     policy: Policy | TableSource | dict[str, object],
@@ -336,7 +207,7 @@ def build_problem(
         opts = options
     else:
         opts = read_options(options, pf)
-    channels = _channel_order(opts["channel"])
+    channels = channel_order(opts["channel"])
     n, m = pf.n_loans, len(channels)
     # Each option's cell in the (loan, channel) grids, computed once for the four scatters.
     cell = opts["_loan"].to_numpy().astype(np.int64) * m + positions_in(opts["channel"], channels)
@@ -765,7 +636,7 @@ class WagePoolTerms:
     by balance), or in full when there is no minimum pool; a user channel's fixed
     cost is charged to every branch in full. The model never understates a
     branch's loss, so a plan within ``max_fall`` here is within it
-    in :func:`~npl_disposal.rules.branch_figures`.
+    in :func:`~npl_disposal.model.figures.branch_figures`.
     """
 
     branches: tuple[str, ...]

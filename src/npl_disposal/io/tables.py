@@ -18,7 +18,7 @@ import pandas as pd
 from pandas.api.extensions import ExtensionArray
 
 from npl_disposal.exceptions import PROBLEM_COLUMNS, PortfolioValidationError
-from npl_disposal.schema import (
+from npl_disposal.io.schema import (
     BOOL_ALIASES,
     BOOL_ALLOWED,
     CLASS_ALIASES,

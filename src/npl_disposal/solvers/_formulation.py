@@ -14,8 +14,8 @@ from dataclasses import dataclass
 import numpy as np
 import scipy.sparse as sp
 
-from npl_disposal.highs import IPM_COLUMNS, ArrayModel, ArraySolution, HighsSession
-from npl_disposal.problem import MONEY, AllocationProblem
+from npl_disposal.model.problem import MONEY, AllocationProblem
+from npl_disposal.solvers._highs import IPM_COLUMNS, ArrayModel, ArraySolution, HighsSession
 
 #: Objective and money rows are in CNY millions inside every model.
 MONEY_SCALE = 1e-6

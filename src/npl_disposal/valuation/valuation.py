@@ -23,7 +23,7 @@ receivable when ``interest_in_exposure`` is set):
 
 * ``retain`` -- the loan stays in collection. Each month it may move between the NPL
   classes, be *recovered* (the workout ends and brings
-  :func:`~npl_disposal.recovery.expected_recovery` at the loan's age *then*: collateral
+  :func:`~npl_disposal.valuation.recovery.expected_recovery` at the loan's age *then*: collateral
   after its haircut, the
   guarantee on the rest -- paid ``guarantee_lag_months`` later -- and the class's
   unsecured recovery curve on what is left), be *repaid* (cured: ``E`` comes back) or be
@@ -81,10 +81,13 @@ import numpy as np
 import pandas as pd
 from numpy.typing import NDArray
 
+from npl_disposal._threads import for_blocks
 from npl_disposal.exceptions import PolicyError
+from npl_disposal.io.portfolio import Portfolio, read_portfolio
+from npl_disposal.io.schema import BOOL_ALIASES, NPL_CLASSES, OPTION_COLUMNS, STANDARD_CHANNELS
+from npl_disposal.io.tables import TableSource
 from npl_disposal.policy import PolicyLike, load_policy
-from npl_disposal.portfolio import Portfolio, read_portfolio
-from npl_disposal.recovery import (
+from npl_disposal.valuation.recovery import (
     COLLATERAL_TYPES,
     UNKNOWN_COLLATERAL,
     CollateralHaircut,
@@ -92,9 +95,6 @@ from npl_disposal.recovery import (
     collateral_codes,
     expected_recovery,
 )
-from npl_disposal.schema import BOOL_ALIASES, NPL_CLASSES, OPTION_COLUMNS, STANDARD_CHANNELS
-from npl_disposal.tables import TableSource
-from npl_disposal.threads import for_blocks
 
 __all__ = [
     "HAZARD_DESTINATIONS",
@@ -703,7 +703,7 @@ class _MatrixLike(Protocol):
 
 
 #: What ``migration`` accepts: an object with ``.matrix`` and ``.states`` (and optionally
-#: ``.months``), such as ``npl_disposal.ageing.MigrationMatrix``, or a square DataFrame
+#: ``.months``), such as ``npl_disposal.valuation.ageing.MigrationMatrix``, or a square DataFrame
 #: (rows: from-state, columns: to-state).
 MigrationLike = Union[_MatrixLike, pd.DataFrame]  # noqa: UP007 (a runtime alias on 3.10)
 
@@ -1179,7 +1179,7 @@ def value_options(
         policy: a policy (Policy, mapping or ``policy.toml`` path) whose ``[valuation]``
             section is used when ``assumptions`` is not given.
         migration: optional one-period migration matrix (``.matrix``, ``.states``,
-            ``.months``, e.g. ``npl_disposal.ageing.MigrationMatrix``, or a square
+            ``.months``, e.g. ``npl_disposal.valuation.ageing.MigrationMatrix``, or a square
             DataFrame) replacing the monthly hazards of the assumptions. States
             ``recovered`` end the workout with a recovery; ``repaid``, ``normal`` and
             ``special_mention`` with a cure; anything else outside the NPL classes with

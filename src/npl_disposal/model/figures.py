@@ -14,9 +14,9 @@ from collections.abc import Mapping
 import numpy as np
 import pandas as pd
 
-from npl_disposal.joins import PlanJoin, PlanKeys
+from npl_disposal.io.portfolio import Portfolio
+from npl_disposal.model._join import PlanJoin, PlanKeys
 from npl_disposal.policy import Policy
-from npl_disposal.portfolio import Portfolio
 
 __all__ = ["BRANCH_FIGURES", "branch_figures"]
 

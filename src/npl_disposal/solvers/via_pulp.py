@@ -4,10 +4,10 @@
 here. The PuLP model is built from the problem's arrays in as few Python
 objects as PuLP allows (one variable per *eligible* option, one expression per
 row built from the sparse row in one call) and is written in the same form as
-the native array model of :mod:`npl_disposal.formulation`:
+the native array model of :mod:`npl_disposal.solvers._formulation`:
 
 * it **minimises** ``-(sum v_im x_im - F_sec y_sec)`` in **CNY millions**
-  (:data:`~npl_disposal.formulation.MONEY_SCALE`), and money rows are in
+  (:data:`~npl_disposal.solvers._formulation.MONEY_SCALE`), and money rows are in
   millions too (count rows stay in loans), so every solver sees well-scaled
   numbers;
 * each row's dual is therefore the solver's ``d(objective) / d(limit)`` of a
@@ -18,7 +18,7 @@ the native array model of :mod:`npl_disposal.formulation`:
 
 The solver's own status is read (``LpProblem.status`` and ``sol_status``), never
 just "Optimal": a MILP stopped at its time limit reports ``time_limit`` even when
-PuLP calls it optimal. :func:`~npl_disposal.solve.solve` verifies every plan.
+PuLP calls it optimal. :func:`~npl_disposal.solvers.solve.solve` verifies every plan.
 """
 
 from __future__ import annotations
@@ -38,10 +38,10 @@ import numpy as np
 import pulp
 import scipy.sparse as sp
 
-from npl_disposal.decomposition import Outcome, lagrangian_bound, plan_value, reduced_values
 from npl_disposal.exceptions import SolverError, SolverUnavailableError
-from npl_disposal.formulation import MONEY_SCALE, row_scale
-from npl_disposal.problem import MONEY, AllocationProblem
+from npl_disposal.model.problem import MONEY, AllocationProblem
+from npl_disposal.solvers._formulation import MONEY_SCALE, row_scale
+from npl_disposal.solvers.decomposition import Outcome, lagrangian_bound, plan_value, reduced_values
 
 __all__ = [
     "PulpHandles",
@@ -104,7 +104,7 @@ INSTALL_HINTS: dict[str, str] = {
 
 #: Extra options tightening tolerances to 1e-9 (scaled units: a thousandth of a
 #: yuan), as the native HiGHS path does, so plans pass
-#: :func:`~npl_disposal.verify.verify_plan` (a cent of tolerance). CBC gets its
+#: :func:`~npl_disposal.model.verify.verify_plan` (a cent of tolerance). CBC gets its
 #: integrality tolerance only: tighter primal/dual tolerances made it stall on a
 #: 150-loan MILP, and its solution file's 8 digits are the limit anyway (see
 #: :func:`_polish`).

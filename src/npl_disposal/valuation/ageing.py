@@ -5,7 +5,7 @@ is in state ``j`` one period (``months``) later. :class:`MigrationEstimator` est
 from a loan-month history (``loan_id, period, state``; DESIGN section 5) and projects a
 portfolio forward; :func:`project` does the projection for any given matrix.
 
->>> from npl_disposal.ageing import MigrationEstimator, make_history
+>>> from npl_disposal.valuation.ageing import MigrationEstimator, make_history
 >>> est = MigrationEstimator().fit(make_history(2_000, 24, seed=1))
 >>> est.matrix_.annual().frame().round(3)  # doctest: +SKIP
 
@@ -36,9 +36,9 @@ from numpy.typing import NDArray
 from scipy.linalg import expm, fractional_matrix_power
 
 from npl_disposal.exceptions import NplDisposalError
-from npl_disposal.portfolio import Portfolio, read_portfolio
-from npl_disposal.schema import LOAN_COLUMNS, NPL_CLASSES, Column
-from npl_disposal.tables import ProblemLog, TableSource, check_headers, read_table, source_name
+from npl_disposal.io.portfolio import Portfolio, read_portfolio
+from npl_disposal.io.schema import LOAN_COLUMNS, NPL_CLASSES, Column
+from npl_disposal.io.tables import ProblemLog, TableSource, check_headers, read_table, source_name
 
 __all__ = [
     "ABSORBING_STATES",

@@ -16,10 +16,10 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from npl_disposal.ids import duplicated
-from npl_disposal.memory import release_unused
-from npl_disposal.schema import AGE_BUCKETS, AGE_LABELS, BRANCH_COLUMNS, LOAN_COLUMNS
-from npl_disposal.tables import (
+from npl_disposal._memory import release_unused
+from npl_disposal.io._ids import duplicated
+from npl_disposal.io.schema import AGE_BUCKETS, AGE_LABELS, BRANCH_COLUMNS, LOAN_COLUMNS
+from npl_disposal.io.tables import (
     ProblemLog,
     TableSource,
     check_headers,

@@ -1,6 +1,6 @@
 """A plan joined to the loan table and the options table, on integer keys.
 
-:mod:`npl_disposal.verify` and :mod:`npl_disposal.rules` recompute rules and
+:mod:`npl_disposal.model.verify` and :mod:`npl_disposal.model.figures` recompute rules and
 figures from the tables a plan names (never from the solver's matrix); this is
 their one join: every plan row located in the loan table and in the options
 table, in a few hashing passes instead of string merges.
@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-from npl_disposal.ids import equal_values, locate, positions_in
+from npl_disposal.io._ids import equal_values, locate, positions_in
 
 __all__ = ["PlanJoin", "PlanKeys"]
 
@@ -24,7 +24,7 @@ class PlanKeys:
     """Where a plan's rows point, known to whoever wrote the plan from a grid.
 
     ``loan`` is each plan row's row in the loan table and ``channel`` its code
-    in ``names``. :func:`~npl_disposal.solve.solve` writes a plan's ``loan_id``
+    in ``names``. :func:`~npl_disposal.solvers.solve.solve` writes a plan's ``loan_id``
     and ``channel`` columns from these same arrays, so the join need not hash a
     million ids again. ``checked`` keeps an options table (the object itself,
     compared by identity) with its loan rows once verified, for the next join on
@@ -180,7 +180,7 @@ def _option_of(
 def _checked_positions(loans: pd.DataFrame, options: pd.DataFrame) -> np.ndarray | None:
     """The loan row of every option from its ``_loan`` column, once every id is checked.
 
-    :func:`~npl_disposal.problem.read_options` records the row; each id it
+    :func:`~npl_disposal.io.options.read_options` records the row; each id it
     points at is compared with the option's own (None, to look them up instead).
     Comparing 3 million ids element by element costs a tenth of hashing them.
     """
@@ -223,5 +223,5 @@ def _is_categorical(column: pd.Series | tuple[str, ...]) -> bool:
 
 
 def _locate(ids: pd.Series, *keys: pd.Series) -> list[np.ndarray]:
-    """Row of each key in ``ids`` (unique), or -1 (see :func:`npl_disposal.ids.locate`)."""
+    """Row of each key in ``ids`` (unique), or -1 (see :func:`npl_disposal.io._ids.locate`)."""
     return [locate(ids, key) for key in keys]

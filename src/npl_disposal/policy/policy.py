@@ -55,7 +55,8 @@ Without ``[wage_pool]`` the defaults above apply (:attr:`Policy.wage_pool_or_def
 Units: money in CNY yuan, ages in months, counts in loans, ratios and rates as
 shares in [0, 1] (0.03 means 3%). ``[valuation]`` and ``[solver]`` are accepted
 and stored as-is in :attr:`Policy.extra`, and checked by the modules that use them
-(:func:`~npl_disposal.valuation.value_options`, :func:`~npl_disposal.solve.solver_settings`);
+(:func:`~npl_disposal.valuation.value_options`,
+:func:`~npl_disposal.solvers.solve.solver_settings`);
 any other section is an error.
 """
 

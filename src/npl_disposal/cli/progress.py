@@ -1,6 +1,6 @@
 """Progress of a long run: named stages, their seconds, and the solver's notes.
 
->>> from npl_disposal.progress import Progress
+>>> from npl_disposal.cli.progress import Progress
 >>> reporter = Progress.to_stderr()  # doctest: +SKIP
 >>> with reporter.stage("solve"):  # doctest: +SKIP
 ...     result = solve(problem, progress=reporter.note)
@@ -250,7 +250,7 @@ class TTYRenderer:
 class Progress:
     """Stages of a run with their seconds, shown by a renderer (or only recorded).
 
-    ``note`` has the signature of :func:`~npl_disposal.solve`'s ``progress``
+    ``note`` has the signature of :func:`~npl_disposal.solvers.solve`'s ``progress``
     callback, so ``solve(problem, progress=reporter.note)`` shows the solver's
     lines inside the current stage. Stages may nest; notes and ``advance`` go to
     the innermost one. ``stages`` lists every stage started, in order.

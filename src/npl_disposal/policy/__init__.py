@@ -1,0 +1,41 @@
+"""The disposal policy: the budgets and rules of ``policy.toml``, validated."""
+
+from npl_disposal.policy.policy import (
+    EXTRA_SECTIONS,
+    MODES,
+    SECTIONS,
+    BulkTransfer,
+    ChannelLimits,
+    LongAge,
+    Mode,
+    ModeSection,
+    Policy,
+    PolicyLike,
+    Profit,
+    Restructure,
+    Securitisation,
+    Tolerance,
+    WagePool,
+    WriteOff,
+    load_policy,
+)
+
+__all__ = [
+    "EXTRA_SECTIONS",
+    "MODES",
+    "SECTIONS",
+    "BulkTransfer",
+    "ChannelLimits",
+    "LongAge",
+    "Mode",
+    "ModeSection",
+    "Policy",
+    "PolicyLike",
+    "Profit",
+    "Restructure",
+    "Securitisation",
+    "Tolerance",
+    "WagePool",
+    "WriteOff",
+    "load_policy",
+]

@@ -1,0 +1,1 @@
+"""What a risk officer reads: report tables, the HTML report, the Excel workbook, charts."""
