@@ -84,7 +84,7 @@ def test_loans_freed_at_their_best_option_leave_the_basis_optimal(
 
 @given(st.lists(st.integers(-1, 6), max_size=60))
 def test_each_branch_lists_its_loans_in_order(codes: list[int]) -> None:
-    from npl_disposal.model.problem import _loans_by_branch
+    from npl_disposal.model.rows import _loans_by_branch
 
     branch_of = np.array(codes, dtype=np.int64)
     loans_of = _loans_by_branch(branch_of)
@@ -115,11 +115,11 @@ def test_rows_built_by_column_equal_scipys_conversion(
 
     import scipy.sparse as sp
 
-    from npl_disposal.model.problem import _RowBuilder
+    from npl_disposal.model.rows import RowBuilder
 
     os.environ["NPL_DISPOSAL_THREADS"] = threads
     try:
-        builder = _RowBuilder(n, m, (), np.ones((n, m), dtype=bool), np.zeros(n, dtype=np.int64))
+        builder = RowBuilder(n, m, ())
         expected = []
         for r, seeds in enumerate(rows):
             cols = np.unique(np.array(seeds, dtype=np.int64) % (n * m))
@@ -136,9 +136,9 @@ def test_rows_built_by_column_equal_scipys_conversion(
 
 
 def test_a_row_listing_an_option_twice_is_refused() -> None:
-    from npl_disposal.model.problem import _RowBuilder
+    from npl_disposal.model.rows import RowBuilder
 
-    builder = _RowBuilder(3, 2, (), np.ones((3, 2), dtype=bool), np.zeros(3, dtype=np.int64))
+    builder = RowBuilder(3, 2, ())
     builder.add("r", "rule", "CNY", np.array([1, 1, 4]), np.ones(3))
     with pytest.raises(AssertionError, match="lists an option twice"):
         builder.build()

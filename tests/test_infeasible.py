@@ -17,7 +17,8 @@ from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
 from npl_disposal import InfeasiblePolicyError, NplDisposalError, solve
-from npl_disposal.model.diagnose import CONFLICT_COLUMNS, explain_infeasibility, precheck
+from npl_disposal.model.diagnose import CONFLICT_COLUMNS, precheck
+from npl_disposal.solvers.solve import explain_infeasibility
 from strategies import (
     Case,
     loan,

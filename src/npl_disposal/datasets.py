@@ -38,6 +38,7 @@ import numpy as np
 import pandas as pd
 from numpy.typing import NDArray
 
+from npl_disposal.io.portfolio import inclusive_npl
 from npl_disposal.io.schema import (
     BRANCH_COLUMNS,
     LOAN_COLUMNS,
@@ -206,8 +207,8 @@ class SyntheticPortfolio:
         class_mix = ", ".join(
             f"{c} {by_class.get(c, 0.0) / loans['balance'].sum():.0%}" for c in NPL_CLASSES
         )
-        inclusive_npl = _inclusive_npl_by_branch(loans, branches)
-        ratio = inclusive_npl / branches["inclusive_loans"].to_numpy()
+        npl = inclusive_npl(loans, branches["branch"].tolist())
+        ratio = npl / branches["inclusive_loans"].to_numpy()
         above = int((ratio > self.threshold).sum())
         counts = self.options["channel"].value_counts()
         eligible = ", ".join(f"{c} {int(counts.get(c, 0))}" for c in STANDARD_CHANNELS)
@@ -478,12 +479,6 @@ def _sum_by_branch(loans: pd.DataFrame, branches: pd.DataFrame, weights: FloatAr
     return sums.astype(np.float64)
 
 
-def _inclusive_npl_by_branch(loans: pd.DataFrame, branches: pd.DataFrame) -> FloatArray:
-    """Inclusive NPL balance N_k per row of ``branches`` (CNY yuan)."""
-    inclusive = loans["inclusive"].to_numpy(bool)
-    return _sum_by_branch(loans, branches, loans["balance"].to_numpy(float) * inclusive)
-
-
 def _build_branches(
     rng: np.random.Generator, loans: pd.DataFrame, full_exit: BoolArray, n_branches: int
 ) -> pd.DataFrame:
@@ -492,7 +487,7 @@ def _build_branches(
     ``full_exit`` flags the loans that write-off or bulk transfer can take out entirely.
     """
     frame = pd.DataFrame({"branch": pd.Series(_branch_names(n_branches), dtype="str")})
-    npl = _inclusive_npl_by_branch(loans, frame)
+    npl = inclusive_npl(loans, frame["branch"].tolist())
     exit_weights = loans["balance"].to_numpy(float) * loans["inclusive"].to_numpy(bool) * full_exit
     derecognisable = _sum_by_branch(loans, frame, exit_weights)
     threshold = BANK_NPL_RATIO + TOLERANCE_MARGIN

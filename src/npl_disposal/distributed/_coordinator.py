@@ -10,6 +10,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+import scipy.sparse as sp
 
 from npl_disposal.distributed._cluster import _pick
 from npl_disposal.distributed._layout import _assemble, _Layout, _Piece
@@ -23,7 +24,7 @@ from npl_disposal.distributed._steps import (
     _respond,
     _sample,
 )
-from npl_disposal.model.diagnose import _WORDS, CONFLICT_COLUMNS, _conflict, _m
+from npl_disposal.model.diagnose import explain
 from npl_disposal.model.problem import AllocationProblem
 from npl_disposal.solvers._formulation import MONEY_SCALE, restricted_model, row_scale, shares_from
 from npl_disposal.solvers._highs import run_highs
@@ -466,19 +467,6 @@ class _Run:
 
 
 def _conflicts(layout: _Layout, shortfall: np.ndarray) -> pd.DataFrame:
-    """The rules the elastic restricted LP had to miss, in the words of :mod:`diagnose`."""
-    found = []
-    short = np.abs(shortfall)
-    for r in np.flatnonzero(short > np.where(np.array(layout.unit) == "CNY", 0.01, 1e-6)):
-        unit = layout.unit[r]
-        amount = _m(short[r]) if unit == "CNY" else f"{short[r]:,.1f} loans"
-        text = _WORDS.get(layout.rule[r], layout.names[r] + " misses by {x}").format(
-            x=amount, branch=layout.branch[r]
-        )
-        limit = layout.lower[r] if math.isfinite(layout.lower[r]) else layout.upper[r]
-        found.append(
-            _conflict(
-                layout.rule[r], abs(limit) + short[r], abs(limit), unit, text, layout.branch[r]
-            )
-        )
-    return pd.DataFrame(found, columns=CONFLICT_COLUMNS)
+    """The rules the elastic restricted LP had to miss, in each rule's words."""
+    found = explain(layout.rows(sp.csr_matrix((layout.k, 0))), shortfall)
+    return found[found["rule"] != "whole_loan"].reset_index(drop=True)

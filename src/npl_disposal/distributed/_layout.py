@@ -19,9 +19,9 @@ from npl_disposal.model.problem import (
     Block,
     ResourceRows,
     loan_arrays,
-    tolerance_requirement,
 )
 from npl_disposal.policy import Policy
+from npl_disposal.policy.rules import tolerance_requirement
 
 
 @dataclass(frozen=True)
@@ -40,6 +40,7 @@ class _Shape:
     branches: tuple[str, ...]
     npl: np.ndarray
     loans: int
+    short: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, eq=False)
@@ -58,6 +59,7 @@ class _Layout:
     blocks: tuple[Block, ...]
     policy: Policy
     mode: str
+    short: tuple[str, ...] = ()
 
     @property
     def k(self) -> int:
@@ -78,6 +80,7 @@ class _Layout:
             blocks=self.blocks_coef,
             lower=self.lower if lower is None else lower,
             upper=self.upper if upper is None else upper,
+            short=self.short,
         )
 
     def aggregate(self, usage: np.ndarray | None = None) -> AllocationProblem:
@@ -127,6 +130,7 @@ def _shape(part: _Part) -> _Shape:
         p.branches,
         npl,
         p.n_loans,
+        rows.short,
     )
 
 
@@ -180,6 +184,7 @@ def _layout(
         blocks=first.blocks,
         policy=policy,
         mode=mode,
+        short=pick("short"),
     )
 
 

@@ -13,7 +13,7 @@ import pandas as pd
 from npl_disposal.distributed._storage import _read_parquet, _write_parquet
 from npl_disposal.exceptions import PROBLEM_COLUMNS, PortfolioValidationError
 from npl_disposal.io.options import read_options
-from npl_disposal.io.portfolio import Portfolio, inclusive_npl_by_branch, read_loans
+from npl_disposal.io.portfolio import Portfolio, inclusive_npl, read_loans
 from npl_disposal.io.schema import OPTION_COLUMNS
 from npl_disposal.io.tables import ProblemLog
 from npl_disposal.model.problem import AllocationProblem, build_problem
@@ -88,8 +88,7 @@ def _load(
         )
         problems = pd.concat([problems, missing.frame()], ignore_index=True)
         valid = loans[(loans["balance"] > 0).to_numpy()]
-        by_branch = inclusive_npl_by_branch(valid)
-        npl = pd.Series(known, dtype=object).map(by_branch).astype(float).fillna(0.0).to_numpy()
+        npl = inclusive_npl(valid, list(known))
     return _Part(index, name, loans, branches, problems, npl)
 
 

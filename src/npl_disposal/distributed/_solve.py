@@ -6,7 +6,7 @@ import math
 import os
 import time
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
@@ -22,9 +22,18 @@ from npl_disposal.distributed._session import _Session
 from npl_disposal.distributed._steps import _write_plan, _Written
 from npl_disposal.distributed._storage import _list_parquet, _Output
 from npl_disposal.exceptions import InfeasiblePolicyError, SolverError
+from npl_disposal.io.portfolio import Branches
 from npl_disposal.io.tables import TableSource
-from npl_disposal.model.verify import VIOLATION_COLUMNS, _block_levels, _check_budgets, _Log
+from npl_disposal.model.verify import (
+    VIOLATION_COLUMNS,
+    _Log,
+    check_limits,
+    check_wage_pool,
+    levels_of,
+)
 from npl_disposal.policy import Policy, load_policy
+from npl_disposal.policy.measures import BRANCH_PNL, DERECOGNISED, Measure, channel_balance
+from npl_disposal.policy.rules import Rules
 from npl_disposal.solvers._formulation import MONEY_SCALE
 from npl_disposal.solvers.solve import SolverReport, Status, constraint_table
 
@@ -201,10 +210,13 @@ def _solve(
             None,
         )
     t0 = time.perf_counter()
-    written = _write(session, run, plan, mode, target)
+    branches = _branches(table, session)
+    measures = _measures(policy.rules, branches)
+    names = branches.names if branches is not None else ()
+    written = _write(session, run, plan, mode, target, measures, names)
     seconds["write"] = time.perf_counter() - t0
     blocks = {b.name: float(v) for b, v in zip(layout.blocks, plan.y, strict=True)}
-    objective = _check(policy, table, written, blocks, session)
+    objective = _check(policy, branches, written, blocks)
     bound = max(bound, objective)
     gap = (bound - objective) / max(abs(bound), 1.0)
     proven = gap <= max(mip_gap, 1e-9) or mode == "fractional"
@@ -220,7 +232,7 @@ def _solve(
     partitions = summary.assign(
         open_loans=opened,
         plan_rows=[w.rows for w in written],
-        value=[w.objective for w in written],
+        value=[w.value for w in written],
     )
     gathered = None
     if target is None:
@@ -244,7 +256,13 @@ def _solve(
 
 
 def _write(
-    session: _Session, run: _Run, plan: _Plan, mode: str, target: _Output | None
+    session: _Session,
+    run: _Run,
+    plan: _Plan,
+    mode: str,
+    target: _Output | None,
+    measures: tuple[Measure, ...],
+    branches: tuple[str, ...],
 ) -> list[_Written]:
     c = session.client
     splits = plan.open.split(plan.shares, len(session.parts))
@@ -258,6 +276,8 @@ def _write(
             mode == "whole_loan",
             None if target is None else target.url(name),
             session.storage,
+            measures,
+            branches,
             pure=False,
         )
         for i, (part, name) in enumerate(zip(session.parts, session.data.names, strict=True))
@@ -265,44 +285,70 @@ def _write(
     return list(c.gather(futures))
 
 
+def _branches(table: pd.DataFrame | None, session: _Session) -> Branches | None:
+    """The branch table's figures, the inclusive NPL summed over every partition."""
+    if table is None:
+        return None
+    names = tuple(str(b) for b in table["branch"])
+    npl = np.sum([ch.npl for ch in session.checked], axis=0)
+    rate = (
+        table["wage_rate"].to_numpy(dtype=float)
+        if "wage_rate" in table
+        else np.full(len(names), np.nan)
+    )
+    return Branches(names, npl, table["inclusive_loans"].to_numpy(dtype=float),
+                    table["profit"].to_numpy(dtype=float), rate)  # fmt: skip
+
+
+def _measures(rules: Rules, table: Branches | None) -> tuple[Measure, ...]:
+    """The measures the coordinator checks: those of every limit, and the wage pool's."""
+    wanted = [limit.measure for limit in rules.limits(table)]
+    if table is not None and rules.wage_pool.checked():
+        wanted += [BRANCH_PNL, DERECOGNISED]
+        wanted += [channel_balance(name, by_branch=True) for name in rules.fixed_costs]
+    return tuple(dict.fromkeys(wanted))
+
+
+@dataclass(frozen=True, eq=False)
+class _Summed:
+    """The whole plan's measures: each partition's values added up."""
+
+    values: Mapping[Measure, Any]
+    levels: Mapping[str, float]
+
+    def evaluate(self, measure: Measure) -> float | np.ndarray:
+        """The sum over partitions of the measure's value."""
+        return self.values[measure]
+
+
 def _check(
     policy: Policy,
-    table: pd.DataFrame | None,
+    table: Branches | None,
     written: Sequence[_Written],
     blocks: Mapping[str, float],
-    session: _Session,
 ) -> float:
     """Check the whole plan rule by rule (as :func:`verify_plan`); return its value.
 
-    Loan-level rules were checked per partition; the budgets and the tolerance
-    are checked here from the usage every partition recomputed from its tables.
+    Loan-level rules were checked per partition; the limits of the budgets, the
+    profit floor and the tolerance are checked here on the sums of what every
+    partition measured from its own tables.
     """
     log = _Log()
-    usage: dict[str, float] = {}
+    rules = policy.rules
+    count: dict[str, float] = {}
+    values: dict[Measure, Any] = {}
     for w in written:
-        for key, val in w.usage.items():
-            usage[key] = usage.get(key, 0.0) + val
-    channels = sorted({k.rsplit("_", 1)[0] for k in usage if k.endswith(("_balance", "_loans"))})
-    balance = pd.Series({ch: usage.get(f"{ch}_balance", 0.0) for ch in channels}, dtype=float)
-    count = pd.Series({ch: usage.get(f"{ch}_loans", 0.0) for ch in channels}, dtype=float)
-    levels = _block_levels(policy, balance, count, blocks)
-    fixed = sum(cost * levels.get(name, 0.0) for name, cost in policy.fixed_costs.items())
-    profit = usage.get("profit", 0.0) - fixed
-    _check_budgets(log, policy, balance, count, profit, levels)
-    tol = policy.tolerance
-    if tol is not None and tol.enforce and table is not None:
-        npl = np.sum([ch.npl for ch in session.checked], axis=0)
-        derec = np.sum([w.derecognised for w in written], axis=0)
-        for b, rec in enumerate(table.itertuples(index=False)):
-            log.over(
-                "tolerance",
-                float(npl[b] - derec[b]),
-                tol.threshold * (float(rec.inclusive_loans) - float(derec[b])),
-                "CNY",
-                f"branch {rec.branch}: inclusive NPL after disposal CNY {{amount:,.2f}} is above "
-                f"{tol.threshold:.2%} of its inclusive loans (CNY {{limit:,.2f}})",
-                branch=str(rec.branch),
-            )
+        for key, val in w.count.items():
+            count[key] = count.get(key, 0.0) + val
+        for measure, amount in w.measured.items():
+            values[measure] = values.get(measure, 0.0) + amount
+    levels = levels_of(rules, count, blocks)
+    fixed = sum(cost * levels.get(name, 0.0) for name, cost in rules.fixed_costs.items())
+    summed = _Summed(values, levels)
+    names = table.names if table is not None else ()
+    check_limits(log, rules.limits(table), summed, names)
+    if table is not None and rules.wage_pool.checked():
+        check_wage_pool(log, rules, summed, table)
     found = [log.frame(), *(w.violations for w in written if len(w.violations))]
     violations = (
         pd.concat([f for f in found if len(f)], ignore_index=True)
@@ -315,4 +361,4 @@ def _check(
             "npl_disposal, please report it with the input files:\n"
             + "\n".join(violations["explanation"].head(20))
         )
-    return float(sum(w.objective for w in written)) - fixed
+    return float(sum(w.value for w in written)) - fixed

@@ -14,9 +14,11 @@ from npl_disposal._grid import row_argmax, row_max
 from npl_disposal.distributed._layout import _Piece, _piece
 from npl_disposal.distributed._partitions import _Part
 from npl_disposal.distributed._storage import _write_parquet
-from npl_disposal.io.portfolio import Portfolio
+from npl_disposal.io._ids import positions_in
+from npl_disposal.model._join import PlanJoin
 from npl_disposal.model.problem import AllocationProblem
-from npl_disposal.model.verify import verify_plan
+from npl_disposal.model.verify import _Log, check_loans
+from npl_disposal.policy.measures import Measure
 from npl_disposal.solvers._formulation import MONEY_SCALE
 from npl_disposal.solvers.decomposition import (
     _TIE_TOL,
@@ -179,16 +181,22 @@ def _fixing(
 
 @dataclass(frozen=True, eq=False)
 class _Written:
-    """A partition's plan after writing: its loan-level check and its usage of every rule."""
+    """A partition's plan after writing: its loan-level check and its measures.
+
+    ``measured`` holds the partition's value of each measure the coordinator asked
+    for (per branch of the branch table where the measure is), ``count`` the loans
+    it sends to each channel, ``value`` its options' value (CNY yuan, before fixed
+    costs).
+    """
 
     index: int
     name: str
     rows: int
     loans: int
     violations: pd.DataFrame
-    objective: float
-    usage: Mapping[str, float]
-    derecognised: np.ndarray
+    value: float
+    count: Mapping[str, float]
+    measured: Mapping[Measure, float | np.ndarray]
     row_usage: np.ndarray
     plan: pd.DataFrame | None
 
@@ -201,13 +209,15 @@ def _write_plan(
     whole_loan: bool,
     url: str | None,
     storage: Mapping[str, Any] | None,
+    measures: tuple[Measure, ...],
+    branches: tuple[str, ...],
 ) -> _Written:
     """Write the partition's plan and check it (worker side).
 
     Loan-level rules (eligibility, shares, long ageing, write-off priority) are
-    checked here with :func:`verify_plan`; the budgets and the tolerance need
-    the whole portfolio and are checked by the coordinator from the usage
-    returned, recomputed from the tables, not from the solver's matrices.
+    checked here, on the partition's own tables; the budgets and the tolerance need
+    the whole portfolio, so the partition measures its plan (from the tables, not
+    the solver's matrices) and the coordinator checks the sums.
     """
     p = part.need()
     grid = _onehot(p, held[0].base, np.ones(p.n_loans, dtype=bool))
@@ -216,42 +226,21 @@ def _write_plan(
     plan["channel"] = plan["channel"].astype(str)
     if url is not None:
         _write_parquet(plan, url, storage)
-    policy = replace(
-        p.policy,
-        write_off=None,
-        bulk_transfer=None,
-        securitisation=None,
-        restructure=None,
-        profit=None,
-        tolerance=None,
-    )
     assert part.options is not None
-    check = verify_plan(
-        Portfolio(part.loans, None, part.name), policy, part.options, plan, whole_loan=whole_loan
-    )
-    derec = np.zeros(len(p.branches))
-    if part.branches is not None and len(plan):
-        opts = part.options[["loan_id", "channel", "derecognised"]].astype({"channel": str})
-        joined = plan.merge(opts, on=["loan_id", "channel"], how="inner")
-        loans_t = part.loans.set_index("loan_id")
-        joined = joined[joined["loan_id"].map(loans_t["inclusive"]).astype(bool).to_numpy()]
-        amount = (
-            joined["loan_id"].map(loans_t["balance"]) * joined["share"] * joined["derecognised"]
-        )
-        by_branch = amount.groupby(joined["loan_id"].map(loans_t["branch"]).astype(object)).sum()
-        derec = pd.Series(p.branches, dtype=object).map(by_branch).astype(float).fillna(0.0)
-        derec = derec.to_numpy()
-    violations = check.violations.assign(file=part.name)
+    log = _Log()
+    joined = PlanJoin(part.loans, part.options, plan)
+    check_loans(log, joined, p.policy.rules, whole_loan)
+    measured = joined.measured(positions_in(part.loans["branch"], branches), len(branches), {})
     usage = np.asarray(p.rows.matrix @ grid.ravel()).ravel()
     return _Written(
         part.index,
         part.name,
         len(plan),
         p.n_loans,
-        violations,
-        check.objective,
-        dict(check.usage),
-        derec,
+        log.frame().assign(file=part.name),
+        float(joined.value @ joined.share),
+        {str(c): float(v) for c, v in joined.by_channel(joined.share).items()},
+        {m: measured.evaluate(m) for m in measures},
         usage,
         None if url is not None else plan,
     )

@@ -11,13 +11,15 @@ are accepted and mapped to the canonical names.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import cached_property
 
 import numpy as np
 import pandas as pd
 
 from npl_disposal._memory import release_unused
-from npl_disposal.io._ids import duplicated
+from npl_disposal.io._ids import duplicated, positions_in
 from npl_disposal.io.schema import AGE_BUCKETS, AGE_LABELS, BRANCH_COLUMNS, LOAN_COLUMNS
 from npl_disposal.io.tables import (
     ProblemLog,
@@ -28,9 +30,48 @@ from npl_disposal.io.tables import (
     source_name,
 )
 
-__all__ = ["Portfolio", "read_branches", "read_loans", "read_portfolio"]
+__all__ = [
+    "Branches",
+    "Portfolio",
+    "inclusive_npl",
+    "read_branches",
+    "read_loans",
+    "read_portfolio",
+]
 
 _OPTIONAL_ZERO = ("collateral_value", "guarantee_cover", "interest_receivable")
+
+
+def inclusive_npl(loans: pd.DataFrame, names: Sequence[object]) -> np.ndarray:
+    """Inclusive small/micro NPL (CNY yuan) of each branch of ``names``, in that order.
+
+    The balance of the branch's loans flagged ``inclusive``; loans of other branches
+    are not counted.
+    """
+    codes = positions_in(loans["branch"], names)
+    counted = loans["inclusive"].to_numpy(dtype=bool) & (codes >= 0)
+    balance = loans["balance"].to_numpy(dtype=float)
+    return np.bincount(codes[counted], balance[counted], minlength=len(names))
+
+
+@dataclass(frozen=True, eq=False)
+class Branches:
+    """The branch table's figures as arrays, one entry per branch in table order.
+
+    ``inclusive_npl`` (from the loans), ``inclusive_loans``, ``profit`` and
+    ``inclusive_loans_start`` are CNY yuan; ``wage_rate`` is a share, NaN where the
+    table gives none.
+    """
+
+    names: tuple[str, ...]
+    inclusive_npl: np.ndarray
+    inclusive_loans: np.ndarray
+    profit: np.ndarray
+    wage_rate: np.ndarray
+    inclusive_loans_start: np.ndarray | None = None
+
+    def __len__(self) -> int:
+        return len(self.names)
 
 
 @dataclass(frozen=True, eq=False)
@@ -45,6 +86,22 @@ class Portfolio:
     loans: pd.DataFrame
     branches: pd.DataFrame | None = None
     source: str = "portfolio"
+
+    @cached_property
+    def branch_table(self) -> Branches:
+        """The branch table's figures as arrays (needs the branch table)."""
+        if self.branches is None:
+            raise ValueError("branch figures need the branch table: read_portfolio(..., branches=)")
+        table = self.branches
+        names = tuple(str(b) for b in table["branch"])
+
+        def column(name: str) -> np.ndarray:
+            return table[name].to_numpy(dtype=float)
+
+        rate = column("wage_rate") if "wage_rate" in table else np.full(len(names), np.nan)
+        start = column("inclusive_loans_start") if "inclusive_loans_start" in table else None
+        return Branches(names, inclusive_npl(self.loans, names), column("inclusive_loans"),
+                        column("profit"), rate, start)  # fmt: skip
 
     @property
     def n_loans(self) -> int:
@@ -77,9 +134,8 @@ class Portfolio:
         """
         if self.branches is None:
             raise ValueError("branch_ratios needs the branch table: read_portfolio(..., branches=)")
-        npl = inclusive_npl_by_branch(self.loans)
         out = self.branches.set_index("branch")[["inclusive_loans"]].copy()
-        out.insert(0, "inclusive_npl", npl.reindex(out.index, fill_value=0.0))
+        out.insert(0, "inclusive_npl", inclusive_npl(self.loans, list(out.index)))
         out["npl_ratio"] = out["inclusive_npl"] / out["inclusive_loans"]
         return out
 
@@ -102,12 +158,6 @@ def age_bucket(months: pd.Series) -> pd.Series:
     """NPL age bucket label (0-12m, 12-24m, 24-36m, 36-60m, 60m+) of ages in months."""
     edges = [*AGE_BUCKETS, np.inf]
     return pd.cut(months, bins=edges, labels=list(AGE_LABELS), right=False)
-
-
-def inclusive_npl_by_branch(loans: pd.DataFrame) -> pd.Series:
-    """Inclusive small/micro NPL balance per branch, CNY yuan."""
-    inclusive = loans[loans["inclusive"]]
-    return inclusive.groupby("branch", observed=True)["balance"].sum()
 
 
 def _group(loans: pd.DataFrame, key: str) -> pd.DataFrame:
@@ -293,8 +343,7 @@ def _check_between(
     )
     log.extend(missing_log)
     valid = loans[(loans["balance"] > 0).to_numpy()]
-    npl = inclusive_npl_by_branch(valid)
-    needed = branches["branch"].map(npl).astype("float64").fillna(0.0).to_numpy()
+    needed = inclusive_npl(valid, branches["branch"].tolist())
     have = branches["inclusive_loans"].to_numpy()
     branch_log = ProblemLog(branches_file, branches["branch"].to_numpy(dtype=object), "branch")
     branch_log.flag(

@@ -8,15 +8,16 @@ table, in a few hashing passes instead of string merges.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
 
 from npl_disposal.io._ids import equal_values, locate, positions_in
+from npl_disposal.policy.measures import Measure
 
-__all__ = ["PlanJoin", "PlanKeys"]
+__all__ = ["PlanJoin", "PlanKeys", "PlanMeasures"]
 
 
 @dataclass(frozen=True, eq=False)
@@ -134,6 +135,103 @@ class PlanJoin:
     def series(self, loans: np.ndarray, amounts: np.ndarray) -> pd.Series:
         """Amounts of the loans at positions ``loans``, indexed by loan_id."""
         return pd.Series(amounts, index=self.loans["loan_id"].to_numpy()[loans], dtype=float)
+
+    @property
+    def balance(self) -> np.ndarray:
+        """Each joined row's loan balance, CNY yuan."""
+        return self.loans["balance"].to_numpy(dtype=float)[self.loan]
+
+    def offered(self, channel: str) -> np.ndarray:
+        """Mask of the loan table's loans the options table offers ``channel``."""
+        code = self.channels.get_indexer([channel])[0]
+        if code < 0:
+            return np.zeros(len(self.loans), dtype=bool)
+        return self.option_count(self.opt_chan == code) > 0
+
+    def offered_besides(self, channel: str) -> np.ndarray:
+        """Mask of the loans the options table offers any channel other than ``channel``."""
+        code = self.channels.get_indexer([channel])[0]
+        return self.option_count((self.opt_chan != code) & (self.opt_chan >= 0)) > 0
+
+    def measured(
+        self, branch_of: np.ndarray, branches: int, levels: Mapping[str, float]
+    ) -> PlanMeasures:
+        """The plan's measures; ``branch_of`` is each loan's branch (-1: none of ``branches``)."""
+        return PlanMeasures(self, branch_of, branches, dict(levels))
+
+
+class _Selected:
+    """The joined rows a measure selected, with the arrays its coefficients read."""
+
+    def __init__(self, join: PlanJoin, keep: np.ndarray | None) -> None:
+        self._join, self._keep = join, keep
+
+    def _take(self, values: np.ndarray) -> np.ndarray:
+        return values if self._keep is None else values[self._keep]
+
+    @property
+    def balance(self) -> np.ndarray:
+        """Each row's loan balance, CNY yuan."""
+        return self._take(self._join.balance)
+
+    @property
+    def pnl(self) -> np.ndarray:
+        """Each row's profit impact, CNY yuan."""
+        return self._take(self._join.pnl)
+
+    @property
+    def derecognised(self) -> np.ndarray:
+        """Each row's derecognised share."""
+        return self._take(self._join.derecognised)
+
+    @property
+    def share(self) -> np.ndarray:
+        """Each row's share of its loan."""
+        return self._take(self._join.share)
+
+    @property
+    def loan(self) -> np.ndarray:
+        """Each row's loan (row of the loan table)."""
+        return self._take(self._join.loan)
+
+
+@dataclass(eq=False)
+class PlanMeasures:
+    """A plan's measures evaluated on its joined rows, never on the solver's matrix.
+
+    Implements :class:`~npl_disposal.policy.measures.Measured`; each measure is
+    evaluated once.
+    """
+
+    join: PlanJoin
+    branch_of: np.ndarray
+    branches: int
+    levels: dict[str, float]
+
+    def __post_init__(self) -> None:
+        self._seen: dict[Measure, float | np.ndarray] = {}
+
+    def evaluate(self, measure: Measure) -> float | np.ndarray:
+        """The measure's value (CNY yuan or loans), per branch when ``by_branch``."""
+        if measure not in self._seen:
+            self._seen[measure] = self._evaluate(measure)
+        return self._seen[measure]
+
+    def _evaluate(self, measure: Measure) -> float | np.ndarray:
+        join = self.join
+        keep = None
+        if measure.channel is not None:
+            keep = join.chan == join.channels.get_indexer([measure.channel])[0]
+        if measure.inclusive:
+            inclusive = join.loans["inclusive"].to_numpy(dtype=bool)[join.loan]
+            keep = inclusive if keep is None else keep & inclusive
+        rows = _Selected(join, keep)
+        amount = measure.coefficients(rows) * rows.share
+        if not measure.by_branch:
+            return float(amount.sum())
+        branch = self.branch_of[rows.loan]
+        known = branch >= 0
+        return np.bincount(branch[known], amount[known], minlength=self.branches)
 
 
 def _option_rows(

@@ -1,24 +1,38 @@
-"""Independent check of a plan against every rule of DESIGN section 4.
+"""Independent check of a plan against every rule of the policy.
 
-:func:`verify_plan` recomputes each rule from the loan table, the options table
-and the policy with pandas joins and group sums, never from the solver's matrix,
-so a modelling slip in :mod:`npl_disposal.model.problem` cannot hide here. Every
-solve runs it before it returns: a violated plan is a bug, never a result.
+:func:`verify_plan` joins the plan to the loan table and the options table and
+measures it there, rule by rule, never from the solver's matrix, so a slip in the
+model's rows cannot hide here. Each rule comes from the policy's one definition
+(:mod:`npl_disposal.policy.rules`): the loan rules' barred options, the limits on the
+plan's measures, the wage-pool fall. Every solve runs it before it returns: a
+violated plan is a bug, never a result.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
 
-from npl_disposal.io.portfolio import Portfolio
+from npl_disposal.io._ids import positions_in
+from npl_disposal.io.portfolio import Branches, Portfolio
 from npl_disposal.model._join import PlanJoin, PlanKeys
 from npl_disposal.policy import Policy
+from npl_disposal.policy.budgets import Limit
+from npl_disposal.policy.measures import Measured
+from npl_disposal.policy.rules import Rules
 
-__all__ = ["Verification", "verify_plan"]
+__all__ = [
+    "VIOLATION_COLUMNS",
+    "Verification",
+    "check_limits",
+    "check_loans",
+    "check_wage_pool",
+    "levels_of",
+    "verify_plan",
+]
 
 VIOLATION_COLUMNS = [
     "rule",
@@ -121,31 +135,39 @@ def verify_plan(
 ) -> Verification:
     """Check ``plan`` (``loan_id, channel, share``) against every rule of the policy.
 
-    ``on`` gives the on/off level of the ``bulk_transfer`` and ``securitisation``
-    blocks (default: on exactly when the channel is used). ``whole_loan``
-    (default: the policy's mode) also requires every share to be 0 or 1.
-    ``keys`` (from :func:`~npl_disposal.solvers.solve.solve`) say where the plan's rows
-    point in the loan table, which spares hashing every loan id.
+    ``on`` gives the on/off level of the on/off channels (bulk transfer,
+    securitisation, ``[channels.NAME]`` with minimums or a fixed cost; default: on
+    exactly when the channel is used). ``whole_loan`` (default: the policy's mode)
+    also requires every share to be 0 or 1. ``keys`` (from
+    :func:`~npl_disposal.solve`) say where the plan's rows point in the loan table,
+    which spares hashing every loan id.
     """
     log = _Log()
+    rules = policy.rules
     joined = PlanJoin.of(portfolio.loans, options, plan, keys)
-    _check_shares(
-        log, joined, whole_loan if whole_loan is not None else policy.mode == "whole_loan"
-    )
+    whole = whole_loan if whole_loan is not None else policy.mode == "whole_loan"
+    check_loans(log, joined, rules, whole)
     balance = joined.by_channel(joined.amount)
     count = joined.by_channel(joined.share)
-    levels = _block_levels(policy, balance, count, on)
-    fixed = sum(cost * levels.get(name, 0.0) for name, cost in policy.fixed_costs.items())
+    levels = levels_of(rules, count, on)
+    fixed = sum(cost * levels.get(name, 0.0) for name, cost in rules.fixed_costs.items())
     objective = float(joined.value @ joined.share - fixed)
-    profit = float(joined.pnl @ joined.share - fixed)
-    _check_loan_rules(log, joined, policy)
-    _check_budgets(log, policy, balance, count, profit, levels)
-    _check_tolerance(log, portfolio, policy, joined)
-    _check_wage_pool(log, portfolio, policy, joined, levels)
+    table = portfolio.branch_table if portfolio.branches is not None else None
+    names = table.names if table is not None else ()
+    measured = joined.measured(positions_in(portfolio.loans["branch"], names), len(names), levels)
+    check_limits(log, rules.limits(table), measured, names)
+    if table is not None and rules.wage_pool.checked():
+        check_wage_pool(log, rules, measured, table)
     usage = {f"{c}_balance": float(v) for c, v in balance.items()}
     usage.update({f"{c}_loans": float(v) for c, v in count.items()})
-    usage["profit"] = profit
+    usage["profit"] = float(joined.pnl @ joined.share - fixed)
     return Verification(log.frame(), objective, usage)
+
+
+def check_loans(log: _Log, joined: PlanJoin, rules: Rules, whole: bool) -> None:
+    """The plan's rows one by one: eligible options, shares, whole loans, the loan rules."""
+    _check_shares(log, joined, whole)
+    _check_loan_rules(log, joined, rules)
 
 
 def _check_shares(log: _Log, joined: PlanJoin, whole: bool) -> None:
@@ -179,210 +201,54 @@ def _check_shares(log: _Log, joined: PlanJoin, whole: bool) -> None:
     )
 
 
-def _block_levels(
-    policy: Policy, balance: pd.Series, count: pd.Series, on: Mapping[str, float] | None
+def levels_of(
+    rules: Rules, count: Mapping[str, float], on: Mapping[str, float] | None
 ) -> dict[str, float]:
+    """On/off level of each on/off channel: ``on`` when given, else 1 exactly when used."""
     levels = {}
-    for name in ("bulk_transfer", "securitisation", *policy.channels):
-        used = float(count.get(name, 0.0)) > _SHARE_TOL
-        levels[name] = float(on[name]) if on and name in on else float(used)
+    for budget in rules.budgets:
+        if budget.on_off:
+            name = budget.channel
+            used = float(count.get(name, 0.0)) > _SHARE_TOL
+            levels[name] = float(on[name]) if on and name in on else float(used)
     return levels
 
 
-def _check_loan_rules(log: _Log, joined: PlanJoin, policy: Policy) -> None:
-    loans = joined.loans
-    chan = joined.opt_chan
-    names = joined.channels
-    retain, write_off = names.get_indexer(["retain", "write_off"])
-    kept = joined.per_loan(joined.share, ["retain"])
-    if policy.long_age is not None:
-        others = joined.option_count((chan != retain) & (chan >= 0))
-        age = loans["npl_age_months"].to_numpy(dtype=float)
-        bad = np.flatnonzero((age >= policy.long_age.months) & (others > 0) & (kept > _SHARE_TOL))
-        log.loans(
-            "long_age.months",
-            joined.series(bad, kept[bad]),
-            f"aged {policy.long_age.months:g} months or more and disposable, but retained",
-        )
-    has_wo = joined.option_count(chan == write_off) > 0 if write_off >= 0 else 0
-    stay = joined.per_loan(joined.share, ["retain", "restructure"])
-    small = loans["small_micro"].to_numpy(dtype=bool)
-    bad = np.flatnonzero(has_wo & small & (stay > _SHARE_TOL))
-    log.loans(
-        "write_off.priority",
-        joined.series(bad, stay[bad]),
-        "small/micro and eligible for write-off, but retained or restructured",
-    )
+def _check_loan_rules(log: _Log, joined: PlanJoin, rules: Rules) -> None:
+    """No share on an option a loan rule bars (the loan rules read the options table)."""
+    for rule in rules.loan_rules:
+        barred, channels = rule.barred(joined, joined.loans)
+        used = joined.per_loan(joined.share, list(channels))
+        bad = np.flatnonzero(barred & (used > _SHARE_TOL))
+        log.loans(rule.rule, joined.series(bad, used[bad]), rule.broken())
 
 
-def _check_budgets(
-    log: _Log,
-    policy: Policy,
-    balance: pd.Series,
-    count: pd.Series,
-    profit: float,
-    levels: dict[str, float],
+def check_limits(
+    log: _Log, limits: Sequence[Limit], measured: Measured, branches: Sequence[str]
 ) -> None:
-    m = "CNY {amount:,.2f} against a limit of CNY {limit:,.2f}"
-    if policy.write_off is not None:
-        log.over(
-            "write_off.quota",
-            float(balance.get("write_off", 0.0)),
-            policy.write_off.quota,
-            "CNY",
-            "write-off quota exceeded: " + m,
-        )
-    if policy.bulk_transfer is not None:
-        bt, y = policy.bulk_transfer, levels["bulk_transfer"]
-        log.over(
-            "bulk_transfer.capacity",
-            float(balance.get("bulk_transfer", 0.0)),
-            bt.capacity * y,
-            "CNY",
-            "bulk transfer above AMC capacity: " + m,
-        )
-        log.under(
-            "bulk_transfer.min_loans",
-            float(count.get("bulk_transfer", 0.0)),
-            bt.min_loans * y,
-            "loans",
-            "bulk transfer package of {amount:g} loans, minimum {limit:g}",
-        )
-    if policy.securitisation is not None:
-        sec, y = policy.securitisation, levels["securitisation"]
-        pool = float(balance.get("securitisation", 0.0))
-        log.over(
-            "securitisation.max_pool",
-            pool,
-            sec.max_pool * y,
-            "CNY",
-            "securitisation pool too large: " + m,
-        )
-        log.under(
-            "securitisation.min_pool",
-            pool,
-            sec.min_pool * y,
-            "CNY",
-            "securitisation pool too small: " + m,
-        )
-    if policy.restructure is not None:
-        log.over(
-            "restructure.max_loans",
-            float(count.get("restructure", 0.0)),
-            float(policy.restructure.max_loans),
-            "loans",
-            "{amount:g} loans restructured, at most {limit:g} allowed",
-        )
-    for name, lim in policy.channels.items():
-        y, used = levels[name], float(balance.get(name, 0.0))
-        loans = float(count.get(name, 0.0))
-        limit = lim.capacity if (y > 0 or not lim.switched) else 0.0
-        limit = limit * y if lim.switched and np.isfinite(limit) else limit
-        log.over(f"channels.{name}.capacity", used, limit, "CNY",
-                 f"{name} takes more than its capacity: " + m)  # fmt: skip
-        log.under(f"channels.{name}.min_balance", used, lim.min_balance * y, "CNY",
-                  f"{name} takes less than its minimum: " + m)  # fmt: skip
-        log.over(f"channels.{name}.max_loans", loans, lim.max_loans, "loans",
-                 f"{name} takes {{amount:g}} loans, at most {{limit:g}} allowed")  # fmt: skip
-        log.under(f"channels.{name}.min_loans", loans, lim.min_loans * y, "loans",
-                  f"{name} takes {{amount:g}} loans, at least {{limit:g}} when used")  # fmt: skip
-    if policy.profit is not None:
-        log.under(
-            "profit.max_loss",
-            profit,
-            -policy.profit.max_loss,
-            "CNY",
-            "profit falls by CNY {amount:,.2f}; the limit is CNY {limit:,.2f}",
-        )
+    """Each limit against the plan's measure, at the plan's on/off levels.
 
-
-def _check_tolerance(log: _Log, portfolio: Portfolio, policy: Policy, joined: PlanJoin) -> None:
-    tol = policy.tolerance
-    if tol is None or not tol.enforce or portfolio.branches is None:
-        return
-    loans, table = portfolio.loans, portfolio.branches
-    where = branch_rows(loans["branch"], table["branch"])
-    inclusive = loans["inclusive"].to_numpy(dtype=bool) & (where >= 0)
-    k = len(table)
-    balance = loans["balance"].to_numpy(dtype=float)
-    npl = np.bincount(where[inclusive], balance[inclusive], minlength=k)
-    derec_by_loan = joined.per_loan(joined.amount * joined.derecognised)
-    derec = np.bincount(where[inclusive], derec_by_loan[inclusive], minlength=k)
-    total = table["inclusive_loans"].to_numpy(dtype=float)
-    for b, name in enumerate(table["branch"].astype(object)):
-        log.over(
-            "tolerance",
-            float(npl[b] - derec[b]),
-            tol.threshold * float(total[b] - derec[b]),
-            "CNY",
-            f"branch {name}: inclusive NPL after disposal CNY {{amount:,.2f}} is above "
-            f"{tol.threshold:.2%} of its inclusive loans (CNY {{limit:,.2f}})",
-            branch=str(name),
-        )
-
-
-def branch_rows(branch: pd.Series, names: pd.Series) -> np.ndarray:
-    """Row of each loan's branch in the branch table's ``names`` (-1 if absent).
-
-    Categorical branches are mapped by their categories, not text per loan.
+    A per-branch measure is read at the limit's branch, a position in ``branches``.
     """
-    index = pd.Index(names.astype(object))
-    if isinstance(branch.dtype, pd.CategoricalDtype):
-        lookup = np.append(index.get_indexer(branch.cat.categories.astype(object)), -1)
-        return lookup[branch.cat.codes.to_numpy()]
-    return index.get_indexer(branch.astype(object))
+    code = {name: b for b, name in enumerate(branches)}
+    for limit in limits:
+        value = measured.evaluate(limit.measure)
+        if limit.measure.by_branch:
+            value = np.asarray(value)[code[str(limit.branch)]]
+        amount = float(value) - limit.fixed(measured.levels)
+        if limit.restate is not None:
+            shown, bound = limit.restate(amount)
+            log.over(limit.rule, shown, bound, limit.unit, limit.broken, branch=limit.branch)
+            continue
+        bound = limit.bound(measured.levels)
+        check = log.over if limit.sense == "<=" else log.under
+        check(limit.rule, amount, bound, limit.unit, limit.broken, branch=limit.branch)
 
 
-def _check_wage_pool(
-    log: _Log, portfolio: Portfolio, policy: Policy, joined: PlanJoin, levels: dict[str, float]
-) -> None:
-    """``[wage_pool] max_fall``: each branch's wage pool falls by at most that much (CNY).
-
-    The branch's NPL loss is minus its pnl less its share of the securitisation
-    fixed cost (by securitised balance); it counts in full, or at
-    ``consider_share`` where the branch ends within tolerance (DESIGN section 4).
-    """
-    wage = policy.wage_pool
-    if wage is None or not np.isfinite(wage.max_fall) or portfolio.branches is None:
-        return
-    loans = portfolio.loans
-    table = portfolio.branches.set_index("branch")
-    names = table.index.astype(object)
-    where = branch_rows(loans["branch"], portfolio.branches["branch"])
-    k = len(names)
-    branch = where[joined.loan]
-    pnl = np.bincount(branch, joined.pnl * joined.share, minlength=k)
-    for name, cost in policy.fixed_costs.items():  # shared by each branch's balance in it
-        code = joined.channels.get_indexer([name])[0]
-        pooled = np.where(joined.chan == code, joined.amount, 0.0) if code >= 0 else 0.0
-        by_branch = np.bincount(branch, pooled * np.ones(branch.size), minlength=k)
-        if by_branch.sum() > 0:
-            pnl = pnl - cost * levels.get(name, 1.0) * by_branch / by_branch.sum()
-    loss = np.maximum(-pnl, 0.0)
-    counted = loss
-    tol = policy.tolerance
-    if tol is not None:
-        inclusive = loans["inclusive"].to_numpy(dtype=bool)
-        npl = np.bincount(where[inclusive], loans["balance"].to_numpy(dtype=float)[inclusive],
-                          minlength=k)  # fmt: skip
-        derec = np.bincount(
-            where, joined.per_loan(joined.amount * joined.derecognised) * inclusive, minlength=k
-        )
-        total = table["inclusive_loans"].to_numpy(dtype=float)
-        within = (npl - derec) <= tol.threshold * (total - derec) + _CENT
-        counted = np.where(within, wage.consider_share * loss, loss)
-    rate = np.full(k, wage.rate)
-    if "wage_rate" in table:
-        rate = table["wage_rate"].astype(float).fillna(wage.rate).to_numpy()
-    profit = table["profit"].to_numpy(dtype=float)
-    fall = rate * (np.maximum(profit, 0.0) - np.maximum(profit - counted, 0.0))
-    for b in range(k):
-        log.over(
-            "wage_pool.max_fall",
-            float(fall[b]),
-            wage.max_fall,
-            "CNY",
-            f"branch {names[b]}: the plan's NPL losses cut its wage pool by CNY "
-            "{amount:,.2f}; the limit is CNY {limit:,.2f}",
-            branch=str(names[b]),
-        )
+def check_wage_pool(log: _Log, rules: Rules, measured: Measured, table: Branches) -> None:
+    """``[wage_pool] max_fall``: each branch's wage pool falls by at most that much (CNY)."""
+    wage = rules.wage_pool
+    fall = wage.falls(measured, table, rules.fixed_costs)
+    for b, name in enumerate(table.names):
+        log.over("wage_pool.max_fall", float(fall[b]), wage.section.max_fall, "CNY",
+                 wage.broken(name), branch=name)  # fmt: skip

@@ -34,6 +34,7 @@ import pandas as pd
 from npl_disposal.exceptions import ExcelUnavailableError
 from npl_disposal.io.portfolio import age_bucket
 from npl_disposal.io.schema import AGE_LABELS
+from npl_disposal.model.problem import GridOffers
 from npl_disposal.reporting.plots import PLOT_HINT
 
 if TYPE_CHECKING:
@@ -128,31 +129,23 @@ def disposal_summary(result: AllocationResult) -> pd.DataFrame:
 
 
 def compliance_table(result: AllocationResult) -> pd.DataFrame:
-    """Loans the long-age / write-off-priority rules forced out of the book, by rule and channel.
+    """Loans the loan rules forced out of the book, by rule and channel.
 
     Columns ``rule, channel, loans, balance`` (CNY yuan); ``rule`` is ``long_age``,
-    ``write_off_priority`` or both joined by ``+``. Long-aged loans that no other
-    channel can take (so stay) appear with rule ``long_age (no other channel)``.
+    ``write_off_priority`` or both joined by ``+``. Loans a rule concerns that no other
+    channel can take (so stay) appear as, e.g., ``long_age (no other channel)``.
     """
     p = result.problem
     loans = p.portfolio.loans
     forced = p.forced_out
-    age = loans["npl_age_months"].to_numpy(dtype=float)
-    long_age = p.policy.long_age
-    long_aged = age >= long_age.months if long_age is not None else np.zeros(len(age), bool)
-    w = p.channel("write_off")
-    priority = (
-        loans["small_micro"].to_numpy(dtype=bool) & p.offered[:, w]
-        if w >= 0
-        else np.zeros(len(age), bool)
-    )
-    rule = np.full(len(age), "", dtype=object)
-    rule[forced & long_aged] = "long_age"
-    rule[forced & priority] = "write_off_priority"
-    rule[forced & long_aged & priority] = "long_age + write_off_priority"
-    stuck = long_aged & ~forced & (rule == "")
-    if long_age is not None:
-        rule[stuck] = "long_age (no other channel)"
+    offers = GridOffers(p.offered, p.channels)
+    rule = np.full(len(loans), "", dtype=object)
+    for loan_rule in p.policy.rules.loan_rules:
+        hit = forced & loan_rule.barred(offers, loans)[0]
+        rule[hit] = np.where(rule[hit] == "", loan_rule.label, rule[hit] + " + " + loan_rule.label)
+    for loan_rule in p.policy.rules.loan_rules:
+        stuck = loan_rule.concerns(offers, loans) & ~forced & (rule == "")
+        rule[stuck] = f"{loan_rule.label} (no other channel)"
     picked = rule != ""
     columns = ["rule", "channel", "loans", "balance"]
     if not picked.any():

@@ -27,7 +27,7 @@ from npl_disposal._memory import release_unused
 from npl_disposal.exceptions import InfeasiblePolicyError, PolicyError, SolverError
 from npl_disposal.io._ids import as_text, as_text_codes
 from npl_disposal.model._join import PlanKeys
-from npl_disposal.model.diagnose import explain_infeasibility, precheck
+from npl_disposal.model.diagnose import explain, precheck
 from npl_disposal.model.figures import branch_figures
 from npl_disposal.model.problem import AllocationProblem
 from npl_disposal.model.verify import Verification, verify_plan
@@ -42,7 +42,7 @@ from npl_disposal.solvers.decomposition import (
     solve_whole_loan,
 )
 
-__all__ = ["AllocationResult", "SolverReport", "Status", "solve"]
+__all__ = ["AllocationResult", "SolverReport", "Status", "explain_infeasibility", "solve"]
 
 #: Problems with at most this many eligible options go straight to one HiGHS model.
 DIRECT_LIMIT = 12_000
@@ -281,6 +281,16 @@ def solve(
     if outcome.status in ("no_solution", "time_limit") and not np.isfinite(outcome.objective):
         return _no_plan(problem, mode, report)
     return _result(problem, mode, outcome, mip_gap, report)
+
+
+def explain_infeasibility(problem: AllocationProblem) -> pd.DataFrame:
+    """The rules the elastic relaxation had to miss, with the amounts (least total miss).
+
+    The relaxation lets every row be missed at a price; its misses are worded by each
+    row's rule (:func:`~npl_disposal.model.diagnose.explain`).
+    """
+    outcome = solve_fractional(problem, phase_one=True)
+    return explain(problem.rows, outcome.shortfall)
 
 
 def _solve_highs(

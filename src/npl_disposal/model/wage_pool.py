@@ -1,0 +1,201 @@
+"""The wage-pool model of ``[wage_pool] weight`` and ``max_fall``: per-branch levels and rows.
+
+A branch's wage pool falls by its wage rate times the NPL loss it counts (in full, or at
+``consider_share`` when it ends within tolerance). The optimiser sees that fall through
+a few variables per branch with a wage rate, defined below; the rule itself (its
+figures, the ``max_fall`` check and its words) is
+:class:`~npl_disposal.policy.rules.WagePoolRule`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from npl_disposal.io.portfolio import Portfolio
+from npl_disposal.model.rows import Block, Cells, RowBuilder
+from npl_disposal.policy import Policy
+from npl_disposal.policy.measures import MONEY
+from npl_disposal.policy.rules import WAGE_POOL_SHORT
+
+__all__ = ["WagePoolTerms"]
+
+_NONE = np.zeros(0, dtype=np.int64)
+_NONE_F = np.zeros(0)
+
+
+@dataclass(frozen=True, eq=False)
+class WagePoolTerms:
+    """The wage-pool model of ``[wage_pool] weight / max_fall``, per branch with a wage rate.
+
+    For branch k with wage rate r_k, two continuous levels and (where needed) one
+    flag, all in [0, 1]: the NPL loss ``U_k * loss_k >= -(branch pnl) + fixed-cost
+    share``, the loss counted against the wage pool ``U_k * counted_k`` (at least
+    ``consider_share`` of the loss, or all of it unless ``within_k``), and
+    ``within_k`` = 1 only if the branch's derecognised inclusive NPL brings it
+    within tolerance. ``U_k`` (CNY yuan) is the most the branch can lose. The
+    objective loses ``weight * r_k * U_k * counted_k``; ``max_fall`` caps
+    ``r_k * U_k * counted_k``. The securitisation fixed cost is charged to a
+    branch at ``fixed_cost / min_pool`` per securitised yuan (at least its share
+    by balance), or in full when there is no minimum pool; a user channel's fixed
+    cost is charged to every branch in full. The model never understates a
+    branch's loss, so a plan within ``max_fall`` here is within it
+    in :func:`~npl_disposal.model.figures.branch_figures`.
+    """
+
+    branches: tuple[str, ...]
+    index: np.ndarray
+    rate: np.ndarray
+    upper: np.ndarray
+    flagged: np.ndarray
+    margin: np.ndarray
+    policy: Policy
+    pnl: np.ndarray
+    derecognised: np.ndarray
+    branch_of: np.ndarray
+    balance: np.ndarray
+    inclusive: np.ndarray
+    sec: int
+    channels: tuple[str, ...]
+
+    @classmethod
+    def of(
+        cls,
+        pf: Portfolio,
+        pol: Policy,
+        channels: tuple[str, ...],
+        balance: np.ndarray,
+        grids: dict[str, np.ndarray],
+        eligible: np.ndarray,
+        branch_index: np.ndarray,
+        branch_names: tuple[str, ...],
+    ) -> WagePoolTerms:
+        """The terms for a problem (none unless ``[wage_pool]`` sets a weight or a limit)."""
+        wage = pol.wage_pool
+        k = len(branch_names)
+        empty = np.zeros(0, dtype=np.int64)
+        sec = channels.index("securitisation") if "securitisation" in channels else -1
+        inclusive = pf.loans["inclusive"].to_numpy(dtype=bool)
+        same = (pol, grids["pnl"], grids["derecognised"], branch_index, balance, inclusive, sec,
+                channels)  # fmt: skip
+        if wage is None or not wage.optimised or pf.branches is None:
+            return cls((), empty, np.zeros(0), np.zeros(0), np.zeros(0, dtype=bool), np.zeros(0),
+                       *same)  # fmt: skip
+        table = pf.branch_table
+        rate = pol.rules.wage_pool.rates(table)
+        worst = np.where(eligible, -grids["pnl"], -np.inf).max(axis=1).clip(min=0.0)
+        upper = np.bincount(branch_index, worst, minlength=k)
+        upper = upper + cls._fixed_cost_bound(pol, balance, eligible, branch_index, k, sec)
+        keep = np.flatnonzero((rate > 0) & (upper > 0))
+        npl, total = table.inclusive_npl, table.inclusive_loans
+        tol = pol.tolerance
+        margin = np.zeros(k)
+        flagged = np.zeros(k, dtype=bool)
+        if tol is not None and not tol.enforce and wage.consider_share < 1.0:
+            margin = np.maximum(npl - tol.threshold * total, 0.0)
+            flagged = margin > 0
+        return cls(
+            tuple(branch_names[b] for b in keep), keep, rate[keep], upper[keep], flagged[keep],
+            margin[keep], *same,
+        )  # fmt: skip
+
+    @staticmethod
+    def _fixed_cost_bound(
+        pol: Policy,
+        balance: np.ndarray,
+        eligible: np.ndarray,
+        branch_index: np.ndarray,
+        k: int,
+        sec: int,
+    ) -> np.ndarray:
+        """Most securitisation fixed cost (CNY) the model can charge each branch."""
+        spec = pol.securitisation
+        others = sum(lim.fixed_cost for lim in pol.channels.values())  # charged in full
+        if spec is None or sec < 0 or spec.fixed_cost <= 0:
+            return np.full(k, others)
+        if spec.min_pool <= 0:
+            return np.full(k, spec.fixed_cost + others)
+        pool = np.bincount(branch_index, balance * eligible[:, sec], minlength=k)
+        return spec.fixed_cost * np.minimum(pool, spec.max_pool) / spec.min_pool + others
+
+    def blocks(self) -> tuple[Block, ...]:
+        """The per-branch variables (loss, counted loss, within-tolerance flag)."""
+        wage = self.policy.wage_pool_or_default
+        out: list[Block] = []
+        for b, name in enumerate(self.branches):
+            cost = wage.weight * self.rate[b] * self.upper[b]
+            out += [Block(f"wage_pool_loss[{name}]", 0.0, "continuous"),
+                    Block(f"wage_pool_counted[{name}]", float(cost), "continuous")]  # fmt: skip
+            if self.flagged[b]:
+                out.append(Block(f"wage_pool_within[{name}]", 0.0, "binary"))
+        return tuple(out)
+
+    def add_rows(self, rb: RowBuilder, cells: Cells) -> None:
+        """Add the rows that define each branch's loss, counted loss, flag and limit."""
+        wage = self.policy.wage_pool_or_default
+        m = self.pnl.shape[1]
+        for b, name in enumerate(self.branches):
+            loss, counted = f"wage_pool_loss[{name}]", f"wage_pool_counted[{name}]"
+            u = float(self.upper[b])
+            loans = cells.branch_loans(int(self.index[b]))
+            cols = (loans[:, None] * m + np.arange(m)).ravel()
+            coef = self.pnl[loans].ravel().copy()
+            block = {loss: u}
+            self._charge_fixed_cost(coef, loans, block)
+            keep = coef != 0
+            rb.add(loss, "wage_pool.loss", MONEY, cols[keep], coef[keep], lower=0.0,
+                   branch=name, block=block)  # fmt: skip
+            if self.flagged[b]:
+                flag = f"wage_pool_within[{name}]"
+                self._counted_row(rb, counted, name, {counted: u, loss: -wage.consider_share * u})
+                outside = {counted: u, loss: -u, flag: (1.0 - wage.consider_share) * u}
+                self._counted_row(rb, f"wage_pool_outside[{name}]", name, outside)
+                self._within_row(rb, b, name, flag, loans)
+            else:
+                share = wage.consider_share if self._always_within(b) else 1.0
+                self._counted_row(rb, counted, name, {counted: u, loss: -share * u})
+            if np.isfinite(wage.max_fall):
+                rb.add(f"wage_pool_fall[{name}]", "wage_pool.max_fall", MONEY, _NONE, _NONE_F,
+                       upper=wage.max_fall, branch=name, block={counted: float(self.rate[b]) * u},
+                       short=WAGE_POOL_SHORT)  # fmt: skip
+
+    @staticmethod
+    def _counted_row(rb: RowBuilder, row: str, branch: str, block: dict[str, float]) -> None:
+        """A row over block variables only: ``sum(block coefficients x levels) >= 0``."""
+        rb.add(row, "wage_pool.consider_share", MONEY, _NONE, _NONE_F, lower=0.0,
+               branch=branch, block=block)  # fmt: skip
+
+    def _always_within(self, b: int) -> bool:
+        """Whether the branch is within tolerance whatever the plan (enforced, or no excess)."""
+        tol = self.policy.tolerance
+        return tol is not None and (tol.enforce or self.margin[b] <= 0)
+
+    def _charge_fixed_cost(
+        self, coef: np.ndarray, loans: np.ndarray, block: dict[str, float]
+    ) -> None:
+        for name, limits in self.policy.channels.items():
+            if limits.fixed_cost > 0 and name in self.channels:
+                block[name] = -limits.fixed_cost  # a user channel's cost, in full
+        spec = self.policy.securitisation
+        if spec is None or self.sec < 0 or spec.fixed_cost <= 0:
+            return
+        if spec.min_pool > 0:
+            m = self.pnl.shape[1]
+            balance = self.balance[loans]
+            coef.reshape(-1, m)[:, self.sec] -= spec.fixed_cost * balance / spec.min_pool
+        else:
+            block["securitisation"] = -spec.fixed_cost
+
+    def _within_row(
+        self, rb: RowBuilder, b: int, name: str, flag: str, branch_loans: np.ndarray
+    ) -> None:
+        assert self.policy.tolerance is not None
+        tau = self.policy.tolerance.threshold
+        loans = branch_loans[self.inclusive[branch_loans]]
+        m = self.pnl.shape[1]
+        cols = (loans[:, None] * m + np.arange(m)).ravel()
+        coef = ((1.0 - tau) * self.balance[loans, None] * self.derecognised[loans]).ravel()
+        keep = coef != 0
+        rb.add(f"wage_pool_within[{name}]", "wage_pool.within", MONEY, cols[keep], coef[keep],
+               lower=0.0, branch=name, block={flag: -self.margin[b]})  # fmt: skip

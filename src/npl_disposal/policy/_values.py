@@ -1,0 +1,153 @@
+"""Values of policy keys: how each kind of key is checked, and how values are shown.
+
+Every key of ``policy.toml`` has a kind (money, a share, a count of loans...). One
+function checks and normalises a value of each kind and says, in a
+:class:`~npl_disposal.PolicyError` line, what was wrong and what is allowed.
+"""
+
+from __future__ import annotations
+
+import difflib
+import math
+import numbers
+from collections.abc import Mapping
+from types import MappingProxyType
+from typing import Any, Literal
+
+Mode = Literal["whole_loan", "fractional"]
+#: The allowed values of ``[mode] mode``.
+MODES: tuple[str, ...] = ("whole_loan", "fractional")
+
+#: One problem of a policy: where (``[section] key``) and what is wrong.
+Problem = tuple[str, str]
+Kind = Literal[
+    "money", "limit", "weight", "months", "count", "count_limit", "share", "bool", "mode"
+]
+
+#: The unit written beside each kind of number.
+UNITS: dict[str, str] = {
+    "money": "CNY yuan",
+    "limit": "CNY yuan",
+    "weight": "CNY per CNY",
+    "count_limit": "loans",
+    "months": "months",
+    "count": "loans",
+    "share": "share",
+}
+
+
+def key(kind: Kind, doc: str) -> dict[str, str]:
+    """Field metadata: how a key is validated and what it means (for messages)."""
+    return {"kind": kind, "doc": doc}
+
+
+def show(value: object) -> str:
+    """Describe a value for an error message, naming its type when it misleads."""
+    if isinstance(value, bool):
+        return f"{str(value).lower()} (a boolean)"
+    if isinstance(value, str):
+        return f"the text {value!r}"
+    if value is None:
+        return "nothing (None)"
+    if isinstance(value, numbers.Real):
+        return repr(value)
+    return f"{value!r} (a {type(value).__name__})"
+
+
+def is_bool(value: object) -> bool:
+    """Tell whether ``value`` is a Python or numpy boolean."""
+    if isinstance(value, bool):
+        return True
+    return getattr(getattr(value, "dtype", None), "kind", None) == "b"
+
+
+def check_value(kind: str, value: object) -> tuple[Any, str | None]:
+    """Validate and normalise one value; return ``(value, None)`` or ``(value, message)``."""
+    if kind == "mode":
+        if isinstance(value, str) and value in MODES:
+            return value, None
+        allowed = " or ".join(repr(m) for m in MODES)
+        return value, f"must be {allowed}; got {show(value)}"
+    if kind == "bool":
+        if is_bool(value):
+            return bool(value), None
+        return value, f"must be true or false; got {show(value)}"
+
+    unit = UNITS[kind]
+    if kind == "share":
+        wanted = "a share in [0, 1] (0.03 means 3%)"
+    elif kind in ("count", "count_limit"):
+        wanted = "a whole number of loans >= 0"
+    else:
+        wanted = f"a number of {unit} >= 0"
+    if is_bool(value) or not isinstance(value, numbers.Real):
+        hint = " (write numbers without quotes)" if isinstance(value, str) else ""
+        return value, f"must be {wanted}; got {show(value)}{hint}"
+    number = float(value)
+    if not math.isfinite(number) and not (kind in ("limit", "count_limit") and number > 0):
+        return value, f"must be {wanted} (finite); got {show(value)}"
+    if kind == "count_limit" and number == math.inf:
+        return number, None
+    if kind in ("count", "count_limit"):
+        if not number.is_integer():
+            return value, f"must be {wanted}; got {show(value)}, not a whole number"
+        if number < 0:
+            return value, f"must be {wanted}; got {show(value)}"
+        if kind == "count_limit":
+            return number, None
+        return int(value) if isinstance(value, numbers.Integral) else int(number), None
+    if kind == "share":
+        if not 0.0 <= number <= 1.0:
+            hint = f" (did you mean {number / 100:g}?)" if 1.0 < number <= 100.0 else ""
+            return value, f"must be {wanted}; got {show(value)}{hint}"
+        return number, None
+    if number < 0:
+        return value, f"must be {wanted}; got {show(value)}"
+    return number, None
+
+
+def suggest(name: object, candidates: tuple[str, ...]) -> str:
+    """`` (did you mean 'x'?)`` when ``name`` is close to one of ``candidates``."""
+    if not isinstance(name, str):
+        return ""
+    close = difflib.get_close_matches(name, candidates, n=1, cutoff=0.6)
+    return f" (did you mean {close[0]!r}?)" if close else ""
+
+
+def freeze(value: object) -> object:
+    """Make a nested value read-only: mappings become mapping proxies, lists tuples."""
+    if isinstance(value, Mapping):
+        return MappingProxyType({k: freeze(v) for k, v in value.items()})
+    if isinstance(value, (list, tuple)):
+        return tuple(freeze(v) for v in value)
+    return value
+
+
+def thaw(value: object) -> object:
+    """Undo :func:`freeze`: mappings become dicts, tuples lists."""
+    if isinstance(value, Mapping):
+        return {k: thaw(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [thaw(v) for v in value]
+    return value
+
+
+def money(amount: float) -> str:
+    """Format CNY yuan for people: ``CNY 12.30m``, ``CNY 1.50bn``, ``CNY 8,000``."""
+    if abs(amount) >= 1e9:
+        return f"CNY {amount / 1e9:,.2f}bn"
+    if abs(amount) >= 1e6:
+        return f"CNY {amount / 1e6:,.2f}m"
+    if float(amount).is_integer():
+        return f"CNY {amount:,.0f}"
+    return f"CNY {amount:,.2f}"
+
+
+def pct(share: float) -> str:
+    """Format a share as a percentage with two decimals: ``4.59%``."""
+    return f"{share * 100:.2f}%"
+
+
+def millions(amount: float) -> str:
+    """CNY in millions (``CNY 12.30m``), or in yuan where millions would show 0.00m."""
+    return f"CNY {amount:,.2f}" if 0 < abs(amount) < 5e3 else f"CNY {amount / 1e6:,.2f}m"
