@@ -15,7 +15,8 @@ import pytest
 
 from conftest import synthetic
 from npl_disposal import read_portfolio
-from npl_disposal.valuation.ageing import EXAMPLE_MATRIX, MigrationEstimator, make_history, project
+from npl_disposal.datasets import make_history
+from npl_disposal.valuation import EXAMPLE_MATRIX, MigrationEstimator, project
 
 HISTORY_MONTHS = 10
 LAYOUTS = ("snapshots", "int_ids", "shuffled")

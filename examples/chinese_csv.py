@@ -23,7 +23,7 @@ from pathlib import Path
 import pandas as pd
 
 from npl_disposal import PortfolioValidationError, read_portfolio
-from npl_disposal.cli import sample_path
+from npl_disposal.datasets import sample_path
 
 LOAN_HEADERS = {
     "loan_id": "贷款编号",

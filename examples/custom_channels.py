@@ -23,7 +23,7 @@ from __future__ import annotations
 import pandas as pd
 
 from npl_disposal import build_problem, load_policy, read_portfolio, solve, value_options
-from npl_disposal.cli import sample_path
+from npl_disposal.datasets import sample_path
 
 #: channel: (price relative to the valuation's bulk-transfer price, capacity in CNY yuan)
 AMCS = {"amc_a": (1.05, 150e6), "amc_b": (0.97, 250e6)}

@@ -19,7 +19,7 @@ from __future__ import annotations
 import pandas as pd
 
 from npl_disposal import build_problem, load_policy, read_portfolio, solve, value_options
-from npl_disposal.cli import sample_path
+from npl_disposal.datasets import sample_path
 
 MONEY_COLUMNS = (
     "balance",

@@ -29,7 +29,7 @@ from npl_disposal import (
     read_portfolio,
     solve,
 )
-from npl_disposal.cli import sample_path
+from npl_disposal.datasets import sample_path
 from npl_disposal.model.figures import branch_figures
 
 SHARES = (0.0, 0.5, 1.0)

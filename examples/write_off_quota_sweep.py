@@ -32,7 +32,7 @@ from npl_disposal import (
     read_portfolio,
     solve,
 )
-from npl_disposal.cli import sample_path
+from npl_disposal.datasets import sample_path
 
 FRACTIONS = tuple(np.linspace(0.25, 2.0, 8))
 """Quotas to try, as fractions of the sample policy's quota: 25%, 50%, ..., 200%."""

@@ -13,19 +13,16 @@ from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 
 from npl_disposal import PortfolioValidationError, read_portfolio
-from npl_disposal.datasets import make_portfolio
-from npl_disposal.valuation.ageing import (
+from npl_disposal.datasets import make_history, make_portfolio
+from npl_disposal.exceptions import MigrationMatrixError, MigrationWarning, NotFittedError
+from npl_disposal.valuation import (
     ABSORBING_STATES,
     EXAMPLE_MATRIX,
     STATES,
     MigrationEstimator,
     MigrationMatrix,
-    MigrationMatrixError,
-    MigrationWarning,
-    NotFittedError,
     canonical_state,
     estimate_migration,
-    make_history,
     project,
     read_matrix,
     write_matrix,

@@ -9,7 +9,8 @@ import sys
 import pandas as pd
 import pytest
 
-from npl_disposal.cli import main, sample_path
+from npl_disposal.cli import main
+from npl_disposal.datasets import sample_path
 
 
 def test_demo_prints_summaries(capsys: pytest.CaptureFixture[str]) -> None:
@@ -159,7 +160,7 @@ def test_plan_without_options_uses_own_valuation(tmp_path) -> None:
 
 
 def test_migration_writes_rows_summing_to_one(tmp_path) -> None:
-    from npl_disposal.valuation.ageing import make_history
+    from npl_disposal.datasets import make_history
 
     history = tmp_path / "history.csv"
     make_history(300, 6, seed=2).to_csv(history, index=False)

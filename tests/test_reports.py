@@ -12,7 +12,8 @@ import pandas as pd
 import pytest
 
 from npl_disposal import build_problem, read_portfolio, solve
-from npl_disposal.cli import main, sample_path
+from npl_disposal.cli import main
+from npl_disposal.datasets import sample_path
 from npl_disposal.reporting.report import (
     TABLE_IDS,
     WORKBOOK_NAME,

@@ -438,7 +438,7 @@ def test_retain_value_equals_the_month_by_month_expectation(
 
 @dataclasses.dataclass(frozen=True)
 class Matrix:
-    """A stand-in for npl_disposal.valuation.ageing.MigrationMatrix (duck-typed)."""
+    """A stand-in for npl_disposal.valuation.MigrationMatrix (duck-typed)."""
 
     matrix: np.ndarray
     states: tuple[str, ...]
@@ -613,10 +613,10 @@ def test_required_columns_suffice_and_missing_types_count_as_unknown() -> None:
 
 
 def test_accepts_the_ageing_modules_migration_matrix() -> None:
-    ageing = pytest.importorskip("npl_disposal.valuation.ageing")
+    ageing = pytest.importorskip("npl_disposal.valuation.migration")
     matrix = getattr(ageing, "EXAMPLE_MATRIX", None)
     if matrix is None:
-        pytest.skip("npl_disposal.valuation.ageing has no EXAMPLE_MATRIX")
+        pytest.skip("npl_disposal.valuation.migration has no EXAMPLE_MATRIX")
     loans = make_portfolio(50, 2, seed=6).loans
     from_matrix = value_options(loans, migration=matrix)
     pd.testing.assert_frame_equal(from_matrix, value_options(loans, migration=matrix.frame()))
@@ -630,7 +630,7 @@ def test_valuing_in_blocks_gives_the_same_options(
     block: int, threads: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Loans are valued a block at a time, on threads; block size and threads change nothing."""
-    import npl_disposal.valuation.valuation as valuation
+    import npl_disposal.valuation.options as valuation
 
     loans = make_portfolio(300, 4, seed=11).loans
     whole = value_options(loans)

@@ -20,8 +20,13 @@ from npl_disposal.model.problem import AllocationProblem, build_problem
 from npl_disposal.model.verify import Verification, verify_plan
 from npl_disposal.policy import Policy, load_policy
 from npl_disposal.solvers.solve import AllocationResult, SolverReport, Status, solve
-from npl_disposal.valuation import ValuationAssumptions, value_options
-from npl_disposal.valuation.ageing import MigrationEstimator, MigrationMatrix, estimate_migration
+from npl_disposal.valuation import (
+    MigrationEstimator,
+    MigrationMatrix,
+    ValuationAssumptions,
+    estimate_migration,
+    value_options,
+)
 
 __version__ = "0.1.0"
 

@@ -12,6 +12,9 @@ import pandas as pd
 __all__ = [
     "ExcelUnavailableError",
     "InfeasiblePolicyError",
+    "MigrationMatrixError",
+    "MigrationWarning",
+    "NotFittedError",
     "NplDisposalError",
     "PolicyError",
     "PortfolioValidationError",
@@ -101,6 +104,18 @@ class SolverError(NplDisposalError, RuntimeError):
 
 class SolverUnavailableError(NplDisposalError, ImportError):
     """The requested solver backend is not installed or not usable here."""
+
+
+class MigrationMatrixError(NplDisposalError, ValueError):
+    """A migration matrix (or a request made of one) is invalid; the message says how to fix it."""
+
+
+class NotFittedError(NplDisposalError, AttributeError):
+    """The estimator is used before ``fit(history)`` was called."""
+
+
+class MigrationWarning(UserWarning):
+    """An estimate or a matrix root is usable but approximate; the message says why."""
 
 
 class ExcelUnavailableError(NplDisposalError, ImportError):

@@ -16,7 +16,6 @@ import shutil
 import sys
 import tempfile
 from collections.abc import Callable, Sequence
-from importlib import resources
 from pathlib import Path
 
 import pandas as pd
@@ -24,6 +23,7 @@ import pandas as pd
 from npl_disposal import __version__
 from npl_disposal._memory import keep_freed_memory
 from npl_disposal.cli.progress import PlainRenderer, Progress
+from npl_disposal.datasets import sample_path
 from npl_disposal.exceptions import (
     InfeasiblePolicyError,
     PolicyError,
@@ -47,8 +47,7 @@ from npl_disposal.reporting.report import (
     require_openpyxl,
 )
 from npl_disposal.solvers.solve import AllocationResult, Status, solve
-from npl_disposal.valuation import value_options
-from npl_disposal.valuation.ageing import MigrationEstimator, write_matrix
+from npl_disposal.valuation import MigrationEstimator, value_options, write_matrix
 
 EXIT_OK, EXIT_BAD_INPUT, EXIT_INFEASIBLE, EXIT_NO_PLAN = 0, 2, 3, 4
 
@@ -59,11 +58,6 @@ PLAN_COLUMNS = (
 )
 
 Command = Callable[[argparse.Namespace], int]
-
-
-def sample_path(name: str) -> Path:
-    """Path of a file of the bundled sample (portfolio.csv, branches.csv, ...)."""
-    return Path(str(resources.files("npl_disposal") / "data" / name))
 
 
 def _print_table(title: str, frame: pd.DataFrame, money: Sequence[str] = ()) -> None:

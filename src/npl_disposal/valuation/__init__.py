@@ -1,19 +1,60 @@
-"""Ageing, recovery and the value of every disposal channel for every loan."""
+"""Ageing, recovery and the value of every disposal channel for every loan.
 
-from npl_disposal.valuation.valuation import (
+* :mod:`.states`, :mod:`.migration`, :mod:`.history`, :mod:`.estimation`: loan states,
+  migration matrices, a loan-month history read and checked, and the estimate of a
+  monthly matrix from it;
+* :mod:`.recovery`: recovery curves by NPL age, collateral haircuts, guarantees;
+* :mod:`.assumptions`: every parameter of the valuation with its public source;
+* :mod:`.options`: :func:`value_options`, the options table (value, profit impact and
+  derecognised share of every eligible channel of every loan).
+"""
+
+from npl_disposal.valuation._workout import MigrationLike
+from npl_disposal.valuation.assumptions import (
     HAZARD_DESTINATIONS,
     PARAMETERS,
     SOURCES,
-    MigrationLike,
     ValuationAssumptions,
-    value_options,
+)
+from npl_disposal.valuation.estimation import MigrationEstimator, estimate_migration
+from npl_disposal.valuation.migration import (
+    EXAMPLE_MATRIX,
+    MigrationMatrix,
+    project,
+    read_matrix,
+    write_matrix,
+)
+from npl_disposal.valuation.options import value_options
+from npl_disposal.valuation.recovery import CollateralHaircut, RecoveryCurve
+from npl_disposal.valuation.states import (
+    ABSORBING_STATES,
+    DEFAULT_STATES,
+    NPL_STATES,
+    STATE_ALIASES,
+    STATES,
+    canonical_state,
 )
 
 __all__ = [
+    "ABSORBING_STATES",
+    "DEFAULT_STATES",
+    "EXAMPLE_MATRIX",
     "HAZARD_DESTINATIONS",
+    "NPL_STATES",
     "PARAMETERS",
     "SOURCES",
+    "STATES",
+    "STATE_ALIASES",
+    "CollateralHaircut",
+    "MigrationEstimator",
     "MigrationLike",
+    "MigrationMatrix",
+    "RecoveryCurve",
     "ValuationAssumptions",
+    "canonical_state",
+    "estimate_migration",
+    "project",
+    "read_matrix",
     "value_options",
+    "write_matrix",
 ]

@@ -1,36 +1,8 @@
-"""Synthetic small/micro NPL portfolios for examples, tests and benchmarks.
+"""Drawing a synthetic portfolio: loans, synthetic channel options and the branch table."""
 
-:func:`make_portfolio` draws, from one seed and fully vectorised (2.4-3 s for 1M loans
-on a 2-core machine), a portfolio in the canonical layout of DESIGN.md section 5:
-
-* ``loans`` -- one row per non-performing loan, every column of
-  :data:`npl_disposal.io.schema.LOAN_COLUMNS`, money in CNY yuan rounded to cents;
-* ``branches`` -- per branch its inclusive small/micro loans (performing + NPL), profit,
-  wage-pool rate and start-of-period inclusive loans;
-* ``options`` -- per loan and eligible channel its value, profit impact and derecognised
-  share. **These channel economics are synthetic** (simple closed-form recoveries, AMC
-  prices and costs chosen to look plausible); the library's own valuation layer replaces
-  them for real work.
-
-:meth:`SyntheticPortfolio.policy_dict` proposes budgets, sized from what is eligible, under
-which several constraints bind and a whole-loan plan is known to exist.
-
-Calibration in one paragraph (sources and every parameter: ``docs/calibration.md``): the
-bank's NPL ratio is 1.59 % (NFRA, commercial banks, end-2023) and the inclusive small/micro
-tolerance is that ratio plus 3 percentage points (State Council executive meeting,
-5 June 2019); inclusive loans are small/micro loans with a credit line of at most
-CNY 10 million (CBIRC); specific provisions start at the PBoC 2002 guidance rates
-(substandard 25 %, doubtful 50 %, loss 100 %) and are drawn within ranges; bulk-transfer
-prices average about 30 % of principal plus interest (Credit Asset Registration & Transfer
-Center pilot report 2022: 30.19 %; unsecured personal packages 2.65 %); securitisation keeps
-a 5 % risk retention (PBoC/CBRC announcement, December 2013); government guarantees cover
-40-80 % of a loss (National Financing Guarantee Fund: the bank keeps at least 20 %).
-Balances, ages, class mix, collateral and recoveries are assumptions.
-"""
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 from typing import Any
 
@@ -38,6 +10,74 @@ import numpy as np
 import pandas as pd
 from numpy.typing import NDArray
 
+from npl_disposal.datasets._calibration import (
+    ABOVE_THRESHOLD_EXCESS,
+    AGE_SHAPE,
+    BALANCE_MEDIAN,
+    BALANCE_SIGMA,
+    BANK_DISCOUNT_RATE,
+    BANK_NPL_RATIO,
+    BRANCH_DIRICHLET_ALPHA,
+    BULK,
+    BULK_AGE_DECAY_MONTHS,
+    BULK_CLASS_FACTOR,
+    BULK_FEES,
+    BULK_INELIGIBLE_SHARE,
+    BULK_PRICE,
+    BULK_PRICE_CAP,
+    BULK_PRICE_SIGMA,
+    CLASS_SHARES,
+    COLLATERAL_DECAY_MONTHS,
+    COLLATERAL_SIGMA,
+    COLLATERAL_TO_BALANCE,
+    COLLATERAL_TYPE_SHARES,
+    COLLATERAL_TYPES,
+    COLLECTION_COST,
+    DAYS_PER_MONTH,
+    DPD_FLOOR,
+    GUARANTEE_COVER_RANGE,
+    GUARANTEE_PAY_RATE,
+    GUARANTEED_SHARE_OF_SMALL_MICRO,
+    INCLUSIVE_CREDIT_LIMIT,
+    INCLUSIVE_GROWTH_RANGE,
+    INCLUSIVE_NPL_RATIO_RANGE,
+    INCLUSIVE_SHARE_OF_LOANS,
+    INCLUSIVE_SHARE_OF_SMALL_MICRO,
+    INDUSTRIES,
+    INDUSTRY_SHARES,
+    INTEREST_RATE,
+    INVESTOR_DISCOUNT_RATE,
+    LIQUIDATION_RATE,
+    LONG_AGE_MONTHS,
+    MAX_AGE_MONTHS,
+    MEAN_AGE_MONTHS,
+    MIN_BALANCE,
+    MODIFICATION_LOSS,
+    PROFIT_ON_LOANS,
+    PROVISION_RATE_RANGE,
+    RECOURSE_LAG_MONTHS,
+    RECOVERY_DECAY_MONTHS,
+    REDEFAULT_PER_MONTH,
+    REDEFAULT_PROBABILITY,
+    RESTRUCTURE,
+    RESTRUCTURED_PV_FACTOR,
+    SECURITISATION_DERECOGNISED,
+    SECURITISATION_GRANULAR_BALANCE,
+    SECURITISATION_SERVICING,
+    SMALL_MICRO_SHARE,
+    TOLERANCE_MARGIN,
+    TOLERANCE_REACH,
+    UNSECURED_RECOVERY,
+    VIABILITY_DECAY_MONTHS,
+    VIABLE_SHARE,
+    WAGE_RATE_RANGE,
+    WRITE_OFF,
+    WRITE_OFF_MIN_AGE_MONTHS,
+    WRITE_OFF_MIN_RECOURSE_DAYS,
+    WRITE_OFF_RECOVERY,
+    YEARS_TO_RECOVER,
+)
+from npl_disposal.datasets._sizing import size_policy
 from npl_disposal.io.portfolio import inclusive_npl
 from npl_disposal.io.schema import (
     BRANCH_COLUMNS,
@@ -47,123 +87,11 @@ from npl_disposal.io.schema import (
     STANDARD_CHANNELS,
 )
 
-__all__ = [
-    "BANK_NPL_RATIO",
-    "COLLATERAL_TYPES",
-    "INCLUSIVE_CREDIT_LIMIT",
-    "LONG_AGE_MONTHS",
-    "TOLERANCE_MARGIN",
-    "SyntheticPortfolio",
-    "make_portfolio",
-]
+__all__ = ["SyntheticPortfolio", "make_portfolio"]
 
 FloatArray = NDArray[np.float64]
 IntArray = NDArray[np.intp]
 BoolArray = NDArray[np.bool_]
-
-# --- Regulatory figures (sourced: docs/calibration.md) --------------------------------------
-#: Commercial banks' NPL ratio, end-2023 (NFRA quarterly statistics).
-BANK_NPL_RATIO = 0.0159
-#: Inclusive small/micro NPL tolerance above the bank's ratio (State Council, 2019).
-TOLERANCE_MARGIN = 0.03
-#: Credit line (CNY yuan) up to which a small/micro loan counts as inclusive (普惠型).
-INCLUSIVE_CREDIT_LIMIT = 10_000_000.0
-#: NPL age (months) from which the policy asks for disposal (synthetic policy choice).
-LONG_AGE_MONTHS = 36
-#: Specific provision ranges by class (PBoC 2002 guidance rates 25 % / 50 % / 100 % within).
-PROVISION_RATE_RANGE = ((0.25, 0.50), (0.50, 0.80), (0.95, 1.00))
-#: Government financing guarantee cover of the loss (the bank keeps at least 20 %).
-GUARANTEE_COVER_RANGE = (0.40, 0.80)
-#: Share of a securitised loan that leaves the NPL stock (5 % risk retention).
-SECURITISATION_DERECOGNISED = 0.95
-#: Days past due at which each class typically starts (90+ / 180+ / 360+ days).
-DPD_FLOOR = (90.0, 180.0, 360.0)
-
-# --- Portfolio assumptions ------------------------------------------------------------------
-SMALL_MICRO_SHARE = 0.88
-INCLUSIVE_SHARE_OF_SMALL_MICRO = 0.85
-#: Loan count shares of substandard, doubtful, loss.
-CLASS_SHARES = (0.45, 0.35, 0.20)
-#: Mean months since the loan became non-performing, by class (gamma, shape 1.5).
-MEAN_AGE_MONTHS = (10.0, 22.0, 40.0)
-AGE_SHAPE = 1.5
-MAX_AGE_MONTHS = 180.0
-#: Lognormal balance: median (CNY yuan) and log-sigma, small/micro and other borrowers.
-BALANCE_MEDIAN = {"small_micro": 300_000.0, "other": 4_000_000.0}
-BALANCE_SIGMA = 1.0
-MIN_BALANCE = 1_000.0
-COLLATERAL_TYPES = ("none", "real_estate", "equipment", "receivables")
-COLLATERAL_TYPE_SHARES = (0.40, 0.42, 0.10, 0.08)
-#: Median collateral value / balance and its log-sigma, by collateral type.
-COLLATERAL_TO_BALANCE = (0.0, 0.80, 0.50, 0.40)
-COLLATERAL_SIGMA = 0.5
-GUARANTEED_SHARE_OF_SMALL_MICRO = 0.15
-#: Contract rate (per year) used to accrue interest receivable.
-INTEREST_RATE = 0.05
-INDUSTRIES = (
-    "manufacturing", "wholesale_retail", "construction", "accommodation_catering",
-    "agriculture", "transport_logistics", "business_services", "other",
-)  # fmt: skip
-INDUSTRY_SHARES = (0.24, 0.30, 0.08, 0.08, 0.07, 0.07, 0.08, 0.08)
-#: Probability that the borrower is viable for restructuring, by class, at age 0.
-VIABLE_SHARE = (0.55, 0.30, 0.08)
-VIABILITY_DECAY_MONTHS = 36.0
-#: Legal recourse starts this many months after default (uniform range), then accrues at
-#: a uniform 40-100 % pace.
-RECOURSE_LAG_MONTHS = (3.0, 12.0)
-DAYS_PER_MONTH = 30.4
-
-# --- Synthetic channel economics (assumptions) ----------------------------------------------
-UNSECURED_RECOVERY = (0.40, 0.22, 0.06)
-RECOVERY_DECAY_MONTHS = 36.0
-COLLATERAL_DECAY_MONTHS = 120.0
-LIQUIDATION_RATE = (0.0, 0.60, 0.35, 0.30)
-GUARANTEE_PAY_RATE = 0.90
-YEARS_TO_RECOVER = (1.5, 2.0, 2.5)
-BANK_DISCOUNT_RATE = 0.08
-COLLECTION_COST = 0.03
-WRITE_OFF_RECOVERY = (0.03, 0.10)
-WRITE_OFF_MIN_RECOURSE_DAYS = 180.0
-WRITE_OFF_MIN_AGE_MONTHS = 24.0
-#: AMC price as a share of principal plus interest before age decay and noise.
-BULK_PRICE = {"secured": 0.40, "unsecured": 0.06}
-BULK_CLASS_FACTOR = (1.15, 1.00, 0.80)
-BULK_AGE_DECAY_MONTHS = 60.0
-BULK_PRICE_SIGMA = 0.2
-BULK_FEES = 0.02
-#: An AMC pays at most this share of the recoveries the bank expects from collection.
-BULK_PRICE_CAP = 0.8
-BULK_INELIGIBLE_SHARE = 0.03
-SECURITISATION_GRANULAR_BALANCE = 500_000.0
-INVESTOR_DISCOUNT_RATE = 0.06
-SECURITISATION_SERVICING = 0.06
-REDEFAULT_PROBABILITY = (0.30, 0.45)
-REDEFAULT_PER_MONTH = 0.005
-RESTRUCTURED_PV_FACTOR = 0.90
-MODIFICATION_LOSS = 0.02
-
-# --- Branch assumptions ---------------------------------------------------------------------
-BRANCH_DIRICHLET_ALPHA = 1.5
-INCLUSIVE_NPL_RATIO_RANGE = (0.015, 0.042)
-#: Excess over the tolerance threshold of the branches drawn above it.
-ABOVE_THRESHOLD_EXCESS = (0.003, 0.015)
-#: Share of derecognisable inclusive NPL a branch above threshold needs, at most.
-TOLERANCE_REACH = 0.6
-#: Inclusive small/micro loans as a share of all loans (PBoC, March 2024: 13.5 %).
-INCLUSIVE_SHARE_OF_LOANS = 0.135
-PROFIT_ON_LOANS = (0.006, 0.012)
-WAGE_RATE_RANGE = (0.08, 0.15)
-INCLUSIVE_GROWTH_RANGE = (0.02, 0.08)
-
-# --- Policy sizing --------------------------------------------------------------------------
-BASELINE_HEADROOM = 1.10
-DEMAND_SHARE = {"write_off": 0.8, "bulk_transfer": 0.8, "securitisation": 0.6,
-                "restructure": 0.5, "profit": 0.9}  # fmt: skip
-BULK_MIN_LOANS = 10
-MIN_POOL_SHARE = 0.25
-SECURITISATION_FIXED_COST = {"rate": 0.005, "floor": 300_000.0}
-
-RETAIN, WRITE_OFF, BULK, SECURITISATION, RESTRUCTURE = range(5)
 
 
 @dataclass(frozen=True, eq=False)
@@ -198,7 +126,7 @@ class SyntheticPortfolio:
         best-value plan would use (so budgets bind: on the sample's LP relaxation the
         write-off quota, bulk capacity, securitisation pool and restructuring cap do).
         """
-        return _size_policy(self)
+        return size_policy(self)
 
     def summary(self) -> str:
         """Describe the portfolio in a few lines a risk officer reads first."""
@@ -526,162 +454,3 @@ def _branch_npl_ratios(
     return ratio
 
 
-# --- Policy sizing --------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class _OptionMatrices:
-    """Options as (n, 5) matrices in STANDARD_CHANNELS order; NaN where not eligible."""
-
-    value: FloatArray
-    pnl: FloatArray
-    derecognised: FloatArray
-
-    @classmethod
-    def of(cls, loans: pd.DataFrame, options: pd.DataFrame) -> _OptionMatrices:
-        """Pivot the options table onto the loan order of ``loans``."""
-        row = pd.Index(loans["loan_id"]).get_indexer(options["loan_id"])
-        col = pd.Index(STANDARD_CHANNELS).get_indexer(options["channel"])
-        keep = (row >= 0) & (col >= 0)
-        shape = (len(loans), len(STANDARD_CHANNELS))
-        out = []
-        for name in ("value", "pnl", "derecognised"):
-            matrix = np.full(shape, np.nan)
-            matrix[row[keep], col[keep]] = options[name].to_numpy(float)[keep]
-            out.append(matrix)
-        return cls(*out)
-
-    @property
-    def eligible(self) -> BoolArray:
-        """Where a channel is eligible."""
-        return ~np.isnan(self.value)
-
-
-def _allowed(portfolio: SyntheticPortfolio, options: _OptionMatrices) -> BoolArray:
-    """Eligible channels left once the long-age and write-off priority rules apply."""
-    loans = portfolio.loans
-    allowed = options.eligible.copy()
-    other = allowed[:, 1:].any(axis=1)
-    long_aged = (loans["npl_age_months"].to_numpy(float) >= LONG_AGE_MONTHS) & other
-    priority = loans["small_micro"].to_numpy(bool) & allowed[:, WRITE_OFF]
-    allowed[long_aged | priority, RETAIN] = False
-    allowed[priority, RESTRUCTURE] = False
-    return allowed
-
-
-def _best_value_plan(options: _OptionMatrices, allowed: BoolArray) -> IntArray:
-    """Channel per loan with the highest value among allowed ones (budgets ignored)."""
-    return np.argmax(np.where(allowed, options.value, -np.inf), axis=1)
-
-
-def _baseline_plan(
-    portfolio: SyntheticPortfolio, options: _OptionMatrices, allowed: BoolArray
-) -> IntArray:
-    """Return a plain whole-loan plan that meets every rule: the anchor of feasibility.
-
-    Loans the rules push out of retain are sold in bulk (the exit that costs the least
-    profit), else written off, else securitised, else restructured; everything else is
-    retained; then branches above tolerance sell their largest retained inclusive loans.
-    """
-    plan = np.full(allowed.shape[0], RETAIN)
-    forced = ~allowed[:, RETAIN]
-    for channel in (RESTRUCTURE, SECURITISATION, WRITE_OFF, BULK):  # last match wins
-        plan[forced & allowed[:, channel]] = channel
-    return _restore_tolerance(portfolio, options, allowed, plan)
-
-
-def _restore_tolerance(
-    portfolio: SyntheticPortfolio, options: _OptionMatrices, allowed: BoolArray, plan: IntArray
-) -> IntArray:
-    """Move the largest retained inclusive loans of branches above tolerance to full exit."""
-    loans, branches, tau = portfolio.loans, portfolio.branches, portfolio.threshold
-    branch = pd.Index(branches["branch"]).get_indexer(loans["branch"])
-    inclusive = loans["inclusive"].to_numpy(bool)
-    balance = loans["balance"].to_numpy(float)
-    taken = np.nan_to_num(options.derecognised[np.arange(plan.size), plan])
-    k = len(branches)
-    npl = np.bincount(branch, weights=balance * inclusive, minlength=k)
-    derec = np.bincount(branch, weights=balance * taken * inclusive, minlength=k)
-    total = branches["inclusive_loans"].to_numpy(float)
-    need = np.maximum((npl - derec) - tau * (total - derec), 0.0) / (1 - tau)
-    exit_channel = np.where(allowed[:, BULK], BULK, WRITE_OFF)
-    candidate = inclusive & (plan == RETAIN) & allowed[np.arange(plan.size), exit_channel]
-    idx = np.flatnonzero(candidate)
-    idx = idx[np.lexsort((-balance[idx], branch[idx]))]
-    cumulative = pd.Series(balance[idx]).groupby(branch[idx]).cumsum().to_numpy()
-    chosen = idx[cumulative - balance[idx] < need[branch[idx]]]
-    plan = plan.copy()
-    plan[chosen] = exit_channel[chosen]
-    return plan
-
-
-@dataclass(frozen=True)
-class _Usage:
-    """What a whole-loan plan uses of each budget (CNY yuan or loan counts)."""
-
-    write_off: float
-    bulk_transfer: float
-    bulk_loans: int
-    securitisation: float
-    restructure: int
-    pnl: float
-
-
-def _usage(balance: FloatArray, options: _OptionMatrices, plan: IntArray) -> _Usage:
-    """Sum a plan's budget usage and profit impact."""
-    by_channel = np.bincount(plan, weights=balance, minlength=len(STANDARD_CHANNELS))
-    counts = np.bincount(plan, minlength=len(STANDARD_CHANNELS))
-    return _Usage(
-        write_off=float(by_channel[WRITE_OFF]),
-        bulk_transfer=float(by_channel[BULK]),
-        bulk_loans=int(counts[BULK]),
-        securitisation=float(by_channel[SECURITISATION]),
-        restructure=int(counts[RESTRUCTURE]),
-        pnl=float(np.nansum(options.pnl[np.arange(plan.size), plan])),
-    )
-
-
-def _budget(baseline: float, demand: float, share: float) -> float:
-    """Whole-yuan budget: baseline plus headroom, or a share of demand if larger."""
-    return float(math.ceil(max(BASELINE_HEADROOM * baseline, share * demand)))
-
-
-def _size_policy(portfolio: SyntheticPortfolio) -> dict[str, dict[str, Any]]:
-    """Size every budget of the policy from a baseline plan and the best-value plan."""
-    options = _OptionMatrices.of(portfolio.loans, portfolio.options)
-    allowed = _allowed(portfolio, options)
-    balance = portfolio.loans["balance"].to_numpy(float)
-    base = _usage(balance, options, _baseline_plan(portfolio, options, allowed))
-    best = _usage(balance, options, _best_value_plan(options, allowed))
-    max_pool = _budget(base.securitisation, best.securitisation, DEMAND_SHARE["securitisation"])
-    min_pool = float(math.floor(MIN_POOL_SHARE * max_pool))
-    if base.securitisation > 0:
-        min_pool = min(min_pool, float(math.floor(base.securitisation)))
-    fixed_cost = float(round(max(SECURITISATION_FIXED_COST["floor"],
-                                 SECURITISATION_FIXED_COST["rate"] * max_pool)))  # fmt: skip
-    base_loss = -base.pnl + (fixed_cost if base.securitisation > 0 else 0.0)
-    min_loans = min(BULK_MIN_LOANS, base.bulk_loans) if base.bulk_loans else BULK_MIN_LOANS
-    return {
-        "mode": {"mode": "whole_loan"},
-        "long_age": {"months": LONG_AGE_MONTHS},
-        "write_off": {"quota": _budget(base.write_off, best.write_off, DEMAND_SHARE["write_off"])},
-        "bulk_transfer": {
-            "capacity": _budget(
-                base.bulk_transfer, best.bulk_transfer, DEMAND_SHARE["bulk_transfer"]
-            ),
-            "min_loans": int(min_loans),
-        },
-        "securitisation": {"min_pool": min_pool, "max_pool": max_pool, "fixed_cost": fixed_cost},
-        "restructure": {
-            "max_loans": int(
-                max(base.restructure, math.floor(DEMAND_SHARE["restructure"] * best.restructure))
-            )
-        },
-        "profit": {"max_loss": _budget(max(base_loss, 0.0), -best.pnl, DEMAND_SHARE["profit"])},
-        "tolerance": {
-            "bank_npl_ratio": portfolio.bank_npl_ratio,
-            "margin": TOLERANCE_MARGIN,
-            "enforce": True,
-        },
-        "wage_pool": {"consider_share": 0.0, "rate": 0.1},
-    }
