@@ -135,9 +135,7 @@ def generate(folder: Path, args: argparse.Namespace) -> Stage:
 def run_job(folder: Path, out: Path, args: argparse.Namespace) -> tuple[Stages, dict[str, Any]]:
     """Run every stage of the job on the files in ``folder``; outputs go to ``out``."""
     from npl_disposal import build_problem, load_policy, read_portfolio, solve, verify_plan
-    from npl_disposal.cli import branch_table, write_outputs
-    from npl_disposal.io.tables import write_csv
-    from npl_disposal.solvers.solve import Status
+    from npl_disposal.solvers.result import Status
     from npl_disposal.valuation import value_options
 
     paths = input_paths(folder, args.format)
@@ -183,18 +181,8 @@ def run_job(folder: Path, out: Path, args: argparse.Namespace) -> tuple[Stages, 
     )
     if not check.ok:
         raise RuntimeError("the plan does not verify:\n" + check.summary())
-    branches = stages.run("figures", lambda: branch_table(result))
-    summary = result.to_dict()
-    stages.run(
-        "write",
-        lambda: write_outputs(out, {
-            "plan.csv": lambda p: write_csv(result.plan, p),
-            "branches.csv": lambda p: branches.to_csv(p, index=False),
-            "summary.json": lambda p: p.write_text(
-                json.dumps(summary, indent=2, ensure_ascii=False), encoding="utf-8"
-            ),
-        }),
-    )  # fmt: skip
+    stages.run("figures", result.branch_figures)  # computed once, kept for the write
+    stages.run("write", lambda: result.write(out))
     return stages, info
 
 

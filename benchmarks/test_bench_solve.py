@@ -35,8 +35,9 @@ import pytest
 from conftest import NAIVE_MILP_MAX_LOANS, ONE_ROUND, PLAIN_MILP_TIME_LIMIT, synthetic
 from npl_disposal import build_problem, read_portfolio, solve
 from npl_disposal.model.problem import AllocationProblem
-from npl_disposal.solvers.solve import AllocationResult, Status
-from npl_disposal.solvers.via_pulp import build_pulp_model, get_solver, naive_pulp_model
+from npl_disposal.solvers.pulp_backend import build_pulp_model, get_solver
+from npl_disposal.solvers.reference import naive_pulp_model
+from npl_disposal.solvers.result import AllocationResult, Status
 
 MODES = ("fractional", "whole_loan")
 #: Our results by (loans, mode): the reference the anchors are checked against.

@@ -30,7 +30,7 @@ from hypothesis import strategies as st
 from npl_disposal import InfeasiblePolicyError, build_problem, solve
 from npl_disposal.datasets import SyntheticPortfolio, make_portfolio
 from npl_disposal.model.problem import AllocationProblem
-from npl_disposal.solvers.solve import AllocationResult, Status
+from npl_disposal.solvers.result import AllocationResult, Status
 
 #: Every section of policy.toml that adds a constraint (DESIGN section 4).
 CONSTRAINT_SECTIONS = (

@@ -26,16 +26,16 @@ from npl_disposal import (
 from npl_disposal.datasets import make_portfolio
 from npl_disposal.model.problem import AllocationProblem
 from npl_disposal.solvers._formulation import MONEY_SCALE
-from npl_disposal.solvers.decomposition import price_weights
-from npl_disposal.solvers.solve import solve_direct
-from npl_disposal.solvers.via_pulp import (
+from npl_disposal.solvers._pricing import price_weights
+from npl_disposal.solvers.highs_backend import solve_direct
+from npl_disposal.solvers.pulp_backend import (
     _read_status,
     available_solvers,
     build_pulp_model,
     get_solver,
-    naive_pulp_model,
     solve_pulp,
 )
+from npl_disposal.solvers.reference import naive_pulp_model
 
 CBC_NAMES = ("PULP_CBC_CMD", "COIN_CMD")
 MIP_GAP = 1e-6

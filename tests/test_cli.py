@@ -127,8 +127,8 @@ def test_plan_infeasible_exit_3(tmp_path, capsys) -> None:
 
 
 def test_plan_no_solution_exit_4(tmp_path, monkeypatch, capsys) -> None:
-    import npl_disposal.cli as cli
-    from npl_disposal.solvers.solve import Status
+    import npl_disposal.cli._commands as cli
+    from npl_disposal.solvers.result import Status
 
     class NoPlan:
         status = Status.NO_SOLUTION

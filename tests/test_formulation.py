@@ -11,7 +11,7 @@ from npl_disposal import build_problem, read_portfolio
 from npl_disposal.datasets import make_portfolio
 from npl_disposal.model.problem import AllocationProblem
 from npl_disposal.solvers._formulation import GrowingLP
-from npl_disposal.solvers.decomposition import _argmax_shares, plan_value, reduced_values
+from npl_disposal.solvers._pricing import argmax_shares, plan_value, reduced_values
 from npl_disposal.valuation import value_options
 
 
@@ -39,7 +39,7 @@ def test_a_start_basis_changes_the_path_not_the_optimum(
 ) -> None:
     rng = np.random.default_rng(seed)
     free = rng.random(problem.n_loans) < 0.3
-    base = _argmax_shares(np.where(problem.eligible, problem.value, -np.inf))
+    base = argmax_shares(np.where(problem.eligible, problem.value, -np.inf))
     fixed = np.where(free[:, None], 0.0, base)
     cold, warm = GrowingLP(problem, free, fixed), GrowingLP(problem, free, fixed, start=base)
     # The start plan in the free loans' rows of the fixed grid itself, the grid kept (own).
@@ -63,7 +63,7 @@ def test_loans_freed_at_their_best_option_leave_the_basis_optimal(
     """The freed loans enter the basis at their fixed option: nothing is left to pivot."""
     free = np.zeros(problem.n_loans, dtype=bool)
     free[::4] = True
-    base = _argmax_shares(np.where(problem.eligible, problem.value, -np.inf))
+    base = argmax_shares(np.where(problem.eligible, problem.value, -np.inf))
     lp = GrowingLP(problem, free, np.where(free[:, None], 0.0, base), start=base)
     sol = lp.solve()
     assert sol.status == "optimal"

@@ -72,7 +72,7 @@ def test_cheapest_cover_takes_the_lowest_ratios_until_the_need_is_met(
     pairs: list[tuple[int, float]], need: float, first: int
 ) -> None:
     """As a full stable sort would: lowest ratio first, until the gains reach the need."""
-    import npl_disposal.solvers.decomposition as d
+    import npl_disposal.solvers._pricing as d
 
     ratio = np.array([float(r) for r, _ in pairs])
     gain = np.array([g for _, g in pairs])

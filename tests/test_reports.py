@@ -14,11 +14,11 @@ import pytest
 from npl_disposal import build_problem, read_portfolio, solve
 from npl_disposal.cli import main
 from npl_disposal.datasets import sample_path
-from npl_disposal.reporting.report import (
+from npl_disposal.exceptions import ExcelUnavailableError
+from npl_disposal.reporting import (
     TABLE_IDS,
     WORKBOOK_NAME,
     WORKBOOK_SHEETS,
-    ExcelUnavailableError,
     compliance_table,
     disposal_summary,
     render_report,
@@ -26,7 +26,7 @@ from npl_disposal.reporting.report import (
     write_report,
     write_workbook,
 )
-from npl_disposal.solvers.solve import AllocationResult
+from npl_disposal.solvers.result import AllocationResult
 
 try:
     import matplotlib
@@ -423,7 +423,7 @@ def test_workbook_matches_the_results_frames(
 def test_workbook_long_plan_gets_a_note(
     result: AllocationResult, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr("npl_disposal.reporting.report.WORKBOOK_PLAN_ROWS", 10)
+    monkeypatch.setattr("npl_disposal.reporting.excel.WORKBOOK_PLAN_ROWS", 10)
     path = write_workbook(result, tmp_path)
     plan = openpyxl.load_workbook(path)[WORKBOOK_SHEETS["plan"]]
     assert plan["A1"].value == "note" and plan.max_row == 2
@@ -438,7 +438,7 @@ def test_workbook_without_openpyxl(
         write_workbook(result, tmp_path / "out")
     assert isinstance(caught.value, ImportError)
     assert not (tmp_path / "out").exists()  # nothing written
-    monkeypatch.setattr("npl_disposal.reporting.report._charts_available", lambda: False)  # fast
+    monkeypatch.setattr("npl_disposal.reporting.html._charts_available", lambda: False)  # fast
     assert render_report(result).startswith("<!DOCTYPE html>")  # HTML needs no openpyxl
 
 
@@ -454,7 +454,7 @@ def _report_args(out: Path, *extra: str) -> list[str]:
 @pytest.fixture
 def no_charts(monkeypatch: pytest.MonkeyPatch) -> None:
     """Skip the charts: these tests are about the files written, and charts are slow."""
-    monkeypatch.setattr("npl_disposal.reporting.report._charts_available", lambda: False)
+    monkeypatch.setattr("npl_disposal.reporting.html._charts_available", lambda: False)
 
 
 @needs_openpyxl
@@ -500,7 +500,7 @@ def test_cli_report_all_or_nothing(tmp_path: Path, monkeypatch: pytest.MonkeyPat
         raise OSError("disk full")
 
     # the workbook (a stand-in: the real one is tested above) fails while being written
-    monkeypatch.setattr("npl_disposal.cli.render_workbook", lambda *a, **k: b"xlsx")
+    monkeypatch.setattr("npl_disposal.cli._commands.render_workbook", lambda *a, **k: b"xlsx")
     monkeypatch.setattr(Path, "write_bytes", broken)
     with pytest.raises(OSError, match="disk full"):
         main(_report_args(out, "--excel"))

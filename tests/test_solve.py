@@ -26,8 +26,9 @@ from npl_disposal import (
 )
 from npl_disposal.datasets import make_portfolio
 from npl_disposal.model.problem import AllocationProblem
-from npl_disposal.solvers.decomposition import solve_fractional, solve_whole_loan
-from npl_disposal.solvers.solve import AllocationResult, plan_frame
+from npl_disposal.solvers._pricing import solve_fractional
+from npl_disposal.solvers._whole_loan import solve_whole_loan
+from npl_disposal.solvers.result import AllocationResult, plan_frame
 from strategies import (
     CAPACITIES,
     CONSTRAINT_SECTIONS,
@@ -510,7 +511,7 @@ def test_an_interrupted_or_infeasible_lp_iterate_is_never_a_plan(
     """HiGHS may hand back the last iterate of an LP it did not solve; it is not a plan."""
     from npl_disposal.solvers._highs import ArraySolution
 
-    solve_module = importlib.import_module("npl_disposal.solvers.solve")  # the name is the function
+    solve_module = importlib.import_module("npl_disposal.solvers.highs_backend")
 
     options = [
         ("A", "retain", 1.0, 0.0, 0.0),
@@ -540,7 +541,7 @@ def test_a_time_limited_direct_milp_above_the_presolve_limit_runs_without_presol
     """HiGHS does not keep a time limit through a MIP presolve (ERGO-Code/HiGHS#1501; at
     100k loans it overran a 10 s limit by minutes), so a large time-limited direct
     whole-loan solve turns presolve off; the plan it returns must still verify."""
-    solve_module = importlib.import_module("npl_disposal.solvers.solve")
+    solve_module = importlib.import_module("npl_disposal.solvers.highs_backend")
     highs_calls: list[bool] = []
     real = solve_module.run_highs
 

@@ -18,7 +18,7 @@ from hypothesis import strategies as st
 from npl_disposal import solve, verify_plan
 from npl_disposal.model.figures import branch_figures
 from npl_disposal.model.problem import AllocationProblem
-from npl_disposal.solvers.solve import plan_frame, plan_with_keys
+from npl_disposal.solvers.result import plan_frame, plan_with_keys
 from strategies import Case, loan, make_case, tiny_cases
 
 OPTS = [

@@ -23,7 +23,7 @@ from npl_disposal import InfeasiblePolicyError, PolicyError, solve, verify_plan
 from npl_disposal.model.figures import branch_figures
 from npl_disposal.model.problem import AllocationProblem
 from npl_disposal.policy import Policy
-from npl_disposal.solvers.via_pulp import available_solvers
+from npl_disposal.solvers.pulp_backend import available_solvers
 from strategies import Case, loan, make_case, synthetic_cases, tiny_cases
 
 SETTINGS: dict[str, Any] = dict(

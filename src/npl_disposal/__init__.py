@@ -19,7 +19,8 @@ from npl_disposal.io.portfolio import Portfolio, read_branches, read_loans, read
 from npl_disposal.model.problem import AllocationProblem, build_problem
 from npl_disposal.model.verify import Verification, verify_plan
 from npl_disposal.policy import Policy, load_policy
-from npl_disposal.solvers.solve import AllocationResult, SolverReport, Status, solve
+from npl_disposal.solvers.result import AllocationResult, SolverReport, Status
+from npl_disposal.solvers.solve import solve
 from npl_disposal.valuation import (
     MigrationEstimator,
     MigrationMatrix,

@@ -12,10 +12,10 @@ worker, once, and stays there. The coordinator (this process) holds only the
 coupling rows of DESIGN section 4 (the policy's budgets and one tolerance row
 per branch, their limits computed from totals reduced over every partition)
 and their dual prices. The solve is the method of
-:mod:`npl_disposal.solvers.decomposition`, split along partitions:
+:mod:`npl_disposal.solvers._pricing`, split along partitions:
 
 1. workers return, for the current prices, each loan's best channel
-   (:func:`~npl_disposal.solvers.decomposition.reduced_values`), the row usage and value
+   (:func:`~npl_disposal.solvers._pricing.reduced_values`), the row usage and value
    of those choices, and the loans within a tie of their best (the *open* loans,
    with their rows of the options grid);
 2. the coordinator solves the restricted LP over the open loans, every other
@@ -27,7 +27,7 @@ When no loan is returned the restricted optimum is the LP optimum over every
 loan (complementary slackness), so the fractional optimum equals the
 single-machine :func:`~npl_disposal.solvers.solve` one. Whole-loan mode repairs the LP on
 the coordinator and proves its bound with reduced-cost fixing, as
-:func:`~npl_disposal.solvers.decomposition.solve_whole_loan` does. The plan is written
+:func:`~npl_disposal.solvers._whole_loan.solve_whole_loan` does. The plan is written
 back partitioned (one Parquet file per input file: ``loan_id, channel,
 share``), checked rule by rule first, and all or nothing.
 

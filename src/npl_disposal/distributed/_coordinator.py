@@ -26,20 +26,23 @@ from npl_disposal.distributed._steps import (
 )
 from npl_disposal.model.diagnose import explain
 from npl_disposal.model.problem import AllocationProblem
-from npl_disposal.solvers._formulation import MONEY_SCALE, restricted_model, row_scale, shares_from
-from npl_disposal.solvers._highs import run_highs
-from npl_disposal.solvers.decomposition import (
-    _SLACK_TOL,
-    Outcome,
-    _combos,
-    _gap,
-    _losses,
-    _repair,
+from npl_disposal.solvers._formulation import (
+    MONEY_SCALE,
+    Restricted,
+    restricted_model,
+    row_scale,
+    shares_from,
+)
+from npl_disposal.solvers._highs import ArraySolution, run_highs
+from npl_disposal.solvers._outcome import Outcome
+from npl_disposal.solvers._pricing import (
+    SLACK_TOL,
     lagrangian_bound,
     plan_value,
     reduced_values,
     solve_fractional,
 )
+from npl_disposal.solvers._whole_loan import combination_order, gap, losses, repair
 
 
 @dataclass(eq=False)
@@ -106,6 +109,39 @@ class _Plan:
     shares: np.ndarray
     y: np.ndarray
     value: float
+
+
+@dataclass(eq=False)
+class _Passes:
+    """The state of a distributed LP between passes: prices, states, open loans, fixed usage."""
+
+    duals: np.ndarray
+    states: list[Any]
+    open: _Open
+    all_open: bool = False
+    fixed_usage: np.ndarray = field(default_factory=lambda: np.zeros(0))
+    fixed_value: float = 0.0
+    best: tuple[np.ndarray, float] = field(default_factory=lambda: (np.zeros(0), 0.0))
+    iterations: int = 0
+    timed_out: bool = False
+
+    def took(self, reports: Sequence[_Report], duals: np.ndarray) -> None:
+        """The workers' first answer: their open loans, fixed usage and best values."""
+        self.open.add(reports)
+        self.fixed(reports)
+        self.best = (duals, float(sum(r.best for r in reports)))
+
+    def fixed(self, reports: Sequence[_Report]) -> None:
+        """The fixed loans' usage of each row and their value, from the workers' reports."""
+        self.fixed_usage = np.sum([r.usage for r in reports], axis=0)
+        self.fixed_value = float(sum(r.value for r in reports))
+
+    def failure(self, sol: ArraySolution, problem: AllocationProblem, blocks: int) -> _LP:
+        """The outcome of a restricted LP that did not solve."""
+        k = len(problem.rows)
+        return _LP(sol.status, self.duals, math.nan, math.nan, np.ones(blocks), np.zeros(k),
+                   self.open, problem, np.zeros(problem.eligible.shape), self.states,
+                   self.fixed_value, self.iterations, sol.message)  # fmt: skip
 
 
 class _Run:
@@ -217,106 +253,93 @@ class _Run:
         self, fix_blocks: np.ndarray | None = None, prices: np.ndarray | None = None
     ) -> _LP:
         """The LP optimum by prices and restricted LPs, as :func:`solve_fractional`."""
-        layout, k = self.layout, self.layout.k
         everything = self.n <= self.sample + self.free_target
         if everything:
-            duals = np.zeros(k)
+            duals = np.zeros(self.layout.k)
         elif prices is not None:
             duals = prices
         else:
             duals = self.sample_prices(fix_blocks)
         each = [[*lim, everything] for lim in self.limits()]
         states, reports = self.step(_respond, None, duals, each=each)
-        open_ = _Open()
-        open_.add(reports)
-        all_open = everything
-        fixed_usage = np.sum([r.usage for r in reports], axis=0)
-        fixed_value = float(sum(r.value for r in reports))
-        best = (duals, float(sum(r.best for r in reports)))
-        scale = row_scale(self.aggregate)
-        iterations, timed_out = 0, False
+        passes = _Passes(duals, states, _Open(), all_open=everything)
+        passes.took(reports, duals)
         while True:
-            iterations += 1
-            problem = _assemble(
-                layout, open_.pieces, layout.lower - fixed_usage, layout.upper - fixed_usage
-            )
-            restricted = restricted_model(
-                problem, np.ones(problem.n_loans, dtype=bool), None, fix_blocks=fix_blocks
-            )
-            sol = run_highs(restricted.model, time_limit=self.left())
+            passes.iterations += 1
+            problem, restricted, sol = self._restricted(passes, fix_blocks)
             if sol.status != "optimal":
-                return _LP(
-                    sol.status,
-                    duals,
-                    math.nan,
-                    math.nan,
-                    np.ones(len(layout.blocks)),
-                    np.zeros(k),
-                    open_,
-                    problem,
-                    np.zeros(problem.eligible.shape),
-                    states,
-                    fixed_value,
-                    iterations,
-                    sol.message,
-                )
+                return passes.failure(sol, problem, len(self.layout.blocks))
             short = restricted.slack(sol.x)
             if time.perf_counter() > self.deadline:
-                timed_out = True
+                passes.timed_out = True
                 break
-            if np.abs(short).max(initial=0.0) > _SLACK_TOL and not all_open:
-                states, reports = self.step(_open_for_rows, states, duals, short / scale)
-                added = open_.add(reports)
-                if added == 0:  # no fixed loan can help: only the whole LP can settle it
-                    states, reports = self.step(_open_all, states)
-                    open_.add(reports)
-                    all_open = True
-                fixed_usage = np.sum([r.usage for r in reports], axis=0)
-                fixed_value = float(sum(r.value for r in reports))
-                self.say(
-                    f"LP pass {iterations} ({sol.seconds:.2f} s): rows missed, "
-                    f"{open_.size:,} loans open"
-                )
+            if np.abs(short).max(initial=0.0) > SLACK_TOL and not passes.all_open:
+                self._open_for_rows(passes, short, sol.seconds)
                 continue
-            duals = restricted.resource_duals(sol.row_dual)
-            states, reports = self.step(_price_out, states, duals, each=self.limits())
-            best = (duals, float(sum(r.best for r in reports)))
-            wrong = sum(r.wrong for r in reports)
-            if wrong == 0:
+            if not self._reprice(passes, restricted.resource_duals(sol.row_dual), sol.seconds):
                 break
-            open_.add(reports)
-            fixed_usage = np.sum([r.usage for r in reports], axis=0)
-            fixed_value = float(sum(r.value for r in reports))
-            self.say(
-                f"LP pass {iterations} ({sol.seconds:.2f} s): {wrong:,} fixed loans "
-                f"repriced; {open_.size:,} loans open"
-            )
+        return self._optimum(passes, problem, restricted, sol, fix_blocks)
+
+    def _restricted(
+        self, passes: _Passes, fix_blocks: np.ndarray | None
+    ) -> tuple[AllocationProblem, Restricted, ArraySolution]:
+        """The restricted LP over the open loans (the fixed loans' usage taken off the limits)."""
+        layout = self.layout
+        problem = _assemble(layout, passes.open.pieces, layout.lower - passes.fixed_usage,
+                            layout.upper - passes.fixed_usage)  # fmt: skip
+        restricted = restricted_model(
+            problem, np.ones(problem.n_loans, dtype=bool), None, fix_blocks=fix_blocks
+        )
+        return problem, restricted, run_highs(restricted.model, time_limit=self.left())
+
+    def _open_for_rows(self, passes: _Passes, short: np.ndarray, seconds: float) -> None:
+        """Open the fixed loans that can close the rows missed (all of them if none can)."""
+        scale = row_scale(self.aggregate)
+        passes.states, reports = self.step(_open_for_rows, passes.states, passes.duals,
+                                           short / scale)  # fmt: skip
+        if passes.open.add(reports) == 0:  # no fixed loan can help: only the whole LP can
+            passes.states, reports = self.step(_open_all, passes.states)
+            passes.open.add(reports)
+            passes.all_open = True
+        passes.fixed(reports)
+        self.say(f"LP pass {passes.iterations} ({seconds:.2f} s): rows missed, "
+                 f"{passes.open.size:,} loans open")  # fmt: skip
+
+    def _reprice(self, passes: _Passes, duals: np.ndarray, seconds: float) -> bool:
+        """Price the fixed loans at the LP's duals; open the mispriced. False if none is."""
+        passes.states, reports = self.step(_price_out, passes.states, duals, each=self.limits())
+        passes.duals = duals
+        passes.best = (duals, float(sum(r.best for r in reports)))
+        wrong = sum(r.wrong for r in reports)
+        if wrong == 0:
+            return False
+        passes.open.add(reports)
+        passes.fixed(reports)
+        self.say(f"LP pass {passes.iterations} ({seconds:.2f} s): {wrong:,} fixed loans "
+                 f"repriced; {passes.open.size:,} loans open")  # fmt: skip
+        return True
+
+    def _optimum(
+        self,
+        passes: _Passes,
+        problem: AllocationProblem,
+        restricted: Restricted,
+        sol: ArraySolution,
+        fix_blocks: np.ndarray | None,
+    ) -> _LP:
+        """The LP over every loan: the open loans' solution, its value and Lagrangian bound."""
         shares = shares_from(problem, restricted, sol.x, np.zeros(problem.eligible.shape))
         y = sol.x[restricted.n_x : restricted.n_x + restricted.n_blocks]
-        shortfall = restricted.slack(sol.x) / scale
-        objective = fixed_value + plan_value(problem, shares, y)
-        bound = lagrangian_bound(
-            self.aggregate, best[0], np.array([[best[1]]]), fix_blocks=fix_blocks
-        )
-        self.opened = max(self.opened, open_.size)
-        self.say(
-            f"LP optimum CNY {objective:,.2f}, bound CNY {bound:,.2f} after {iterations} "
-            f"passes; {open_.size:,} loans open"
-        )
-        return _LP(
-            "time_limit" if timed_out else "optimal",
-            duals,
-            objective,
-            bound,
-            y,
-            shortfall,
-            open_,
-            problem,
-            shares,
-            states,
-            fixed_value,
-            iterations,
-        )
+        shortfall = restricted.slack(sol.x) / row_scale(self.aggregate)
+        objective = passes.fixed_value + plan_value(problem, shares, y)
+        prices, best = passes.best
+        bound = lagrangian_bound(self.aggregate, prices, np.array([[best]]), fix_blocks=fix_blocks)
+        self.opened = max(self.opened, passes.open.size)
+        self.say(f"LP optimum CNY {objective:,.2f}, bound CNY {bound:,.2f} after "
+                 f"{passes.iterations} passes; {passes.open.size:,} loans open")  # fmt: skip
+        return _LP("time_limit" if passes.timed_out else "optimal", passes.duals, objective,
+                   bound, y, shortfall, passes.open, problem, shares, passes.states,
+                   passes.fixed_value, passes.iterations)  # fmt: skip
 
     # ------------------------------------------------------------------ whole loan
 
@@ -344,21 +367,13 @@ class _Run:
 
     def whole_loan(self, lp: _LP, mip_gap: float, max_free: int) -> tuple[_Plan | None, float]:
         """Best whole-loan plan and its bound, as :func:`solve_whole_loan` does."""
-        switches = self.switches
-        nearest = np.where(switches, (lp.y > 1e-9).astype(float), np.nan)
-        others = [
-            c
-            for c in _combos(switches)
-            if c is None or not np.array_equal(c, nearest, equal_nan=True)
-        ]
-        combos: list[np.ndarray | None] = [nearest] if switches.any() else []
-        combos += others
+        combos = combination_order(self.switches, lp.y)
         estimates = [self.combo_bound(lp.duals, c) for c in combos]
         best: _Plan | None = None
         bounds: list[float] = []
         for i, (combo, estimate) in enumerate(zip(combos, estimates, strict=True)):
             prune = best is not None and (
-                estimate <= best.value or _gap(best.value, estimate) <= mip_gap
+                estimate <= best.value or gap(best.value, estimate) <= mip_gap
             )
             if i > 0 and (prune or time.perf_counter() > self.deadline):
                 bounds.append(estimate)
@@ -386,12 +401,12 @@ class _Run:
             lp = self.fractional(fix_blocks=combo, prices=relaxed.duals)
         if (
             lp.status != "optimal"
-            or np.abs(lp.shortfall).max(initial=0.0) * MONEY_SCALE > _SLACK_TOL
+            or np.abs(lp.shortfall).max(initial=0.0) * MONEY_SCALE > SLACK_TOL
         ):
             return None, lp.bound if math.isfinite(lp.bound) else math.inf
-        loss, second = _losses(reduced_values(lp.problem, lp.duals))
+        loss, second = losses(reduced_values(lp.problem, lp.duals))
         shell = Outcome("optimal", lp.shares, lp.y, lp.objective, lp.bound, lp.duals, lp.shortfall)
-        repaired = _repair(lp.problem, shell, loss, second, self.deadline, max_free, combo,
+        repaired = repair(lp.problem, shell, loss, second, self.deadline, max_free, combo,
                            mip_gap)  # fmt: skip
         found = None
         if repaired is not None:
@@ -406,7 +421,7 @@ class _Run:
         value = max(found.value if found else -math.inf, best.value if best else -math.inf)
         if (
             math.isfinite(value)
-            and _gap(value, bound) > mip_gap
+            and gap(value, bound) > mip_gap
             and time.perf_counter() < self.deadline
         ):
             threshold = bound - value + 1e-6

@@ -9,7 +9,7 @@ from typing import Any
 import pandas as pd
 
 from npl_disposal.distributed._storage import _list_parquet, _read_parquet
-from npl_disposal.solvers.solve import SolverReport, Status, constraint_records
+from npl_disposal.solvers.result import SolverReport, Status, constraint_records
 
 PLAN_COLUMNS = ["loan_id", "channel", "share"]
 

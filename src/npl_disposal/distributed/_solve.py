@@ -15,7 +15,7 @@ import pandas as pd
 from npl_disposal.distributed._cluster import _connect, _peak_memory_mb
 from npl_disposal.distributed._coordinator import _conflicts, _Plan, _Run
 from npl_disposal.distributed._deps import _distributed
-from npl_disposal.distributed._layout import _globalise, _layout, _shape
+from npl_disposal.distributed._layout import _globalise, _Layout, _layout, _shape
 from npl_disposal.distributed._partitions import _build
 from npl_disposal.distributed._result import PartitionedResult
 from npl_disposal.distributed._session import _Session
@@ -35,7 +35,7 @@ from npl_disposal.policy import Policy, load_policy
 from npl_disposal.policy.measures import BRANCH_PNL, DERECOGNISED, Measure, channel_balance
 from npl_disposal.policy.rules import Rules
 from npl_disposal.solvers._formulation import MONEY_SCALE
-from npl_disposal.solvers.solve import SolverReport, Status, constraint_table
+from npl_disposal.solvers.result import SolverReport, Status, constraint_table
 
 
 def solve_partitioned(
@@ -67,7 +67,7 @@ def solve_partitioned(
     ``mode`` is ``"fractional"`` or ``"whole_loan"`` (default: the policy's).
     The plan goes to ``out``, one file per partition, all or nothing (default:
     gathered into ``result.plan``). ``sample`` and ``free_target`` are those of
-    :func:`~npl_disposal.solvers.decomposition.solve_fractional`; ``max_free`` bounds the
+    :func:`~npl_disposal.solvers._pricing.solve_fractional`; ``max_free`` bounds the
     loans of the whole-loan MILPs on the coordinator.
 
     Raises :class:`~npl_disposal.PortfolioValidationError` on bad input (before
@@ -75,7 +75,6 @@ def solve_partitioned(
     plan meets the policy.
     """
     start = time.perf_counter()
-    deadline = start + (time_limit if time_limit is not None else math.inf)
     pol = load_policy(policy)
     _supported(pol)
     mode = mode or pol.mode
@@ -83,25 +82,14 @@ def solve_partitioned(
         raise ValueError(f"mode must be 'whole_loan' or 'fractional', not {mode!r}")
     data = _list_parquet(path, storage_options)
     target = _Output(out, storage_options) if out is not None else None
+    job = _Job(pol, mode, target, start + (time_limit if time_limit is not None else math.inf),
+               mip_gap, sample, free_target, max_free, seed, progress)  # fmt: skip
     try:
         with _connect(client, n_workers, len(data.urls)) as c:
             session = _Session(c, path, storage_options, progress)
             summary = session.validate(branches)
             session.value(pol, options, None)
-            result = _solve(
-                session,
-                pol,
-                mode,
-                target,
-                deadline,
-                mip_gap,
-                sample,
-                free_target,
-                max_free,
-                seed,
-                progress,
-                summary,
-            )
+            result = _solve(session, job, summary)
     except BaseException:
         if target is not None:
             target.abort()
@@ -132,46 +120,72 @@ def _supported(policy: Policy) -> None:
         )
 
 
-def _solve(
-    session: _Session,
-    policy: Policy,
-    mode: str,
-    target: _Output | None,
-    deadline: float,
-    mip_gap: float,
-    sample: int,
-    free_target: int,
-    max_free: int,
-    seed: int,
-    progress: Callable[[str], None] | None,
-    summary: pd.DataFrame,
-) -> PartitionedResult:
-    c = session.client
+@dataclass(frozen=True)
+class _Job:
+    """What a partitioned solve was asked: the policy, the mode, the output and the limits."""
+
+    policy: Policy
+    mode: str
+    target: _Output | None
+    deadline: float
+    mip_gap: float
+    sample: int
+    free_target: int
+    max_free: int
+    seed: int
+    progress: Callable[[str], None] | None
+
+    def say(self, text: str) -> None:
+        if self.progress is not None:
+            self.progress(text)
+
+
+def _solve(session: _Session, job: _Job, summary: pd.DataFrame) -> PartitionedResult:
     t0 = time.perf_counter()
-    built = [c.submit(_build, p, policy, pure=False) for p in session.parts]
+    layout, shapes = _build_everywhere(session, job)
+    seconds = dict(session.seconds, build=time.perf_counter() - t0)
+    job.say(f"built {len(session.parts)} partition problems, {layout.k} coupling rows "
+            f"({seconds['build']:.2f} s)")  # fmt: skip
+    t0 = time.perf_counter()
+    run = _Run(session.client, session.parts, layout, [s.loans for s in shapes], job.progress,
+               job.seed, job.sample, job.free_target, job.deadline)  # fmt: skip
+    lp, plan, bound = _plan(run, layout, job)
+    seconds["solve"] = time.perf_counter() - t0
+    report = SolverReport("highs", "dask", seconds["solve"], lp.iterations, run.opened)
+    if plan is None:
+        table = constraint_table(layout.aggregate(), np.zeros((1, len(layout.channels))),
+                                 np.zeros(len(layout.blocks)), None)  # fmt: skip
+        return PartitionedResult(Status.NO_SOLUTION, job.mode, math.nan, bound, math.inf, table,
+                                 {}, report, summary, seconds, None)  # fmt: skip
+    t0 = time.perf_counter()
+    branches = _branches(session.branches, session)
+    measures = _measures(job.policy.rules, branches)
+    names = branches.names if branches is not None else ()
+    written = _write(session, run, plan, job.mode, job.target, measures, names)
+    seconds["write"] = time.perf_counter() - t0
+    blocks = {b.name: float(v) for b, v in zip(layout.blocks, plan.y, strict=True)}
+    objective = _check(job.policy, branches, written, blocks)
+    return _result(session, job, layout, lp, plan, written, objective, max(bound, objective),
+                   report, summary, seconds)  # fmt: skip
+
+
+def _build_everywhere(session: _Session, job: _Job) -> tuple[_Layout, list[Any]]:
+    """Every partition's problem, built on its worker and put on the global rows."""
+    c = session.client
+    built = [c.submit(_build, p, job.policy, pure=False) for p in session.parts]
     shapes = c.gather([c.submit(_shape, p, pure=False) for p in built])
     table = session.branches
-    layout = _layout(
-        shapes,
-        policy,
-        mode,
-        None if table is None else table["inclusive_loans"].to_numpy(dtype=float),
-    )
+    totals = None if table is None else table["inclusive_loans"].to_numpy(dtype=float)
+    layout = _layout(shapes, job.policy, job.mode, totals)
     shared = c.scatter(layout, broadcast=True)
     parts = [c.submit(_globalise, p, shared, pure=False) for p in built]
     _distributed().wait(parts)
-    del built
     session.parts = parts
-    seconds = dict(session.seconds, build=time.perf_counter() - t0)
-    if progress is not None:
-        progress(
-            f"built {len(parts)} partition problems, {layout.k} coupling rows "
-            f"({seconds['build']:.2f} s)"
-        )
-    t0 = time.perf_counter()
-    run = _Run(
-        c, parts, layout, [s.loans for s in shapes], progress, seed, sample, free_target, deadline
-    )
+    return layout, shapes
+
+
+def _plan(run: _Run, layout: _Layout, job: _Job) -> tuple[Any, _Plan | None, float]:
+    """The relaxation, and the plan of the mode asked with its bound (no plan: None)."""
     lp = run.fractional()
     missed = np.abs(lp.shortfall).max(initial=0.0) * MONEY_SCALE > 1e-7
     if lp.status == "optimal" and missed:
@@ -180,79 +194,50 @@ def _solve(
         if lp.status == "infeasible":
             raise InfeasiblePolicyError(_conflicts(layout, np.zeros(layout.k)))
         raise SolverError(f"the solver failed on the restricted LP: {lp.message or lp.status}")
-    iterations = lp.iterations
-    plan: _Plan | None = None
-    if mode == "fractional":
-        if not missed and math.isfinite(lp.objective):  # else the time limit came first
-            plan = _Plan(lp.states, lp.open, lp.shares, lp.y, lp.objective)
-        bound = lp.bound
-    else:
-        plan, bound = run.whole_loan(lp, mip_gap, max_free)
-    seconds["solve"] = time.perf_counter() - t0
-    report = SolverReport("highs", "dask", seconds["solve"], iterations, run.opened)
-    if plan is None:
-        return PartitionedResult(
-            Status.NO_SOLUTION,
-            mode,
-            math.nan,
-            bound,
-            math.inf,
-            constraint_table(
-                layout.aggregate(),
-                np.zeros((1, len(layout.channels))),
-                np.zeros(len(layout.blocks)),
-                None,
-            ),
-            {},
-            report,
-            summary,
-            seconds,
-            None,
-        )
-    t0 = time.perf_counter()
-    branches = _branches(table, session)
-    measures = _measures(policy.rules, branches)
-    names = branches.names if branches is not None else ()
-    written = _write(session, run, plan, mode, target, measures, names)
-    seconds["write"] = time.perf_counter() - t0
-    blocks = {b.name: float(v) for b, v in zip(layout.blocks, plan.y, strict=True)}
-    objective = _check(policy, branches, written, blocks)
-    bound = max(bound, objective)
+    if job.mode != "fractional":
+        plan, bound = run.whole_loan(lp, job.mip_gap, job.max_free)
+        return lp, plan, bound
+    if missed or not math.isfinite(lp.objective):  # the time limit came first
+        return lp, None, lp.bound
+    return lp, _Plan(lp.states, lp.open, lp.shares, lp.y, lp.objective), lp.bound
+
+
+def _result(
+    session: _Session,
+    job: _Job,
+    layout: _Layout,
+    lp: Any,
+    plan: _Plan,
+    written: Sequence[_Written],
+    objective: float,
+    bound: float,
+    report: SolverReport,
+    summary: pd.DataFrame,
+    seconds: dict[str, float],
+) -> PartitionedResult:
+    """The verified plan's result: status, gap, constraints and each partition's figures."""
     gap = (bound - objective) / max(abs(bound), 1.0)
-    proven = gap <= max(mip_gap, 1e-9) or mode == "fractional"
+    proven = gap <= max(job.mip_gap, 1e-9) or job.mode == "fractional"
     final = Status.OPTIMAL if proven and lp.status == "optimal" else Status.FEASIBLE
     usage = np.sum([w.row_usage for w in written], axis=0)
     shares = np.zeros((1, len(layout.channels)))
     shares[0, 0] = 1.0
-    duals = lp.duals if mode == "fractional" else None
+    duals = lp.duals if job.mode == "fractional" else None
     constraints = constraint_table(layout.aggregate(usage), shares, plan.y, duals)
     opened = [0] * len(written)
     for piece in plan.open.pieces:
         opened[piece.index] += piece.size
     partitions = summary.assign(
-        open_loans=opened,
-        plan_rows=[w.rows for w in written],
-        value=[w.value for w in written],
+        open_loans=opened, plan_rows=[w.rows for w in written], value=[w.value for w in written]
     )
     gathered = None
-    if target is None:
+    if job.target is None:
         gathered = pd.concat([w.plan for w in written if w.plan is not None], ignore_index=True)
-    memory = c.run(_peak_memory_mb)
-    return PartitionedResult(
-        final,
-        mode,
-        objective,
-        bound,
-        gap,
-        constraints,
-        blocks,
-        report,
-        partitions,
-        seconds,
-        None if target is None else target.path,
-        gathered,
-        dict(memory),
-    )
+    memory = session.client.run(_peak_memory_mb)
+    blocks = {b.name: float(v) for b, v in zip(layout.blocks, plan.y, strict=True)}
+    return PartitionedResult(final, job.mode, objective, bound, gap, constraints, blocks, report,
+                             partitions, seconds, None if job.target is None else job.target.path,
+                             gathered, dict(memory))  # fmt: skip
 
 
 def _write(

@@ -20,14 +20,14 @@ from npl_disposal.model.problem import AllocationProblem
 from npl_disposal.model.verify import _Log, check_loans
 from npl_disposal.policy.measures import Measure
 from npl_disposal.solvers._formulation import MONEY_SCALE
-from npl_disposal.solvers.decomposition import (
-    _TIE_TOL,
-    _best_and_gap,
-    _free_for_rows,
-    _free_more,
+from npl_disposal.solvers._pricing import (
+    TIE_TOL,
+    best_and_gap,
+    free_for_rows,
+    free_more,
     reduced_values,
 )
-from npl_disposal.solvers.solve import plan_frame
+from npl_disposal.solvers.result import plan_frame
 
 
 @dataclass(frozen=True, eq=False)
@@ -84,11 +84,11 @@ def _respond(
     """Best response to the prices: argmax channels, and the loans near a tie opened."""
     p = part.need()
     reduced = reduced_values(p, prices)
-    base, gap = _best_and_gap(reduced)
+    base, gap = best_and_gap(reduced)
     free = np.ones(p.n_loans, dtype=bool) if everything else np.zeros(p.n_loans, dtype=bool)
     if not everything and p.n_loans:
         free[np.argsort(gap / p.balance, kind="stable")[:limit]] = True
-        free |= gap * MONEY_SCALE <= _TIE_TOL
+        free |= gap * MONEY_SCALE <= TIE_TOL
     state = _State(base, free)
     best = float(row_max(reduced).sum())
     return state, _report(part.index, p, state, np.flatnonzero(free), best)
@@ -101,10 +101,10 @@ def _price_out(part: _Part, held: _Held, duals: np.ndarray, limit: int) -> _Held
     reduced = reduced_values(p, duals)
     rows = np.arange(p.n_loans)
     loss = (row_max(reduced) - reduced[rows, state.base]) * MONEY_SCALE
-    wrong = ~state.free & (loss > _TIE_TOL)
+    wrong = ~state.free & (loss > TIE_TOL)
     free = state.free.copy()
     if wrong.any():
-        _free_more(free, wrong, loss, limit, p.balance)
+        free_more(free, wrong, loss, limit, p.balance)
     new = _State(state.base, free)
     best = float(row_max(reduced).sum())
     return new, _report(
@@ -118,7 +118,7 @@ def _open_for_rows(part: _Part, held: _Held, duals: np.ndarray, shortfall: np.nd
     p = part.need()
     reduced = reduced_values(p, duals)
     free = state.free.copy()
-    _free_for_rows(
+    free_for_rows(
         p, free, _onehot(p, state.base, np.ones(p.n_loans, dtype=bool)), reduced, shortfall
     )
     new = _State(state.base, free)

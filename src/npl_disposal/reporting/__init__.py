@@ -1,1 +1,41 @@
-"""What a risk officer reads: report tables, the HTML report, the Excel workbook, charts."""
+"""What a risk officer reads: the report's tables, the HTML report, the Excel workbook, charts.
+
+* :mod:`.tables`: :func:`report_tables`, :func:`disposal_summary`, :func:`compliance_table`;
+* :mod:`.html`: :func:`write_report` (``report.html``, self-contained);
+* :mod:`.excel`: :func:`write_workbook` (``report.xlsx``, needs openpyxl);
+* :mod:`.plots`: the charts (need matplotlib).
+"""
+
+from npl_disposal.reporting.excel import (
+    EXCEL_HINT,
+    WORKBOOK_NAME,
+    WORKBOOK_PLAN_ROWS,
+    WORKBOOK_SHEETS,
+    render_workbook,
+    require_openpyxl,
+    write_workbook,
+)
+from npl_disposal.reporting.html import REPORT_NAME, render_report, write_report
+from npl_disposal.reporting.tables import (
+    TABLE_IDS,
+    compliance_table,
+    disposal_summary,
+    report_tables,
+)
+
+__all__ = [
+    "EXCEL_HINT",
+    "REPORT_NAME",
+    "TABLE_IDS",
+    "WORKBOOK_NAME",
+    "WORKBOOK_PLAN_ROWS",
+    "WORKBOOK_SHEETS",
+    "compliance_table",
+    "disposal_summary",
+    "render_report",
+    "render_workbook",
+    "report_tables",
+    "require_openpyxl",
+    "write_report",
+    "write_workbook",
+]

@@ -18,7 +18,7 @@ import numpy as np
 import pandas as pd
 
 if TYPE_CHECKING:
-    from npl_disposal.solvers.solve import AllocationResult
+    from npl_disposal.solvers.result import AllocationResult
     from npl_disposal.valuation import ValuationAssumptions
 
 __all__ = [
@@ -66,7 +66,7 @@ def _axes(ax: Any, figsize: tuple[float, float] = (7.0, 4.0)) -> Any:
 
 def channel_mix_by_branch(result: AllocationResult, ax: Any = None) -> Any:
     """Stacked bars: balance (CNY m) each branch sends to each channel."""
-    from npl_disposal.reporting.report import disposal_summary
+    from npl_disposal.reporting.tables import disposal_summary
 
     ax = _axes(ax)
     summary = disposal_summary(result)

@@ -1,4 +1,4 @@
-"""PuLP backends: the DESIGN section 4 model for any solver PuLP can drive.
+"""The PuLP backend: the model of ``docs/model.md`` for any solver PuLP can drive.
 
 ``solve(problem, solver="cbc")`` (or ``"GUROBI"``, ``"pulp:highs"``...) lands
 here. The PuLP model is built from the problem's arrays in as few Python
@@ -28,7 +28,7 @@ import math
 import re
 import time
 import warnings
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from itertools import repeat
@@ -41,14 +41,15 @@ import scipy.sparse as sp
 from npl_disposal.exceptions import SolverError, SolverUnavailableError
 from npl_disposal.model.problem import MONEY, AllocationProblem
 from npl_disposal.solvers._formulation import MONEY_SCALE, row_scale
-from npl_disposal.solvers.decomposition import Outcome, lagrangian_bound, plan_value, reduced_values
+from npl_disposal.solvers._outcome import Outcome, failed, plan_value
+from npl_disposal.solvers._pricing import lagrangian_bound, reduced_values
 
 __all__ = [
+    "PulpBackend",
     "PulpHandles",
     "available_solvers",
     "build_pulp_model",
     "get_solver",
-    "naive_pulp_model",
     "solve_pulp",
 ]
 
@@ -190,6 +191,38 @@ def get_solver(
     return solver
 
 
+@dataclass(frozen=True)
+class PulpBackend:
+    """Any solver PuLP drives, by PuLP's name or an alias (``"PULP_CBC_CMD"``, ``"cbc"``...).
+
+    One model of every loan is built through PuLP's objects (no decomposition), so it
+    suits small and medium portfolios; the bound is what :func:`solve_pulp` says.
+    """
+
+    solver: str
+
+    @property
+    def name(self) -> str:
+        """How the result names the backend: ``pulp:SOLVER``."""
+        return f"pulp:{self.solver}"
+
+    def check(self) -> None:
+        """Raise :class:`~npl_disposal.SolverUnavailableError` if the solver is not usable."""
+        get_solver(self.solver)
+
+    def solve(
+        self,
+        problem: AllocationProblem,
+        mode: str,
+        method: str,
+        time_limit: float | None,
+        mip_gap: float,
+        progress: Callable[[str], None] | None = None,
+    ) -> tuple[Outcome, str]:
+        """The outcome of one PuLP model of every loan (``method`` is always ``direct``)."""
+        return solve_pulp(problem, mode, self.solver, time_limit, mip_gap), "direct"
+
+
 @dataclass(frozen=True, eq=False)
 class PulpHandles:
     """Where the problem's variables and rows live in a PuLP model.
@@ -226,7 +259,7 @@ def _values(variables: list[Any]) -> np.ndarray:
     )
 
 
-def _variable_factory(prob: Any) -> Any:
+def variable_factory(prob: Any) -> Any:
     """``prob.add_variable`` (PuLP >= 3.3; no deprecation warning) or ``pulp.LpVariable``."""
     return getattr(prob, "add_variable", pulp.LpVariable)
 
@@ -253,7 +286,7 @@ def _collector_paused() -> Iterator[None]:
 def build_pulp_model(
     problem: AllocationProblem, mode: str | None = None
 ) -> tuple[Any, PulpHandles]:
-    """The DESIGN section 4 model over every loan as a ``pulp.LpProblem``.
+    """The allocation model over every loan as a ``pulp.LpProblem``.
 
     Minimises ``-(value of the plan)`` in CNY millions (see the module notes);
     money rows are in CNY millions, count rows in loans. ``mode`` (default: the
@@ -269,7 +302,7 @@ def _build(problem: AllocationProblem, mode: str) -> tuple[Any, PulpHandles]:
     cat = pulp.LpBinary if whole else pulp.LpContinuous
     n, m = problem.n_loans, problem.n_channels
     prob = pulp.LpProblem("npl_disposal", pulp.LpMinimize)
-    new_var = _variable_factory(prob)
+    new_var = variable_factory(prob)
     cols = np.flatnonzero(problem.eligible.ravel())
     loan, chan = np.divmod(cols, m)
     xs = [
@@ -372,7 +405,7 @@ def solve_pulp(
     start = time.perf_counter()
     prob, handles = build_pulp_model(problem, mode)
     built = time.perf_counter()
-    k, nb = len(problem.rows), len(problem.blocks)
+    k = len(problem.rows)
     try:
         prob.solve(pulp_solver)
     except pulp.PulpSolverError as exc:
@@ -382,14 +415,11 @@ def solve_pulp(
         ) from exc
     elapsed = time.perf_counter() - built
     status, message = _read_status(prob, pulp_solver, whole, time_limit, elapsed)
-    empty = Outcome(status, np.zeros(problem.eligible.shape), np.zeros(nb), math.nan, math.nan,
-                    np.zeros(k), np.zeros(k), message=message)  # fmt: skip
     if status not in ("optimal", "time_limit"):
-        return empty
+        return failed(problem, status, message)
     x, y = _values(handles.x), _values(handles.y)
     if np.isnan(x).any() or np.isnan(y).any():
-        empty.status = "no_solution"
-        return empty
+        return failed(problem, "no_solution", message)
     if whole:
         integer = np.array([b.integer for b in problem.blocks], dtype=bool)
         x, y = np.round(x), np.where(integer, np.round(y), np.clip(y, 0.0, 1.0))
@@ -401,7 +431,8 @@ def solve_pulp(
     objective = plan_value(problem, shares, y)
     duals = np.zeros(k) if whole else handles.duals()
     bound = _bound(problem, prob, status, whole, objective, duals, gap, solver)
-    return Outcome(status, shares, y, objective, bound, duals, np.zeros(k), 1, problem.n_loans,
+    return Outcome(status=status, shares=shares, y=y, objective=objective, bound=bound,
+                   duals=duals, shortfall=np.zeros(k), iterations=1, free_loans=problem.n_loans,
                    seconds={"build": built - start, "solve": elapsed},
                    message=message)  # fmt: skip
 
@@ -527,54 +558,3 @@ def _bound(
             return max(objective, relaxed.bound)
     zero = np.zeros(len(problem.rows))
     return max(objective, lagrangian_bound(problem, zero, reduced_values(problem, zero)))
-
-
-def naive_pulp_model(problem: AllocationProblem, mode: str | None = None) -> Any:
-    """The model as a newcomer writes it: the floor for the benchmarks.
-
-    One variable per (loan, channel) pair in a Python loop (ineligible ones
-    bounded to 0), every row an ``lpSum`` over a Python list of terms, money in
-    CNY yuan (no scaling), maximising the plan's value.
-    """
-    mode = mode or problem.mode
-    # LpInteger with bounds, not LpBinary: PuLP resets a binary's bounds to [0, 1].
-    cat = pulp.LpInteger if mode == "whole_loan" else pulp.LpContinuous
-    prob = pulp.LpProblem("naive_npl", pulp.LpMaximize)
-    new_var = _variable_factory(prob)
-    n, m = problem.n_loans, problem.n_channels
-    value, eligible = problem.value.tolist(), problem.eligible.tolist()
-    block_cost, block_coef = problem.block_cost.tolist(), problem.rows.blocks.tolist()
-    x = []
-    for i in range(n):
-        row = []
-        for j in range(m):
-            row.append(new_var(f"x_{i}_{j}", 0, 1 if eligible[i][j] else 0, cat))
-        x.append(row)
-    y = [
-        new_var(f"y_{b}", 0, 1, cat if block.integer else pulp.LpContinuous)
-        for b, block in enumerate(problem.blocks)
-    ]
-    prob += pulp.lpSum(
-        [value[i][j] * x[i][j] for i in range(n) for j in range(m)]
-        + [block_cost[b] * y[b] for b in range(len(y))]
-    )
-    for i in range(n):
-        prob += pulp.lpSum([x[i][j] for j in range(m)]) == 1, f"loan_{i}"
-    rows = problem.rows
-    matrix = rows.matrix.tocsr()
-    for k in range(len(rows)):
-        a, b = matrix.indptr[k], matrix.indptr[k + 1]
-        expr = pulp.lpSum(
-            [
-                coef * x[c // m][c % m]
-                for c, coef in zip(
-                    matrix.indices[a:b].tolist(), matrix.data[a:b].tolist(), strict=True
-                )
-            ]
-            + [block_coef[k][j] * y[j] for j in range(len(y))]
-        )
-        if np.isfinite(rows.lower[k]):
-            prob += expr >= float(rows.lower[k]), f"row_{k}_lo"
-        if np.isfinite(rows.upper[k]):
-            prob += expr <= float(rows.upper[k]), f"row_{k}_hi"
-    return prob

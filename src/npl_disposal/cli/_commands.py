@@ -1,0 +1,269 @@
+"""The command line's jobs: one function per subcommand, each returning an exit status."""
+
+from __future__ import annotations
+
+import argparse
+import math
+import sys
+from collections.abc import Callable
+from pathlib import Path
+
+import pandas as pd
+
+from npl_disposal.cli._show import print_plan, print_portfolio, print_table
+from npl_disposal.cli.progress import PlainRenderer, Progress
+from npl_disposal.datasets import sample_path
+from npl_disposal.exceptions import ExcelUnavailableError
+from npl_disposal.io.options import read_options
+from npl_disposal.io.output import Writer, write_outputs
+from npl_disposal.io.portfolio import read_portfolio
+from npl_disposal.io.schema import Column
+from npl_disposal.io.tables import read_table, write_csv
+from npl_disposal.model.figures import branch_figures
+from npl_disposal.model.problem import build_problem
+from npl_disposal.policy import load_policy
+from npl_disposal.reporting.excel import WORKBOOK_NAME, render_workbook, require_openpyxl
+from npl_disposal.reporting.html import REPORT_NAME, render_report
+from npl_disposal.solvers.result import AllocationResult, Status
+from npl_disposal.solvers.solve import solve
+from npl_disposal.valuation import MigrationEstimator, value_options, write_matrix
+
+EXIT_OK, EXIT_BAD_INPUT, EXIT_INFEASIBLE, EXIT_NO_PLAN = 0, 2, 3, 4
+
+PLAN_COLUMNS = (
+    Column("loan_id", "id", True, "identifier"),
+    Column("channel", "id", True, "channel name"),
+    Column("share", "share", True, "share of the loan"),
+)
+
+Command = Callable[[argparse.Namespace], int]
+
+
+def reporter_for(args: argparse.Namespace) -> Progress:
+    """The progress reporter the flags ask for, writing to standard error.
+
+    ``-v/--verbose``: plain lines (stage start and end with seconds) and every
+    solver step; ``--progress``: one updating line per stage on a terminal, plain
+    stage lines otherwise (logs); neither: stages are timed but nothing is shown.
+    """
+    if getattr(args, "verbose", False):
+        return Progress(PlainRenderer(notes=True))
+    if getattr(args, "progress", False):
+        return Progress.to_stderr()
+    return Progress()
+
+
+def _solver_notes(reporter: Progress) -> Callable[[str], None] | None:
+    return reporter.note if reporter.renderer is not None else None
+
+
+def _outcome(result: AllocationResult) -> str:
+    if result.status is Status.NO_SOLUTION:
+        return "no plan within the time limit"
+    return f"{result.status.value}, gap {result.gap:.2e}"
+
+
+def _plan(args: argparse.Namespace, reporter: Progress) -> AllocationResult:
+    with reporter.stage("read"):
+        portfolio = read_portfolio(args.portfolio, branches=args.branches)
+        policy = load_policy(args.policy)
+        options = read_options(args.options, portfolio) if args.options is not None else None
+    if options is None:
+        with reporter.stage("value"):
+            options = value_options(portfolio, policy=policy)
+    with reporter.stage("build"):
+        problem = build_problem(portfolio, policy, options)
+    with reporter.stage("solve") as stage:
+        result = solve(
+            problem,
+            mode=args.mode,
+            solver=args.solver,
+            time_limit=args.time_limit,
+            mip_gap=args.mip_gap,
+            progress=_solver_notes(reporter),
+        )
+        stage.result = _outcome(result)
+    return result
+
+
+def _write(reporter: Progress, out: Path, files: dict[str, Writer]) -> None:
+    """:func:`~npl_disposal.io.output.write_outputs` as the ``write`` stage."""
+    with reporter.stage("write", total=len(files)):
+        write_outputs(out, {name: _counted(reporter, write) for name, write in files.items()})
+
+
+def _counted(reporter: Progress, write: Writer) -> Writer:
+    """``write``, then one unit of the stage's work done."""
+
+    def run(path: Path) -> object:
+        done = write(path)
+        reporter.advance()
+        return done
+
+    return run
+
+
+def cmd_plan(args: argparse.Namespace) -> int:
+    """Plan the disposal and write plan.csv, branches.csv and summary.json."""
+    reporter = reporter_for(args)
+    result = _plan(args, reporter)
+    if result.status is Status.NO_SOLUTION:
+        print(
+            f"npl-disposal: no feasible plan was found within the time limit of "
+            f"{args.time_limit} s; raise --time-limit or use --mode fractional",
+            file=sys.stderr,
+        )
+        return EXIT_NO_PLAN
+    with reporter.stage("figures"):
+        result.branch_figures()  # computed once, for the summary and branches.csv
+    with reporter.stage("write"):
+        result.write(args.out)
+    print(result.summary())
+    print(f"wrote plan.csv, branches.csv and summary.json to {args.out}")
+    return EXIT_OK
+
+
+def _excel_wanted(requested: bool | None) -> tuple[bool, str]:
+    """Whether ``report`` writes the workbook, and why not (the install hint) if not.
+
+    ``requested`` is ``--excel`` (True), ``--no-excel`` (False) or neither (None:
+    write it when openpyxl is installed). ``--excel`` without openpyxl raises
+    :class:`~npl_disposal.ExcelUnavailableError`.
+    """
+    if requested is False:
+        return False, ""
+    try:
+        require_openpyxl()
+    except ExcelUnavailableError as exc:
+        if requested:
+            raise
+        return False, str(exc)
+    return True, ""
+
+
+def cmd_report(args: argparse.Namespace) -> int:
+    """Plan as ``plan`` does; write report.html and (with openpyxl) report.xlsx into ``--out``."""
+    try:
+        excel, why_not = _excel_wanted(args.excel)
+    except ExcelUnavailableError as exc:  # --excel asked for what cannot be done: fail first
+        print(f"npl-disposal: --excel: {exc}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    reporter = reporter_for(args)
+    result = _plan(args, reporter)
+    if result.status is Status.NO_SOLUTION:
+        print("npl-disposal: no feasible plan was found within the time limit", file=sys.stderr)
+        return EXIT_NO_PLAN
+    priced = result
+    if result.mode != "fractional":
+        with reporter.stage("price"):  # the LP relaxation's shadow prices
+            priced = solve(result.problem, mode="fractional", time_limit=args.time_limit,
+                           progress=_solver_notes(reporter))  # fmt: skip
+            if not math.isfinite(priced.objective):  # no LP within the limit: no shadow prices
+                priced = result
+    with reporter.stage("figures"):
+        html = render_report(result, title=args.title, priced=priced)
+        files: dict[str, Callable[[Path], object]] = {
+            REPORT_NAME: lambda p: p.write_text(html, encoding="utf-8")
+        }
+        if excel:
+            workbook = render_workbook(result, title=args.title, priced=priced)
+            files[WORKBOOK_NAME] = lambda p: p.write_bytes(workbook)
+    _write(reporter, Path(args.out), files)
+    print(result.summary())
+    print(f"wrote {' and '.join(str(Path(args.out) / name) for name in files)}")
+    if why_not:
+        print(f"{WORKBOOK_NAME} not written: {why_not}")
+    return EXIT_OK
+
+
+def cmd_value(args: argparse.Namespace) -> int:
+    """Write the library's own options table (value every channel of every loan)."""
+    reporter = reporter_for(args)
+    with reporter.stage("read"):
+        portfolio = read_portfolio(args.portfolio)
+        policy = load_policy(args.policy) if args.policy else None
+    with reporter.stage("value"):
+        options = value_options(portfolio, policy=policy)
+    out = Path(args.out)
+    _write(reporter, out.parent, {out.name: lambda p: _write_options(options, p)})
+    print(f"valued {portfolio.n_loans:,} loans: {len(options):,} eligible options written to {out}")
+    return EXIT_OK
+
+
+def _write_options(options: pd.DataFrame, path: Path) -> None:
+    write_csv(options[["loan_id", "channel", "value", "pnl", "derecognised"]], path)
+
+
+def cmd_migration(args: argparse.Namespace) -> int:
+    """Estimate the one-period (cohort) migration matrix from a loan-month history."""
+    estimator = MigrationEstimator(method=args.method).fit(args.history)
+    matrix = estimator.matrix_
+    out = Path(args.out)
+    write_outputs(out.parent, {out.name: lambda p: write_matrix(matrix, p)})
+    print(matrix.summary())
+    print(f"wrote {out}")
+    return EXIT_OK
+
+
+def cmd_tolerance(args: argparse.Namespace) -> int:
+    """Print (and optionally write) the per-branch tolerance check, before or after a plan."""
+    portfolio = read_portfolio(args.portfolio, branches=args.branches)
+    policy = load_policy(args.policy)
+    if policy.tolerance is None:
+        raise ValueError(f"{args.policy}: the tolerance check needs a [tolerance] section")
+    plan = options = None
+    if args.plan is not None:
+        plan = read_table(args.plan, PLAN_COLUMNS)
+        options = (
+            read_options(args.options, portfolio)
+            if args.options is not None
+            else value_options(portfolio, policy=policy)
+        )
+    figures = branch_figures(portfolio, policy, plan, options)
+    columns = ["branch", "ratio_before", "ratio_after", "threshold", "within", "headroom",
+               "inclusive_npl", "inclusive_loans", "derecognised"]  # fmt: skip
+    table = figures[columns]
+    when = "after the plan" if plan is not None else "today (before disposal)"
+    print_table(f"Inclusive small/micro NPL tolerance {when}", table.set_index("branch"),
+                 ("headroom", "inclusive_npl", "inclusive_loans", "derecognised"))  # fmt: skip
+    outside = table.loc[~table["within"], "branch"].tolist()
+    print(
+        f"\n{len(outside)} branch(es) outside tolerance"
+        + (f": {', '.join(outside)}" if outside else "")
+    )
+    if args.out:
+        out = Path(args.out)
+        write_outputs(out.parent, {out.name: lambda p: table.to_csv(p, index=False)})
+    return EXIT_OK
+
+
+def cmd_check(args: argparse.Namespace) -> int:
+    """Validate a portfolio (and branch table) and print its summaries."""
+    portfolio = read_portfolio(args.portfolio, branches=args.branches)
+    print_portfolio(portfolio)
+    return EXIT_OK
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    """Run the job on the bundled sample."""
+    reporter = reporter_for(args)
+    notes = _solver_notes(reporter)
+    with reporter.stage("read"):
+        portfolio = read_portfolio(sample_path("portfolio.csv"), sample_path("branches.csv"))
+        policy = load_policy(sample_path("policy.toml"))
+    print("npl-disposal demo: the bundled synthetic sample\n")
+    print_portfolio(portfolio)
+    with reporter.stage("value"):
+        options = value_options(portfolio, policy=policy)
+    print(f"\nValued every channel of every loan: {len(options):,} eligible options")
+    with reporter.stage("build"):
+        problem = build_problem(portfolio, policy, options)
+    print(problem.summary() + "\n")
+    with reporter.stage("solve") as stage:
+        result = solve(problem, progress=notes)
+        stage.result = _outcome(result)
+    with reporter.stage("price"):  # the LP relaxation's shadow prices
+        priced = solve(problem, mode="fractional", progress=notes)
+    print_plan(result, priced)
+    return EXIT_OK
+

@@ -1,0 +1,119 @@
+"""The command line's arguments: one parser, a subcommand per job."""
+
+from __future__ import annotations
+
+import argparse
+
+from npl_disposal import __version__
+from npl_disposal.cli import _commands as commands
+from npl_disposal.reporting.excel import WORKBOOK_NAME
+
+__all__ = ["build_parser"]
+
+
+def _plan_arguments(command: argparse.ArgumentParser) -> None:
+    """The arguments ``plan`` and ``report`` share."""
+    command.add_argument("portfolio", help="loans: CSV or Parquet")
+    command.add_argument("--branches", required=True, help="branch table: CSV or Parquet")
+    command.add_argument("--policy", required=True, help="policy.toml")
+    command.add_argument(
+        "--options",
+        help="options table (loan_id, channel, value, pnl, derecognised); "
+        "default: the library's own valuation",
+    )
+    command.add_argument(
+        "--out", required=True, help="folder for plan.csv, branches.csv, summary.json"
+    )
+    command.add_argument("--mode", choices=["whole_loan", "fractional"], help="overrides [mode]")
+    command.add_argument(
+        "--solver", default=None, help="highs (default) or a PuLP solver name; else [solver]"
+    )
+    command.add_argument(
+        "--time-limit",
+        type=float,
+        default=None,
+        help="seconds for the solve. When the limit stops a whole_loan solve that has a plan, "
+        'the best verified plan is written with status "feasible" and its gap (summary.json: '
+        "status, objective, bound, gap); when no plan was found in time: exit 4, nothing "
+        "written",
+    )
+    command.add_argument(
+        "--mip-gap", type=float, default=None, help="relative gap (whole_loan; default 1e-6)"
+    )
+    _progress_arguments(command)
+
+
+def _progress_arguments(command: argparse.ArgumentParser) -> None:
+    """``--progress`` and ``-v/--verbose``: stages and seconds on standard error."""
+    command.add_argument(
+        "--progress",
+        action="store_true",
+        help="show each stage (read, value, build, solve, ..., write) and its seconds on "
+        "stderr: one updating line on a terminal, a line per stage start and end otherwise",
+    )
+    command.add_argument(
+        "-v",
+        "--verbose",
+        action="store_true",
+        help="a line per stage start and end with seconds, and every solver step, on stderr",
+    )
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser with every subcommand."""
+    parser = argparse.ArgumentParser(
+        prog="npl-disposal",
+        description="Plan the disposal of small/micro non-performing loans.",
+    )
+    parser.add_argument("--version", action="version", version=f"npl-disposal {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    demo = sub.add_parser("demo", help="run the whole job on the bundled sample")
+    _progress_arguments(demo)
+    demo.set_defaults(func=commands.cmd_demo)
+
+    check = sub.add_parser("check", help="validate a portfolio and print its summaries")
+    check.add_argument("portfolio", help="loans: CSV or Parquet (DESIGN section 5 columns)")
+    check.add_argument("--branches", help="branch table: CSV or Parquet")
+    check.set_defaults(func=commands.cmd_check)
+
+    plan = sub.add_parser("plan", help="allocate every loan to a disposal channel")
+    report = sub.add_parser(
+        "report", help="plan and write a self-contained HTML report and an Excel workbook"
+    )
+    report.add_argument("--title", help="report title")
+    report.add_argument(
+        "--excel",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help=f"also write {WORKBOOK_NAME} (default: when openpyxl is installed; --excel "
+        "without it is an error); --no-excel: the HTML report only",
+    )
+    report.set_defaults(func=commands.cmd_report)
+    for command in (plan, report):
+        _plan_arguments(command)
+    plan.set_defaults(func=commands.cmd_plan)
+
+    value = sub.add_parser("value", help="value every channel of every loan: options.csv")
+    value.add_argument("portfolio", help="loans: CSV or Parquet")
+    value.add_argument("--policy", help="policy.toml (its [valuation] section is used)")
+    value.add_argument("--out", required=True, help="options CSV to write")
+    _progress_arguments(value)
+    value.set_defaults(func=commands.cmd_value)
+
+    tolerance = sub.add_parser("tolerance", help="check the per-branch NPL tolerance")
+    tolerance.add_argument("portfolio", help="loans: CSV or Parquet")
+    tolerance.add_argument("--branches", required=True, help="branch table: CSV or Parquet")
+    tolerance.add_argument("--policy", required=True, help="policy.toml with [tolerance]")
+    tolerance.add_argument("--plan", help="plan.csv (loan_id, channel, share): check after it")
+    tolerance.add_argument("--options", help="options table of the plan (default: own valuation)")
+    tolerance.add_argument("--out", help="CSV to write the table to")
+    tolerance.set_defaults(func=commands.cmd_tolerance)
+
+    migration = sub.add_parser("migration", help="estimate a migration matrix from a history")
+    migration.add_argument("history", help="loan-month history: loan_id, period, state")
+    migration.add_argument("--out", required=True, help="matrix CSV to write")
+    migration.add_argument("--method", choices=["cohort", "aalen_johansen"], default="cohort")
+    migration.set_defaults(func=commands.cmd_migration)
+    return parser
+

@@ -1,0 +1,210 @@
+"""The Excel workbook of a disposal plan: the report's tables and the plan, a sheet each.
+
+>>> from npl_disposal.reporting import write_workbook
+>>> write_workbook(result, "out", priced=lp_result)  # doctest: +SKIP
+
+:func:`write_workbook` writes ``report.xlsx``: the tables of
+:func:`~npl_disposal.reporting.tables.report_tables` and the plan, one worksheet each,
+money in CNY yuan to the cent; it needs openpyxl (``pip install 'npl-disposal[excel]'``).
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import unicodedata
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import pandas as pd
+
+from npl_disposal.exceptions import ExcelUnavailableError
+from npl_disposal.io.output import write_atomically
+from npl_disposal.reporting.tables import COLUMNS, SUMMARY_KINDS, isnan, report_tables
+
+if TYPE_CHECKING:
+    from npl_disposal.solvers.result import AllocationResult
+
+__all__ = ["EXCEL_HINT", "WORKBOOK_NAME", "WORKBOOK_PLAN_ROWS", "WORKBOOK_SHEETS",
+           "render_workbook", "require_openpyxl", "write_workbook"]  # fmt: skip
+
+#: File name written by :func:`write_workbook`.
+WORKBOOK_NAME = "report.xlsx"
+
+#: The workbook's sheet names (at most 31 characters) by table id, in sheet order:
+#: the tables of :data:`TABLE_IDS`, then the plan.
+WORKBOOK_SHEETS = {
+    "summary": "Summary",
+    "channel-mix": "Channel mix",
+    "budgets": "Budgets and shadow prices",
+    "tolerance": "Branch tolerance",
+    "wage-pool": "Wage pool",
+    "add-back": "Write-off add-back",
+    "compliance": "Compliance",
+    "disposal": "Disposal by channel and branch",
+    "plan": "Plan",
+}
+
+#: The plan sheet holds at most this many rows (openpyxl takes about 0.2 ms and a few KB
+#: per cell); a longer plan gets a note there instead: it is in ``plan.csv``.
+WORKBOOK_PLAN_ROWS = 100_000
+
+#: What to install for the Excel workbook.
+EXCEL_HINT = "the Excel workbook needs openpyxl: pip install 'npl-disposal[excel]'"
+
+
+def require_openpyxl() -> Any:
+    """Import and return :mod:`openpyxl`; raise :class:`ExcelUnavailableError` if absent."""
+    try:
+        import openpyxl
+    except ImportError as exc:
+        raise ExcelUnavailableError(EXCEL_HINT) from exc
+    return openpyxl
+
+
+#: Number formats of the workbook's cells by kind (``count`` and ``amount`` vary by cell).
+_XL_FORMATS = {"money": "#,##0.00", "pct": "0.00%", "price": "#,##0.0000", "share": "0.0000",
+               "seconds": "0.00"}  # fmt: skip
+_XL_WHOLE, _XL_FRACTION = "#,##0", "#,##0.00"
+
+#: Unit added to the header of the workbook's columns by kind.
+_XL_UNITS = {"money": " (CNY)", "pct": " (%)"}
+
+#: The rows a worksheet holds (Excel's limit), header included.
+_XL_MAX_ROWS = 1_048_576
+
+
+def _xl_width(text: str) -> int:
+    """Columns ``text`` takes in Excel: CJK (wide) characters count twice."""
+    return sum(2 if unicodedata.east_asian_width(ch) in "WF" else 1 for ch in text)
+
+
+def _xl_count(value: Any) -> str:
+    if isnan(value):
+        return _XL_FRACTION
+    x = float(value)
+    return _XL_WHOLE if abs(x - round(x)) < 1e-9 else _XL_FRACTION
+
+
+def _xl_cell_formats(frame: pd.DataFrame, column: str, kind: str) -> list[str | None]:
+    """The number format of every cell of ``column`` (``None``: leave as written)."""
+    values = frame[column].tolist()
+    if kind == "count":
+        return [_xl_count(v) for v in values]
+    if kind == "amount":  # CNY or loans, as the row's unit says
+        units = frame["unit"].tolist()
+        return [
+            _XL_FORMATS["money"] if u == "CNY" else _xl_count(v)
+            for v, u in zip(values, units, strict=True)
+        ]
+    if kind == "value":  # the summary's value column: the row's kind
+        items = frame["item"].tolist()
+        return [_XL_FORMATS.get(SUMMARY_KINDS.get(i, "text")) for i in items]
+    return [_XL_FORMATS.get(kind)] * len(values)
+
+
+def _xl_shown(value: Any, fmt: str | None) -> str:
+    """About the text Excel shows for ``value`` in ``fmt`` (to size the column)."""
+    if isnan(value):
+        return ""
+    if isinstance(value, (bool, np.bool_)):
+        return "FALSE"
+    if isinstance(value, (int, float, np.number)) and fmt not in (None, "General"):
+        x = float(value)
+        if fmt == _XL_FORMATS["pct"]:
+            return f"{x * 100:.2f}%"
+        decimals = len(fmt.rsplit(".", 1)[1]) if "." in fmt else 0
+        return f"{x:,.{decimals}f}"
+    return str(value)
+
+
+def _xl_sheet(
+    writer: pd.ExcelWriter,
+    sheet: str,
+    frame: pd.DataFrame,
+    table_id: str,
+    max_rows: int = _XL_MAX_ROWS - 1,
+) -> None:
+    """Write ``frame`` to ``sheet``: unit headers, number formats, frozen header, widths.
+
+    A frame of more than ``max_rows`` rows gets a one-cell note instead.
+    """
+    from openpyxl.utils import get_column_letter
+
+    kinds = COLUMNS[table_id]
+    columns = [c for c in kinds if c in frame.columns]
+    if len(frame) > min(max_rows, _XL_MAX_ROWS - 1):
+        note = (
+            f"{len(frame):,} rows, more than the {max_rows:,} this sheet takes: see the "
+            "CSV outputs (npl-disposal plan writes plan.csv; AllocationResult.plan in Python)."
+        )
+        pd.DataFrame({"note": [note]}).to_excel(writer, sheet_name=sheet, index=False)
+        writer.sheets[sheet].column_dimensions["A"].width = len(note) + 2
+        return
+    shown = frame[columns]
+    if table_id == "summary":
+        items = [
+            i + _XL_UNITS.get(SUMMARY_KINDS.get(i, "text"), "") for i in frame["item"].tolist()
+        ]
+        shown = shown.assign(item=items)
+    headers = [c + _XL_UNITS.get(kinds[c], "") for c in columns]
+    shown.set_axis(headers, axis=1).to_excel(
+        writer, sheet_name=sheet, index=False, freeze_panes=(1, 0)
+    )
+    ws = writer.sheets[sheet]
+    for j, (column, header) in enumerate(zip(columns, headers, strict=True), start=1):
+        formats = _xl_cell_formats(frame, column, kinds[column])
+        values = shown[column].tolist()
+        width = _xl_width(header)
+        for i, (value, fmt) in enumerate(zip(values, formats, strict=True), start=2):
+            if fmt is not None:
+                ws.cell(row=i, column=j).number_format = fmt
+            width = max(width, _xl_width(_xl_shown(value, fmt)))
+        ws.column_dimensions[get_column_letter(j)].width = min(width + 2, 60)
+
+
+def render_workbook(
+    result: AllocationResult, title: str | None = None, priced: AllocationResult | None = None
+) -> bytes:
+    """The ``report.xlsx`` bytes (see :func:`write_workbook`).
+
+    Raises :class:`ExcelUnavailableError` (an :class:`ImportError`) without openpyxl.
+    """
+    require_openpyxl()
+    tables = report_tables(result, priced)
+    tables["plan"] = result.plan
+    buffer = io.BytesIO()
+    with pd.ExcelWriter(buffer, engine="openpyxl") as writer:
+        for table_id, frame in tables.items():
+            limit = WORKBOOK_PLAN_ROWS if table_id == "plan" else _XL_MAX_ROWS - 1
+            _xl_sheet(writer, WORKBOOK_SHEETS[table_id], frame, table_id, limit)
+        writer.book.properties.title = (
+            title or f"NPL disposal plan: {result.problem.portfolio.source}"
+        )
+    return buffer.getvalue()
+
+
+def write_workbook(
+    result: AllocationResult,
+    out_dir: str | os.PathLike[str],
+    title: str | None = None,
+    priced: AllocationResult | None = None,
+) -> Path:
+    """Write ``report.xlsx`` into ``out_dir``, atomically; return its path.
+
+    One worksheet per table of the HTML report (:data:`WORKBOOK_SHEETS` names them)
+    plus the plan (``loan_id, channel, share``; a note instead when it has more than
+    :data:`WORKBOOK_PLAN_ROWS` rows). Cells hold the unrounded numbers:
+    money in CNY yuan shown to the cent, ratios as fractions shown in percent; each
+    money column's header says ``(CNY)``. The header row is frozen. ``priced`` is as
+    in :func:`write_report`. Needs openpyxl (``pip install 'npl-disposal[excel]'``):
+    without it, raises :class:`ExcelUnavailableError` (an :class:`ImportError`) and
+    writes nothing.
+    """
+    data = render_workbook(result, title=title, priced=priced)
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    target = out / WORKBOOK_NAME
+    write_atomically(target, data)
+    return target

@@ -1,0 +1,201 @@
+"""The report's tables: what went where, what the rules forced, the budgets, the branches.
+
+:func:`report_tables` gives every table of the HTML report and the workbook, unformatted
+(money in CNY yuan, ratios as fractions); :func:`disposal_summary` and
+:func:`compliance_table` are its detailed pieces.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import pandas as pd
+
+from npl_disposal.io.portfolio import age_bucket
+from npl_disposal.io.schema import AGE_LABELS
+from npl_disposal.model.problem import GridOffers
+
+if TYPE_CHECKING:
+    from npl_disposal.solvers.result import AllocationResult
+
+__all__ = ["COLUMNS", "SUMMARY_KINDS", "TABLE_IDS", "compliance_table", "disposal_summary",
+           "isnan", "report_tables"]  # fmt: skip
+
+#: The ``id`` of every table the report can hold (``add-back`` only where the branch
+#: table gives ``inclusive_loans_start``).
+TABLE_IDS = (
+    "summary", "channel-mix", "budgets", "tolerance", "wage-pool", "add-back", "compliance",
+    "disposal",
+)  # fmt: skip
+
+
+_SUMMARYCOLUMNS = ["loans", "balance", "value", "pnl"]
+
+
+def disposal_summary(result: AllocationResult) -> pd.DataFrame:
+    """Loans, balance, value and pnl (CNY yuan) by channel x branch x class x age bucket.
+
+    One row per non-empty group; ``loans`` counts loan shares (fractional plans
+    give fractional counts). The ``balance`` column sums to the portfolio balance.
+    """
+    p = result.problem
+    loans = p.portfolio.loans
+    loan, chan = np.nonzero(result.shares > 1e-12)
+    share = result.shares[loan, chan]
+    channels = pd.Categorical.from_codes(chan, categories=list(p.channels))
+    branch_order = list(dict.fromkeys([*p.branches, *loans["branch"].astype(str).unique()]))
+    frame = pd.DataFrame(
+        {
+            "channel": channels,
+            "branch": pd.Categorical(
+                loans["branch"].astype(str).to_numpy()[loan], categories=branch_order
+            ),
+            "classification": loans["classification"].to_numpy()[loan],
+            "age_bucket": pd.Categorical(
+                age_bucket(loans["npl_age_months"]).to_numpy()[loan], categories=list(AGE_LABELS)
+            ),
+            "loans": share,
+            "balance": share * p.balance[loan],
+            "value": share * p.value[loan, chan],
+            "pnl": share * p.pnl[loan, chan],
+        }
+    )
+    keys = ["channel", "branch", "classification", "age_bucket"]
+    out = frame.groupby(keys, observed=True, sort=True)[_SUMMARYCOLUMNS].sum()
+    return out.reset_index()
+
+
+def compliance_table(result: AllocationResult) -> pd.DataFrame:
+    """Loans the loan rules forced out of the book, by rule and channel.
+
+    Columns ``rule, channel, loans, balance`` (CNY yuan); ``rule`` is ``long_age``,
+    ``write_off_priority`` or both joined by ``+``. Loans a rule concerns that no other
+    channel can take (so stay) appear as, e.g., ``long_age (no other channel)``.
+    """
+    p = result.problem
+    loans = p.portfolio.loans
+    forced = p.forced_out
+    offers = GridOffers(p.offered, p.channels)
+    rule = np.full(len(loans), "", dtype=object)
+    for loan_rule in p.policy.rules.loan_rules:
+        hit = forced & loan_rule.barred(offers, loans)[0]
+        rule[hit] = np.where(rule[hit] == "", loan_rule.label, rule[hit] + " + " + loan_rule.label)
+    for loan_rule in p.policy.rules.loan_rules:
+        stuck = loan_rule.concerns(offers, loans) & ~forced & (rule == "")
+        rule[stuck] = f"{loan_rule.label} (no other channel)"
+    picked = rule != ""
+    columns = ["rule", "channel", "loans", "balance"]
+    if not picked.any():
+        return pd.DataFrame({c: [] for c in columns})
+    loan, chan = np.nonzero(result.shares[picked] > 1e-12)
+    idx = np.flatnonzero(picked)[loan]
+    share = result.shares[idx, chan]
+    frame = pd.DataFrame(
+        {
+            "rule": rule[idx],
+            "channel": pd.Categorical.from_codes(chan, categories=list(p.channels)),
+            "loans": share,
+            "balance": share * p.balance[idx],
+        }
+    )
+    out = frame.groupby(["rule", "channel"], observed=True, sort=True)[["loans", "balance"]].sum()
+    return out.reset_index()[columns]
+
+
+
+def isnan(x: Any) -> bool:
+    """Whether ``x`` is a missing number (NaN, None, NA); False for anything else."""
+    try:
+        return bool(pd.isna(x))
+    except (TypeError, ValueError):
+        return False
+
+
+
+# --------------------------------------------------------------------------- tables
+
+#: Columns of every report table, in order, and how each is shown: ``money`` (CNY),
+#: ``pct`` (a ratio), ``count`` (loans, possibly fractional), ``amount`` (CNY or loans
+#: as the row's ``unit`` says), ``price`` (a shadow price), ``share`` (of a loan),
+#: ``flag`` / ``check`` (yes / no), ``text``. ``summary`` is described by
+#: :data:`SUMMARY_KINDS` instead (its ``value`` column mixes kinds).
+COLUMNS: dict[str, dict[str, str]] = {
+    "summary": {"item": "text", "value": "value"},
+    "channel-mix": {"channel": "text", "loans": "count", "balance": "money", "value": "money",
+                    "pnl": "money", "balance_share": "pct"},
+    "budgets": {"name": "text", "branch": "text", "unit": "text", "sense": "text",
+                "usage": "amount", "limit": "amount", "slack": "amount", "binding": "flag",
+                "binding_lp": "flag", "shadow_price": "price"},
+    "tolerance": {"branch": "text", "inclusive_npl": "money", "inclusive_loans": "money",
+                  "derecognised": "money", "ratio_before": "pct", "ratio_after": "pct",
+                  "threshold": "pct", "within": "check", "headroom": "money"},
+    "wage-pool": {"branch": "text", "npl_loss": "money", "profit_after": "money",
+                  "relief": "money", "wage_pool": "money"},
+    "add-back": {"branch": "text", "written_off": "money", "growth": "pct",
+                 "growth_restored": "pct", "increment": "money", "increment_restored": "money"},
+    "compliance": {"rule": "text", "channel": "text", "loans": "count", "balance": "money"},
+    "disposal": {"channel": "text", "branch": "text", "loans": "count", "balance": "money",
+                 "value": "money", "pnl": "money"},
+    "plan": {"loan_id": "text", "channel": "text", "share": "share"},
+}  # fmt: skip
+
+#: The rows of the ``summary`` table that are not text, and their kind.
+SUMMARY_KINDS = {"objective": "money", "bound": "money", "gap": "num", "seconds": "seconds"}
+
+
+def _summary(result: AllocationResult) -> pd.DataFrame:
+    values = [result.status.value, result.mode, result.objective, result.bound, result.gap,
+              f"{result.solver.backend}/{result.solver.method}", result.solver.seconds]  # fmt: skip
+    return pd.DataFrame(
+        {
+            "item": ["status", "mode", "objective", "bound", "gap", "solver", "seconds"],
+            "value": pd.Series(values, dtype=object),
+        }
+    )
+
+
+def _budgets(result: AllocationResult, priced: AllocationResult | None) -> pd.DataFrame:
+    table = result.constraints.copy()
+    if priced is not None:
+        by_name = priced.constraints.set_index("name")
+        table["shadow_price"] = table["name"].map(by_name["shadow_price"])
+        table["binding_lp"] = table["name"].map(by_name["binding"])
+    table["unit"] = table["unit"].astype(str)
+    return table
+
+
+def _by_channel_branch(result: AllocationResult) -> pd.DataFrame:
+    detail = disposal_summary(result)
+    by_cb = detail.groupby(["channel", "branch"], observed=True, sort=True)[_SUMMARYCOLUMNS]
+    return by_cb.sum().reset_index()
+
+
+def report_tables(
+    result: AllocationResult, priced: AllocationResult | None = None
+) -> dict[str, pd.DataFrame]:
+    """The report's tables by id (the ids of :data:`TABLE_IDS`, in that order), unformatted.
+
+    Money is CNY yuan, ratios are fractions, ``loans`` counts loan shares; each
+    table has the columns the report shows. ``add-back`` is absent when the branch
+    table gives no ``inclusive_loans_start``. ``priced`` (a fractional result of the
+    same problem) supplies the budgets' ``shadow_price`` and ``binding_lp``.
+    """
+    figures = result.branch_figures()
+    tables = {
+        "summary": _summary(result),
+        "channel-mix": result.channel_mix().reset_index(),
+        "budgets": _budgets(result, priced),
+        "tolerance": figures,
+        "wage-pool": figures,
+        "add-back": figures,
+        "compliance": compliance_table(result),
+        "disposal": _by_channel_branch(result),
+    }
+    if "growth" not in figures:
+        del tables["add-back"]
+    return {
+        tid: frame[[c for c in COLUMNS[tid] if c in frame.columns]].reset_index(drop=True)
+        for tid, frame in tables.items()
+    }
+

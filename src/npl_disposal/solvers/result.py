@@ -1,0 +1,313 @@
+"""The result of a solve: the plan, its value and proven bound, the budgets' usage.
+
+:class:`AllocationResult` holds a verified plan; it writes itself
+(:meth:`AllocationResult.write`: ``plan.csv``, ``branches.csv``, ``summary.json``, all
+or nothing), shows itself briefly (``repr``, and a small table in a notebook) and
+summarises itself for a risk officer (:meth:`AllocationResult.summary`).
+"""
+
+from __future__ import annotations
+
+import html
+import json
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from enum import Enum
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from npl_disposal.io._ids import as_text, as_text_codes
+from npl_disposal.io.output import write_outputs
+from npl_disposal.io.tables import write_csv
+from npl_disposal.model._join import PlanKeys
+from npl_disposal.model.figures import BRANCH_FIGURES, branch_figures
+from npl_disposal.model.problem import AllocationProblem
+from npl_disposal.model.verify import Verification
+from npl_disposal.solvers._formulation import MONEY_SCALE, row_scale
+
+__all__ = [
+    "MODEL_RULES",
+    "OUTPUT_FILES",
+    "AllocationResult",
+    "SolverReport",
+    "Status",
+    "branches_table",
+    "constraint_records",
+    "constraint_table",
+    "plan_frame",
+    "plan_with_keys",
+]
+
+#: The files :meth:`AllocationResult.write` writes.
+OUTPUT_FILES = ("plan.csv", "branches.csv", "summary.json")
+
+#: Rows that define the wage-pool model's levels rather than limit the plan.
+MODEL_RULES = ("wage_pool.loss", "wage_pool.consider_share", "wage_pool.within")
+
+
+class Status(str, Enum):
+    """Outcome of a solve."""
+
+    OPTIMAL = "optimal"
+    """Best plan found and proven within the requested gap."""
+    FEASIBLE = "feasible"
+    """A verified plan, but the time limit stopped the proof; see ``gap``."""
+    NO_SOLUTION = "no_solution"
+    """The time limit came before any feasible plan."""
+
+
+@dataclass(frozen=True)
+class SolverReport:
+    """How the plan was found: backend, method, seconds and work done."""
+
+    backend: str
+    method: str
+    seconds: float
+    iterations: int = 0
+    open_loans: int = 0
+    message: str = ""
+
+
+@dataclass(frozen=True, eq=False)
+class AllocationResult:
+    """A disposal plan with its value, proven bound and the budgets' usage.
+
+    ``plan`` has one row per loan and channel with a positive ``share``;
+    ``objective`` and ``bound`` are CNY yuan; ``gap`` is ``(bound - objective) /
+    |bound|``; ``constraints`` has per rule its ``usage``, ``limit``, ``slack`` and,
+    in fractional mode, its ``shadow_price``: CNY of value gained per unit (CNY
+    or loan) by which the rule is relaxed.
+    """
+
+    status: Status
+    mode: str
+    plan: pd.DataFrame
+    objective: float
+    bound: float
+    gap: float
+    constraints: pd.DataFrame
+    blocks: Mapping[str, float]
+    verification: Verification
+    solver: SolverReport
+    shares: np.ndarray = field(repr=False)
+    problem: AllocationProblem = field(repr=False)
+    plan_keys: PlanKeys | None = field(default=None, repr=False)
+    _figures: list[pd.DataFrame] = field(default_factory=list, repr=False)
+
+    def channel_mix(self) -> pd.DataFrame:
+        """Loans, balance, value and pnl (CNY yuan) sent to each channel."""
+        p, shares = self.problem, self.shares
+        out = pd.DataFrame(  # column sums without a loans x channels product in memory
+            {
+                "loans": shares.sum(axis=0),
+                "balance": p.balance @ shares,
+                "value": np.einsum("ij,ij->j", shares, p.value),
+                "pnl": np.einsum("ij,ij->j", shares, p.pnl),
+            },
+            index=pd.Index(p.channels, name="channel"),
+        )
+        out["balance_share"] = out["balance"] / out["balance"].sum()
+        return out
+
+    def branch_figures(self) -> pd.DataFrame:
+        """Tolerance, wage-pool and add-back figures per branch after this plan.
+
+        Computed once (at ten million loans it takes a second or two); each call
+        returns a copy.
+        """
+        if not self._figures:
+            p = self.problem
+            self._figures.append(branch_figures(p.portfolio, p.policy, self.plan, p.options,
+                                                self.blocks, keys=self.plan_keys))  # fmt: skip
+        return self._figures[0].copy()
+
+    def binding(self) -> pd.DataFrame:
+        """The rules at their limit, with their shadow prices."""
+        return self.constraints[self.constraints["binding"]]
+
+    def summary(self) -> str:
+        """What a risk officer reads first: status, value, gap and binding budgets."""
+        lines = [
+            f"{self.status.value} {self.mode} plan for {self.problem.n_loans:,} loans: value "
+            f"CNY {self.objective / 1e6:,.2f}m, bound CNY {self.bound / 1e6:,.2f}m, "
+            f"gap {self.gap:.2e} ({self.solver.backend}/{self.solver.method}, "
+            f"{self.solver.seconds:.2f} s)",
+        ]
+        weighed = self.verification.objective - self.objective
+        if abs(weighed) > 0.005:
+            lines.append(
+                f"  = the plan's value CNY {self.verification.objective / 1e6:,.2f}m less the "
+                f"weighted wage-pool fall CNY {weighed / 1e6:,.2f}m ([wage_pool] weight)"
+            )
+        mix = self.channel_mix()
+        for channel, row in mix.iterrows():
+            lines.append(
+                f"  {channel:<16} {row['loans']:>10,.1f} loans  CNY {row['balance'] / 1e6:>12,.2f}m"
+            )
+        binding = self.binding()
+        binding = binding[~binding["rule"].isin(MODEL_RULES)]
+        if len(binding):
+            lines.append("binding: " + ", ".join(binding["name"]))
+        return "\n".join(lines)
+
+    def __repr__(self) -> str:
+        loans = self.problem.n_loans
+        return (
+            f"<AllocationResult {self.status.value} {self.mode}, {loans:,} loans: value "
+            f"CNY {self.objective / 1e6:,.2f}m, bound CNY {self.bound / 1e6:,.2f}m, "
+            f"gap {self.gap:.1e}>"
+        )
+
+    def _repr_html_(self) -> str:
+        """A notebook's view: status, value, bound, gap and the channel mix (CNY m)."""
+        mix = self.channel_mix()[["loans", "balance", "value"]] / [1.0, 1e6, 1e6]
+        return _html(
+            "AllocationResult",
+            {"status": self.status.value, "mode": self.mode,
+             "loans": f"{self.problem.n_loans:,}", "value (CNY m)": f"{self.objective / 1e6:,.2f}",
+             "bound (CNY m)": f"{self.bound / 1e6:,.2f}", "gap": f"{self.gap:.1e}"},
+            mix.rename(columns={"balance": "balance (CNY m)", "value": "value (CNY m)"}),
+        )  # fmt: skip
+
+    def write(self, directory: str | os.PathLike[str]) -> list[Path]:
+        """Write ``plan.csv``, ``branches.csv`` and ``summary.json`` into ``directory``.
+
+        ``plan.csv`` has ``loan_id, channel, share`` (one row per positive share);
+        ``branches.csv`` the branch figures (:func:`branches_table`); ``summary.json``
+        the fields of :meth:`to_dict`. All or nothing: a failure leaves the folder as
+        it was. Returns the paths written.
+        """
+        branches = branches_table(self)
+        summary = json.dumps(self.to_dict(), indent=2, ensure_ascii=False)
+        return write_outputs(
+            Path(directory),
+            {
+                "plan.csv": lambda p: write_csv(self.plan, p),
+                "branches.csv": lambda p: branches.to_csv(p, index=False),
+                "summary.json": lambda p: p.write_text(summary, encoding="utf-8"),
+            },
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        """The fields of ``summary.json``."""
+        return {
+            "status": self.status.value,
+            "mode": self.mode,
+            "objective": self.objective,
+            "bound": self.bound,
+            "gap": self.gap,
+            "loans": self.problem.n_loans,
+            "blocks": dict(self.blocks),
+            "channels": json.loads(self.channel_mix().to_json(orient="index")),
+            "constraints": constraint_records(self.constraints),
+            "solver": {
+                "backend": self.solver.backend,
+                "method": self.solver.method,
+                "seconds": self.solver.seconds,
+                "iterations": self.solver.iterations,
+                "open_loans": self.solver.open_loans,
+            },
+        }
+
+
+
+def branches_table(result: AllocationResult) -> pd.DataFrame:
+    """``branches.csv``: the branch figures after the plan, in the file's column order."""
+    figures = result.branch_figures()
+    extra = [c for c in ("growth", "growth_restored") if c in figures]
+    rest = [c for c in figures.columns if c not in ["branch", *BRANCH_FIGURES, *extra]]
+    return figures[["branch", *BRANCH_FIGURES, *extra, *rest]]
+
+
+def _html(title: str, fields: Mapping[str, str], table: pd.DataFrame) -> str:
+    """A small HTML view: a title, ``fields`` in one line, and ``table`` (2 decimals)."""
+    head = " &middot; ".join(
+        f"<b>{html.escape(k)}</b> {html.escape(v)}" for k, v in fields.items()
+    )
+    body = table.to_html(float_format=lambda x: f"{x:,.2f}", border=0)
+    return f"<div><p><b>{html.escape(title)}</b>: {head}</p>{body}</div>"
+
+
+def constraint_records(table: pd.DataFrame) -> dict[str, dict[str, Any]]:
+    """A constraints table as ``{name: {column: value}}`` for JSON (NaN as None)."""
+    cons = table.replace({np.nan: None})
+    return {
+        rec["name"]: {k: rec[k] for k in cons.columns if k != "name"}
+        for rec in cons.to_dict(orient="records")
+    }
+
+
+def plan_frame(problem: AllocationProblem, shares: np.ndarray) -> pd.DataFrame:
+    """The plan as ``loan_id, channel, share`` rows, one per positive share."""
+    return plan_with_keys(problem, shares)[0]
+
+
+def plan_with_keys(
+    problem: AllocationProblem, shares: np.ndarray
+) -> tuple[pd.DataFrame, PlanKeys | None]:
+    """The plan frame, and where its rows point (loan table row, channel code).
+
+    No keys for a problem over part of its portfolio (e.g. a sample): its grid
+    rows are not the loan table's.
+    """
+    loan, channel = np.nonzero(shares > 1e-12)
+    frame = pd.DataFrame(
+        {
+            "loan_id": as_text(problem.loan_ids[loan]),
+            "channel": as_text_codes(channel, problem.channels),
+            "share": shares[loan, channel],
+        }
+    )
+    if problem.n_loans != len(problem.portfolio.loans):
+        return frame, None
+    return frame, PlanKeys(loan.astype(np.int64), channel.astype(np.int64), problem.channels)
+
+
+def constraint_table(
+    problem: AllocationProblem, shares: np.ndarray, y: np.ndarray, duals: np.ndarray | None
+) -> pd.DataFrame:
+    """Per rule: usage, limit, slack (natural units) and shadow price (CNY per unit).
+
+    ``limit`` is the limit in force for this plan (a block's capacity times its
+    on/off level); ``budget`` the policy's figure with the block on;
+    ``utilisation`` is usage over budget. ``shadow_price`` (fractional mode) is
+    the CNY of value gained per unit by which the rule is relaxed: more
+    capacity for a ``<=`` rule, a lower requirement for a ``>=`` rule. The
+    wage-pool model's per-branch levels count as usage (``wage_pool_fall[B]``
+    shows the modelled fall of branch B's wage pool against ``max_fall``).
+    """
+    rows = problem.rows
+    switch = problem.switches
+    usage = rows.matrix @ shares.ravel() + rows.blocks[:, ~switch] @ y[~switch]
+    shift = rows.blocks[:, switch] @ y[switch]
+    lower_side = np.isfinite(rows.lower)
+    limit = np.where(lower_side, rows.lower, rows.upper) - shift
+    slack = np.where(lower_side, usage - limit, limit - usage)
+    tol = np.where(np.array(rows.unit) == "CNY", 0.01, 1e-6) + 1e-9 * np.abs(limit)
+    budget = np.where(lower_side, rows.lower, rows.upper) - rows.blocks[:, switch].sum(axis=1)
+    shadow = (
+        np.abs(duals) * row_scale(problem) / MONEY_SCALE if duals is not None
+        else np.full(len(rows), np.nan)
+    )  # fmt: skip
+    return pd.DataFrame(
+        {
+            "name": rows.names,
+            "rule": rows.rule,
+            "branch": rows.branch,
+            "unit": rows.unit,
+            "sense": np.where(lower_side, ">=", "<="),
+            "usage": usage,
+            "limit": limit,
+            "budget": budget,
+            "utilisation": np.divide(
+                usage, budget, out=np.full(len(rows), np.nan), where=np.abs(budget) > 0
+            ),
+            "slack": slack,
+            "binding": slack <= tol,
+            "shadow_price": shadow,
+        }
+    )
