@@ -244,7 +244,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(RECORD_PREFIX + json.dumps({"peak_mb": peak_rss_mb()}), flush=True)
         return 0
     if not args.release_memory:
-        from npl_disposal._memory import keep_freed_memory
+        from npl_disposal import keep_freed_memory
 
         keep_freed_memory()
     with tempfile.TemporaryDirectory(prefix="npl-e2e-") as scratch:

@@ -8,8 +8,9 @@
 Each size runs in a child process (so its peak memory is its own) that draws the
 benchmark portfolio (``conftest.synthetic``: ``branches_for(n)`` branches, every
 constraint), builds the problem and solves it in fractional and whole-loan mode with our
-HiGHS method, verification included. The table has per size: build, fractional and
-whole-loan seconds, the whole-loan gap, the child's peak RSS (generation included), the
+HiGHS method, verification included. Like the command line, the child hands the memory
+each step freed back to the system before the next (``npl_disposal.release_memory``).
+The table has per size: build, fractional and whole-loan seconds, the whole-loan gap, the child's peak RSS (generation included), the
 build's and the solves' own peaks (Linux: the mark is reset before each; the generated
 tables are dropped before solving), and microseconds per loan, so linearity shows as a
 flat column.
@@ -43,7 +44,7 @@ def emit(**record: Any) -> None:
 
 def child(n_loans: int, modes: Sequence[str], time_limit: float | None) -> None:
     """Run one size and emit a record after each step (the parent may kill us any time)."""
-    from npl_disposal import build_problem, read_portfolio, solve
+    from npl_disposal import build_problem, read_portfolio, release_memory, solve
     from npl_disposal.datasets import make_portfolio
 
     start = time.perf_counter()
@@ -63,9 +64,11 @@ def child(n_loans: int, modes: Sequence[str], time_limit: float | None) -> None:
 
     start = time.perf_counter()
     problem = build_problem(portfolio, policy, data.options)
+    release_memory()  # as the command line does between steps
     emit(step="build", seconds=time.perf_counter() - start, options=int(problem.eligible.sum()),
          rows=len(problem.rows), **peaks())  # fmt: skip
     del data  # the generated tables: the solve holds only the problem
+    release_memory()
     for mode in modes:
         resettable = reset_peak()
         start = time.perf_counter()

@@ -1,4 +1,4 @@
-"""``memory.release_unused`` hands Arrow's cached blocks back to the system."""
+"""``memory.release_memory`` hands Arrow's cached blocks back to the system."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from npl_disposal._memory import release_unused
+from npl_disposal._memory import release_memory
 
 
 def _rss_mb() -> float:
@@ -22,30 +22,30 @@ def _rss_mb() -> float:
 def test_freed_arrow_memory_leaves_the_process() -> None:
     pa = pytest.importorskip("pyarrow")
     pc = pytest.importorskip("pyarrow.compute")
-    release_unused()
+    release_memory()
     base = _rss_mb()
     big = pc.add(pa.array(np.arange(25_000_000, dtype=np.float64)), 1.0)  # 200 MB in Arrow
     assert _rss_mb() - base > 150
     del big
-    release_unused()
+    release_memory()
     assert _rss_mb() - base < 100
 
 
 def test_release_is_harmless_without_arrow_in_use() -> None:
-    release_unused()
-    release_unused()
+    release_memory()
+    release_memory()
 
 
 _REUSE = """
 import resource, numpy as np
-from npl_disposal._memory import keep_freed_memory, release_unused
+from npl_disposal._memory import keep_freed_memory, release_memory
 kept = {keep}
 if kept:
     assert keep_freed_memory()
 def faults():
     return resource.getrusage(resource.RUSAGE_SELF).ru_minflt
 np.ones(40_000_000).sum()  # 320 MB, faulted in, then freed
-release_unused()
+release_memory()
 before = faults()
 np.ones(40_000_000).sum()  # the same size again
 print(faults() - before)

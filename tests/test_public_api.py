@@ -45,6 +45,9 @@ EXPECTED = {
     "build_problem",
     "solve",
     "verify_plan",
+    # process-wide memory settings, for programs (the library never calls them itself)
+    "keep_freed_memory",
+    "release_memory",
     "__version__",
 }
 

@@ -5,6 +5,7 @@ loans to channels under budgets and the 2022 notice's rules, and check the
 inclusive small/micro NPL tolerance per branch. Money is CNY yuan throughout.
 """
 
+from npl_disposal._memory import keep_freed_memory, release_memory
 from npl_disposal.exceptions import (
     ExcelUnavailableError,
     InfeasiblePolicyError,
@@ -52,11 +53,13 @@ __all__ = [
     "__version__",
     "build_problem",
     "estimate_migration",
+    "keep_freed_memory",
     "load_policy",
     "read_branches",
     "read_loans",
     "read_options",
     "read_portfolio",
+    "release_memory",
     "solve",
     "value_options",
     "verify_plan",

@@ -1,5 +1,8 @@
 """Memory freed by the large steps: handed back to the system, or kept for reuse.
 
+Both are process-wide, so the library never calls them itself: a program does (the
+``npl-disposal`` command line calls both), a service decides for itself.
+
 Arrow's allocator (mimalloc or jemalloc) keeps freed blocks for reuse, and
 glibc keeps freed heap pages: after a million-loan options table is read and
 matched, the process holds some 400 MB it no longer uses (1.18 GB resident
@@ -20,14 +23,14 @@ import contextlib
 import ctypes
 import sys
 
-__all__ = ["keep_freed_memory", "release_unused"]
+__all__ = ["keep_freed_memory", "release_memory"]
 
 # glibc's mallopt parameters (malloc.h).
 _M_TRIM_THRESHOLD, _M_TOP_PAD, _M_MMAP_MAX = -1, -2, -4
 _keeping = False
 
 
-def release_unused() -> None:
+def release_memory() -> None:
     """Return freed but cached memory to the system (Arrow's pool; glibc's heap on Linux).
 
     After :func:`keep_freed_memory`, glibc's heap is kept: only Arrow's pool is released.

@@ -64,7 +64,7 @@ def run() -> int:
     """The ``npl-disposal`` program: :func:`main` in a process that keeps freed memory.
 
     A job runs one large plan, so memory its steps free is kept for the next step
-    rather than faulted in afresh (:func:`npl_disposal._memory.keep_freed_memory`).
+    rather than faulted in afresh (:func:`npl_disposal.keep_freed_memory`).
     """
     keep_freed_memory()
     return main()

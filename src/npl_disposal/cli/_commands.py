@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from npl_disposal._memory import release_memory
 from npl_disposal.cli._show import print_plan, print_portfolio, print_table
 from npl_disposal.cli.progress import PlainRenderer, Progress
 from npl_disposal.datasets import sample_path
@@ -66,6 +67,7 @@ def _outcome(result: AllocationResult) -> str:
 def _plan(args: argparse.Namespace, reporter: Progress) -> AllocationResult:
     with reporter.stage("read"):
         portfolio = read_portfolio(args.portfolio, branches=args.branches)
+        release_memory()  # what reading freed leaves the process before the next step
         policy = load_policy(args.policy)
         options = read_options(args.options, portfolio) if args.options is not None else None
     if options is None:
@@ -73,6 +75,7 @@ def _plan(args: argparse.Namespace, reporter: Progress) -> AllocationResult:
             options = value_options(portfolio, policy=policy)
     with reporter.stage("build"):
         problem = build_problem(portfolio, policy, options)
+        release_memory()
     with reporter.stage("solve") as stage:
         result = solve(
             problem,

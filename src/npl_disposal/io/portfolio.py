@@ -18,7 +18,6 @@ from functools import cached_property
 import numpy as np
 import pandas as pd
 
-from npl_disposal._memory import release_unused
 from npl_disposal.io._ids import duplicated, positions_in
 from npl_disposal.io.schema import AGE_BUCKETS, AGE_LABELS, BRANCH_COLUMNS, LOAN_COLUMNS
 from npl_disposal.io.tables import (
@@ -243,7 +242,6 @@ def read_portfolio(
             log,
         )
     log.raise_if_any("portfolio validation failed")
-    release_unused()
     return Portfolio(loan_table, branch_table, source_name(loans, "portfolio"))
 
 

@@ -18,7 +18,6 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from npl_disposal._memory import release_unused
 from npl_disposal._threads import for_each
 from npl_disposal.io._ids import positions_in
 from npl_disposal.io.options import channel_order, read_options
@@ -162,7 +161,6 @@ def build_problem(
     add_limits(builder, cells, rules.limits(table), branch_names, [b.name for b in blocks])
     wage.add_rows(builder, cells)
     rows = builder.build()
-    release_unused()
     return AllocationProblem(
         loan_ids=loans["loan_id"].to_numpy(dtype=object),
         channels=channels,

@@ -22,7 +22,6 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from npl_disposal._memory import release_unused
 from npl_disposal.exceptions import InfeasiblePolicyError, PolicyError, SolverError
 from npl_disposal.model.diagnose import explain, precheck
 from npl_disposal.model.problem import AllocationProblem
@@ -123,7 +122,6 @@ def solve(
     if len(conflicts):
         raise InfeasiblePolicyError(conflicts)
     backend = get_backend(solver)
-    release_unused()  # what the caller freed (e.g. the input tables) leaves the process first
     start = time.perf_counter()
     outcome, method = backend.solve(problem, mode, method, time_limit, mip_gap, progress)
     seconds = time.perf_counter() - start
