@@ -10,10 +10,10 @@ benchmark portfolio (``conftest.synthetic``: ``branches_for(n)`` branches, every
 constraint), builds the problem and solves it in fractional and whole-loan mode with our
 HiGHS method, verification included. Like the command line, the child hands the memory
 each step freed back to the system before the next (``npl_disposal.release_memory``).
-The table has per size: build, fractional and whole-loan seconds, the whole-loan gap, the child's peak RSS (generation included), the
-build's and the solves' own peaks (Linux: the mark is reset before each; the generated
-tables are dropped before solving), and microseconds per loan, so linearity shows as a
-flat column.
+The table has per size: build, fractional and whole-loan seconds, the whole-loan gap,
+the child's peak RSS (generation included), the build's and the solves' own peaks
+(Linux: the mark is reset before each; the generated tables are dropped before
+solving), and microseconds per loan, so linearity shows as a flat column.
 
 Limits are enforced from outside: a child still running after ``--timeout`` seconds is
 killed and its row shows what it finished. ``--time-limit`` is passed to each solve.
