@@ -8,6 +8,7 @@ out, open loans back) to run over several passes on a few thousand loans.
 
 from __future__ import annotations
 
+import json
 import re
 import sys
 from collections.abc import Iterator
@@ -160,6 +161,25 @@ def test_whole_loan_verified_within_its_gap_of_single_machine(client: Any, small
     assert result.gap == pytest.approx(
         (result.bound - result.objective) / abs(result.bound), rel=1e-9, abs=1e-12
     )
+
+
+def test_a_partitioned_result_writes_and_shows_itself_like_a_single_one(
+    client: Any, small: Data, tmp_path: Path
+) -> None:
+    result = solve_partitioned(
+        small.loans_dir, small.branches, small.policy, client=client, mode="fractional",
+        options=small.options_dir, **LOOP,
+    )  # fmt: skip
+    written = result.write(tmp_path / "out")
+    assert sorted(p.name for p in written) == ["partitions.csv", "plan.csv", "summary.json"]
+    summary = json.loads((tmp_path / "out" / "summary.json").read_text(encoding="utf-8"))
+    assert summary["objective"] == pytest.approx(result.objective, rel=1e-12)
+    plan = pd.read_csv(tmp_path / "out" / "plan.csv", dtype={"loan_id": str})
+    assert plan["share"].sum() == pytest.approx(result.n_loans, rel=1e-9)
+    text = repr(result)
+    assert "\n" not in text and len(text) < 200 and result.status.value in text
+    assert f"{result.objective / 1e6:,.2f}" in text
+    assert "PartitionedResult" in result._repr_html_() and "<table" in result._repr_html_()
 
 
 def test_valuation_on_the_workers_matches_value_options(

@@ -2,14 +2,19 @@
 
 from __future__ import annotations
 
+import json
+import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import pandas as pd
 
 from npl_disposal.distributed._storage import _list_parquet, _read_parquet
-from npl_disposal.solvers.result import SolverReport, Status, constraint_records
+from npl_disposal.io.output import Writer, write_outputs
+from npl_disposal.io.tables import write_csv
+from npl_disposal.solvers.result import SolverReport, Status, constraint_records, html_view
 
 PLAN_COLUMNS = ["loan_id", "channel", "share"]
 
@@ -79,6 +84,43 @@ class PartitionedResult:
         if self.out is not None:
             lines.append(f"plan written to {self.out}")
         return "\n".join(lines)
+
+    def __repr__(self) -> str:
+        return (
+            f"<PartitionedResult {self.status.value} {self.mode}, {self.n_loans:,} loans in "
+            f"{len(self.partitions)} partitions: value CNY {self.objective / 1e6:,.2f}m, "
+            f"bound CNY {self.bound / 1e6:,.2f}m, gap {self.gap:.1e}>"
+        )
+
+    def _repr_html_(self) -> str:
+        """A notebook's view: status, value, bound, gap and the partitions."""
+        shown = self.partitions.copy()
+        if "value" in shown:
+            shown["value"] = shown["value"] / 1e6
+            shown = shown.rename(columns={"value": "value (CNY m)"})
+        return html_view(
+            "PartitionedResult",
+            {"status": self.status.value, "mode": self.mode, "loans": f"{self.n_loans:,}",
+             "value (CNY m)": f"{self.objective / 1e6:,.2f}",
+             "bound (CNY m)": f"{self.bound / 1e6:,.2f}", "gap": f"{self.gap:.1e}"},
+            shown,
+        )  # fmt: skip
+
+    def write(self, directory: str | os.PathLike[str]) -> list[Path]:
+        """Write ``summary.json``, ``partitions.csv`` and (when gathered) ``plan.csv``.
+
+        The plan written to ``out`` by the solve stays there; ``plan.csv`` is written
+        only when the plan was gathered (``out`` not given). All or nothing.
+        """
+        summary = json.dumps(self.to_dict(), indent=2, ensure_ascii=False)
+        files: dict[str, Writer] = {
+            "summary.json": lambda p: p.write_text(summary, encoding="utf-8"),
+            "partitions.csv": lambda p: self.partitions.to_csv(p, index=False),
+        }
+        if self.plan is not None:
+            plan = self.plan
+            files["plan.csv"] = lambda p: write_csv(plan, p)
+        return write_outputs(Path(directory), files)
 
     def to_dict(self) -> dict[str, Any]:
         """Status, value, bound, gap, blocks, constraints and timings as plain data."""

@@ -38,6 +38,7 @@ __all__ = [
     "branches_table",
     "constraint_records",
     "constraint_table",
+    "html_view",
     "plan_frame",
     "plan_with_keys",
 ]
@@ -165,7 +166,7 @@ class AllocationResult:
     def _repr_html_(self) -> str:
         """A notebook's view: status, value, bound, gap and the channel mix (CNY m)."""
         mix = self.channel_mix()[["loans", "balance", "value"]] / [1.0, 1e6, 1e6]
-        return _html(
+        return html_view(
             "AllocationResult",
             {"status": self.status.value, "mode": self.mode,
              "loans": f"{self.problem.n_loans:,}", "value (CNY m)": f"{self.objective / 1e6:,.2f}",
@@ -223,7 +224,7 @@ def branches_table(result: AllocationResult) -> pd.DataFrame:
     return figures[["branch", *BRANCH_FIGURES, *extra, *rest]]
 
 
-def _html(title: str, fields: Mapping[str, str], table: pd.DataFrame) -> str:
+def html_view(title: str, fields: Mapping[str, str], table: pd.DataFrame) -> str:
     """A small HTML view: a title, ``fields`` in one line, and ``table`` (2 decimals)."""
     head = " &middot; ".join(
         f"<b>{html.escape(k)}</b> {html.escape(v)}" for k, v in fields.items()
