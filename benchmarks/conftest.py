@@ -24,7 +24,7 @@ from npl_disposal.datasets import SyntheticPortfolio, make_portfolio
 SIZE_SETS: dict[str, tuple[int, ...]] = {
     # CI smoke pass (``--benchmark-disable``): every benchmark once, in seconds.
     "smoke": (2_000,),
-    # Unmarked benchmarks (DESIGN section 6: 10k, 100k and 1M loans).
+    # Unmarked benchmarks (10k, 100k and 1M loans).
     "full": (10_000, 100_000, 1_000_000),
     # Building and solving with our HiGHS method.
     "solve": (10_000, 100_000),
@@ -32,7 +32,7 @@ SIZE_SETS: dict[str, tuple[int, ...]] = {
     "floor": (10_000, 100_000),
     # Reading, validating, valuing, estimating: cheap per loan, so large sizes.
     "data": (100_000, 1_000_000),
-    # One-shot work at the largest DESIGN size (generating portfolios and histories).
+    # One-shot work at the largest size (generating portfolios and histories).
     "large": (1_000_000,),
     # scale.py: one fresh process per size, so peak memory is per size.
     "scale": (10_000, 100_000, 1_000_000, 3_000_000),
@@ -55,7 +55,7 @@ ONE_ROUND = 5_000
 NAIVE_MILP_MAX_LOANS = 10_000
 #: Seconds the plain whole-loan HiGHS model gets; its gap is recorded, not asserted.
 PLAIN_MILP_TIME_LIMIT = 120.0
-#: Branches of the synthetic portfolios: DESIGN section 6 has 100 at every size.
+#: Branches of the synthetic portfolios: 100 at every size.
 MAX_BRANCHES = 100
 #: Seed of every synthetic benchmark portfolio.
 SEED = 1

@@ -7,7 +7,7 @@ The job ``npl-disposal plan`` does, stage by stage, from files on disk::
 
 A child process draws the portfolio (``npl_disposal.datasets.make_portfolio``) and writes
 ``portfolio``, ``branches`` (CSV or Parquet) and ``policy.toml`` (every constraint of
-DESIGN section 4) into a temporary folder, so this process's memory is the job's only.
+docs/model.md) into a temporary folder, so this process's memory is the job's only.
 Then each stage is timed on its own:
 
     load+validate  read_portfolio(portfolio, branches) and load_policy(policy.toml)

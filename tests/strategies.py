@@ -1,15 +1,15 @@
 """Shared hypothesis strategies and problem factories for the allocation tests.
 
-Two sources of small allocation problems (DESIGN section 4):
+Two sources of small allocation problems (docs/model.md):
 
 * :func:`synthetic_cases` -- :func:`npl_disposal.datasets.make_portfolio` with its own
   options and a randomly perturbed ``policy_dict()`` (sections dropped, budgets scaled,
   the tolerance made to bite, securitisation minimums and fixed costs, small bulk packages);
 * :func:`tiny_cases` -- hand-built tables of at most 7 loans in the canonical columns of
-  DESIGN section 5, with a custom channel ``amc_b`` and budgets that sometimes sit exactly
+  the input files, with a custom channel ``amc_b`` and budgets that sometimes sit exactly
   on a sum of balances (ties), small enough to enumerate every whole-loan plan.
 
-:func:`brute_force` enumerates those plans and checks every rule of DESIGN section 4 in
+:func:`brute_force` enumerates those plans and checks every rule of docs/model.md in
 plain numpy from the tables and the policy mapping, independent of the library's matrix.
 """
 
@@ -32,7 +32,7 @@ from npl_disposal.datasets import SyntheticPortfolio, make_portfolio
 from npl_disposal.model.problem import AllocationProblem
 from npl_disposal.solvers.result import AllocationResult, Status
 
-#: Every section of policy.toml that adds a constraint (DESIGN section 4).
+#: Every section of policy.toml that adds a constraint (docs/model.md).
 CONSTRAINT_SECTIONS = (
     "long_age",
     "write_off",
@@ -500,7 +500,7 @@ def eligible_channels(case: Case, policy: Mapping[str, Any]) -> list[list[str]]:
 def brute_force(
     case: Case, policy: Mapping[str, Any] | None = None, eps: float = 1e-6
 ) -> BruteForce:
-    """Enumerate every whole-loan plan; check DESIGN section 4 directly; return the best.
+    """Enumerate every whole-loan plan; check docs/model.md directly; return the best.
 
     The on/off variable of a block is on exactly when its channel is used (on with the
     channel unused only costs, off with it used breaks its capacity). Limits are met

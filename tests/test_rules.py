@@ -1,4 +1,4 @@
-"""Branch figures of DESIGN section 4 on hand-computed cases, to the cent."""
+"""Branch figures of docs/model.md on hand-computed cases, to the cent."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Property tests of ``solve``: the canonical model of DESIGN section 4, checked independently.
+"""Property tests of ``solve``: the model of docs/model.md, checked independently.
 
 Problems come from :mod:`strategies` (synthetic portfolios with perturbed policies, and
 hand-built tables of up to 7 loans that :func:`strategies.brute_force` enumerates).

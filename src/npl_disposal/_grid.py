@@ -1,13 +1,11 @@
 """Per-loan reductions over the loan x channel grid, one pass per channel.
 
-The grids (value, reduced value, shares) are ``(loans, channels)`` arrays in row
-order with a handful of channels. NumPy reduces such an array along its short
-rows slowly: at 1M loans x 5 channels ``max(axis=1)`` takes about 45 ms and
-``argmax`` 20 ms. Here each block of rows that fits in the processor's cache
-is reduced by one vectorised pass per channel: about 10 ms for the maximum,
-25 ms for the best position with the best and second-best values together.
-The results equal NumPy's, ties included (the first best channel wins, as in
-``argmax``); the grids hold no NaN (an ineligible option is -inf).
+The grids (value, reduced value, shares) are ``(loans, channels)`` arrays in row order
+with a handful of channels. NumPy reduces such an array along its short rows slowly.
+Here each block of rows that fits in the processor's cache is reduced by one vectorised
+pass per channel, several times faster (benchmarks/README.md, design measurements). The
+results equal NumPy's, ties included (the first best channel wins, as in ``argmax``);
+the grids hold no NaN (an ineligible option is -inf).
 """
 
 from __future__ import annotations

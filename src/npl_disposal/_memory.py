@@ -4,17 +4,15 @@ Both are process-wide, so the library never calls them itself: a program does (t
 ``npl-disposal`` command line calls both), a service decides for itself.
 
 Arrow's allocator (mimalloc or jemalloc) keeps freed blocks for reuse, and
-glibc keeps freed heap pages: after a million-loan options table is read and
-matched, the process holds some 400 MB it no longer uses (1.18 GB resident
-after ``build_problem`` at 1M loans, 0.68 GB once released). The solve that
-follows then peaks that much lower. Releasing takes a few milliseconds.
+glibc keeps freed heap pages: after a large options table is read and matched,
+the process holds a good part of it that it no longer uses. Released, the solve
+that follows peaks that much lower. Releasing takes a few milliseconds.
 
 A batch job that runs one large plan gains more from the opposite:
 :func:`keep_freed_memory` (the command line calls it) has glibc place large
 arrays in its heap and keep freed pages there, so the next array reuses them
-instead of faulting fresh pages in from the kernel. At 10M loans that fault
-handling took a third of the job's time (``npl-disposal plan``: 67 s, of
-which 33 s in the kernel, against about 54 s with freed memory kept).
+instead of faulting fresh pages in from the kernel, which took a third of a
+ten-million-loan job's time (benchmarks/README.md, design measurements).
 """
 
 from __future__ import annotations

@@ -1,10 +1,10 @@
 """Blocks of loans on the machine's cores.
 
-NumPy releases the interpreter lock inside its array loops, so independent blocks
-of tens of thousands of loans run side by side on threads: the valuation of ten
-million loans on two cores takes about half the time of one. The number of
-threads is the cores this process may use, or ``NPL_DISPOSAL_THREADS`` when set
-(``1`` runs every block in the calling thread, in order).
+NumPy releases the interpreter lock inside its array loops, so independent blocks of
+tens of thousands of loans run side by side on threads (benchmarks/README.md, design
+measurements). The number of threads is the cores this process may use, or
+``NPL_DISPOSAL_THREADS`` when set (``1`` runs every block in the calling thread, in
+order).
 """
 
 from __future__ import annotations

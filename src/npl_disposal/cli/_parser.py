@@ -73,7 +73,7 @@ def build_parser() -> argparse.ArgumentParser:
     demo.set_defaults(func=commands.cmd_demo)
 
     check = sub.add_parser("check", help="validate a portfolio and print its summaries")
-    check.add_argument("portfolio", help="loans: CSV or Parquet (DESIGN section 5 columns)")
+    check.add_argument("portfolio", help="loans: CSV or Parquet")
     check.add_argument("--branches", help="branch table: CSV or Parquet")
     check.set_defaults(func=commands.cmd_check)
 

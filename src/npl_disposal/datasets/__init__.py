@@ -1,7 +1,7 @@
 """Data to try the library on: synthetic portfolios and histories, and the bundled sample.
 
-:func:`make_portfolio` draws, from one seed and fully vectorised (2.4-3 s for 1M loans
-on a 2-core machine), a portfolio in the canonical layout of the input files (``docs/model.md``):
+:func:`make_portfolio` draws, from one seed and fully vectorised, a portfolio in the
+canonical layout of the input files (``docs/model.md``):
 
 * ``loans`` -- one row per non-performing loan, every column of
   :data:`npl_disposal.io.schema.LOAN_COLUMNS`, money in CNY yuan rounded to cents;

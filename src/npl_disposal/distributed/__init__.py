@@ -9,7 +9,7 @@ A portfolio is a directory of Parquet files, one per partition (see
 :func:`write_partitioned`). Every partition is read, validated, valued and
 turned into its own :class:`~npl_disposal.model.problem.AllocationProblem` on a Dask
 worker, once, and stays there. The coordinator (this process) holds only the
-coupling rows of DESIGN section 4 (the policy's budgets and one tolerance row
+coupling rows of ``docs/model.md`` (the policy's budgets and one tolerance row
 per branch, their limits computed from totals reduced over every partition)
 and their dual prices. The solve is the method of
 :mod:`npl_disposal.solvers._pricing`, split along partitions:

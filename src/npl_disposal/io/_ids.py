@@ -4,7 +4,7 @@ Matching three million option rows to a million loans by text is the costliest
 step of reading an options table. Rows listed in portfolio order (as
 ``value_options`` writes them) are matched by comparing neighbours; others by
 Arrow's hash lookup (``pyarrow.compute.index_in``), several times faster than a
-pandas index of Python strings (1M in 1M: 0.5 s against 1.7 s). pandas does it
+pandas index of Python strings (benchmarks/README.md, design measurements). pandas does it
 where pyarrow is not installed.
 """
 
@@ -65,10 +65,10 @@ def positions_in(column: pd.Series, names: Sequence[object] | pd.Index) -> np.nd
 def duplicated(values: pd.Series) -> np.ndarray:
     """Mask of the values present more than once (missing values never count).
 
-    Text ids are hashed to 64 bits and the hashes sorted: when no two hashes are
-    equal no two ids are, the usual case, proven without hashing the text into
-    a table (10M loan ids: about 2.5 s against 15 s). Otherwise, or for other
-    values, pandas marks the duplicates exactly.
+    Text ids are hashed to 64 bits and the hashes sorted: when no two hashes are equal
+    no two ids are, the usual case, proven without hashing the text into a table, about
+    six times faster (benchmarks/README.md, design measurements). Otherwise, or for
+    other values, pandas marks the duplicates exactly.
     """
     present = values.notna().to_numpy(dtype=bool)
     text = values.to_numpy(dtype=object)[present]
@@ -85,7 +85,7 @@ def in_order(ids: np.ndarray, keys: np.ndarray) -> np.ndarray | None:
     Tables derived from the portfolio, such as the options of ``value_options``,
     list each loan's rows together in portfolio order. Then two passes of
     comparisons place every key, where a hash lookup would take several times as
-    long (10M loans, 30M options: about 9 s). Each run's first key is checked
+    long. Each run's first key is checked
     against its id, so the positions are exact or this returns None. Runs are
     found by object address when each id's keys are one object (as there), else
     by Python equality; see :func:`locate` for Arrow text.
@@ -111,8 +111,8 @@ def equal_values(a: np.ndarray, b: np.ndarray, at: np.ndarray | None = None) -> 
 
     Tables derived from the portfolio (options from ``value_options``, a plan's
     ids) hold the portfolio's own id objects, and two references to one object
-    are equal: addresses are compared first, without touching the objects
-    (40M options: about 0.1 s against 0.8 s for Python's ``==`` on each pair).
+    are equal: addresses are compared first, without touching the objects (an
+    eighth of the time of Python's ``==`` on each pair).
     Only pairs of different objects are compared by value.
     """
     left = _addresses(a)

@@ -94,8 +94,8 @@ def _portfolio_rows(frame: pd.DataFrame, portfolio: Portfolio) -> np.ndarray | N
 
     ``value_options`` writes the options so (the portfolio's own id objects,
     loan by loan). Such ids equal the validated ones, so they need no cleaning
-    and no lookup: at 10M loans this spares converting 30M ids to text and
-    matching them (about 4 s). None for any other table, read as usual.
+    and no lookup, which spares converting every option's id to text and matching
+    it. None for any other table, read as usual.
     """
     if "loan_id" not in frame.columns or not frame.columns.is_unique:
         return None
@@ -109,8 +109,7 @@ def _duplicate_options(frame: pd.DataFrame, loan_pos: np.ndarray) -> np.ndarray:
     """Rows whose (loan_id, channel) appears more than once, on integer keys when it can.
 
     Keys already increasing (rows sorted by loan and channel) have none; others
-    are sorted, which takes a third of the time of hashing them (30M rows: 2.5 s
-    against 7.6 s).
+    are sorted, which takes a third of the time of hashing them.
     """
     channel = frame["channel"]
     if isinstance(channel.dtype, pd.CategoricalDtype):  # as value_options writes it: no hashing

@@ -4,7 +4,7 @@
 >>> pf = read_portfolio("portfolio.csv", branches="branches.csv")  # doctest: +SKIP
 >>> pf.by_class()  # doctest: +SKIP
 
-Columns and units are those of DESIGN section 5 (money in CNY yuan). Chinese
+Columns and units are those of the input files (``docs/model.md``; money in CNY yuan). Chinese
 headers such as 贷款编号, 机构, 贷款余额, 五级分类 and the classes 次级 / 可疑 / 损失
 are accepted and mapped to the canonical names.
 """

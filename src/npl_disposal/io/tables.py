@@ -155,7 +155,7 @@ def read_table(source: TableSource, columns: tuple[Column, ...]) -> pd.DataFrame
     """
     if isinstance(source, pd.DataFrame):
         # A new frame: changing it never changes the caller's (pandas copies on write, or
-        # rename copies). No deep copy: at 40M option rows it took 2 s, consolidating blocks.
+        # rename copies). No deep copy: it would consolidate every block of a large table.
         return source.rename(columns=_header_map(source.columns, columns))
     path = Path(source)
     if not path.exists():
@@ -184,9 +184,9 @@ def _read_parquet(path: Path, columns: tuple[Column, ...]) -> pd.DataFrame:
 def _dictionary_columns(path: Path, columns: tuple[Column, ...]) -> list[str] | None:
     """The file's text columns with few distinct values (all but ``loan_id``), if any.
 
-    Read dictionary-encoded, they arrive as categoricals: Arrow skips building ten
-    million strings that pandas would hash back into categories (10M loans: read
-    and validated in about 8 s instead of 10.5).
+    Read dictionary-encoded, they arrive as categoricals: Arrow skips building a string
+    per row that pandas would hash back into categories (benchmarks/README.md, design
+    measurements).
     """
     import pyarrow as pa
     import pyarrow.parquet as pq
@@ -240,7 +240,7 @@ def write_csv(frame: pd.DataFrame, path: Path) -> None:
     """Write ``frame`` to CSV without its index, as ``frame.to_csv(path, index=False)``.
 
     Where pyarrow is installed, a frame of text and number columns is written by
-    Arrow's CSV writer: a ten-million-row plan in about 2 s instead of 18 s. A
+    Arrow's CSV writer, several times faster (benchmarks/README.md, design measurements). A
     whole float keeps pandas' ``1.0`` (so the column reads back as float);
     other floats may be spelled differently (``0.00001`` for ``1e-05``) but
     read back to the same number. Text that needs quoting, other column types,

@@ -99,9 +99,9 @@ class PlanJoin:
     ) -> PlanJoin:
         """The join, made once per (loans, options, plan) for the same ``keys``.
 
-        A solve verifies its plan, and its branch figures join the same three
-        tables again (1 s at 10M loans): with the plan's keys the second asks get
-        the first join. The tables are compared by identity; the join is read only.
+        A solve verifies its plan, and its branch figures join the same three tables
+        again: with the plan's keys the second asks get the first join. The tables are
+        compared by identity; the join is read only.
         """
         if keys is None:
             return cls(loans, options, plan)

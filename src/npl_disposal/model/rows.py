@@ -89,8 +89,8 @@ class ResourceRows:
     def reach(self) -> np.ndarray:
         """Each row's sum of absolute coefficients over every option, computed once.
 
-        :func:`build_problem` records it row by row as the rows are built (at 10M
-        loans a pass over the 150M stored coefficients takes 1.4 s).
+        :func:`build_problem` records it row by row as the rows are built, sparing a
+        pass over every stored coefficient (benchmarks/README.md, design measurements).
         """
         m = self.matrix
         return np.bincount(m.indices, weights=np.abs(m.data), minlength=m.shape[0])
@@ -112,10 +112,10 @@ class ResourceRows:
 class RowBuilder:
     """Accumulates rows in compressed row form; one call adds one row.
 
-    A row is kept as its column positions (32-bit where the grid allows) and
-    values, with no row index per entry; the matrix is then converted once to
-    columns. At 10M loans this holds a third of the memory of row, column and
-    value triplets.
+    A row is kept as its column positions (32-bit where the grid allows) and values,
+    with no row index per entry; the matrix is then converted once to columns: a third
+    of the memory of row, column and value triplets (benchmarks/README.md, design
+    measurements).
     """
 
     def __init__(self, n: int, m: int, blocks: Sequence[Block]) -> None:
@@ -182,8 +182,8 @@ class RowBuilder:
 
         Each row's entries are counted into their columns and then placed there,
         rows in order, so every column lists its rows ascending. Column ranges run
-        on threads. At 10M loans this takes half the time of joining the rows by
-        row and converting (4.3 s), and never holds the matrix twice.
+        on threads. This takes half the time of joining the rows by row and
+        converting, and never holds the matrix twice (benchmarks/README.md, design measurements).
         """
         k, width = len(self.c), self.n * self.m
         nnz = sum(c.size for c in self.c)

@@ -46,8 +46,8 @@ WORKBOOK_SHEETS = {
     "plan": "Plan",
 }
 
-#: The plan sheet holds at most this many rows (openpyxl takes about 0.2 ms and a few KB
-#: per cell); a longer plan gets a note there instead: it is in ``plan.csv``.
+#: The plan sheet holds at most this many rows (openpyxl is slow and large per cell);
+#: a longer plan gets a note there instead: it is in ``plan.csv``.
 WORKBOOK_PLAN_ROWS = 100_000
 
 #: What to install for the Excel workbook.

@@ -32,7 +32,7 @@ def scaled_columns(problem: AllocationProblem, cols: np.ndarray) -> sp.coo_matri
     """The resource rows' columns ``cols``, scaled (money rows in CNY millions).
 
     Taken from the column-stored matrix and scaled after slicing, so no scaled
-    copy of the whole matrix (134 MB at 1M loans) is kept.
+    copy of the whole matrix is kept.
     """
     sub = sp.csc_matrix(problem.rows.matrix[:, cols]).tocoo()
     sub.data = sub.data * row_scale(problem)[sub.row]
@@ -168,13 +168,12 @@ class GrowingLP:
     instead of solving the larger LP from scratch. Column generation's usual
     loop (price, add, re-solve) thereby costs little more than its final LP.
 
-    ``start`` (a grid of whole options) gives the first LP its basis: each free
-    loan on its option there, solved by the dual simplex (at 1M loans, 166
-    iterations instead of 3,521 for the first LP of 5,000 loans). A freed loan
-    enters the basis at the option it was fixed to (about 200 iterations per
-    grow instead of 4,400). ``fixed_shares`` may hold the start plan in the free
-    loans' rows too; with ``own`` it becomes :attr:`base` itself (its free rows
-    cleared) instead of a copy, sparing a loans x channels grid.
+    ``start`` (a grid of whole options) gives the first LP its basis: each free loan on
+    its option there, solved by the dual simplex. A freed loan enters the basis at the
+    option it was fixed to. Both cut the simplex iterations about twentyfold
+    (benchmarks/README.md, design measurements). ``fixed_shares`` may hold the start
+    plan in the free loans' rows too; with ``own`` it becomes :attr:`base` itself (its
+    free rows cleared) instead of a copy, sparing a loans x channels grid.
     """
 
     def __init__(
@@ -194,8 +193,8 @@ class GrowingLP:
             problem, free, fixed_shares, phase_one=phase_one, fix_blocks=fix_blocks
         )
         held = start[self.first.loans] if start is not None else None  # the free loans' start
-        # From a start basis the dual simplex beats the interior point method (3M loans,
-        # first LP of 15,000 loans: 0.16 s against 0.93 s with its crossover).
+        # From a start basis the dual simplex beats the interior point method with its
+        # crossover (benchmarks/README.md, design measurements).
         self.session = HighsSession(
             self.first.model, method="simplex" if start is not None else None
         )

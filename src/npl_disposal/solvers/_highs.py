@@ -98,8 +98,8 @@ def run_highs(
     """Solve ``model`` with HiGHS; tolerances and ``abs_gap`` in the model's (scaled) units.
 
     ``presolve=False`` turns HiGHS's presolve off: it does not check the time
-    limit throughout a MIP presolve (ERGO-Code/HiGHS#1501), which on a
-    whole-loan model of 100k loans ran for many minutes past a 10 s limit.
+    limit throughout a MIP presolve (ERGO-Code/HiGHS#1501): on a large whole-loan
+    model it ran for minutes past the limit.
 
     ``target`` (MIP) stops the search at the first plan whose objective is at or
     below it (status ``"target"``): used when a bound proven elsewhere already
@@ -222,14 +222,13 @@ class HighsSession:
     def swap_into_basis(self, cols: np.ndarray, rows: np.ndarray) -> bool:
         """Make ``cols`` basic in place of the slacks of ``rows`` (then at their lower limit).
 
-        After :meth:`add_rows` and :meth:`add_columns` HiGHS keeps its basis with
-        the new rows' slacks basic and the new columns at zero. When the new
-        columns are a fixed loan's option at the share it held (the row limits
-        moved by the same usage), this swap keeps the basis primal feasible, and
-        the next solve starts where the last one ended: at 1M loans each grow
-        took about 4,400 dual simplex iterations from the default basis and
-        about 200 from this one. Before the first solve the swap is made in the
-        slack basis (every column at zero). False (basis unchanged) if the
+        After :meth:`add_rows` and :meth:`add_columns` HiGHS keeps its basis with the
+        new rows' slacks basic and the new columns at zero. When the new columns are a
+        fixed loan's option at the share it held (the row limits moved by the same
+        usage), this swap keeps the basis primal feasible, and the next solve starts
+        where the last one ended (about twenty times fewer simplex iterations per grow,
+        benchmarks/README.md, design measurements). Before the first solve the swap is
+        made in the slack basis (every column at zero). False (basis unchanged) if the
         counts differ or HiGHS rejects the basis.
         """
         if cols.size != rows.size:

@@ -131,8 +131,8 @@ def sample_duals(
 ) -> tuple[np.ndarray, tuple[AllocationProblem, Outcome] | None]:
     """Prices from the exact LP of a random sample, its budgets scaled to the sample.
 
-    The sample problem is solved by this same method, so a million loans are
-    priced from a hundred thousand, those from ten thousand, and so on: the
+    The sample problem is solved by this same method, so a portfolio is priced
+    from a tenth of its loans, that tenth from a tenth of it, and so on: the
     prices' sampling error, and with it the loans left near a tie, shrinks as
     the square root of the sample. The sample problem and its outcome come
     back too, to price the same loans again with the on/off blocks fixed.
@@ -463,7 +463,7 @@ def _cheapest_cover(
     """Positions of the lowest ``ratio`` whose ``gain`` adds up to ``need`` (one more).
 
     The few thousand cheapest are selected and sorted, four times as many while
-    they fall short, instead of sorting millions (10M loans: about 1 s).
+    they fall short, instead of sorting every loan.
     """
     if ratio.size == 0:
         return np.zeros(0, dtype=np.intp)
@@ -488,7 +488,7 @@ def free_more(
     Capping the loans let in per pass keeps each restricted LP small while the
     prices settle (column generation's usual stabilisation); the grown model
     restarts from its last basis, so many small passes cost less than a few
-    large ones (1M loans: 21 s with 40k loans let in per pass, 9.5 s with 3k).
+    large ones (benchmarks/README.md, design measurements).
     Gaps are compared per yuan of balance, since most rows weigh a loan by its
     balance.
     """

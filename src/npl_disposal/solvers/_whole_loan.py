@@ -301,8 +301,8 @@ def _combo_lp(
     frees budget that tens of thousands of loans then move into, so the
     relaxation's prices are far off. When those prices came from a sample, the
     sample's LP is solved again with the blocks fixed (from its last basis), and
-    its prices start a fresh LP over every loan (1M loans: 20 s to 10 s for the
-    whole-loan solve). Otherwise the relaxed LP is grown in place.
+    its prices start a fresh LP over every loan, which halves the whole-loan solve
+    (benchmarks/README.md, design measurements). Otherwise the relaxed LP is grown in place.
     """
     options: dict[str, object] = dict(lp_options)
     if relaxed.sample is not None:
@@ -413,7 +413,7 @@ def _without(shares: np.ndarray, loans: np.ndarray) -> np.ndarray:
     """A copy of the ``shares`` grid with the rows of mask ``loans`` at zero.
 
     Copying and clearing the few rows costs a fifth of ``np.where`` broadcasting
-    the mask over the whole grid (10M loans: 0.9 s).
+    the mask over the whole grid.
     """
     out = shares.copy()
     out[loans] = 0.0

@@ -117,8 +117,7 @@ class AllocationResult:
     def branch_figures(self) -> pd.DataFrame:
         """Tolerance, wage-pool and add-back figures per branch after this plan.
 
-        Computed once (at ten million loans it takes a second or two); each call
-        returns a copy.
+        Computed once (it joins the plan to the tables); each call returns a copy.
         """
         if not self._figures:
             p = self.problem

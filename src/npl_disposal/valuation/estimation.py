@@ -40,9 +40,9 @@ class MigrationEstimator:
     Parameters
     ----------
     method
-        ``"cohort"`` (default; DESIGN section 5): pair each loan's record at month
-        ``t`` with its record at ``t + 1`` and set ``p_ij = N_ij / N_i``.
-        ``"aalen_johansen"``: the duration (continuous-time) estimator of a
+        ``"cohort"`` (default; the ``npl-disposal migration`` estimate): pair each
+        loan's record at month ``t`` with its record at ``t + 1`` and set ``p_ij = N_ij
+        / N_i``. ``"aalen_johansen"``: the duration (continuous-time) estimator of a
         time-homogeneous Markov chain; see :meth:`fit`.
     states
         The states, in the order of the matrix; aliases accepted. ``None``: the states of

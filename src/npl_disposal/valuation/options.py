@@ -1,4 +1,4 @@
-"""Value every disposal channel for every loan: the options table (DESIGN section 3, layer 3).
+"""Value every disposal channel for every loan: the options table.
 
 >>> from npl_disposal.datasets import make_portfolio
 >>> from npl_disposal.valuation import value_options
@@ -120,7 +120,7 @@ def _channel_matrices(
 
     One workout kernel serves every loan; the loans are valued in blocks of
     ``BLOCK_LOANS``, so that each step's arrays stay in the processor's cache
-    (``value_options`` at 10M loans: 13.8 s in one piece, 6-9 s in blocks).
+    (benchmarks/README.md, design measurements).
     """
     n = lo.balance.size
     max_age = int(min(math.floor(float(lo.age.max())) + 1, AGE_CAP)) if n else 1
@@ -216,7 +216,7 @@ def _eligible_options(
 
     Returns each option's loan position, channel code (int8), value and pnl. Each
     block of ``BLOCK_LOANS`` loans is listed on its own, into its place in the
-    output, so its cells stay in cache (10M loans: 5.5 s as one gather, about 1 s).
+    output, so its cells stay in cache (benchmarks/README.md, design measurements).
     """
     k, n = eligible.shape
     if n == 0:
