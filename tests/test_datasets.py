@@ -234,7 +234,7 @@ def test_policy_dict_has_every_section(sample: SyntheticPortfolio) -> None:
 
 
 def solve_canonical(p: SyntheticPortfolio, whole_loan: bool) -> tuple[bool, dict[str, float]]:
-    """Solve the model of docs/model.md with scipy's HiGHS; return success and each budget's slack."""
+    """Solve the model (docs/model.md) with scipy's HiGHS; success and each budget's slack."""
     loans, options, policy = p.loans, p.options, p.policy_dict()
     n, m = len(loans), len(options)
     row = pd.Index(loans["loan_id"]).get_indexer(options["loan_id"])

@@ -31,9 +31,12 @@ def test_freed_arrow_memory_leaves_the_process() -> None:
     assert _rss_mb() - base < 100
 
 
-def test_release_is_harmless_without_arrow_in_use() -> None:
+def test_release_never_imports_arrow_itself(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Where Arrow is not in use, releasing does not import it (and works twice)."""
+    monkeypatch.delitem(sys.modules, "pyarrow", raising=False)
     release_memory()
     release_memory()
+    assert "pyarrow" not in sys.modules
 
 
 _REUSE = """

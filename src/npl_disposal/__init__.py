@@ -6,6 +6,7 @@ inclusive small/micro NPL tolerance per branch. Money is CNY yuan throughout.
 """
 
 from npl_disposal._memory import keep_freed_memory, release_memory
+from npl_disposal._version import __version__
 from npl_disposal.exceptions import (
     ExcelUnavailableError,
     InfeasiblePolicyError,
@@ -29,8 +30,6 @@ from npl_disposal.valuation import (
     estimate_migration,
     value_options,
 )
-
-__version__ = "0.1.0"
 
 __all__ = [
     "AllocationProblem",

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from npl_disposal import __version__
+from npl_disposal._version import __version__
 from npl_disposal.cli import _commands as commands
 from npl_disposal.reporting.excel import WORKBOOK_NAME
 

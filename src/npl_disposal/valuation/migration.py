@@ -510,8 +510,8 @@ def project(
 def write_matrix(matrix: MigrationMatrix, path: str | os.PathLike[str]) -> Path:
     """Write the matrix as CSV: ``from_state``, then one column per to-state.
 
-    This is the file ``npl-disposal migration`` writes. It is written to a temporary name and moved into place, so a failure leaves
-    no partial file. Returns the path.
+    This is the file ``npl-disposal migration`` writes. It is written to a temporary
+    name and moved into place, so a failure leaves no partial file. Returns the path.
     """
     target = Path(path)
     table = matrix.frame().reset_index()
