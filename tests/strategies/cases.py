@@ -8,7 +8,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+import numpy as np
 import pandas as pd
+import pytest
 from hypothesis import assume
 
 from npl_disposal import InfeasiblePolicyError, build_problem, solve
@@ -209,3 +211,12 @@ def rel_tol(*values: float, rel: float = 1e-6, floor: float = 1e-2) -> float:
 # --------------------------------------------------------------------------- synthetic source
 
 
+def assert_sound(case: Case, result: AllocationResult) -> None:
+    """Every loan allocated exactly once, and the balance conserved to the cent (plan table)."""
+    per_loan = result.plan.groupby("loan_id")["share"].sum()
+    per_loan = per_loan.reindex(case.loans["loan_id"], fill_value=0.0)
+    assert per_loan.to_numpy() == pytest.approx(np.ones(case.n_loans), abs=1e-7)
+    balance = case.loans.set_index("loan_id")["balance"]
+    sent = (result.plan["loan_id"].map(balance) * result.plan["share"]).sum()
+    assert abs(sent - balance.sum()) <= 0.01
+    assert abs(result.channel_mix()["balance"].sum() - balance.sum()) <= 0.01
