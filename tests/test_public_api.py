@@ -19,6 +19,7 @@ EXPECTED = {
     "ExcelUnavailableError",
     "InfeasiblePolicyError",
     "NplDisposalError",
+    "OutputError",
     "PolicyError",
     "PortfolioValidationError",
     "SolverError",

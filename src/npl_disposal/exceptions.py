@@ -16,6 +16,7 @@ __all__ = [
     "MigrationWarning",
     "NotFittedError",
     "NplDisposalError",
+    "OutputError",
     "PolicyError",
     "PortfolioValidationError",
     "SolverError",
@@ -47,7 +48,7 @@ class PortfolioValidationError(NplDisposalError, ValueError):
 
 
 class PolicyError(NplDisposalError, ValueError):
-    """The policy (``policy.toml`` or a :class:`~npl_disposal.Policy`) is invalid.
+    """The policy (``policy.toml``, a :class:`~npl_disposal.Policy`, or solver settings) is invalid.
 
     ``problems`` lists each problem as ``(location, message)``.
     """
@@ -96,6 +97,10 @@ def _advice(rules: set[str]) -> str:
         + (f" ({extra})" if extra else "")
         + ", or make more loans eligible for the channels."
     )
+
+
+class OutputError(NplDisposalError, ValueError):
+    """An output folder or file cannot be written as asked; the message says what to change."""
 
 
 class SolverError(NplDisposalError, RuntimeError):

@@ -1,16 +1,23 @@
 """The ``npl-disposal`` command line (also ``python -m npl_disposal``).
 
 Exit status: 0 done, 2 bad input (the message names file, row, loan_id and
-column), 3 the policy cannot be met, 4 no feasible plan within the time limit.
-Nothing is written unless the whole run succeeds. ``--progress`` (and
+column; or an output path that cannot be written, an unusable solver setting), 3 the
+policy cannot be met, 4 no feasible plan within the time limit, 130 / 143 stopped by
+Ctrl-C / SIGTERM, 141 standard output closed early. Nothing is written unless the whole
+run succeeds, and an output folder is replaced as one. ``--progress`` (and
 ``-v/--verbose``) show each stage and its seconds on standard error; standard
 output carries only the command's results.
 """
 
 from __future__ import annotations
 
+import argparse
+import contextlib
+import os
+import signal
 import sys
-from collections.abc import Sequence
+import threading
+from collections.abc import Iterator, Sequence
 
 from npl_disposal._memory import keep_freed_memory
 from npl_disposal.cli._commands import (
@@ -18,11 +25,13 @@ from npl_disposal.cli._commands import (
     EXIT_INFEASIBLE,
     EXIT_NO_PLAN,
     EXIT_OK,
+    EXIT_PIPE,
     Command,
 )
 from npl_disposal.cli._parser import build_parser
 from npl_disposal.exceptions import (
     InfeasiblePolicyError,
+    OutputError,
     PolicyError,
     PortfolioValidationError,
     SolverError,
@@ -34,6 +43,7 @@ __all__ = [
     "EXIT_INFEASIBLE",
     "EXIT_NO_PLAN",
     "EXIT_OK",
+    "EXIT_PIPE",
     "build_parser",
     "main",
     "run",
@@ -41,23 +51,81 @@ __all__ = [
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Entry point: parse arguments, run the command, map errors to exit statuses."""
+    """Entry point: parse arguments, run the command, map errors to exit statuses.
+
+    Ctrl-C and SIGTERM stop the run with one line and 130 / 143 (outputs are written all
+    or nothing, so an output folder stays as it was); standard output closed early (as
+    by ``| head``) ends the run quietly with 141.
+    """
     args = build_parser().parse_args(argv)
+    try:
+        with _stoppable():
+            return _dispatch(args)
+    except Stopped as stop:
+        name = signal.Signals(stop.signum).name
+        done = "its output was written first" if getattr(args, "written", False) else (
+            "nothing was written"
+        )
+        print(f"npl-disposal: stopped by {name}; {done}", file=sys.stderr)
+        return 128 + stop.signum
+    except BrokenPipeError:
+        _quiet_stdout()
+        return EXIT_PIPE
+
+
+def _dispatch(args: argparse.Namespace) -> int:
     func: Command = args.func
     try:
         return func(args)
-    except (PortfolioValidationError, PolicyError, FileNotFoundError) as exc:
+    except (PortfolioValidationError, PolicyError, OutputError, SolverUnavailableError,
+            FileNotFoundError) as exc:  # fmt: skip
         print(f"npl-disposal: {exc}", file=sys.stderr)
         return EXIT_BAD_INPUT
     except InfeasiblePolicyError as exc:
         print(f"npl-disposal: {exc}", file=sys.stderr)
         return EXIT_INFEASIBLE
-    except (SolverUnavailableError, SolverError) as exc:
+    except SolverError as exc:
         print(f"npl-disposal: {exc}", file=sys.stderr)
         return 1
     except ValueError as exc:
         print(f"npl-disposal: bad input: {exc}", file=sys.stderr)
         return EXIT_BAD_INPUT
+
+
+class Stopped(BaseException):
+    """The run was stopped by a signal (Ctrl-C, SIGTERM); ``signum`` says which."""
+
+    def __init__(self, signum: int) -> None:
+        super().__init__(signum)
+        self.signum = signum
+
+
+def _stop(signum: int, frame: object) -> None:
+    # The first signal stops the run; later ones wait until its clean-up is done.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    raise Stopped(signum)
+
+
+@contextlib.contextmanager
+def _stoppable() -> Iterator[None]:
+    """Ctrl-C and SIGTERM raise :class:`Stopped` while the command runs (main thread)."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    old = {s: signal.signal(s, _stop) for s in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield
+    finally:
+        for s, handler in old.items():
+            signal.signal(s, handler)
+
+
+def _quiet_stdout() -> None:
+    """Point standard output at nothing, so the interpreter's last flush cannot fail."""
+    with contextlib.suppress(OSError, ValueError):
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
 
 
 def run() -> int:

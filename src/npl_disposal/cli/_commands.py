@@ -14,9 +14,15 @@ from npl_disposal._memory import release_memory
 from npl_disposal.cli._show import print_plan, print_portfolio, print_table
 from npl_disposal.cli.progress import PlainRenderer, Progress
 from npl_disposal.datasets import sample_path
-from npl_disposal.exceptions import ExcelUnavailableError
+from npl_disposal.exceptions import ExcelUnavailableError, PolicyError
 from npl_disposal.io.options import read_options
-from npl_disposal.io.output import Writer, write_outputs
+from npl_disposal.io.output import (
+    Writer,
+    check_file,
+    check_folder,
+    replace_folder,
+    write_file,
+)
 from npl_disposal.io.portfolio import read_portfolio
 from npl_disposal.io.schema import Column
 from npl_disposal.io.tables import read_table, write_csv
@@ -25,11 +31,14 @@ from npl_disposal.model.problem import build_problem
 from npl_disposal.policy import load_policy
 from npl_disposal.reporting.excel import WORKBOOK_NAME, render_workbook, require_openpyxl
 from npl_disposal.reporting.html import REPORT_NAME, render_report
+from npl_disposal.solvers.backends import get_backend
 from npl_disposal.solvers.result import AllocationResult, Status
-from npl_disposal.solvers.solve import solve
+from npl_disposal.solvers.solve import check_settings, solve
 from npl_disposal.valuation import MigrationEstimator, value_options, write_matrix
 
 EXIT_OK, EXIT_BAD_INPUT, EXIT_INFEASIBLE, EXIT_NO_PLAN = 0, 2, 3, 4
+#: Standard output closed early (e.g. piped into ``head``): 128 + SIGPIPE, as shells say.
+EXIT_PIPE = 141
 
 PLAN_COLUMNS = (
     Column("loan_id", "id", True, "identifier"),
@@ -64,6 +73,23 @@ def _outcome(result: AllocationResult) -> str:
     return f"{result.status.value}, gap {result.gap:.2e}"
 
 
+def check_solver_flags(args: argparse.Namespace) -> None:
+    """``--solver``, ``--time-limit``, ``--mip-gap`` checked as ``[solver]`` is, before any work.
+
+    Raises :class:`~npl_disposal.PolicyError` naming each bad flag, and
+    :class:`~npl_disposal.SolverUnavailableError` for a solver not installed here.
+    """
+    given = {"backend": args.solver, "time_limit": args.time_limit, "mip_gap": args.mip_gap}
+    _, problems = check_settings(
+        {k: v for k, v in given.items() if v is not None},
+        lambda key: "--solver" if key == "backend" else "--" + key.replace("_", "-"),
+    )
+    if problems:
+        raise PolicyError(problems, source="command line")
+    if args.solver is not None:
+        get_backend(args.solver)
+
+
 def _plan(args: argparse.Namespace, reporter: Progress) -> AllocationResult:
     with reporter.stage("read"):
         portfolio = read_portfolio(args.portfolio, branches=args.branches)
@@ -90,9 +116,9 @@ def _plan(args: argparse.Namespace, reporter: Progress) -> AllocationResult:
 
 
 def _write(reporter: Progress, out: Path, files: dict[str, Writer]) -> None:
-    """:func:`~npl_disposal.io.output.write_outputs` as the ``write`` stage."""
+    """:func:`~npl_disposal.io.output.replace_folder` as the ``write`` stage."""
     with reporter.stage("write", total=len(files)):
-        write_outputs(out, {name: _counted(reporter, write) for name, write in files.items()})
+        replace_folder(out, {name: _counted(reporter, write) for name, write in files.items()})
 
 
 def _counted(reporter: Progress, write: Writer) -> Writer:
@@ -108,6 +134,8 @@ def _counted(reporter: Progress, write: Writer) -> Writer:
 
 def cmd_plan(args: argparse.Namespace) -> int:
     """Plan the disposal and write plan.csv, branches.csv and summary.json."""
+    check_folder(args.out, "--out")
+    check_solver_flags(args)
     reporter = reporter_for(args)
     result = _plan(args, reporter)
     if result.status is Status.NO_SOLUTION:
@@ -121,6 +149,7 @@ def cmd_plan(args: argparse.Namespace) -> int:
         result.branch_figures()  # computed once, for the summary and branches.csv
     with reporter.stage("write"):
         result.write(args.out)
+    args.written = True
     print(result.summary())
     print(f"wrote plan.csv, branches.csv and summary.json to {args.out}")
     return EXIT_OK
@@ -146,6 +175,8 @@ def _excel_wanted(requested: bool | None) -> tuple[bool, str]:
 
 def cmd_report(args: argparse.Namespace) -> int:
     """Plan as ``plan`` does; write report.html and (with openpyxl) report.xlsx into ``--out``."""
+    check_folder(args.out, "--out")
+    check_solver_flags(args)
     try:
         excel, why_not = _excel_wanted(args.excel)
     except ExcelUnavailableError as exc:  # --excel asked for what cannot be done: fail first
@@ -172,6 +203,7 @@ def cmd_report(args: argparse.Namespace) -> int:
             workbook = render_workbook(result, title=args.title, priced=priced)
             files[WORKBOOK_NAME] = lambda p: p.write_bytes(workbook)
     _write(reporter, Path(args.out), files)
+    args.written = True
     print(result.summary())
     print(f"wrote {' and '.join(str(Path(args.out) / name) for name in files)}")
     if why_not:
@@ -181,14 +213,17 @@ def cmd_report(args: argparse.Namespace) -> int:
 
 def cmd_value(args: argparse.Namespace) -> int:
     """Write the library's own options table (value every channel of every loan)."""
+    out = check_file(args.out, "--out")
     reporter = reporter_for(args)
     with reporter.stage("read"):
         portfolio = read_portfolio(args.portfolio)
         policy = load_policy(args.policy) if args.policy else None
     with reporter.stage("value"):
         options = value_options(portfolio, policy=policy)
-    out = Path(args.out)
-    _write(reporter, out.parent, {out.name: lambda p: _write_options(options, p)})
+    with reporter.stage("write", total=1):
+        write_file(out, lambda p: _write_options(options, p))
+        reporter.advance()
+    args.written = True
     print(f"valued {portfolio.n_loans:,} loans: {len(options):,} eligible options written to {out}")
     return EXIT_OK
 
@@ -199,10 +234,11 @@ def _write_options(options: pd.DataFrame, path: Path) -> None:
 
 def cmd_migration(args: argparse.Namespace) -> int:
     """Estimate the one-period (cohort) migration matrix from a loan-month history."""
+    out = check_file(args.out, "--out")
     estimator = MigrationEstimator(method=args.method).fit(args.history)
     matrix = estimator.matrix_
-    out = Path(args.out)
-    write_outputs(out.parent, {out.name: lambda p: write_matrix(matrix, p)})
+    write_matrix(matrix, out)
+    args.written = True
     print(matrix.summary())
     print(f"wrote {out}")
     return EXIT_OK
@@ -210,6 +246,8 @@ def cmd_migration(args: argparse.Namespace) -> int:
 
 def cmd_tolerance(args: argparse.Namespace) -> int:
     """Print (and optionally write) the per-branch tolerance check, before or after a plan."""
+    if args.out:
+        check_file(args.out, "--out")
     portfolio = read_portfolio(args.portfolio, branches=args.branches)
     policy = load_policy(args.policy)
     if policy.tolerance is None:
@@ -235,8 +273,8 @@ def cmd_tolerance(args: argparse.Namespace) -> int:
         + (f": {', '.join(outside)}" if outside else "")
     )
     if args.out:
-        out = Path(args.out)
-        write_outputs(out.parent, {out.name: lambda p: table.to_csv(p, index=False)})
+        write_file(args.out, lambda p: table.to_csv(p, index=False))
+        args.written = True
     return EXIT_OK
 
 

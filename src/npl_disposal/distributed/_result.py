@@ -12,7 +12,7 @@ from typing import Any
 import pandas as pd
 
 from npl_disposal.distributed._storage import _list_parquet, _read_parquet
-from npl_disposal.io.output import Writer, write_outputs
+from npl_disposal.io.output import Writer, replace_folder
 from npl_disposal.io.tables import write_csv
 from npl_disposal.solvers.result import SolverReport, Status, constraint_records, html_view
 
@@ -110,7 +110,8 @@ class PartitionedResult:
         """Write ``summary.json``, ``partitions.csv`` and (when gathered) ``plan.csv``.
 
         The plan written to ``out`` by the solve stays there; ``plan.csv`` is written
-        only when the plan was gathered (``out`` not given). All or nothing.
+        only when the plan was gathered (``out`` not given). The folder is replaced as
+        one, as :meth:`~npl_disposal.AllocationResult.write` does.
         """
         summary = json.dumps(self.to_dict(), indent=2, ensure_ascii=False)
         files: dict[str, Writer] = {
@@ -120,7 +121,7 @@ class PartitionedResult:
         if self.plan is not None:
             plan = self.plan
             files["plan.csv"] = lambda p: write_csv(plan, p)
-        return write_outputs(Path(directory), files)
+        return replace_folder(directory, files)
 
     def to_dict(self) -> dict[str, Any]:
         """Status, value, bound, gap, blocks, constraints and timings as plain data."""

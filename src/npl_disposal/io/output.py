@@ -1,45 +1,194 @@
-"""Writing a set of output files all or nothing."""
+"""Writing outputs all or nothing: an output folder replaced as one, a file replaced whole.
+
+An output folder (``plan``'s ``--out``) holds one run's files. :func:`replace_folder`
+writes them into a hidden sibling folder and then swaps it with the old one in one
+step (Linux: ``renameat2(RENAME_EXCHANGE)``; elsewhere two renames), so a reader sees
+the old set or the new set, never a mix, and of two runs into one folder at once the
+folder ends with one run's complete output. Anything that stops the run before the
+swap (an error, Ctrl-C, ``kill``) leaves the folder exactly as it was and removes the
+hidden folder. Because the folder is replaced as a whole, :func:`check_folder` refuses a
+folder holding files this library did not write. :func:`write_file` does the same for
+one file (``value``'s ``--out options.csv``).
+"""
 
 from __future__ import annotations
 
 import contextlib
+import ctypes
+import errno
 import os
 import shutil
+import signal
+import sys
 import tempfile
-from collections.abc import Callable, Mapping
+import threading
+from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 
-__all__ = ["Writer", "write_atomically", "write_outputs"]
+from npl_disposal.exceptions import OutputError
+
+__all__ = [
+    "OUTPUT_NAMES",
+    "Writer",
+    "check_file",
+    "check_folder",
+    "replace_folder",
+    "write_atomically",
+    "write_file",
+]
 
 #: Writes one file at the path it is given.
 Writer = Callable[[Path], object]
 
+#: Files the library writes into an output folder (any command); a folder holding others
+#: is not replaced.
+OUTPUT_NAMES = frozenset({
+    "plan.csv", "branches.csv", "summary.json", "report.html", "report.xlsx",
+    "partitions.csv",
+})  # fmt: skip
+#: Files a desktop leaves in folders, replaced with the folder.
+_LITTER = frozenset({".DS_Store", "Thumbs.db", "desktop.ini"})
+#: ``renameat2``'s arguments (Linux).
+_AT_FDCWD, _RENAME_EXCHANGE = -100, 2
 
-def write_outputs(out: Path, files: Mapping[str, Writer]) -> list[Path]:
-    """Write every file into a scratch folder first, then move them into ``out``.
 
-    A failure while writing leaves ``out`` as it was: nothing half-written. Returns
-    the paths written.
+def check_folder(path: str | os.PathLike[str], what: str = "output folder") -> Path:
+    """``path`` as an output folder, checked before any work is done.
+
+    It may not exist yet (it is created); if it exists it must be a folder holding
+    only files this library writes, and the folder it sits in must be writable.
+    Raises :class:`~npl_disposal.exceptions.OutputError` saying what to change.
     """
-    out.mkdir(parents=True, exist_ok=True)
-    with tempfile.TemporaryDirectory(dir=out, prefix=".npl-") as scratch:
-        for name, write in files.items():
-            write(Path(scratch) / name)
-        for name in files:
-            shutil.move(str(Path(scratch) / name), str(out / name))
-    return [out / name for name in files]
+    out = Path(path)
+    if out.exists() and not out.is_dir():
+        raise OutputError(f"{what} {out}: is a file; give a folder (it is created if missing)")
+    if out.is_dir():
+        strangers = sorted(n for n in os.listdir(out) if n not in OUTPUT_NAMES | _LITTER)
+        if strangers:
+            shown = ", ".join(strangers[:5]) + (", ..." if len(strangers) > 5 else "")
+            raise OutputError(
+                f"{what} {out}: holds files npl-disposal did not write ({shown}); the folder is "
+                "replaced as a whole, so give an empty or a new folder"
+            )
+    _check_writable(out.parent, out, what)
+    return out
 
 
-def write_atomically(target: Path, data: bytes) -> None:
-    """Write ``data`` to a temporary file next to ``target``, then rename it into place."""
-    fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=".report-", suffix=".tmp")
+def check_file(path: str | os.PathLike[str], what: str = "output file") -> Path:
+    """``path`` as an output file, checked before any work is done (not a folder, writable)."""
+    target = Path(path)
+    if target.is_dir():
+        raise OutputError(f"{what} {target}: is a folder; give the path of a file")
+    _check_writable(target.parent, target, what)
+    return target
+
+
+def _check_writable(folder: Path, target: Path, what: str) -> None:
+    """The nearest existing folder on the way to ``folder`` must be writable."""
+    existing = folder.absolute()
+    while not existing.exists() and existing != existing.parent:
+        existing = existing.parent
+    if not existing.is_dir():
+        raise OutputError(f"{what} {target}: {existing} is a file, not a folder")
+    if not os.access(existing, os.W_OK | os.X_OK):
+        raise OutputError(f"{what} {target}: cannot write in {existing} (no permission)")
+
+
+def replace_folder(out: str | os.PathLike[str], files: Mapping[str, Writer]) -> list[Path]:
+    """Write ``files`` (name: writer) as the new content of folder ``out``, all or nothing.
+
+    Returns the paths written. See the module docstring for what a reader, a second
+    run and an interruption see.
+    """
+    target = check_folder(out)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    scratch = Path(tempfile.mkdtemp(dir=target.parent, prefix=f".{target.name}.npl-"))
     try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, target)
+        for name, write in files.items():
+            write(scratch / name)
+        os.chmod(scratch, 0o777 & ~_umask())
+        with _signals_held():
+            _swap(scratch, target)
+            shutil.rmtree(scratch, ignore_errors=True)  # now the old folder, if there was one
+    except BaseException:
+        shutil.rmtree(scratch, ignore_errors=True)
+        raise
+    return [target / name for name in files]
+
+
+def write_file(target: str | os.PathLike[str], write: Writer) -> Path:
+    """Write one file through ``write`` into a hidden sibling, then rename it into place."""
+    path = check_file(target)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    os.close(fd)
+    try:
+        write(Path(tmp))
+        os.chmod(tmp, 0o666 & ~_umask())
+        os.replace(tmp, path)
     except BaseException:
         with contextlib.suppress(OSError):
             os.unlink(tmp)
         raise
+    return path
 
+
+def write_atomically(target: Path, data: bytes) -> None:
+    """Write ``data`` to a temporary file next to ``target``, then rename it into place."""
+    write_file(target, lambda p: p.write_bytes(data))
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+def _swap(new: Path, out: Path) -> None:
+    """Put folder ``new`` at ``out``; the old ``out`` (if any) ends at ``new``."""
+    if not out.exists():
+        try:
+            os.rename(new, out)
+            return
+        except OSError as exc:  # another run made it meanwhile: swap with that
+            if exc.errno not in (errno.EEXIST, errno.ENOTEMPTY, errno.EISDIR):
+                raise
+    if _exchange(new, out):
+        return
+    old = Path(tempfile.mkdtemp(dir=out.parent, prefix=f".{out.name}.old-"))
+    os.rmdir(old)
+    os.rename(out, old)
+    try:
+        os.rename(new, out)
+    except BaseException:
+        os.rename(old, out)
+        raise
+    os.rename(old, new)
+
+
+def _exchange(a: Path, b: Path) -> bool:
+    """Swap two paths in one step (Linux ``renameat2``); False where that is not possible."""
+    if not sys.platform.startswith("linux"):
+        return False
+    try:
+        renameat2 = ctypes.CDLL(None, use_errno=True).renameat2
+    except (OSError, AttributeError):  # an old C library
+        return False
+    renameat2.argtypes = [ctypes.c_int, ctypes.c_char_p, ctypes.c_int, ctypes.c_char_p,
+                          ctypes.c_uint]  # fmt: skip
+    renameat2.restype = ctypes.c_int
+    return renameat2(_AT_FDCWD, os.fsencode(a), _AT_FDCWD, os.fsencode(b), _RENAME_EXCHANGE) == 0
+
+
+@contextlib.contextmanager
+def _signals_held() -> Iterator[None]:
+    """Ctrl-C and SIGTERM wait while the folders are swapped (a few milliseconds)."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    held = {s: signal.signal(s, signal.SIG_IGN) for s in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield
+    finally:
+        for s, handler in held.items():
+            signal.signal(s, handler)

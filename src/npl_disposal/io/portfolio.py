@@ -185,6 +185,8 @@ def read_loans(source: TableSource, log: ProblemLog | None = None) -> pd.DataFra
     ids = frame["loan_id"].astype("string").array if "loan_id" in frame.columns else None
     own = ProblemLog(name, ids)
     check_headers(frame, LOAN_COLUMNS, own)
+    if len(frame) == 0:
+        own.note("", "the table has no loans", "one row per non-performing loan below the header")
     clean_columns(frame, LOAN_COLUMNS, own, categorical=("branch",))
     _check_loans(frame, own)
     for col in _OPTIONAL_ZERO:
@@ -206,6 +208,8 @@ def read_branches(source: TableSource, log: ProblemLog | None = None) -> pd.Data
     ids = frame["branch"].astype("string").to_numpy(dtype=object) if "branch" in frame else None
     own = ProblemLog(name, ids, id_label="branch")
     check_headers(frame, BRANCH_COLUMNS, own)
+    if len(frame) == 0:
+        own.note("", "the table has no branches", "one row per branch below the header")
     clean_columns(frame, BRANCH_COLUMNS, own)
     _check_branches(frame, own)
     if log is None:

@@ -32,6 +32,9 @@ from npl_disposal.io.schema import (
 TableSource = Union[pd.DataFrame, str, "os.PathLike[str]"]
 
 _TEXT_KINDS = ("id", "text", "class", "bool")
+#: A number written with thousands separators: groups of three digits after the first,
+#: a decimal point after them (``1,234,567.89``; ``，`` as written in Chinese text too).
+_GROUPED = r"[+-]?\d{1,3}(?:[,，]\d{3})+(?:\.\d*)?"
 #: Text kinds read from Parquet as dictionaries (loan_id excepted): few distinct values.
 _FEW_VALUES = ("id", "text", "class")
 
@@ -394,6 +397,7 @@ def _stripped_categories(raw: pd.Series, empty_is_missing: bool) -> pd.Series:
 
 
 def _to_number(raw: pd.Series, col: Column, log: ProblemLog) -> pd.Series:
+    ambiguous = np.zeros(len(raw), dtype=bool)
     if pd.api.types.is_bool_dtype(raw.dtype):
         values = pd.Series(np.nan, index=raw.index)
         bad = np.ones(len(raw), dtype=bool)
@@ -401,15 +405,34 @@ def _to_number(raw: pd.Series, col: Column, log: ProblemLog) -> pd.Series:
         values = raw.astype("float64")
         bad = np.zeros(len(raw), dtype=bool)
     else:
-        text = raw.astype("string").str.replace(r"[,\s，元]", "", regex=True)
-        values = pd.to_numeric(text.replace("", pd.NA), errors="coerce").astype("float64")
-        bad = (values.isna() & text.notna() & (text != "")).to_numpy(dtype=bool)
+        values, bad, ambiguous = _parse_numbers(raw)
     values = values.where(~np.isinf(values.to_numpy()), np.nan)
     log.flag(bad, col.name, raw, "not a number", _allowed_number(col))
+    log.flag(ambiguous, col.name, raw,
+             "ambiguous number: a comma here may be a decimal comma or a thousands separator",
+             "digits with a decimal point, thousands grouped by commas or not: 1234.56 or "
+             "1,234.56")  # fmt: skip
     if col.required:
-        missing = values.isna().to_numpy() & ~bad
+        missing = values.isna().to_numpy() & ~bad & ~ambiguous
         log.flag(missing, col.name, raw, "missing", _allowed_number(col))
     return values.astype("float64")
+
+
+def _parse_numbers(raw: pd.Series) -> tuple[pd.Series, np.ndarray, np.ndarray]:
+    """Numbers written as text: the values, the cells not numbers, the ambiguous cells.
+
+    A cell is ambiguous when its commas are not thousands separators (``1.234,56``,
+    ``1,5``): it is refused, not guessed. Spaces and ``元`` are dropped; commas (also
+    ``，``) are thousands separators only in groups of three digits before any decimal
+    point.
+    """
+    text = raw.astype("string").str.replace(r"[\s元]", "", regex=True)
+    grouped = text.str.contains(r"[,，]", regex=True).fillna(False).to_numpy(dtype=bool)
+    ambiguous = grouped & ~text.str.fullmatch(_GROUPED).fillna(False).to_numpy(dtype=bool)
+    text = text.str.replace(r"[,，]", "", regex=True)
+    values = pd.to_numeric(text.replace("", pd.NA), errors="coerce").astype("float64")
+    bad = (values.isna() & text.notna() & (text != "")).to_numpy(dtype=bool) & ~ambiguous
+    return values.where(~ambiguous, np.nan), bad, ambiguous
 
 
 def _allowed_number(col: Column) -> str:

@@ -234,7 +234,9 @@ def _loans_by_branch(branch_of: np.ndarray) -> Callable[[int], np.ndarray]:
         starts = np.searchsorted(branch_of[order], np.arange(int(branch_of.max(initial=-1)) + 2))
     else:  # codes -1 (no branch) sort first
         starts = np.concatenate([[0], np.cumsum(counts)]) + int((branch_of < 0).sum())
-    return lambda b: order[starts[b] : starts[b + 1]]
+    none = order[:0]
+    # A branch above every code present (a branch of the table without loans) has none.
+    return lambda b: order[starts[b] : starts[b + 1]] if b + 1 < starts.size else none
 
 class _Picked:
     """The options a measure selected on the grid, their arrays computed when read."""

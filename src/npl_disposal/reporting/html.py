@@ -328,10 +328,8 @@ def write_report(
     ``priced`` is an optional fractional result of the same problem whose shadow
     prices are shown next to the budgets of ``result``.
     """
-    out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
     text = render_report(result, title=title, priced=priced)
-    target = out / REPORT_NAME
+    target = Path(out_dir) / REPORT_NAME
     write_atomically(target, text.encode("utf-8"))
     return target
 

@@ -21,7 +21,7 @@ import numpy as np
 import pandas as pd
 
 from npl_disposal.io._ids import as_text, as_text_codes
-from npl_disposal.io.output import write_outputs
+from npl_disposal.io.output import replace_folder
 from npl_disposal.io.tables import write_csv
 from npl_disposal.model._join import PlanKeys
 from npl_disposal.model.figures import BRANCH_FIGURES, branch_figures
@@ -178,13 +178,15 @@ class AllocationResult:
 
         ``plan.csv`` has ``loan_id, channel, share`` (one row per positive share);
         ``branches.csv`` the branch figures (:func:`branches_table`); ``summary.json``
-        the fields of :meth:`to_dict`. All or nothing: a failure leaves the folder as
-        it was. Returns the paths written.
+        the fields of :meth:`to_dict`. The folder is replaced as one: a failure or an
+        interruption leaves it as it was, and a folder holding files this library did
+        not write is refused (:class:`~npl_disposal.OutputError`). Returns the paths
+        written.
         """
         branches = branches_table(self)
         summary = json.dumps(self.to_dict(), indent=2, ensure_ascii=False)
-        return write_outputs(
-            Path(directory),
+        return replace_folder(
+            directory,
             {
                 "plan.csv": lambda p: write_csv(self.plan, p),
                 "branches.csv": lambda p: branches.to_csv(p, index=False),

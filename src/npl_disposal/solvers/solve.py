@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import math
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import numpy as np
@@ -39,7 +39,13 @@ from npl_disposal.solvers.result import (
     plan_with_keys,
 )
 
-__all__ = ["SOLVER_DEFAULTS", "explain_infeasibility", "solve", "solver_settings"]
+__all__ = [
+    "SOLVER_DEFAULTS",
+    "check_settings",
+    "explain_infeasibility",
+    "solve",
+    "solver_settings",
+]
 
 
 #: Keys of the policy's ``[solver]`` section and their defaults.
@@ -51,17 +57,19 @@ SOLVER_DEFAULTS: dict[str, Any] = {
 }
 
 
-def solver_settings(policy: Policy) -> dict[str, Any]:
-    """The policy's ``[solver]`` section, checked, with the defaults filled in.
+def check_settings(
+    values: Mapping[str, object], name: Callable[[str], str] = "[solver] {}".format
+) -> tuple[dict[str, Any], list[tuple[str, str]]]:
+    """Check solver settings (``backend, time_limit, mip_gap, method``), naming each bad one.
 
-    ``backend`` (``"highs"`` or a PuLP solver name), ``time_limit`` (seconds > 0),
-    ``mip_gap`` (relative, in [0, 1)), ``method`` (``auto``, ``direct`` or
-    ``decomposition``). Raises :class:`~npl_disposal.PolicyError` naming each bad key.
+    One check for the policy's ``[solver]`` section, the arguments of :func:`solve` and
+    the command line's flags; ``name`` says how a key is named where it was given (the
+    command line: ``--time-limit``). Returns the valid values and the problems.
     """
-    out = dict(SOLVER_DEFAULTS)
+    out: dict[str, Any] = {}
     problems: list[tuple[str, str]] = []
-    for key, value in policy.solver.items():
-        where = f"[solver] {key}"
+    for key, value in values.items():
+        where = name(key)
         number = (
             float(value)
             if isinstance(value, (int, float)) and not isinstance(value, bool)
@@ -79,9 +87,23 @@ def solver_settings(policy: Policy) -> dict[str, Any]:
             problems.append((where, f"must be a relative gap in [0, 1), e.g. 1e-6; got {value!r}"))
         else:
             out[key] = value
-    if problems:
-        raise PolicyError(problems, source="policy [solver]")
-    return out
+    return out, problems
+
+
+def solver_settings(policy: Policy, **given: object) -> dict[str, Any]:
+    """The policy's ``[solver]`` section and ``given`` settings, checked, defaults filled in.
+
+    ``backend`` (``"highs"`` or a PuLP solver name), ``time_limit`` (seconds > 0),
+    ``mip_gap`` (relative, in [0, 1)), ``method`` (``auto``, ``direct`` or
+    ``decomposition``); a ``given`` value that is not None overrides the section's.
+    Raises :class:`~npl_disposal.PolicyError` naming each bad key and argument.
+    """
+    from_policy, problems = check_settings(policy.solver)
+    chosen = {k: v for k, v in given.items() if v is not None}
+    from_call, wrong = check_settings(chosen, "argument {}".format)
+    if problems or wrong:
+        raise PolicyError(problems + wrong, source="solver settings")
+    return {**SOLVER_DEFAULTS, **from_policy, **from_call}
 
 
 def solve(
@@ -110,11 +132,10 @@ def solve(
     Raises :class:`~npl_disposal.InfeasiblePolicyError` when no plan meets the
     policy, naming the rules and the amounts missing.
     """
-    settings = solver_settings(problem.policy)
-    solver = solver if solver is not None else settings["backend"]
-    time_limit = time_limit if time_limit is not None else settings["time_limit"]
-    mip_gap = mip_gap if mip_gap is not None else settings["mip_gap"]
-    method = method if method is not None else settings["method"]
+    settings = solver_settings(problem.policy, backend=solver, time_limit=time_limit,
+                               mip_gap=mip_gap, method=method)  # fmt: skip
+    solver, time_limit = settings["backend"], settings["time_limit"]
+    mip_gap, method = settings["mip_gap"], settings["method"]
     mode = mode or problem.mode
     if mode not in ("whole_loan", "fractional"):
         raise ValueError(f"mode must be 'whole_loan' or 'fractional', not {mode!r}")

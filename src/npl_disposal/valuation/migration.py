@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import math
 import os
-import tempfile
 import warnings
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -24,6 +23,7 @@ from numpy.typing import NDArray
 from scipy.linalg import fractional_matrix_power
 
 from npl_disposal.exceptions import MigrationMatrixError, MigrationWarning
+from npl_disposal.io.output import write_file
 from npl_disposal.io.portfolio import Portfolio, read_portfolio
 from npl_disposal.io.tables import TableSource
 from npl_disposal.valuation.states import (
@@ -513,18 +513,9 @@ def write_matrix(matrix: MigrationMatrix, path: str | os.PathLike[str]) -> Path:
     This is the file ``npl-disposal migration`` writes. It is written to a temporary
     name and moved into place, so a failure leaves no partial file. Returns the path.
     """
-    target = Path(path)
     table = matrix.frame().reset_index()
     table.columns.name = None
-    handle, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
-    try:
-        with os.fdopen(handle, "w", encoding="utf-8", newline="") as out:
-            table.to_csv(out, index=False)
-        os.replace(tmp, target)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return target
+    return write_file(path, lambda p: table.to_csv(p, index=False, encoding="utf-8"))
 
 
 def read_matrix(source: MatrixSource, months: float = 1) -> MigrationMatrix:
