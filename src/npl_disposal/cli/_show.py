@@ -46,12 +46,14 @@ def print_plan(result: AllocationResult, priced: AllocationResult | None = None)
     print(result.summary())
     print_table("Channel mix", result.channel_mix(), ("balance", "value", "pnl"))
     if priced is not None:
-        binding = priced.binding()[["name", "unit", "usage", "limit", "shadow_price"]]
+        binding = priced.binding()[["name", "unit", "usage", "limit", "level", "shadow_price"]]
         print(
-            "\nBinding budgets in the LP relaxation (shadow price: CNY of value per CNY or "
-            "per loan of extra budget)"
+            "\nBinding budgets in the LP relaxation (usage and limit as policy.toml states "
+            "them; level: an on/off channel's; shadow price: CNY of value per CNY or per loan "
+            "of extra budget)"
         )
-        print(binding.to_string(index=False, float_format=lambda x: f"{x:,.4f}"))
+        print(binding.to_string(index=False, float_format=lambda x: f"{x:,.4f}",
+                                na_rep=""))  # fmt: skip
     figures = branches_table(result)[["branch", *BRANCH_FIGURES]]
     print_table(
         "Branch tolerance and wage pool after the plan",

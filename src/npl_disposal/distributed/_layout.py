@@ -41,6 +41,7 @@ class _Shape:
     npl: np.ndarray
     loans: int
     short: tuple[str, ...] = ()
+    stated: tuple[np.ndarray, np.ndarray, tuple[str | None, ...]] | None = None
 
 
 @dataclass(frozen=True, eq=False)
@@ -60,6 +61,9 @@ class _Layout:
     policy: Policy
     mode: str
     short: tuple[str, ...] = ()
+    limit: np.ndarray | None = None
+    negate: np.ndarray | None = None
+    switch: tuple[str | None, ...] = ()
 
     @property
     def k(self) -> int:
@@ -81,6 +85,9 @@ class _Layout:
             lower=self.lower if lower is None else lower,
             upper=self.upper if upper is None else upper,
             short=self.short,
+            limit=self.limit,
+            negate=self.negate,
+            switch=self.switch,
         )
 
     def aggregate(self, usage: np.ndarray | None = None) -> AllocationProblem:
@@ -131,6 +138,7 @@ def _shape(part: _Part) -> _Shape:
         npl,
         p.n_loans,
         rows.short,
+        rows.stated(),
     )
 
 
@@ -168,6 +176,12 @@ def _layout(
                 lower.append(float(need[b]))
     where = [seen[n] for n in names]
     pick = lambda attr: tuple(getattr(shapes[i], attr)[r] for i, r in where)  # noqa: E731
+    stated = [shapes[i].stated for i, _ in where]
+    # A tolerance row's own number is the global requirement, as its lower limit.
+    limit = [
+        low if rule == "tolerance" else float(st[0][r]) if st is not None else low
+        for low, rule, st, (_, r) in zip(lower, pick("rule"), stated, where, strict=True)
+    ]
     nb = len(first.blocks)
     coef = np.array([shapes[i].blocks_coef[r] for i, r in where]).reshape(len(names), nb)
     branches = tuple(pd.unique(pd.Series([b for s in shapes for b in s.branches], dtype=object)))
@@ -185,6 +199,10 @@ def _layout(
         policy=policy,
         mode=mode,
         short=pick("short"),
+        limit=np.array(limit, dtype=float),
+        negate=np.array([bool(st[1][r]) if st else False for st, (_, r) in zip(stated, where,
+                                                                              strict=True)]),
+        switch=tuple(st[2][r] if st else None for st, (_, r) in zip(stated, where, strict=True)),
     )
 
 

@@ -60,7 +60,11 @@ class ResourceRows:
     ``rule`` is the policy key a row implements (``write_off.quota``...), ``unit``
     is ``"CNY"`` (yuan) or ``"loans"``; ``branch`` names the branch of a
     tolerance row; ``short`` words a miss of each row (see
-    :meth:`~npl_disposal.policy.budgets.Limit.miss`).
+    :meth:`~npl_disposal.policy.budgets.Limit.miss`). How the policy states each row,
+    for the constraints table: ``limit`` its own number (a capacity, not the capacity
+    times an on/off level), ``negate`` whether it bounds the row's negation (a profit
+    floor of ``-max_loss`` is a fall of at most ``max_loss``), ``switch`` the on/off
+    block that scales it.
     """
 
     names: tuple[str, ...]
@@ -72,9 +76,21 @@ class ResourceRows:
     lower: np.ndarray
     upper: np.ndarray
     short: tuple[str, ...] = ()
+    limit: np.ndarray | None = None
+    negate: np.ndarray | None = None
+    switch: tuple[str | None, ...] = ()
 
     def __len__(self) -> int:
         return len(self.names)
+
+    def stated(self) -> tuple[np.ndarray, np.ndarray, tuple[str | None, ...]]:
+        """Each row as the policy states it: its number, whether negated, its switch."""
+        k = len(self.names)
+        bound = np.where(np.isfinite(self.lower), self.lower, self.upper)
+        limit = self.limit if self.limit is not None else bound
+        negate = self.negate if self.negate is not None else np.zeros(k, dtype=bool)
+        switch = self.switch if len(self.switch) == k else (None,) * k
+        return limit, negate, switch
 
     def words(self, row: int, amount: float) -> str:
         """The words for missing ``row`` by ``amount`` (its unit), for the diagnosis."""
@@ -124,6 +140,7 @@ class RowBuilder:
         self.c: list[np.ndarray] = []
         self.v: list[np.ndarray] = []
         self.meta: list[tuple[str, str, str, str | None, float, float, str]] = []
+        self.stated: list[tuple[float, bool, str | None]] = []
         self.block_coef: list[np.ndarray] = []
         self.reach: list[float] = []
 
@@ -139,11 +156,14 @@ class RowBuilder:
         branch: str | None = None,
         block: dict[str, float] | None = None,
         short: str = "",
+        stated: tuple[float, bool, str | None] | None = None,
     ) -> None:
         """Add one row with coefficients ``vals`` on flattened options ``cols``.
 
         ``cols`` ascend; ``block`` gives the row's coefficients on on/off variables;
-        ``short`` words a miss (see :meth:`ResourceRows.words`).
+        ``short`` words a miss (see :meth:`ResourceRows.words`); ``stated`` is how
+        the policy states the row (its number, negated, its switch; default: the
+        row's finite bound, as is).
         """
         self.c.append(np.asarray(cols, dtype=self.index))
         self.v.append(np.asarray(vals, dtype=np.float64))
@@ -153,6 +173,8 @@ class RowBuilder:
             coef[self.blocks.index(key)] = val
         self.block_coef.append(coef)
         self.meta.append((name, rule, unit, branch, lower, upper, short))
+        bound = lower if np.isfinite(lower) else upper
+        self.stated.append(stated if stated is not None else (float(bound), False, None))
 
     def build(self) -> ResourceRows:
         """The rows as a :class:`ResourceRows`."""
@@ -173,6 +195,9 @@ class RowBuilder:
             lower=np.array(lower, dtype=float),
             upper=np.array(upper, dtype=float),
             short=tuple(short),
+            limit=np.array([s[0] for s in self.stated], dtype=float),
+            negate=np.array([s[1] for s in self.stated], dtype=bool),
+            switch=tuple(s[2] for s in self.stated),
         )
         rows.__dict__["reach"] = np.array(self.reach)  # as ResourceRows.reach, known already
         return rows
@@ -350,5 +375,7 @@ def add_limits(
             block[limit.switch] = -(amount if math.isfinite(amount) else float(coef.sum()))
             amount = 0.0
         lower, upper = (amount, np.inf) if limit.sense == ">=" else (-np.inf, amount)
+        stated = (-limit.amount if limit.negate else limit.amount, limit.negate, limit.switch)
         rows.add(limit.name, limit.rule, measure.unit, cols, coef, lower=lower, upper=upper,
-                 branch=limit.branch, block=block or None, short=limit.short)  # fmt: skip
+                 branch=limit.branch, block=block or None, short=limit.short,
+                 stated=stated)  # fmt: skip

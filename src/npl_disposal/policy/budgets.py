@@ -51,7 +51,9 @@ class Limit:
     ``{channel}``); ``broken`` words a plan that breaks it (``{amount}`` the plan's
     measure, ``{limit}`` the bound). ``restate``, when given, turns the measure into
     the ``(amount, limit)`` a plan is checked and worded against, always as
-    ``amount <= limit`` (the tolerance states ``N - D <= tau (L - D)``).
+    ``amount <= limit`` (the tolerance states ``N - D <= tau (L - D)``). ``negate``
+    says the policy states the limit on the negated measure (a profit floor of
+    ``-max_loss`` is a fall of at most ``max_loss``): tables show it that way.
     """
 
     name: str
@@ -65,6 +67,7 @@ class Limit:
     short: str = ""
     broken: str = ""
     restate: Callable[[float], tuple[float, float]] | None = None
+    negate: bool = False
 
     @property
     def unit(self) -> str:

@@ -168,6 +168,7 @@ class ProfitFloor:
                 costs=self.costs,
                 short="profit would fall {x} more than profit.max_loss allows",
                 broken="profit falls by CNY {amount:,.2f}; the limit is CNY {limit:,.2f}",
+                negate=True,
             )
         ]
 

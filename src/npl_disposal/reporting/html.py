@@ -25,7 +25,13 @@ import pandas as pd
 
 from npl_disposal.io.output import write_atomically
 from npl_disposal.reporting.plots import PLOT_HINT
-from npl_disposal.reporting.tables import COLUMNS, SUMMARY_KINDS, isnan, report_tables
+from npl_disposal.reporting.tables import (
+    BUDGETS_GUIDE,
+    COLUMNS,
+    SUMMARY_KINDS,
+    isnan,
+    report_tables,
+)
 
 if TYPE_CHECKING:
     from npl_disposal.solvers.result import AllocationResult
@@ -161,16 +167,29 @@ p.note{color:#666;font-size:.9em}p.meta{color:#666}
 
 def _budgets_html(budgets: pd.DataFrame) -> pd.DataFrame:
     table = budgets.copy()
-    for col in ("usage", "limit", "slack"):
+    for col in ("usage", "limit", "slack", "usage_lp"):
+        if col not in table:
+            continue
         table[col] = [
             _money(v) if u == "CNY" else _count(v)
             for v, u in zip(table[col], table["unit"], strict=True)
         ]
+    table["level"] = ["" if isnan(v) else f"{float(v):.2f}" for v in table["level"]]
+    table["fixed_costs"] = [_costs_in_millions(text) for text in table["fixed_costs"]]
     table["unit"] = np.where(table["unit"] == "CNY", "CNY m", "loans")
     table["shadow_price"] = [
         "n/a" if isnan(v) else f"{float(v):,.4f}" for v in table["shadow_price"]
     ]
     return table
+
+
+def _costs_in_millions(text: str) -> str:
+    """``securitisation CNY 3,744,595.00`` as the report shows money: ``... CNY 3.74m``."""
+    parts = []
+    for part in filter(None, (p.strip() for p in str(text or "").split(";"))):
+        name, _, amount = part.rpartition(" CNY ")
+        parts.append(f"{name} CNY {float(amount.replace(',', '')) / 1e6:,.2f}m")
+    return "; ".join(parts)
 
 
 def _summary_html(summary: pd.DataFrame) -> pd.DataFrame:
@@ -243,16 +262,14 @@ def _budgets(
     tables: Mapping[str, pd.DataFrame],
     charts: bool,
 ) -> list[str]:
-    note = (
-        "Usage, limit and slack of this plan; shadow prices from the LP relaxation (CNY of "
-        "value per CNY or per loan of extra budget)."
-        if priced is not None
-        else "Usage, limit and slack of this plan; shadow prices exist in fractional mode only "
-        "(CNY of value per CNY or per loan of extra budget)."
+    note = BUDGETS_GUIDE + (
+        "" if priced is not None or result.mode == "fractional"
+        else " Shadow prices exist in fractional mode only."
     )
     kinds = {"name": "text", "branch": "text", "unit": "text", "sense": "text", "usage": "textnum",
-             "limit": "textnum", "slack": "textnum", "binding": "flag", "binding_lp": "flag",
-             "shadow_price": "textnum"}  # fmt: skip
+             "limit": "textnum", "level": "textnum", "slack": "textnum", "binding": "flag",
+             "usage_lp": "textnum", "binding_lp": "flag", "shadow_price": "textnum",
+             "fixed_costs": "text", "note": "text"}  # fmt: skip
     parts = ["<h2>Budgets and shadow prices</h2>", _p(note, "note"),
              _html_table(_budgets_html(tables["budgets"]), "budgets", kinds)]  # fmt: skip
     shadow_source = priced if priced is not None else result

@@ -19,8 +19,16 @@ from npl_disposal.model.problem import GridOffers
 if TYPE_CHECKING:
     from npl_disposal.solvers.result import AllocationResult
 
-__all__ = ["COLUMNS", "SUMMARY_KINDS", "TABLE_IDS", "compliance_table", "disposal_summary",
-           "isnan", "report_tables"]  # fmt: skip
+__all__ = [
+    "BUDGETS_GUIDE",
+    "COLUMNS",
+    "SUMMARY_KINDS",
+    "TABLE_IDS",
+    "compliance_table",
+    "disposal_summary",
+    "isnan",
+    "report_tables",
+]
 
 #: The ``id`` of every table the report can hold (``add-back`` only where the branch
 #: table gives ``inclusive_loans_start``).
@@ -30,7 +38,7 @@ TABLE_IDS = (
 )  # fmt: skip
 
 
-_SUMMARYCOLUMNS = ["loans", "balance", "value", "pnl"]
+_SUMMARY_COLUMNS = ["loans", "balance", "value", "pnl"]
 
 
 def disposal_summary(result: AllocationResult) -> pd.DataFrame:
@@ -62,7 +70,7 @@ def disposal_summary(result: AllocationResult) -> pd.DataFrame:
         }
     )
     keys = ["channel", "branch", "classification", "age_bucket"]
-    out = frame.groupby(keys, observed=True, sort=True)[_SUMMARYCOLUMNS].sum()
+    out = frame.groupby(keys, observed=True, sort=True)[_SUMMARY_COLUMNS].sum()
     return out.reset_index()
 
 
@@ -125,8 +133,9 @@ COLUMNS: dict[str, dict[str, str]] = {
     "channel-mix": {"channel": "text", "loans": "count", "balance": "money", "value": "money",
                     "pnl": "money", "balance_share": "pct"},
     "budgets": {"name": "text", "branch": "text", "unit": "text", "sense": "text",
-                "usage": "amount", "limit": "amount", "slack": "amount", "binding": "flag",
-                "binding_lp": "flag", "shadow_price": "price"},
+                "usage": "amount", "limit": "amount", "level": "share", "slack": "amount",
+                "binding": "flag", "usage_lp": "amount", "binding_lp": "flag",
+                "shadow_price": "price", "fixed_costs": "text", "note": "text"},
     "tolerance": {"branch": "text", "inclusive_npl": "money", "inclusive_loans": "money",
                   "derecognised": "money", "ratio_before": "pct", "ratio_after": "pct",
                   "threshold": "pct", "within": "check", "headroom": "money"},
@@ -139,6 +148,21 @@ COLUMNS: dict[str, dict[str, str]] = {
                  "value": "money", "pnl": "money"},
     "plan": {"loan_id": "text", "channel": "text", "share": "share"},
 }  # fmt: skip
+
+#: How to read the budgets table (the report shows it above the table; README repeats it).
+BUDGETS_GUIDE = (
+    "Each rule is shown as policy.toml states it: limit is the policy's own number, usage "
+    "the plan's amount in the same sense (the profit rule shows how far this year's profit "
+    "falls, the fixed costs of channels used included and named). An on/off channel (bulk "
+    "transfer, securitisation, a channel with a minimum or a fixed cost) has a level: 1 used, "
+    "0 not; its limits apply times the level, and a channel not used is marked off, not "
+    "binding. A rule is binding when its slack is within a millionth of its limit (or a cent). "
+    "The shadow price, from the LP relaxation (loans may be split), is the CNY of value one "
+    "more unit of the limit would add (CNY per CNY, or per loan); a binding rule can show a "
+    "price of 0 when another binding rule already holds the plan there. The LP's usage and "
+    "binding flag stand beside the plan's, since a whole-loan plan rarely fills a budget "
+    "exactly."
+)
 
 #: The rows of the ``summary`` table that are not text, and their kind.
 SUMMARY_KINDS = {"objective": "money", "bound": "money", "gap": "num", "seconds": "seconds"}
@@ -160,6 +184,7 @@ def _budgets(result: AllocationResult, priced: AllocationResult | None) -> pd.Da
     if priced is not None:
         by_name = priced.constraints.set_index("name")
         table["shadow_price"] = table["name"].map(by_name["shadow_price"])
+        table["usage_lp"] = table["name"].map(by_name["usage"])
         table["binding_lp"] = table["name"].map(by_name["binding"])
     table["unit"] = table["unit"].astype(str)
     return table
@@ -167,7 +192,7 @@ def _budgets(result: AllocationResult, priced: AllocationResult | None) -> pd.Da
 
 def _by_channel_branch(result: AllocationResult) -> pd.DataFrame:
     detail = disposal_summary(result)
-    by_cb = detail.groupby(["channel", "branch"], observed=True, sort=True)[_SUMMARYCOLUMNS]
+    by_cb = detail.groupby(["channel", "branch"], observed=True, sort=True)[_SUMMARY_COLUMNS]
     return by_cb.sum().reset_index()
 
 

@@ -30,6 +30,7 @@ from npl_disposal.model.verify import Verification
 from npl_disposal.solvers._formulation import MONEY_SCALE, row_scale
 
 __all__ = [
+    "BINDING_TOLERANCE",
     "MODEL_RULES",
     "OUTPUT_FILES",
     "AllocationResult",
@@ -269,28 +270,51 @@ def plan_with_keys(
     return frame, PlanKeys(loan.astype(np.int64), channel.astype(np.int64), problem.channels)
 
 
+#: A rule is binding when its slack is at most this share of its limit, or a cent (a
+#: millionth of a loan for counts), whichever is larger.
+BINDING_TOLERANCE = 1e-6
+#: Notes of the constraints table.
+NOTES = {
+    "off": "off: the channel is not used, so its budgets do not apply",
+    "degenerate": "binding at a zero price: relaxing this rule alone gains nothing (another "
+    "binding rule holds the plan there)",
+    "model": "a row of the wage-pool model, not a budget",
+}
+
+
 def constraint_table(
     problem: AllocationProblem, shares: np.ndarray, y: np.ndarray, duals: np.ndarray | None
 ) -> pd.DataFrame:
-    """Per rule: usage, limit, slack (natural units) and shadow price (CNY per unit).
+    """Per rule: its usage against the policy's own number, slack, binding, shadow price.
 
-    ``limit`` is the limit in force for this plan (a block's capacity times its
-    on/off level); ``budget`` the policy's figure with the block on;
-    ``utilisation`` is usage over budget. ``shadow_price`` (fractional mode) is
-    the CNY of value gained per unit by which the rule is relaxed: more
-    capacity for a ``<=`` rule, a lower requirement for a ``>=`` rule. The
-    wage-pool model's per-branch levels count as usage (``wage_pool_fall[B]``
-    shows the modelled fall of branch B's wage pool against ``max_fall``).
+    Each rule is shown as the policy states it: ``limit`` is the policy's number (a
+    capacity, a minimum, ``max_loss``) and ``usage`` the plan's amount in the same sign
+    (the profit rule shows how far profit falls, fixed costs included, and names them in
+    ``fixed_costs``). ``level`` is the on/off level of the channel a rule belongs to (1
+    used, 0 not; in between in a fractional plan): its limit in force is ``limit x
+    level`` (``limit_in_force``), and a channel off has status ``off``, not binding.
+    ``binding`` means the slack is within :data:`BINDING_TOLERANCE` of the limit (or a
+    cent). ``shadow_price`` (fractional mode) is the CNY of value gained per unit (CNY
+    or loan) by which the rule's limit in force is relaxed; a binding rule may have a
+    zero price when another rule holds the plan (``note`` says so).
     """
     rows = problem.rows
-    switch = problem.switches
-    usage = rows.matrix @ shares.ravel() + rows.blocks[:, ~switch] @ y[~switch]
-    shift = rows.blocks[:, switch] @ y[switch]
-    lower_side = np.isfinite(rows.lower)
-    limit = np.where(lower_side, rows.lower, rows.upper) - shift
-    slack = np.where(lower_side, usage - limit, limit - usage)
-    tol = np.where(np.array(rows.unit) == "CNY", 0.01, 1e-6) + 1e-9 * np.abs(limit)
-    budget = np.where(lower_side, rows.lower, rows.upper) - rows.blocks[:, switch].sum(axis=1)
+    limit, negate, switch = rows.stated()
+    names = [b.name for b in problem.blocks]
+    column = np.array([names.index(s) if s in names else -1 for s in switch], dtype=np.int64)
+    own = np.zeros(rows.blocks.shape, dtype=bool)
+    own[np.flatnonzero(column >= 0), column[column >= 0]] = True
+    activity = rows.matrix @ shares.ravel() + np.where(own, 0.0, rows.blocks) @ y
+    usage = np.where(negate, -activity, activity) + 0.0
+    level = np.where(column >= 0, y[np.maximum(column, 0)] if len(y) else 0.0, np.nan)
+    off = level == 0
+    with np.errstate(invalid="ignore"):
+        in_force = np.where(np.isnan(level), limit, np.where(off, 0.0, limit * level))
+    upper_side = np.isfinite(rows.upper) ^ negate  # the policy's "at most"
+    slack = np.where(upper_side, in_force - usage, usage - in_force)
+    floor = np.where(np.array(rows.unit) == "CNY", 0.01, 1e-6)
+    finite = np.where(np.isfinite(limit), np.abs(limit), 0.0)
+    binding = ~off & (slack <= np.maximum(floor, BINDING_TOLERANCE * finite))
     shadow = (
         np.abs(duals) * row_scale(problem) / MONEY_SCALE if duals is not None
         else np.full(len(rows), np.nan)
@@ -301,15 +325,50 @@ def constraint_table(
             "rule": rows.rule,
             "branch": rows.branch,
             "unit": rows.unit,
-            "sense": np.where(lower_side, ">=", "<="),
+            "sense": np.where(upper_side, "<=", ">="),
             "usage": usage,
             "limit": limit,
-            "budget": budget,
+            "level": level,
+            "limit_in_force": in_force,
+            "budget": limit,
             "utilisation": np.divide(
-                usage, budget, out=np.full(len(rows), np.nan), where=np.abs(budget) > 0
+                usage, limit, out=np.full(len(rows), np.nan), where=np.abs(limit) > 0
             ),
             "slack": slack,
-            "binding": slack <= tol,
+            "binding": binding,
             "shadow_price": shadow,
+            "fixed_costs": _fixed_costs(problem, own, y),
+            "note": _notes(rows.rule, off, binding, shadow),
         }
     )
+
+
+def _fixed_costs(problem: AllocationProblem, own: np.ndarray, y: np.ndarray) -> list[str]:
+    """Per row, the fixed costs of on/off channels counted in its usage, named with amounts."""
+    kinds = [b.kind for b in problem.blocks]
+    out = []
+    for r in range(len(problem.rows)):
+        parts = [
+            f"{b.name} CNY {-coef * level:,.2f}"
+            for b, coef, level, mine, kind in zip(problem.blocks, problem.rows.blocks[r], y,
+                                                  own[r], kinds, strict=True)
+            if kind == "switch" and coef < 0 and not mine and level > 0
+        ]  # fmt: skip
+        out.append("; ".join(parts))
+    return out
+
+
+def _notes(
+    rule: tuple[str, ...], off: np.ndarray, binding: np.ndarray, shadow: np.ndarray
+) -> list[str]:
+    out = []
+    for r, name in enumerate(rule):
+        if name in MODEL_RULES:
+            out.append(NOTES["model"])
+        elif off[r]:
+            out.append(NOTES["off"])
+        elif binding[r] and shadow[r] == 0.0:
+            out.append(NOTES["degenerate"])
+        else:
+            out.append("")
+    return out
