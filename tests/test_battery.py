@@ -6,7 +6,8 @@ the properties every plan must have against each backend ``available_solvers()``
 
 * the plan verifies, every loan is allocated exactly once and the balance is conserved;
 * the proven bound is not below the plan, and the LP relaxation bounds the whole-loan plan;
-* tightening a capacity never raises the fractional optimum;
+* tightening a capacity never raises the fractional optimum, nor does either reading
+  of the write-off priority;
 * on cases small enough to enumerate, the whole-loan optimum is the enumerated one;
 * the backend agrees with native HiGHS.
 
@@ -16,12 +17,15 @@ does not show them as skipped: they simply are not collected).
 
 from __future__ import annotations
 
+import copy
 from typing import Any
 
 import pytest
 from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from npl_disposal import verify_plan
+from npl_disposal.policy import MODES
 from npl_disposal.solvers import available_solvers
 from npl_disposal.solvers.result import AllocationResult, Status
 from strategies import (
@@ -92,13 +96,38 @@ def test_the_relaxation_bounds_the_whole_loan_plan(
 def test_tightening_a_capacity_never_raises_the_optimum(
     case: Case, backend: tuple[str, str | None]
 ) -> None:
-    _, loose = _solve(case, backend, "fractional")
-    tight_policy = tightened(case.policy, "write_off", "quota", 0.5)
+    # Under quota_first the quota is also what the priority must fill: a smaller quota
+    # asks less of it, so only the quota as a cap is tightened here.
+    policy = copy.deepcopy(case.policy)
+    if policy["write_off"].get("priority") == "quota_first":
+        policy["write_off"]["priority"] = "none"
+    _, loose = _solve(case, backend, "fractional", policy=policy)
+    tight_policy = tightened(policy, "write_off", "quota", 0.5)
     _, tight = _solve(case, backend, "fractional", policy=tight_policy)
     if tight is None:
         return
     assert loose is not None, "a looser policy has no plan where a tighter one has"
     assert tight.objective <= loose.objective + rel_tol(loose.objective, rel=1e-7)
+
+
+@settings(max_examples=6, **SETTINGS)
+@given(case=cases(max_synthetic=40, require=("write_off",)), mode=st.sampled_from(MODES))
+def test_a_write_off_priority_never_raises_the_optimum(
+    case: Case, backend: tuple[str, str | None], mode: str
+) -> None:
+    """Either reading of the priority adds a rule to ``none``: the optimum cannot rise."""
+    free = copy.deepcopy(case.policy)
+    free["write_off"]["priority"] = "none"
+    _, loose = _solve(case, backend, mode, policy=free)
+    for reading in ("leave_book", "quota_first"):
+        ruled = copy.deepcopy(case.policy)
+        ruled["write_off"]["priority"] = reading
+        _, tight = _solve(case, backend, mode, policy=ruled)
+        if tight is None:
+            continue
+        assert loose is not None, f"{reading} has a plan where no priority has none"
+        if mode == "fractional" or (_proven(tight) and _proven(loose)):
+            assert tight.objective <= loose.objective + rel_tol(loose.objective, rel=1e-7)
 
 
 @settings(max_examples=10, **SETTINGS)

@@ -24,8 +24,14 @@ class BruteForce:
     best: dict[str, str] | None
 
 
+def priority_of(policy: Mapping[str, Any]) -> str:
+    """The reading of the write-off priority: ``leave_book`` unless ``[write_off]`` says."""
+    return str(policy.get("write_off", {}).get("priority", "leave_book"))
+
+
 def eligible_channels(case: Case, policy: Mapping[str, Any]) -> list[list[str]]:
     """Per loan, its channels after the long-age (rule 2) and write-off-priority (rule 3) rules."""
+    leave_book = priority_of(policy) == "leave_book"
     out = []
     offered = case.options.groupby("loan_id")["channel"].apply(list)
     for rec in case.loans.itertuples(index=False):
@@ -33,10 +39,22 @@ def eligible_channels(case: Case, policy: Mapping[str, Any]) -> list[list[str]]:
         others = [c for c in channels if c != "retain"]
         if "long_age" in policy and rec.npl_age_months >= policy["long_age"]["months"] and others:
             channels.remove("retain")
-        if rec.small_micro and "write_off" in channels:
+        if leave_book and rec.small_micro and "write_off" in channels:
             channels = [c for c in channels if c not in ("retain", "restructure")]
         out.append(channels)
     return out
+
+
+def quota_first(policy: Mapping[str, Any], balance: np.ndarray, first: np.ndarray) -> float:
+    """The small/micro balance ``quota_first`` requires written off (docs/model.md 4.2).
+
+    The quota filled with the loans of ``first``, largest first, each taken if it fits.
+    """
+    room = policy["write_off"]["quota"]
+    for b in sorted(balance[first], reverse=True):
+        if b <= room:
+            room -= b
+    return float(policy["write_off"]["quota"] - room)
 
 
 def brute_force(
@@ -68,6 +86,8 @@ def brute_force(
 
     ids = loans["loan_id"].tolist()
     bal = loans["balance"].to_numpy(dtype=float)
+    offered_wo = set(case.options.loc[case.options["channel"] == "write_off", "loan_id"])
+    first = loans["small_micro"].to_numpy(dtype=bool) & loans["loan_id"].isin(offered_wo).to_numpy()
     value = per_loan(lambda i, c: opts.loc[(ids[i], c), "value"])
     pnl = per_loan(lambda i, c: opts.loc[(ids[i], c), "pnl"])
     derec = per_loan(lambda i, c: opts.loc[(ids[i], c), "derecognised"])
@@ -85,6 +105,8 @@ def brute_force(
     )
     if "write_off" in policy:
         ok &= (wo * bal).sum(axis=1) <= policy["write_off"]["quota"] + eps
+    if priority_of(policy) == "quota_first":
+        ok &= (wo * bal * first).sum(axis=1) >= quota_first(policy, bal, first) - eps
     if "bulk_transfer" in policy:
         body = policy["bulk_transfer"]
         used = bt.any(axis=1)

@@ -110,6 +110,9 @@ def tiny_policies(
         policy["long_age"] = {"months": draw(st.sampled_from([12, 24, 36, 48]))}
     if present("write_off"):
         policy["write_off"] = {"quota": draw(_budget(balances, total, tight))}
+        priority = draw(st.sampled_from(["default", "leave_book", "quota_first", "none"]))
+        if priority != "default":
+            policy["write_off"]["priority"] = priority
     if present("bulk_transfer"):
         policy["bulk_transfer"] = {
             "capacity": draw(_budget(balances, total, tight)),

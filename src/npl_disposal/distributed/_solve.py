@@ -112,6 +112,11 @@ def _supported(policy: Policy) -> None:
             "partitions: their bounds are per-branch maxima over every loan; solve on one "
             "machine (npl_disposal.solvers.solve) or leave weight and max_fall out"
         )
+    if policy.write_off is not None and policy.write_off.priority == "quota_first":
+        raise NotImplementedError(
+            '[write_off] priority = "quota_first" is not yet solved over partitions; solve '
+            "on one machine (npl_disposal.solvers.solve) or use the default leave_book"
+        )
     if policy.channels:
         raise NotImplementedError(
             "[channels.NAME] budgets are not yet solved over partitions (a partition may not "

@@ -222,9 +222,9 @@ class PlanMeasures:
         keep = None
         if measure.channel is not None:
             keep = join.chan == join.channels.get_indexer([measure.channel])[0]
-        if measure.inclusive:
-            inclusive = join.loans["inclusive"].to_numpy(dtype=bool)[join.loan]
-            keep = inclusive if keep is None else keep & inclusive
+        if measure.segment is not None:
+            flag = join.loans[measure.segment].to_numpy(dtype=bool)[join.loan]
+            keep = flag if keep is None else keep & flag
         rows = _Selected(join, keep)
         amount = measure.coefficients(rows) * rows.share
         if not measure.by_branch:

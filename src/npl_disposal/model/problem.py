@@ -154,10 +154,13 @@ def build_problem(
                             branch_names)  # fmt: skip
     blocks = _blocks(rules, channels) + wage.blocks()
     cells = Cells(channels, eligible, balance, grids["pnl"], grids["derecognised"], inclusive,
-                  branch_index, np.int32 if n * m < 2**31 else np.int64)  # fmt: skip
+                  branch_index, np.int32 if n * m < 2**31 else np.int64,
+                  loans["small_micro"].to_numpy(dtype=bool))  # fmt: skip
     builder = RowBuilder(n, m, blocks)
     table = pf.branch_table if pf.branches is not None else None
-    add_limits(builder, cells, rules.limits(table), branch_names, [b.name for b in blocks])
+    required = rules.required_write_off(GridOffers(offered, channels), loans)
+    limits = rules.limits(table, required)
+    add_limits(builder, cells, limits, branch_names, [b.name for b in blocks])
     wage.add_rows(builder, cells)
     rows = builder.build()
     return AllocationProblem(

@@ -306,6 +306,7 @@ class Cells:
     inclusive: np.ndarray
     branch_of: np.ndarray
     index: type = np.int64
+    small_micro: np.ndarray | None = None
 
     def __post_init__(self) -> None:
         self.m = len(self.channels)
@@ -322,7 +323,8 @@ class Cells:
         """The eligible options ``measure`` counts (of branch code ``branch`` when given)."""
         m = self.m
         channel = self.channels.index(measure.channel) if measure.channel is not None else None
-        if branch is None and channel is not None and not measure.inclusive:
+        flag = self.segment(measure)
+        if branch is None and channel is not None and flag is None:
             if channel not in self._channel_loans:  # several rows share a channel's loans
                 self._channel_loans[channel] = np.flatnonzero(self.eligible[:, channel])
             loans = self._channel_loans[channel]
@@ -330,18 +332,26 @@ class Cells:
             return _Picked(self, cols)
         if branch is None:
             keep = self.eligible
-            if measure.inclusive:
-                keep = keep & self.inclusive[:, None]
+            if flag is not None:
+                keep = keep & flag[:, None]
             if channel is not None:
                 keep = keep & (np.arange(m) == channel)
             return _Picked(self, np.flatnonzero(keep.ravel()))
         loans = self.branch_loans(branch)
-        if measure.inclusive:
-            loans = loans[self.inclusive[loans]]
+        if flag is not None:
+            loans = loans[flag[loans]]
         keep = self.eligible[loans]
         if channel is not None:
             keep = keep & (np.arange(m) == channel)
         return _Picked(self, (loans[:, None] * m + np.arange(m))[keep])
+
+    def segment(self, measure: Measure) -> np.ndarray | None:
+        """The loans the measure keeps by their flag (a mask), or None for all."""
+        if measure.segment == "small_micro":
+            if self.small_micro is None:
+                raise ValueError("this problem was built without the loans' small_micro flags")
+            return self.small_micro
+        return self.inclusive if measure.segment == "inclusive" else None
 
 
 def add_limits(

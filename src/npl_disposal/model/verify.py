@@ -155,7 +155,8 @@ def verify_plan(
     table = portfolio.branch_table if portfolio.branches is not None else None
     names = table.names if table is not None else ()
     measured = joined.measured(positions_in(portfolio.loans["branch"], names), len(names), levels)
-    check_limits(log, rules.limits(table), measured, names)
+    required = rules.required_write_off(joined, joined.loans)
+    check_limits(log, rules.limits(table, required), measured, names)
     if table is not None and rules.wage_pool.checked():
         check_wage_pool(log, rules, measured, table)
     usage = {f"{c}_balance": float(v) for c, v in balance.items()}
@@ -218,6 +219,8 @@ def _check_loan_rules(log: _Log, joined: PlanJoin, rules: Rules) -> None:
     """No share on an option a loan rule bars (the loan rules read the options table)."""
     for rule in rules.loan_rules:
         barred, channels = rule.barred(joined, joined.loans)
+        if not channels:
+            continue
         used = joined.per_loan(joined.share, list(channels))
         bad = np.flatnonzero(barred & (used > _SHARE_TOL))
         log.loans(rule.rule, joined.series(bad, used[bad]), rule.broken())

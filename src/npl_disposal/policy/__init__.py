@@ -15,7 +15,12 @@ Sections (``docs/model.md`` states the rule each one feeds):
     ``months`` (months of NPL age): NPLs with ``npl_age_months >= months`` may not be
     retained when another channel can take them.
 ``[write_off]``
-    ``quota`` (CNY yuan): the most book balance that may be written off.
+    ``quota`` (CNY yuan): the most book balance that may be written off; ``priority``
+    (default ``"leave_book"``): how small/micro loans come first for write-off (优先安排核销):
+    ``"leave_book"``, a small/micro loan eligible for write-off may not be retained or
+    restructured (it leaves the book by some channel); ``"quota_first"``, the quota goes
+    to small/micro loans eligible for write-off first (they may stay once it is spent);
+    ``"none"``.
 ``[bulk_transfer]``
     ``capacity`` (CNY yuan): the most balance the AMCs will buy; ``min_loans``
     (loans, default 0): the minimum number of loans in a package.
@@ -49,7 +54,9 @@ Sections (``docs/model.md`` states the rule each one feeds):
     makes the channel an on/off block like securitisation.
 
 **A missing section means that constraint is absent** (no write-off quota, no
-profit floor, ...); the corresponding attribute of :class:`Policy` is ``None``.
+profit floor, ...); the corresponding attribute of :class:`Policy` is ``None``. One
+exception: the write-off priority is the notice's, not a budget, and holds in its
+default reading ``leave_book`` without a ``[write_off]`` section.
 Without ``[wage_pool]`` the defaults above apply (:attr:`Policy.wage_pool_or_default`).
 
 Units: money in CNY yuan, ages in months, counts in loans, ratios and rates as

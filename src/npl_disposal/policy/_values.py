@@ -15,13 +15,27 @@ from types import MappingProxyType
 from typing import Any, Literal
 
 Mode = Literal["whole_loan", "fractional"]
+Priority = Literal["leave_book", "quota_first", "none"]
 #: The allowed values of ``[mode] mode``.
 MODES: tuple[str, ...] = ("whole_loan", "fractional")
+#: The allowed values of ``[write_off] priority``: the readings of 优先安排核销.
+PRIORITIES: tuple[str, ...] = ("leave_book", "quota_first", "none")
+#: The keys whose value is one of a few words, and those words.
+CHOICES: dict[str, tuple[str, ...]] = {"mode": MODES, "priority": PRIORITIES}
 
 #: One problem of a policy: where (``[section] key``) and what is wrong.
 Problem = tuple[str, str]
 Kind = Literal[
-    "money", "limit", "weight", "months", "count", "count_limit", "share", "bool", "mode"
+    "money",
+    "limit",
+    "weight",
+    "months",
+    "count",
+    "count_limit",
+    "share",
+    "bool",
+    "mode",
+    "priority",
 ]
 
 #: The unit written beside each kind of number.
@@ -63,11 +77,12 @@ def is_bool(value: object) -> bool:
 
 def check_value(kind: str, value: object) -> tuple[Any, str | None]:
     """Validate and normalise one value; return ``(value, None)`` or ``(value, message)``."""
-    if kind == "mode":
-        if isinstance(value, str) and value in MODES:
+    if kind in CHOICES:
+        words = CHOICES[kind]
+        if isinstance(value, str) and value in words:
             return value, None
-        allowed = " or ".join(repr(m) for m in MODES)
-        return value, f"must be {allowed}; got {show(value)}"
+        allowed = ", ".join(repr(w) for w in words[:-1]) + f" or {words[-1]!r}"
+        return value, f"must be {allowed}; got {show(value)}{suggest(value, words)}"
     if kind == "bool":
         if is_bool(value):
             return bool(value), None
@@ -134,6 +149,8 @@ def thaw(value: object) -> object:
 
 def money(amount: float) -> str:
     """Format CNY yuan for people: ``CNY 12.30m``, ``CNY 1.50bn``, ``CNY 8,000``."""
+    if math.isinf(amount):
+        return "no limit" if amount > 0 else "CNY -inf"
     if abs(amount) >= 1e9:
         return f"CNY {amount / 1e9:,.2f}bn"
     if abs(amount) >= 1e6:

@@ -26,6 +26,7 @@ __all__ = [
     "LOANS",
     "MONEY",
     "PROFIT",
+    "SMALL_MICRO_WRITTEN_OFF",
     "WRITTEN_OFF",
     "Measure",
     "Measured",
@@ -71,14 +72,22 @@ class Measure:
     ``weight`` is ``"balance"`` (CNY yuan), ``"loans"`` (1 per loan), ``"pnl"`` (CNY
     yuan of this year's profit) or ``"derecognised"`` (balance x derecognised share,
     CNY yuan). Only options of ``channel`` count when it is given, only inclusive
-    small/micro loans when ``inclusive``; ``by_branch`` sums per branch instead of
-    over the portfolio.
+    small/micro loans when ``inclusive``, only small/micro loans when
+    ``small_micro``; ``by_branch`` sums per branch instead of over the portfolio.
     """
 
     weight: Weight
     channel: str | None = None
     inclusive: bool = False
     by_branch: bool = False
+    small_micro: bool = False
+
+    @property
+    def segment(self) -> str | None:
+        """The loan flag the measure keeps (``inclusive``, ``small_micro``), if any."""
+        if self.inclusive:
+            return "inclusive"
+        return "small_micro" if self.small_micro else None
 
     @property
     def unit(self) -> str:
@@ -114,6 +123,8 @@ DERECOGNISED = Measure("derecognised", inclusive=True, by_branch=True)
 BRANCH_PNL = Measure("pnl", by_branch=True)
 #: Per branch: the inclusive small/micro balance written off, CNY yuan.
 WRITTEN_OFF = Measure("balance", "write_off", inclusive=True, by_branch=True)
+#: The small/micro balance written off, CNY yuan (``[write_off] priority = "quota_first"``).
+SMALL_MICRO_WRITTEN_OFF = Measure("balance", "write_off", small_micro=True)
 
 
 class Measured(Protocol):

@@ -233,7 +233,8 @@ class Policy:
         """Return the policy as ``policy.toml`` text; also write it to ``path`` if given."""
         lines = [
             "# npl_disposal policy: money in CNY yuan, ages in months, counts in loans,",
-            "# ratios as shares (0.03 = 3%). A missing section means no such constraint.",
+            "# ratios as shares (0.03 = 3%). A missing section means no such constraint",
+            "# (the write-off priority holds as leave_book without [write_off]).",
         ]
         for name, body in self.to_dict().items():
             if name == "channels":

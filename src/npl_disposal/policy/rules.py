@@ -29,7 +29,13 @@ import pandas as pd
 
 from npl_disposal.policy._values import millions, money, pct
 from npl_disposal.policy.budgets import ChannelBudget, Limit, channel_budgets
-from npl_disposal.policy.measures import DERECOGNISED, PROFIT, Measured, npl_loss
+from npl_disposal.policy.measures import (
+    DERECOGNISED,
+    PROFIT,
+    SMALL_MICRO_WRITTEN_OFF,
+    Measured,
+    npl_loss,
+)
 from npl_disposal.policy.sections import LongAge, Profit, Tolerance, WagePool
 
 if TYPE_CHECKING:
@@ -120,30 +126,98 @@ class LongAgeRule:
 
 @dataclass(frozen=True)
 class WriteOffPriorityRule:
-    """应核尽核: a small/micro loan offered write-off may not be retained or restructured.
+    """优先安排核销, ``[write_off] priority``: small/micro loans come first for write-off.
 
-    It holds whenever the options offer ``write_off``, with or without a ``[write_off]``
-    section (which carries the quota).
+    ``"leave_book"`` (the default, also without a ``[write_off]`` section): a small/micro
+    loan offered write-off may not be retained or restructured (应核尽核).
+    ``"quota_first"``: the write-off ``quota`` (CNY yuan) goes to small/micro loans
+    offered write-off first, a limit on the balance written off of them
+    (:meth:`required`); they may stay on the book once the quota is spent.
     """
 
+    reading: str = "leave_book"
+    quota: float = math.inf
     rule: str = "write_off.priority"
     label: str = "write_off_priority"
 
     def concerns(self, offers: Offers, loans: pd.DataFrame) -> np.ndarray:
-        """Mask of the small/micro loans offered write-off."""
+        """Mask of the small/micro loans offered write-off (none under ``"none"``)."""
+        if self.reading == "none":
+            return np.zeros(len(loans), dtype=bool)
         return loans["small_micro"].to_numpy(dtype=bool) & offers.offered("write_off")
 
     def barred(self, offers: Offers, loans: pd.DataFrame) -> tuple[np.ndarray, tuple[str, ...]]:
-        """Small/micro loans offered write-off may not be retained or restructured."""
+        """Under ``leave_book``, small/micro loans offered write-off may not stay or restructure."""
+        if self.reading != "leave_book":
+            return np.zeros(len(loans), dtype=bool), ()
         return self.concerns(offers, loans), ("retain", "restructure")
 
     def broken(self) -> str:
         """The words for such a loan kept or restructured."""
         return "small/micro and eligible for write-off, but retained or restructured"
 
+    def required(self, offers: Offers, loans: pd.DataFrame) -> float | None:
+        """Small/micro balance (CNY yuan) the plan must write off under ``quota_first``.
+
+        What filling the quota with the small/micro loans offered write-off reaches,
+        largest first, taking each that still fits (:func:`fill_quota`): all of them
+        when they fit together. Loans are not split, so the quota may stay unused by
+        less than the smallest loan that did not fit; fractional mode keeps the same
+        limit, so that it stays a bound of the whole-loan plan. None under the other
+        readings.
+        """
+        if self.reading != "quota_first":
+            return None
+        balance = loans["balance"].to_numpy(dtype=float)[self.concerns(offers, loans)]
+        return fill_quota(balance, self.quota)
+
+    def limits(self, required: float | None) -> list[Limit]:
+        """Under ``quota_first``: small/micro balance written off ``>= required``."""
+        if required is None:
+            return []
+        return [
+            Limit(
+                name="write_off_priority",
+                rule="write_off.priority",
+                measure=SMALL_MICRO_WRITTEN_OFF,
+                sense=">=",
+                amount=required,
+                short="the write-off quota would go {x} less to small/micro loans than "
+                "write_off.priority = quota_first requires",
+                broken="small/micro loans written off CNY {amount:,.2f}; the quota must "
+                "first take CNY {limit:,.2f} of them",
+            )
+        ]
+
     def describe(self) -> list[str]:
-        """No line of its own: it is part of the notice, not a budget."""
-        return []
+        """Its line in :meth:`Policy.summary`."""
+        if self.reading == "quota_first":
+            return ["  write-off priority: the quota goes to small/micro loans eligible for "
+                    "write-off first (quota_first)"]  # fmt: skip
+        if self.reading == "none":
+            return ["  write-off priority: none (small/micro loans compete for write-off like "
+                    "any other)"]  # fmt: skip
+        return ["  write-off priority: small/micro loans eligible for write-off must leave "
+                "the book (leave_book)"]  # fmt: skip
+
+
+def fill_quota(balance: np.ndarray, quota: float) -> float:
+    """Balance (CNY yuan) taken by filling ``quota`` largest first with each that fits.
+
+    Vectorised: after each loan that does not fit the room left is less than half
+    what it was, so there are at most ~log2(quota / smallest balance) rounds.
+    """
+    ordered = np.sort(balance)[::-1]
+    room, start = float(quota), 0
+    while start < len(ordered):
+        start += int(np.searchsorted(-ordered[start:], -room, side="left"))  # first that fits
+        if start >= len(ordered):
+            break
+        run = np.cumsum(ordered[start:])
+        taken = int(np.searchsorted(run, room, side="right"))
+        room -= float(run[taken - 1])
+        start += taken
+    return float(quota - room)
 
 
 # --------------------------------------------------------------------------- profit
@@ -389,12 +463,25 @@ class Rules:
         """The budgets of ``channel``, if a section sets any."""
         return next((b for b in self.budgets if b.channel == channel), None)
 
-    def limits(self, branches: Branches | None) -> list[Limit]:
+    @property
+    def priority(self) -> WriteOffPriorityRule | None:
+        """The write-off priority rule (``[write_off] priority``)."""
+        return next((r for r in self.loan_rules if isinstance(r, WriteOffPriorityRule)), None)
+
+    def required_write_off(self, offers: Offers, loans: pd.DataFrame) -> float | None:
+        """Small/micro balance (CNY yuan) the plan must write off (``quota_first``), or None."""
+        rule = self.priority
+        return rule.required(offers, loans) if rule is not None else None
+
+    def limits(self, branches: Branches | None, required: float | None = None) -> list[Limit]:
         """Every limit on a measure of the plan, in the model's row order.
 
-        ``branches`` (the branch table's figures) gives the tolerance its limits.
+        ``branches`` (the branch table's figures) gives the tolerance its limits;
+        ``required`` (:meth:`required_write_off`) the write-off priority its limit.
         """
         out = [limit for budget in self.budgets for limit in budget.limits()]
+        if self.priority is not None:
+            out += self.priority.limits(required)
         if self.profit is not None:
             out += self.profit.limits()
         if self.tolerance is not None:
@@ -423,13 +510,20 @@ class Rules:
 
 
 def rules_of(policy: Policy) -> Rules:
-    """The rules in force under ``policy`` (a missing section: that rule is absent)."""
+    """The rules in force under ``policy``.
+
+    A missing section: that rule is absent; the write-off priority holds in its
+    default reading (``leave_book``) without a ``[write_off]`` section.
+    """
     sections = {name: getattr(policy, name) for name in ABSENT}
     budgets = channel_budgets(sections, policy.channels)
     loan_rules: list[LoanRule] = []
     if policy.long_age is not None:
         loan_rules.append(LongAgeRule(policy.long_age))
-    loan_rules.append(WriteOffPriorityRule())
+    write_off = policy.write_off
+    reading = write_off.priority if write_off is not None else "leave_book"
+    quota = write_off.quota if write_off is not None else math.inf
+    loan_rules.append(WriteOffPriorityRule(reading, quota))
     costs = tuple((b.channel, b.fixed_cost) for b in budgets if b.on_off and b.fixed_cost)
     return Rules(
         loan_rules=tuple(loan_rules),

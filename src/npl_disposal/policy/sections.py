@@ -17,6 +17,7 @@ from npl_disposal.exceptions import PolicyError
 from npl_disposal.io.schema import STANDARD_CHANNELS
 from npl_disposal.policy._values import (
     Mode,
+    Priority,
     Problem,
     check_value,
     show,
@@ -92,10 +93,20 @@ class LongAge(Section):
 
 @dataclass(frozen=True)
 class WriteOff(Section):
-    """``[write_off]``: at most ``quota`` CNY yuan of book balance may be written off."""
+    """``[write_off]``: the write-off quota (CNY yuan of book balance) and the priority.
+
+    ``priority`` is the reading of 优先安排核销: ``"leave_book"`` (default: a small/micro
+    loan eligible for write-off may not be retained or restructured),
+    ``"quota_first"`` (the quota goes to small/micro loans eligible for write-off
+    first) or ``"none"``.
+    """
 
     section = "write_off"
     quota: float = field(metadata=meta("money", "the write-off quota in CNY yuan"))
+    priority: Priority = field(
+        default="leave_book",
+        metadata=meta("priority", "how small/micro loans come first for write-off"),
+    )
 
 
 @dataclass(frozen=True)

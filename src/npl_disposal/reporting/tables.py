@@ -79,7 +79,9 @@ def compliance_table(result: AllocationResult) -> pd.DataFrame:
 
     Columns ``rule, channel, loans, balance`` (CNY yuan); ``rule`` is ``long_age``,
     ``write_off_priority`` or both joined by ``+``. Loans a rule concerns that no other
-    channel can take (so stay) appear as, e.g., ``long_age (no other channel)``.
+    channel can take (so stay) appear as, e.g., ``long_age (no other channel)``; under
+    ``[write_off] priority = "quota_first"`` the small/micro loans offered write-off
+    appear as ``write_off_priority (quota_first)``, wherever the plan sends them.
     """
     p = result.problem
     loans = p.portfolio.loans
@@ -91,7 +93,8 @@ def compliance_table(result: AllocationResult) -> pd.DataFrame:
         rule[hit] = np.where(rule[hit] == "", loan_rule.label, rule[hit] + " + " + loan_rule.label)
     for loan_rule in p.policy.rules.loan_rules:
         stuck = loan_rule.concerns(offers, loans) & ~forced & (rule == "")
-        rule[stuck] = f"{loan_rule.label} (no other channel)"
+        bars = bool(loan_rule.barred(offers, loans)[1])
+        rule[stuck] = f"{loan_rule.label} ({'no other channel' if bars else 'quota_first'})"
     picked = rule != ""
     columns = ["rule", "channel", "loans", "balance"]
     if not picked.any():
