@@ -139,9 +139,11 @@ def cmd_plan(args: argparse.Namespace) -> int:
     reporter = reporter_for(args)
     result = _plan(args, reporter)
     if result.status is Status.NO_SOLUTION:
+        message = getattr(getattr(result, "solver", None), "message", "")
+        said = f" ({message})" if message else ""
         print(
             f"npl-disposal: no feasible plan was found within the time limit of "
-            f"{args.time_limit} s; raise --time-limit or use --mode fractional",
+            f"{args.time_limit} s{said}; raise --time-limit or use --mode fractional",
             file=sys.stderr,
         )
         return EXIT_NO_PLAN

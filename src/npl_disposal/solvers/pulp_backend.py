@@ -43,6 +43,7 @@ from npl_disposal.model.problem import MONEY, AllocationProblem
 from npl_disposal.solvers._formulation import MONEY_SCALE, row_scale
 from npl_disposal.solvers._outcome import Outcome, failed, plan_value
 from npl_disposal.solvers._pricing import lagrangian_bound, reduced_values
+from npl_disposal.solvers._pulp_run import cbc_bound, run_within
 
 __all__ = [
     "PulpBackend",
@@ -389,32 +390,46 @@ def solve_pulp(
 ) -> Outcome:
     """Solve the whole model with a PuLP solver; shares, bound and duals as an :class:`Outcome`.
 
-    ``objective`` and ``bound`` are CNY yuan, the objective recomputed from the
-    plan. The bound: fractional mode, the Lagrangian ``L(duals)`` (a certified
-    bound, equal to the LP optimum at exact duals); whole-loan mode, the solver's
-    MIP dual bound where PuLP exposes it (its HiGHS API), otherwise the LP
-    relaxation's Lagrangian bound from the same solver (CBC's own claim to be
-    within the gap was measured wrong once), or -- stopped early -- every loan at
-    its best channel with the budgets ignored (valid, loose). ``duals``
-    (fractional mode) are the rows'
+    ``time_limit`` (seconds) covers building PuLP's model and the solve: the solver
+    gets what is left after the build, and a command-line solver still running at the
+    limit is stopped (:func:`~npl_disposal.solvers._pulp_run.run_within`); a build
+    that uses it all up returns no plan. ``objective`` and ``bound`` are CNY yuan, the
+    objective recomputed from the plan. The bound: fractional mode, the Lagrangian
+    ``L(duals)`` (a certified bound, equal to the LP optimum at exact duals);
+    whole-loan mode, the best bound the solver proves (HiGHS's MIP dual bound, CBC's
+    read from its log), else the LP relaxation's Lagrangian bound from the same
+    solver when time is left, else every loan at its best channel with the budgets
+    ignored (valid, loose). ``duals`` (fractional mode) are the rows'
     duals in the HiGHS path's convention: scaled units, min form.
     """
     whole = mode == "whole_loan"
     gap = mip_gap / 10  # as the native path: leave room for our own gap definition
-    pulp_solver = get_solver(solver, time_limit, gap if whole else None, msg=False, mip=whole)
     start = time.perf_counter()
+    deadline = start + (time_limit if time_limit is not None else math.inf)
     prob, handles = build_pulp_model(problem, mode)
     built = time.perf_counter()
+    if built >= deadline:
+        return failed(problem, "no_solution", f"the time limit ({time_limit:g} s) was spent "
+                      f"building the PuLP model ({built - start:.1f} s); no plan. Raise the time "
+                      "limit or use solver='highs'")  # fmt: skip
+    left = deadline - built if time_limit is not None else None
+    pulp_solver = get_solver(solver, left, gap if whole else None, msg=False, mip=whole)
     k = len(problem.rows)
     try:
-        prob.solve(pulp_solver)
+        run = run_within(prob, pulp_solver, deadline)
     except pulp.PulpSolverError as exc:
         raise SolverError(
             f"PuLP solver {pulp_solver.name} failed: {exc}. Try another solver "
             f"(available here: {', '.join(available_solvers())}) or solver='highs'."
         ) from exc
-    elapsed = time.perf_counter() - built
-    status, message = _read_status(prob, pulp_solver, whole, time_limit, elapsed)
+    seconds = {"build": built - start, "solve": run.seconds}
+    if run.stopped:
+        return failed(problem, "no_solution", f"{pulp_solver.name} was stopped at the time "
+                      f"limit ({time_limit:g} s) before it found a plan")  # fmt: skip
+    status, message = _read_status(prob, pulp_solver, whole, left, run.seconds)
+    proven = _proven_bound(prob, run.log)
+    if proven is not None and status == "no_solution":
+        message += f"; it proved that no plan is worth more than CNY {proven / 1e6:,.2f}m"
     if status not in ("optimal", "time_limit"):
         return failed(problem, status, message)
     x, y = _values(handles.x), _values(handles.y)
@@ -430,11 +445,10 @@ def solve_pulp(
     shares = grid.reshape(problem.eligible.shape)
     objective = plan_value(problem, shares, y)
     duals = np.zeros(k) if whole else handles.duals()
-    bound = _bound(problem, prob, status, whole, objective, duals, gap, solver)
+    bound = _bound(problem, status, whole, objective, duals, proven, solver, deadline)
     return Outcome(status=status, shares=shares, y=y, objective=objective, bound=bound,
                    duals=duals, shortfall=np.zeros(k), iterations=1, free_loans=problem.n_loans,
-                   seconds={"build": built - start, "solve": elapsed},
-                   message=message)  # fmt: skip
+                   seconds=seconds, message=message)  # fmt: skip
 
 
 #: At most this many fractional variables are polished (a vertex has few; see :func:`_polish`).
@@ -531,29 +545,38 @@ def _highs_status(prob: Any) -> str:
         return ""
 
 
+def _proven_bound(prob: Any, log: str) -> float | None:
+    """The bound (CNY yuan, on the plan's value) the MIP solver proved, if it says one."""
+    model = getattr(prob, "solverModel", None)
+    if model is not None and hasattr(model, "getInfo"):  # PuLP's highspy API
+        dual_bound = float(model.getInfo().mip_dual_bound)
+        if math.isfinite(dual_bound):
+            return -dual_bound / MONEY_SCALE
+    lower = cbc_bound(log)  # CBC minimises -value in CNY millions
+    return None if lower is None else -lower / MONEY_SCALE
+
+
 def _bound(
     problem: AllocationProblem,
-    prob: Any,
     status: str,
     whole: bool,
     objective: float,
     duals: np.ndarray,
-    gap: float,
-    solver_name: str = "",
+    proven: float | None,
+    solver_name: str,
+    deadline: float,
 ) -> float:
     """An upper bound (CNY yuan) on the best plan; see :func:`solve_pulp`."""
     if not whole:
         return max(objective, lagrangian_bound(problem, duals, reduced_values(problem, duals)))
-    model = getattr(prob, "solverModel", None)
-    if model is not None and hasattr(model, "getInfo"):
-        dual_bound = float(model.getInfo().mip_dual_bound)
-        if math.isfinite(dual_bound):
-            return max(objective, -dual_bound / MONEY_SCALE)
-    if status == "optimal":
-        # CBC's own "optimal within the gap" is not trusted (measured: a plan 1.2e-7
-        # below the optimum with ratioGap 1e-7): the LP relaxation's Lagrangian bound
-        # from the same solver is a certificate.
-        relaxed = solve_pulp(problem, "fractional", solver_name, time_limit=None)
+    if proven is not None:
+        return max(objective, proven)
+    left = deadline - time.perf_counter()
+    if status == "optimal" and left > 0:
+        # A solver that claims the optimum but states no bound: the LP relaxation's
+        # Lagrangian bound from the same solver is a certificate.
+        limit = left if math.isfinite(left) else None
+        relaxed = solve_pulp(problem, "fractional", solver_name, time_limit=limit)
         if relaxed.status == "optimal" and math.isfinite(relaxed.bound):
             return max(objective, relaxed.bound)
     zero = np.zeros(len(problem.rows))
