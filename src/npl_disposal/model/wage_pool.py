@@ -1,10 +1,11 @@
 """The wage-pool model of ``[wage_pool] weight`` and ``max_fall``: per-branch levels and rows.
 
-A branch's wage pool falls by its wage rate times the NPL loss it counts (in full, or at
-``consider_share`` when it ends within tolerance). The optimiser sees that fall through
-a few variables per branch with a wage rate, defined below; the rule itself (its
-figures, the ``max_fall`` check and its words) is
-:class:`~npl_disposal.policy.rules.WagePoolRule`.
+A branch's wage pool, ``rate x max(0, profit - counted loss)``, falls by
+``rate x min(profit+, counted)``: its wage rate times the NPL loss it counts (in full,
+or at ``consider_share`` when it ends within tolerance), and never by more than the
+pool it had. The optimiser sees that fall through a few variables per branch with a
+wage rate, defined below; the rule itself (its figures, the ``max_fall`` check and
+its words) is :class:`~npl_disposal.policy.rules.WagePoolRule`.
 """
 
 from __future__ import annotations
@@ -29,19 +30,28 @@ _NONE_F = np.zeros(0)
 class WagePoolTerms:
     """The wage-pool model of ``[wage_pool] weight / max_fall``, per branch with a wage rate.
 
-    For branch k with wage rate r_k, two continuous levels and (where needed) one
-    flag, all in [0, 1]: the NPL loss ``U_k * loss_k >= -(branch pnl) + fixed-cost
-    share``, the loss counted against the wage pool ``U_k * counted_k`` (at least
-    ``consider_share`` of the loss, or all of it unless ``within_k``), and
-    ``within_k`` = 1 only if the branch's derecognised inclusive NPL brings it
-    within tolerance. ``U_k`` (CNY yuan) is the most the branch can lose. The
-    objective loses ``weight * r_k * U_k * counted_k``; ``max_fall`` caps
-    ``r_k * U_k * counted_k``. The securitisation fixed cost is charged to a
-    branch at ``fixed_cost / min_pool`` per securitised yuan (at least its share
-    by balance), or in full when there is no minimum pool; a user channel's fixed
-    cost is charged to every branch in full. The model never understates a
-    branch's loss, so a plan within ``max_fall`` here is within it
-    in :func:`~npl_disposal.model.figures.branch_figures`.
+    For branch k with wage rate r_k and profit P_k > 0 (a branch without profit has
+    no pool to lose), two continuous levels and (where needed) flags, all in [0, 1]:
+    the NPL loss ``U_k * loss_k >= -(branch pnl) + fixed-cost share``, the loss
+    counted against the wage pool ``U_k * counted_k`` (at least ``consider_share``
+    of the loss, or all of it unless ``within_k``), and ``within_k`` = 1 only if the
+    branch's derecognised inclusive NPL brings it within tolerance. ``U_k`` (CNY
+    yuan) is the most the branch can lose.
+
+    The fall is ``r_k * min(P_k, U_k * counted_k)``. ``max_fall`` caps it with
+    ``r_k * U_k * counted_k <= max_fall`` where ``r_k * P_k > max_fall`` (elsewhere
+    the pool cannot fall that far): exact. With a weight, the objective loses
+    ``weight * r_k * U_k * cut_k``, where ``cut_k >= counted_k`` when the loss can
+    never exceed the profit (``U_k <= P_k``); otherwise a flag ``floor_k`` (the pool
+    is emptied) gives ``cut_k >= counted_k - floor_k`` and ``U_k * cut_k >= P_k *
+    floor_k``, so that in whole-loan mode ``U_k * cut_k`` is ``min(P_k, U_k *
+    counted_k)`` exactly (fractional mode relaxes the flag).
+
+    The securitisation fixed cost is charged to a branch at ``fixed_cost / min_pool``
+    per securitised yuan (at least its share by balance), or in full when there is no
+    minimum pool; a user channel's fixed cost is charged to every branch in full. The
+    model never understates a branch's loss, so a plan within ``max_fall`` here is
+    within it in :func:`~npl_disposal.model.figures.branch_figures`.
     """
 
     branches: tuple[str, ...]
@@ -50,6 +60,7 @@ class WagePoolTerms:
     upper: np.ndarray
     flagged: np.ndarray
     margin: np.ndarray
+    profit: np.ndarray
     policy: Policy
     pnl: np.ndarray
     derecognised: np.ndarray
@@ -81,13 +92,14 @@ class WagePoolTerms:
                 channels)  # fmt: skip
         if wage is None or not wage.optimised or pf.branches is None:
             return cls((), empty, np.zeros(0), np.zeros(0), np.zeros(0, dtype=bool), np.zeros(0),
-                       *same)  # fmt: skip
+                       np.zeros(0), *same)  # fmt: skip
         table = pf.branch_table
         rate = pol.rules.wage_pool.rates(table)
         worst = np.where(eligible, -grids["pnl"], -np.inf).max(axis=1).clip(min=0.0)
         upper = np.bincount(branch_index, worst, minlength=k)
         upper = upper + cls._fixed_cost_bound(pol, balance, eligible, branch_index, k, sec)
-        keep = np.flatnonzero((rate > 0) & (upper > 0))
+        profit = table.profit
+        keep = np.flatnonzero((rate > 0) & (upper > 0) & (profit > 0))
         npl, total = table.inclusive_npl, table.inclusive_loans
         tol = pol.tolerance
         margin = np.zeros(k)
@@ -97,7 +109,7 @@ class WagePoolTerms:
             flagged = margin > 0
         return cls(
             tuple(branch_names[b] for b in keep), keep, rate[keep], upper[keep], flagged[keep],
-            margin[keep], *same,
+            margin[keep], profit[keep], *same,
         )  # fmt: skip
 
     @staticmethod
@@ -119,20 +131,28 @@ class WagePoolTerms:
         pool = np.bincount(branch_index, balance * eligible[:, sec], minlength=k)
         return spec.fixed_cost * np.minimum(pool, spec.max_pool) / spec.min_pool + others
 
+    def floored(self, b: int) -> bool:
+        """Whether branch ``b``'s counted loss can exceed its profit (the floor may bind)."""
+        return bool(self.upper[b] > self.profit[b])
+
     def blocks(self) -> tuple[Block, ...]:
-        """The per-branch variables (loss, counted loss, within-tolerance flag)."""
+        """The per-branch variables (loss, counted loss, fall, the flags)."""
         wage = self.policy.wage_pool_or_default
         out: list[Block] = []
         for b, name in enumerate(self.branches):
-            cost = wage.weight * self.rate[b] * self.upper[b]
             out += [Block(f"wage_pool_loss[{name}]", 0.0, "continuous"),
-                    Block(f"wage_pool_counted[{name}]", float(cost), "continuous")]  # fmt: skip
+                    Block(f"wage_pool_counted[{name}]", 0.0, "continuous")]  # fmt: skip
             if self.flagged[b]:
                 out.append(Block(f"wage_pool_within[{name}]", 0.0, "binary"))
+            if wage.weight > 0:
+                cost = float(wage.weight * self.rate[b] * self.upper[b])
+                out.append(Block(f"wage_pool_cut[{name}]", cost, "continuous"))
+                if self.floored(b):
+                    out.append(Block(f"wage_pool_floor[{name}]", 0.0, "binary"))
         return tuple(out)
 
     def add_rows(self, rb: RowBuilder, cells: Cells) -> None:
-        """Add the rows that define each branch's loss, counted loss, flag and limit."""
+        """Add the rows that define each branch's loss, counted loss, fall, flags and limit."""
         wage = self.policy.wage_pool_or_default
         m = self.pnl.shape[1]
         for b, name in enumerate(self.branches):
@@ -155,10 +175,26 @@ class WagePoolTerms:
             else:
                 share = wage.consider_share if self._always_within(b) else 1.0
                 self._counted_row(rb, counted, name, {counted: u, loss: -share * u})
-            if np.isfinite(wage.max_fall):
+            if wage.weight > 0:
+                self._cut_rows(rb, b, name)
+            if np.isfinite(wage.max_fall) and self.rate[b] * self.profit[b] > wage.max_fall:
                 rb.add(f"wage_pool_fall[{name}]", "wage_pool.max_fall", MONEY, _NONE, _NONE_F,
                        upper=wage.max_fall, branch=name, block={counted: float(self.rate[b]) * u},
                        short=WAGE_POOL_SHORT)  # fmt: skip
+
+    def _cut_rows(self, rb: RowBuilder, b: int, name: str) -> None:
+        """``U cut`` is the counted loss, or the profit when the pool is emptied."""
+        u = float(self.upper[b])
+        cut, counted = f"wage_pool_cut[{name}]", f"wage_pool_counted[{name}]"
+        if not self.floored(b):
+            rb.add(f"wage_pool_cut[{name}]", "wage_pool.floor", MONEY, _NONE, _NONE_F,
+                   lower=0.0, branch=name, block={cut: u, counted: -u})  # fmt: skip
+            return
+        floor = f"wage_pool_floor[{name}]"
+        rb.add(f"wage_pool_cut[{name}]", "wage_pool.floor", MONEY, _NONE, _NONE_F, lower=0.0,
+               branch=name, block={cut: u, counted: -u, floor: u})  # fmt: skip
+        rb.add(f"wage_pool_emptied[{name}]", "wage_pool.floor", MONEY, _NONE, _NONE_F,
+               lower=0.0, branch=name, block={cut: u, floor: -float(self.profit[b])})  # fmt: skip
 
     @staticmethod
     def _counted_row(rb: RowBuilder, row: str, branch: str, block: dict[str, float]) -> None:

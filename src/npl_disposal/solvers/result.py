@@ -48,7 +48,12 @@ __all__ = [
 OUTPUT_FILES = ("plan.csv", "branches.csv", "summary.json")
 
 #: Rows that define the wage-pool model's levels rather than limit the plan.
-MODEL_RULES = ("wage_pool.loss", "wage_pool.consider_share", "wage_pool.within")
+MODEL_RULES = (
+    "wage_pool.loss",
+    "wage_pool.consider_share",
+    "wage_pool.within",
+    "wage_pool.floor",
+)
 
 
 class Status(str, Enum):
