@@ -344,6 +344,8 @@ def _check_between(
         f"a branch listed in {branches_file}",
     )
     log.extend(missing_log)
+    if "inclusive_loans" not in branches.columns:  # already reported as missing
+        return
     valid = loans[(loans["balance"] > 0).to_numpy()]
     needed = inclusive_npl(valid, branches["branch"].tolist())
     have = branches["inclusive_loans"].to_numpy()

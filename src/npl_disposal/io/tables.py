@@ -213,22 +213,43 @@ def _read_csv(path: Path, columns: tuple[Column, ...]) -> pd.DataFrame:
     for encoding in ("utf-8-sig", "gb18030"):
         try:
             header = pd.read_csv(path, nrows=0, encoding=encoding).columns
-            mapping = _header_map(header, columns)
+            repeated = _repeated(path, encoding, header)
+            mapping = _header_map(header.drop(list(repeated)), columns)
             as_text = {h: str for h, name in mapping.items() if kinds[name] in _TEXT_KINDS}
             frame = pd.read_csv(
                 path,
                 encoding=encoding,
                 dtype=as_text,
                 engine=_csv_engine(),
-            )
-            return frame.rename(columns=mapping)
+            ).drop(columns=list(repeated))
+            frame = frame.rename(columns=mapping)
+            frame.attrs["repeated"] = sorted(set(repeated.values()))
+            return frame
         except UnicodeDecodeError as exc:
             last_error = exc
         except pd.errors.EmptyDataError as exc:
             raise ValueError(f"{path.name}: the file is empty; it needs a header row") from exc
+        except (pd.errors.ParserError, ValueError) as exc:  # pyarrow's parse errors too
+            raise ValueError(
+                f"{path.name}: not a well-formed CSV ({exc}); every row needs one cell per "
+                "column of the header, separated by commas"
+            ) from exc
     raise ValueError(
         f"{path.name}: cannot decode the file as UTF-8 or GB18030; save it as UTF-8 CSV"
     ) from last_error
+
+
+def _repeated(path: Path, encoding: str, header: pd.Index) -> dict[str, str]:
+    """Headers a CSV names twice: pandas' renamed copy (``x.1``) -> the name written."""
+    raw = pd.read_csv(path, nrows=1, header=None, encoding=encoding, dtype=str)
+    written = [str(h) for h in raw.iloc[0]] if len(raw) else []
+    seen: set[str] = set()
+    out: dict[str, str] = {}
+    for name, read in zip(written, header, strict=False):
+        if name in seen and str(read) != name:
+            out[str(read)] = name
+        seen.add(name)
+    return out
 
 
 def _csv_engine() -> str:
@@ -298,6 +319,8 @@ def _csv_column(column: pd.Series, pa: Any, pc: Any) -> Any:
 
 def check_headers(frame: pd.DataFrame, columns: tuple[Column, ...], log: ProblemLog) -> None:
     """Flag missing required columns and headers mapped twice to one canonical name."""
+    for name in frame.attrs.get("repeated", ()):
+        log.note(str(name), "the header names this column twice", "each column once")
     names = list(frame.columns)
     for name in {n for n in names if names.count(n) > 1}:
         log.note(
