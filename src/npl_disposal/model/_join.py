@@ -194,6 +194,10 @@ class _Selected:
         """Each row's loan (row of the loan table)."""
         return self._take(self._join.loan)
 
+    def kept(self, period: int) -> np.ndarray:
+        """A one-period plan has no NPL path (schedules are checked by their own join)."""
+        raise ValueError("a one-period plan has no NPL path")
+
 
 @dataclass(eq=False)
 class PlanMeasures:

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from functools import cached_property
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
@@ -28,6 +28,9 @@ from npl_disposal.model.wage_pool import WagePoolTerms
 from npl_disposal.policy import Policy, load_policy
 from npl_disposal.policy.measures import LOANS, MONEY
 from npl_disposal.policy.rules import Rules
+
+if TYPE_CHECKING:
+    from npl_disposal.model.schedule import ScheduleGrid
 
 __all__ = ["LOANS", "MONEY", "AllocationProblem", "Block", "ResourceRows", "build_problem"]
 
@@ -53,6 +56,7 @@ class AllocationProblem:
     portfolio: Portfolio = field(repr=False)
     policy: Policy = field(repr=False)
     options: pd.DataFrame = field(repr=False)
+    schedule: ScheduleGrid | None = field(default=None, repr=False)
 
     @property
     def n_loans(self) -> int:

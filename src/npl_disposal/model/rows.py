@@ -276,8 +276,17 @@ class _Picked:
 
     @cached_property
     def balance(self) -> np.ndarray:
-        """Each option's loan balance, CNY yuan."""
-        return self._cells.balance[self.loans]
+        """The balance each option takes off the book, CNY yuan."""
+        cells = self._cells
+        if cells.disposal is not None:
+            return cells.disposal.ravel()[self.cols]
+        return cells.balance[self.loans]
+
+    def kept(self, period: int) -> np.ndarray:
+        """Each option's loan's expected NPL balance at the end of ``period`` if kept, CNY."""
+        if self._cells.path is None:
+            raise ValueError("a one-period problem has no NPL path")
+        return self._cells.path[self.loans, period - 1]
 
     @cached_property
     def pnl(self) -> np.ndarray:
@@ -307,6 +316,10 @@ class Cells:
     branch_of: np.ndarray
     index: type = np.int64
     small_micro: np.ndarray | None = None
+    column_channel: tuple[str, ...] | None = None
+    column_period: np.ndarray | None = None
+    disposal: np.ndarray | None = None
+    path: np.ndarray | None = None
 
     def __post_init__(self) -> None:
         self.m = len(self.channels)
@@ -319,30 +332,52 @@ class Cells:
             self._by_branch = _loans_by_branch(self.branch_of)
         return self._by_branch(branch)
 
+    def has(self, measure: Measure) -> bool:
+        """Whether any column of the grid is the measure's channel."""
+        return measure.channel is None or measure.channel in self._column_channel
+
+    def columns(self, measure: Measure) -> np.ndarray | None:
+        """The grid columns the measure counts (None: every column)."""
+        if measure.channel is None and measure.periods is None:
+            return None
+        keep = np.ones(self.m, dtype=bool)
+        if measure.channel is not None:
+            keep &= np.array([c == measure.channel for c in self._column_channel], dtype=bool)
+        if measure.periods is not None:
+            if self.column_period is None:
+                raise ValueError("a one-period problem has no periods")
+            keep &= np.isin(self.column_period, measure.periods)
+        return np.flatnonzero(keep)
+
+    @property
+    def _column_channel(self) -> tuple[str, ...]:
+        return self.column_channel if self.column_channel is not None else self.channels
+
     def pick(self, measure: Measure, branch: int | None = None) -> _Picked:
         """The eligible options ``measure`` counts (of branch code ``branch`` when given)."""
         m = self.m
-        channel = self.channels.index(measure.channel) if measure.channel is not None else None
+        columns = self.columns(measure)
         flag = self.segment(measure)
-        if branch is None and channel is not None and flag is None:
+        if branch is None and columns is not None and columns.size == 1 and flag is None:
+            channel = int(columns[0])
             if channel not in self._channel_loans:  # several rows share a channel's loans
                 self._channel_loans[channel] = np.flatnonzero(self.eligible[:, channel])
             loans = self._channel_loans[channel]
             cols = loans.astype(self.index) * self.index(m) + self.index(channel)
             return _Picked(self, cols)
+        wanted = np.ones(m, dtype=bool)
+        if columns is not None:
+            wanted = np.zeros(m, dtype=bool)
+            wanted[columns] = True
         if branch is None:
-            keep = self.eligible
+            keep = self.eligible & wanted
             if flag is not None:
                 keep = keep & flag[:, None]
-            if channel is not None:
-                keep = keep & (np.arange(m) == channel)
             return _Picked(self, np.flatnonzero(keep.ravel()))
         loans = self.branch_loans(branch)
         if flag is not None:
             loans = loans[flag[loans]]
-        keep = self.eligible[loans]
-        if channel is not None:
-            keep = keep & (np.arange(m) == channel)
+        keep = self.eligible[loans] & wanted
         return _Picked(self, (loans[:, None] * m + np.arange(m))[keep])
 
     def segment(self, measure: Measure) -> np.ndarray | None:
@@ -371,7 +406,7 @@ def add_limits(
     code = {name: b for b, name in enumerate(branches)}
     for limit in limits:
         measure = limit.measure
-        if measure.channel is not None and measure.channel not in cells.channels:
+        if not cells.has(measure):
             continue
         picked = cells.pick(measure, code[str(limit.branch)] if measure.by_branch else None)
         coef = measure.coefficients(picked)

@@ -16,12 +16,17 @@ from typing import Any, Literal
 
 Mode = Literal["whole_loan", "fractional"]
 Priority = Literal["leave_book", "quota_first", "none"]
+CheckedAt = Literal["year_end", "every_period"]
 #: The allowed values of ``[mode] mode``.
 MODES: tuple[str, ...] = ("whole_loan", "fractional")
 #: The allowed values of ``[write_off] priority``: the readings of 优先安排核销.
 PRIORITIES: tuple[str, ...] = ("leave_book", "quota_first", "none")
+#: The allowed values of ``[tolerance] at`` (a schedule's checked periods).
+CHECKED_AT: tuple[str, ...] = ("year_end", "every_period")
 #: The keys whose value is one of a few words, and those words.
-CHOICES: dict[str, tuple[str, ...]] = {"mode": MODES, "priority": PRIORITIES}
+CHOICES: dict[str, tuple[str, ...]] = {"mode": MODES, "priority": PRIORITIES, "at": CHECKED_AT}
+#: The kinds of list keys (one value per period of a schedule), and the kind of each item.
+LISTS: dict[str, str] = {"money_list": "money", "count_list": "count", "period_list": "period"}
 
 #: One problem of a policy: where (``[section] key``) and what is wrong.
 Problem = tuple[str, str]
@@ -36,6 +41,11 @@ Kind = Literal[
     "bool",
     "mode",
     "priority",
+    "at",
+    "period",
+    "money_list",
+    "count_list",
+    "period_list",
 ]
 
 #: The unit written beside each kind of number.
@@ -47,6 +57,9 @@ UNITS: dict[str, str] = {
     "months": "months",
     "count": "loans",
     "share": "share",
+    "money_list": "CNY yuan per period",
+    "count_list": "loans per period",
+    "period_list": "periods",
 }
 
 
@@ -87,6 +100,12 @@ def check_value(kind: str, value: object) -> tuple[Any, str | None]:
         if is_bool(value):
             return bool(value), None
         return value, f"must be true or false; got {show(value)}"
+    if kind in LISTS:
+        return _check_list(LISTS[kind], value)
+    if kind == "period":
+        if is_bool(value) or not isinstance(value, numbers.Integral) or int(value) < 1:
+            return value, f"must be a period number 1, 2, ...; got {show(value)}"
+        return int(value), None
 
     unit = UNITS[kind]
     if kind == "share":
@@ -119,6 +138,21 @@ def check_value(kind: str, value: object) -> tuple[Any, str | None]:
     if number < 0:
         return value, f"must be {wanted}; got {show(value)}"
     return number, None
+
+
+def _check_list(item: str, value: object) -> tuple[Any, str | None]:
+    """A list of one value per period (or of periods): each item checked as ``item``."""
+    if isinstance(value, (str, bytes)) or not isinstance(value, (list, tuple)):
+        return value, f"must be a list such as [1, 2]; got {show(value)}"
+    out = []
+    for i, v in enumerate(value):
+        checked, message = check_value(item, v)
+        if message is not None:
+            return value, f"item {i + 1} {message}"
+        out.append(checked)
+    if item == "period" and len(set(out)) != len(out):
+        return value, f"lists a period twice; got {show(list(value))}"
+    return (tuple(sorted(out)) if item == "period" else tuple(out)), None
 
 
 def suggest(name: object, candidates: tuple[str, ...]) -> str:

@@ -39,19 +39,20 @@ __all__ = [
 #: Units of a measure: CNY yuan or a number of loans.
 MONEY, LOANS = "CNY", "loans"
 
-Weight = Literal["balance", "loans", "pnl", "derecognised"]
+Weight = Literal["balance", "loans", "pnl", "derecognised", "path"]
 
 
 class Options(Protocol):
     """Options a measure selected: one item per (loan, channel), as arrays.
 
-    ``balance`` is the loan's book balance (CNY yuan), ``pnl`` the option's profit
-    impact (CNY yuan), ``derecognised`` its derecognised share of the balance.
+    ``balance`` is the balance the option takes off the book (CNY yuan: the loan's
+    balance, or in a schedule its expected balance at disposal), ``pnl`` the option's
+    profit impact (CNY yuan), ``derecognised`` its derecognised share of the balance.
     """
 
     @property
     def balance(self) -> np.ndarray:
-        """The loan's balance, CNY yuan."""
+        """The balance the option takes off the book, CNY yuan."""
         ...
 
     @property
@@ -61,7 +62,11 @@ class Options(Protocol):
 
     @property
     def derecognised(self) -> np.ndarray:
-        """The option's derecognised share of the balance."""
+        """The option's derecognised share."""
+        ...
+
+    def kept(self, period: int) -> np.ndarray:
+        """Each option's loan's expected NPL balance at the end of ``period`` if kept (CNY)."""
         ...
 
 
@@ -74,6 +79,11 @@ class Measure:
     CNY yuan). Only options of ``channel`` count when it is given, only inclusive
     small/micro loans when ``inclusive``, only small/micro loans when
     ``small_micro``; ``by_branch`` sums per branch instead of over the portfolio.
+
+    In a schedule, ``periods`` keeps only options disposed in those periods (the
+    retain option's period is T + 1), and the weight ``"path"`` is the loan's expected
+    NPL balance at the end of period ``at`` if kept, times the option's derecognised
+    share (CNY yuan): the inclusive NPL a plan has taken off the branch by then.
     """
 
     weight: Weight
@@ -81,6 +91,8 @@ class Measure:
     inclusive: bool = False
     by_branch: bool = False
     small_micro: bool = False
+    periods: tuple[int, ...] | None = None
+    at: int | None = None
 
     @property
     def segment(self) -> str | None:
@@ -102,6 +114,10 @@ class Measure:
             return np.ones(len(options.balance))
         if self.weight == "pnl":
             return np.asarray(options.pnl, dtype=float)
+        if self.weight == "path":
+            if self.at is None:
+                raise ValueError("a path measure needs the period it is checked at")
+            return options.kept(self.at) * options.derecognised
         return options.balance * options.derecognised
 
 

@@ -34,6 +34,7 @@ from npl_disposal.policy.sections import (
     LongAge,
     Profit,
     Restructure,
+    Schedule,
     Securitisation,
     Tolerance,
     WagePool,
@@ -59,6 +60,52 @@ def _empty_extra() -> Mapping[str, Mapping[str, object]]:
     return MappingProxyType({})
 
 
+#: The keys that hold one value per period of a schedule, by section.
+PER_PERIOD = {
+    "write_off": "quota_by_period",
+    "bulk_transfer": "capacity_by_period",
+    "restructure": "max_loans_by_period",
+}
+
+
+def _schedule_problems(policy: Policy) -> list[Problem]:
+    """Keys of a schedule checked against ``[schedule] periods`` (and refused without it)."""
+    problems: list[Problem] = []
+    periods = policy.schedule.periods if policy.schedule is not None else None
+    keyed = [(name, key) for name, key in PER_PERIOD.items()]
+    keyed += [("bulk_transfer", "windows"), ("securitisation", "windows"), ("tolerance", "at")]
+    for name, key in keyed:
+        section = getattr(policy, name)
+        value = getattr(section, key, None) if section is not None else None
+        if value is None:
+            continue
+        where = f"[{name}] {key}"
+        if periods is None:
+            problems.append((where, "is a key of a schedule; add [schedule] periods = T"))
+        elif key.endswith("_by_period") and len(value) != periods:
+            problems.append((where, f"must list one value per period ({periods}); got "
+                                    f"{len(value)}"))  # fmt: skip
+        elif key == "windows" and (not value or max(value) > periods):
+            problems.append((where, f"must list periods among 1..{periods}; got {list(value)}"))
+    if periods is not None:
+        problems += _not_scheduled(policy)
+    return problems
+
+
+def _not_scheduled(policy: Policy) -> list[Problem]:
+    """Rules a schedule does not model yet: refused by name rather than ignored."""
+    problems: list[Problem] = []
+    if policy.write_off is not None and policy.write_off.reading == "quota_first":
+        problems.append(("[write_off] priority", "quota_first is not available in a schedule "
+                                                 "yet; use leave_book or none"))  # fmt: skip
+    wage = policy.wage_pool
+    if wage is not None and wage.optimised:
+        problems.append(("[wage_pool] weight / max_fall", "the wage-pool terms are not "
+                         "optimised in a schedule yet; the branch figures still report the "
+                         "wage pool per year. Leave weight and max_fall out"))  # fmt: skip
+    return problems
+
+
 # --------------------------------------------------------------------------- Policy
 
 
@@ -82,6 +129,7 @@ class Policy:
     profit: Profit | None = None
     tolerance: Tolerance | None = None
     wage_pool: WagePool | None = None
+    schedule: Schedule | None = None
     extra: Mapping[str, Mapping[str, object]] = field(default_factory=_empty_extra, hash=False)
     channels: Mapping[str, ChannelLimits] = field(default_factory=_empty_channels, hash=False)
 
@@ -123,6 +171,8 @@ class Policy:
                                            f"got {show(self.channels)}"))  # fmt: skip
         for name, limits in channels.items():
             problems += check_channel(name, limits)
+        if not problems:
+            problems += _schedule_problems(self)
         if problems:
             raise PolicyError(problems, source="Policy")
         frozen = MappingProxyType({name: freeze(extra[name]) for name in extra})
@@ -320,6 +370,12 @@ class Policy:
         """The rules in force, each defined once (see :mod:`npl_disposal.policy.rules`)."""
         return rules_of(self)
 
+    @property
+    def tolerance_at(self) -> str:
+        """A schedule's checked periods: ``[tolerance] at``, default ``"year_end"``."""
+        at = self.tolerance.at if self.tolerance is not None else None
+        return at or "year_end"
+
     def summary(self) -> str:
         """Return a short human-readable description of the rules in force."""
         if self.fractional:
@@ -327,6 +383,10 @@ class Policy:
         else:
             lines = ["Disposal policy: whole-loan mode (each loan goes to exactly one channel)"]
         lines += self.rules.describe({name: getattr(self, name) for name in CONSTRAINT_SECTIONS})
+        if self.schedule is not None:
+            from npl_disposal.policy.schedule import ScheduleRules  # it reads this class
+
+            lines += ScheduleRules.of(self).describe()
         if self.extra:
             lines.append(f"  also configured: {', '.join(f'[{n}]' for n in self.extra)}")
         return "\n".join(lines)

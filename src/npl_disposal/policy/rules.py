@@ -521,7 +521,7 @@ def rules_of(policy: Policy) -> Rules:
     if policy.long_age is not None:
         loan_rules.append(LongAgeRule(policy.long_age))
     write_off = policy.write_off
-    reading = write_off.priority if write_off is not None else "leave_book"
+    reading = write_off.reading if write_off is not None else "leave_book"
     quota = write_off.quota if write_off is not None else math.inf
     loan_rules.append(WriteOffPriorityRule(reading, quota))
     costs = tuple((b.channel, b.fixed_cost) for b in budgets if b.on_off and b.fixed_cost)

@@ -16,6 +16,7 @@ from typing import Any
 from npl_disposal.exceptions import PolicyError
 from npl_disposal.io.schema import STANDARD_CHANNELS
 from npl_disposal.policy._values import (
+    CheckedAt,
     Mode,
     Priority,
     Problem,
@@ -39,6 +40,7 @@ __all__ = [
     "ModeSection",
     "Profit",
     "Restructure",
+    "Schedule",
     "Securitisation",
     "Tolerance",
     "WagePool",
@@ -69,8 +71,14 @@ class Section:
             object.__setattr__(self, name, value)
 
     def to_dict(self) -> dict[str, Any]:
-        """Return the section's keys and values, as written in ``policy.toml``."""
-        return {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}  # type: ignore[arg-type]
+        """Return the section's keys and values, as written in ``policy.toml``.
+
+        Optional keys left unset (``None``: a schedule's lists, a reading left to its
+        default) are not written.
+        """
+        fields = dataclasses.fields(self)  # type: ignore[arg-type]
+        values = {f.name: getattr(self, f.name) for f in fields}
+        return {k: v for k, v in values.items() if v is not None}
 
 
 @dataclass(frozen=True)
@@ -79,6 +87,17 @@ class ModeSection(Section):
 
     section = "mode"
     mode: Mode = field(default="whole_loan", metadata=meta("mode", "allocation mode"))
+
+
+@dataclass(frozen=True)
+class Schedule(Section):
+    """``[schedule]``: plan over ``periods`` periods of ``period_months`` months each."""
+
+    section = "schedule"
+    periods: int = field(metadata=meta("period", "the number of periods of the schedule"))
+    period_months: int = field(
+        default=3, metadata=meta("period", "the months in each period (3: quarters)")
+    )
 
 
 @dataclass(frozen=True)
@@ -103,10 +122,20 @@ class WriteOff(Section):
 
     section = "write_off"
     quota: float = field(metadata=meta("money", "the write-off quota in CNY yuan"))
-    priority: Priority = field(
-        default="leave_book",
-        metadata=meta("priority", "how small/micro loans come first for write-off"),
+    priority: Priority | None = field(
+        default=None,
+        metadata=meta("priority", "how small/micro loans come first for write-off "
+                      "(default leave_book)"),
     )
+    quota_by_period: tuple[float, ...] | None = field(
+        default=None,
+        metadata=meta("money_list", "a schedule's write-off quota in each period, CNY yuan"),
+    )
+
+    @property
+    def reading(self) -> str:
+        """The write-off priority in force: ``priority``, else ``"leave_book"``."""
+        return self.priority or "leave_book"
 
 
 @dataclass(frozen=True)
@@ -116,6 +145,14 @@ class BulkTransfer(Section):
     section = "bulk_transfer"
     capacity: float = field(metadata=meta("money", "the balance AMCs will buy, in CNY yuan"))
     min_loans: int = field(default=0, metadata=meta("count", "the minimum loans in a package"))
+    capacity_by_period: tuple[float, ...] | None = field(
+        default=None,
+        metadata=meta("money_list", "a schedule's AMC capacity in each period, CNY yuan"),
+    )
+    windows: tuple[int, ...] | None = field(
+        default=None,
+        metadata=meta("period_list", "the periods of a schedule in which a package is sold"),
+    )
 
 
 @dataclass(frozen=True)
@@ -128,6 +165,10 @@ class Securitisation(Section):
     fixed_cost: float = field(
         default=0.0, metadata=meta("money", "the fixed issuance cost in CNY yuan")
     )
+    windows: tuple[int, ...] | None = field(
+        default=None,
+        metadata=meta("period_list", "the periods of a schedule in which a pool is issued"),
+    )
 
 
 @dataclass(frozen=True)
@@ -136,6 +177,10 @@ class Restructure(Section):
 
     section = "restructure"
     max_loans: int = field(metadata=meta("count", "the most loans that may be restructured"))
+    max_loans_by_period: tuple[int, ...] | None = field(
+        default=None,
+        metadata=meta("count_list", "a schedule's most restructurings in each period"),
+    )
 
 
 @dataclass(frozen=True)
@@ -161,6 +206,10 @@ class Tolerance(Section):
     )
     enforce: bool = field(
         default=True, metadata=meta("bool", "whether the optimiser imposes the tolerance")
+    )
+    at: CheckedAt | None = field(
+        default=None,
+        metadata=meta("at", "a schedule's checked periods: year_end (default) or every_period"),
     )
 
     @property
@@ -246,6 +295,7 @@ SECTION_CLASSES: dict[str, type[Section]] = {
         Profit,
         Tolerance,
         WagePool,
+        Schedule,
     )
 }
 
@@ -284,6 +334,9 @@ def parse_section(
                 )
             else:
                 values[key] = f.default
+            continue
+        if body[key] is None and f.default is None:  # an optional key left unset
+            values[key] = None
             continue
         value, message = check_value(f.metadata["kind"], body[key])
         if message is None:

@@ -25,6 +25,7 @@ import pandas as pd
 from npl_disposal.exceptions import InfeasiblePolicyError, PolicyError, SolverError
 from npl_disposal.model.diagnose import explain, precheck
 from npl_disposal.model.problem import AllocationProblem
+from npl_disposal.model.schedule_verify import verify_schedule
 from npl_disposal.model.verify import Verification, verify_plan
 from npl_disposal.policy import Policy
 from npl_disposal.solvers._outcome import Outcome
@@ -38,6 +39,7 @@ from npl_disposal.solvers.result import (
     constraint_table,
     plan_with_keys,
 )
+from npl_disposal.solvers.schedule_result import ScheduleResult, schedule_plan
 
 __all__ = [
     "SOLVER_DEFAULTS",
@@ -185,10 +187,16 @@ def _result(
     problem: AllocationProblem, mode: str, outcome: Outcome, mip_gap: float, report: SolverReport
 ) -> AllocationResult:
     shares = outcome.shares
-    plan, keys = plan_with_keys(problem, shares)
     blocks = {b.name: float(v) for b, v in zip(problem.blocks, outcome.y, strict=True)}
-    verification = verify_plan(problem.portfolio, problem.policy, problem.options, plan,
-                               on=blocks, whole_loan=mode == "whole_loan", keys=keys)  # fmt: skip
+    keys = None
+    if problem.schedule is not None:
+        plan = schedule_plan(problem, shares)
+        verification = verify_schedule(problem, plan, on=blocks, whole_loan=mode == "whole_loan")
+    else:
+        plan, keys = plan_with_keys(problem, shares)
+        whole = mode == "whole_loan"
+        verification = verify_plan(problem.portfolio, problem.policy, problem.options, plan,
+                                   on=blocks, whole_loan=whole, keys=keys)  # fmt: skip
     if not verification.ok:
         raise SolverError(
             "the solver returned a plan that breaks the policy; this is a bug in npl_disposal, "
@@ -206,7 +214,8 @@ def _result(
         status = Status.FEASIBLE
     duals = outcome.duals if mode == "fractional" else None
     table = constraint_table(problem, shares, outcome.y, duals)
-    return AllocationResult(status, mode, plan, objective, bound, gap, table, blocks,
-                            verification, report, shares, problem, keys)  # fmt: skip
+    kind = ScheduleResult if problem.schedule is not None else AllocationResult
+    return kind(status, mode, plan, objective, bound, gap, table, blocks, verification, report,
+                shares, problem, keys)  # fmt: skip
 
 
