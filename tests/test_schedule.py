@@ -1,0 +1,217 @@
+"""The disposal schedule (docs/model.md section 7): its optimum, its checks, its tables.
+
+* one period reproduces today's plan exactly (plan and value), on every kind of case;
+* a plain model of all periods written straight from the tables (PuLP, HiGHS) has
+  the same optimum, whole-loan and fractional, to 1e-6;
+* every plan verifies, each loan is sent once, the relaxation bounds the whole-loan
+  plan, and a schedule that breaks a rule is named by the rule;
+* bad tables are refused with the file, row, column and what is allowed.
+"""
+
+from __future__ import annotations
+
+import copy
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pytest
+from hypothesis import HealthCheck, given, settings
+
+from npl_disposal import (
+    InfeasiblePolicyError,
+    PolicyError,
+    PortfolioValidationError,
+    Status,
+    build_problem,
+    solve,
+)
+from npl_disposal.model.schedule import build_schedule
+from npl_disposal.model.schedule_verify import verify_schedule
+from npl_disposal.solvers.schedule_result import ScheduleResult
+from strategies import Case, tiny_cases
+from strategies.schedule import ScheduleCase, reference_optimum, schedule_tables
+
+SETTINGS: dict[str, Any] = dict(
+    deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much]
+)
+
+
+def _solve(problem: Any, mode: str) -> ScheduleResult | None:
+    try:
+        result = solve(problem, mode=mode)
+    except InfeasiblePolicyError:
+        return None
+    assert isinstance(result, ScheduleResult)
+    return result
+
+
+def _one_period(case: Case) -> dict[str, Any]:
+    policy = copy.deepcopy(case.policy)
+    if policy.get("write_off", {}).get("priority") == "quota_first":
+        policy["write_off"]["priority"] = "leave_book"
+    return {**policy, "schedule": {"periods": 1}}
+
+
+@settings(max_examples=40, **SETTINGS)
+@given(case=tiny_cases(max_loans=6))
+def test_one_period_reproduces_today_s_plan(case: Case) -> None:
+    policy = _one_period(case)
+    today = {k: v for k, v in policy.items() if k != "schedule"}
+    for mode in ("whole_loan", "fractional"):
+        try:
+            plan = solve(build_problem(case.loans, today, case.options, case.branches), mode=mode)
+        except InfeasiblePolicyError:
+            with pytest.raises(InfeasiblePolicyError):
+                solve(build_schedule(case.loans, policy, case.options, case.branches), mode=mode)
+            continue
+        schedule = solve(build_schedule(case.loans, policy, case.options, case.branches),
+                         mode=mode)  # fmt: skip
+        assert schedule.objective == pytest.approx(plan.objective, rel=1e-9, abs=1e-6)
+        if mode == "whole_loan" and plan.status is Status.OPTIMAL:
+            same = schedule.plan.set_index("loan_id")["channel"].sort_index()
+            assert same.to_dict() == plan.plan.set_index("loan_id")["channel"].to_dict() or (
+                schedule.objective == pytest.approx(plan.objective, rel=1e-9)
+            )
+
+
+@settings(max_examples=30, **SETTINGS)
+@given(case=schedule_tables())
+def test_a_plain_model_of_all_periods_has_the_same_optimum(case: ScheduleCase) -> None:
+    for mode in ("whole_loan", "fractional"):
+        expected = reference_optimum(case, whole_loan=mode == "whole_loan")
+        got = _solve(case.build(), mode)
+        if expected is None:
+            assert got is None, "a schedule returned where the plain model has none"
+            continue
+        assert got is not None, "no schedule, but the plain model has one"
+        assert got.objective == pytest.approx(expected, rel=1e-6, abs=1e-2)
+
+
+@settings(max_examples=25, **SETTINGS)
+@given(case=schedule_tables())
+def test_every_schedule_verifies_and_sends_each_loan_once(case: ScheduleCase) -> None:
+    whole = _solve(case.build(), "whole_loan")
+    relaxed = _solve(case.build(), "fractional")
+    if whole is None:
+        return
+    assert relaxed is not None, "the relaxation is infeasible where a whole-loan plan exists"
+    for result in (whole, relaxed):
+        assert result.verification.ok
+        sent = result.plan.groupby("loan_id")["share"].sum()
+        assert np.allclose(sent.reindex(case.loans["loan_id"]).to_numpy(), 1.0)
+        kept = result.plan[result.plan["channel"] == "retain"]
+        assert (kept["period"] == case.periods + 1).all()
+    assert relaxed.bound >= whole.objective - 1e-6 * abs(whole.objective) - 1e-3
+    assert set(whole.plan["share"].round(9)) <= {1.0}
+
+
+def _case(periods: int = 2, **policy: Any) -> ScheduleCase:
+    loans = pd.DataFrame({
+        "loan_id": ["a", "b", "c"], "branch": ["B1"] * 3, "balance": [100.0, 200.0, 300.0],
+        "provision": [50.0, 100.0, 150.0], "classification": ["loss"] * 3,
+        "npl_age_months": [6.0, 6.0, 6.0], "small_micro": [True] * 3, "inclusive": [True] * 3,
+    })  # fmt: skip
+    balances = {"a": 100.0, "b": 200.0, "c": 300.0}
+    rows = [(i, "retain", periods + 1, 10.0, 0.0, 0.0, b) for i, b in balances.items()]
+    for t in range(1, periods + 1):
+        rows += [(i, "bulk_transfer", t, 50.0 - 5 * t, -10.0, 1.0, b * (1 - 0.1 * (t - 1)))
+                 for i, b in balances.items()]  # fmt: skip
+        rows += [(i, "write_off", t, 30.0, -20.0, 1.0, b) for i, b in balances.items()]
+    options = pd.DataFrame(rows, columns=["loan_id", "channel", "period", "value", "pnl",
+                                          "derecognised", "balance"])  # fmt: skip
+    branches = pd.DataFrame({"branch": ["B1"], "inclusive_loans": [10_000.0], "profit": [1e6]})
+    path = pd.DataFrame([(i, t, 100.0) for i in "abc" for t in range(1, periods + 1)],
+                        columns=["loan_id", "period", "balance"])  # fmt: skip
+    per = pd.DataFrame({"branch": ["B1"] * periods, "period": range(1, periods + 1)})
+    # The write-off priority is lifted: these cases are about time, not 应核尽核.
+    write_off = {"quota": 1e6, "priority": "none", **policy.pop("write_off", {})}
+    full = {"schedule": {"periods": periods}, "write_off": write_off, **policy}
+    return ScheduleCase(loans, branches, options, path, per, full)
+
+
+def test_windows_and_quotas_per_period_shape_the_schedule() -> None:
+    case = _case(3, bulk_transfer={"capacity": 1e6, "windows": [2]},
+                 write_off={"quota": 1e6, "quota_by_period": [0.0, 0.0, 300.0]})  # fmt: skip
+    result = solve(case.build())
+    plan = result.plan.set_index("loan_id")
+    # Bulk transfer only in period 2 (worth 40 each); write-off (30) only in period 3 and
+    # within CNY 300; retain is worth 10.
+    assert set(plan.loc[plan["channel"] == "bulk_transfer", "period"]) == {2}
+    assert result.objective == pytest.approx(40.0 * 3)
+    names = set(result.constraints["name"])
+    assert {"bulk_transfer_capacity@2", "write_off_quota@3", "write_off_quota"} <= names
+
+
+def test_the_verifier_names_a_schedule_outside_its_rules() -> None:
+    case = _case(3, bulk_transfer={"capacity": 1e6, "windows": [2]},
+                 write_off={"quota": 1e6, "quota_by_period": [0.0, 0.0, 100.0]})  # fmt: skip
+    problem = case.build()
+    plan = pd.DataFrame({"loan_id": ["a", "b", "c"], "period": [1, 3, 3],
+                         "channel": ["bulk_transfer", "write_off", "write_off"],
+                         "share": [1.0, 1.0, 1.0]})  # fmt: skip
+    found = verify_schedule(problem, plan).violations
+    assert "windows" in set(found["rule"]) or "eligible" in set(found["rule"])
+    assert "write_off.quota_by_period" in set(found["rule"])
+    assert verify_schedule(problem, solve(problem).plan).ok
+
+
+def test_the_tolerance_is_checked_on_the_path_at_year_end() -> None:
+    # Branch B1: 300 of inclusive NPL kept (100 per loan) against 1,000 of inclusive
+    # loans at a 5% threshold: 250 must be derecognised, i.e. three loans by year end.
+    case = _case(2, tolerance={"bank_npl_ratio": 0.02, "margin": 0.03})
+    case = ScheduleCase(case.loans, case.branches.assign(inclusive_loans=1_000.0), case.options,
+                        case.path, case.branch_periods.assign(inclusive_loans=1_000.0),
+                        case.policy)  # fmt: skip
+    result = solve(case.build())
+    assert (result.plan["channel"] != "retain").all()
+    figures = result.branch_figures()
+    assert list(figures["period"]) == [2]
+    assert bool(figures["within"].iloc[0])
+    assert figures["ratio_before"].iloc[0] == pytest.approx(0.3)
+
+
+def test_a_one_period_table_is_period_one() -> None:
+    case = _case(2)
+    first = (case.options["period"] <= 1) | (case.options["channel"] == "retain")
+    table = case.options[first].drop(columns=["period"])
+    problem = build_schedule(case.loans, case.policy, table, case.branches)
+    assert set(problem.options["period"]) == {1, 3}
+
+
+def test_bad_schedule_tables_are_named_by_file_row_and_column(tmp_path: Any) -> None:
+    case = _case(2)
+    bad = case.options.copy()
+    bad.loc[3, "period"] = 7
+    bad.loc[0, "period"] = 2  # a retain row not at T + 1
+    bad.to_csv(tmp_path / "options.csv", index=False)
+    with pytest.raises(PortfolioValidationError) as info:
+        build_schedule(case.loans, case.policy, tmp_path / "options.csv", case.branches)
+    problems = info.value.problems
+    assert set(problems["file"]) == {"options.csv"}
+    assert set(problems["column"]) == {"period"}
+    assert {"period outside the schedule", "a retain row's period is not T + 1"} <= set(
+        problems["problem"])  # fmt: skip
+    path = case.path[case.path["period"] == 1]
+    path.to_csv(tmp_path / "path.csv", index=False)
+    with pytest.raises(PortfolioValidationError, match="lacks a period"):
+        build_schedule(case.loans, case.policy, case.options, case.branches,
+                       path=tmp_path / "path.csv")  # fmt: skip
+    per = case.branch_periods.assign(branch="B9")
+    per.to_csv(tmp_path / "branch_periods.csv", index=False)
+    with pytest.raises(PortfolioValidationError, match="branch not in the branch table"):
+        build_schedule(case.loans, case.policy, case.options, case.branches,
+                       branch_periods=tmp_path / "branch_periods.csv")  # fmt: skip
+
+
+def test_schedule_keys_need_a_schedule_and_fit_its_periods() -> None:
+    from npl_disposal import Policy
+
+    with pytest.raises(PolicyError, match=r"add \[schedule\] periods"):
+        Policy.from_dict({"bulk_transfer": {"capacity": 1.0, "windows": [1]}})
+    with pytest.raises(PolicyError, match="one value per period"):
+        Policy.from_dict({"schedule": {"periods": 3}, "write_off": {"quota": 1.0,
+                                                                    "quota_by_period": [1.0]}})
+    with pytest.raises(PolicyError, match="quota_first is not available in a schedule"):
+        Policy.from_dict({"schedule": {"periods": 2},
+                          "write_off": {"quota": 1.0, "priority": "quota_first"}})  # fmt: skip
