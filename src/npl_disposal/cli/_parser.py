@@ -22,7 +22,19 @@ def _plan_arguments(command: argparse.ArgumentParser) -> None:
         "default: the library's own valuation",
     )
     command.add_argument(
-        "--out", required=True, help="folder for plan.csv, branches.csv, summary.json"
+        "--path",
+        help="a schedule's path.csv (loan_id, period, balance: the NPL balance at the end of "
+        "each period if kept); default: today's balances",
+    )
+    command.add_argument(
+        "--branch-periods",
+        help="a schedule's branch_periods.csv (branch, period, inclusive_loans, new_npl); "
+        "default: today's inclusive loans, no new NPL",
+    )
+    command.add_argument(
+        "--out",
+        required=True,
+        help="folder for plan.csv (a schedule: schedule.csv), branches.csv, summary.json",
     )
     command.add_argument("--mode", choices=["whole_loan", "fractional"], help="overrides [mode]")
     command.add_argument(

@@ -113,9 +113,11 @@ class ScheduleResult(AllocationResult):
         """The fields of ``summary.json``, with each period's usage."""
         out = super().to_dict()
         mix = self.channel_mix()
+        grid = self.problem.schedule
+        last = grid.horizon.periods if grid is not None else 1
         periods: dict[str, Any] = {}
         for period, rows in mix.groupby("period", sort=True):
-            key = "kept" if rows["channel"].eq("retain").all() else str(period)
+            key = "kept" if int(period) > last else str(period)
             periods[key] = json.loads(rows.drop(columns="period").set_index("channel")
                                       .to_json(orient="index"))  # fmt: skip
         out["channels"] = periods
