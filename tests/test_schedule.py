@@ -268,3 +268,39 @@ def test_schedule_tables_without_a_schedule_are_bad_input(tmp_path: Any, capsys:
     assert main(args) == 2
     assert "--path" in capsys.readouterr().err
     assert not (tmp_path / "out").exists()
+
+
+@settings(max_examples=25, **SETTINGS)
+@given(case=schedule_tables())
+def test_neither_baseline_beats_the_schedule(case: ScheduleCase) -> None:
+    from npl_disposal.solvers.timing import timing_value
+
+    try:
+        timing = timing_value(case.build())
+    except InfeasiblePolicyError:
+        return
+    tol = 1e-6 * abs(timing.schedule) + 1e-3
+    if timing.myopic is not None:  # a schedule of the same rules: never better
+        assert timing.myopic <= timing.schedule + tol
+    # Selling only now is also a schedule of the same rules, unless a loan rule reads the
+    # later options (a long-aged loan sellable only later must leave in the schedule).
+    loan_rules = "long_age" in case.policy or case.policy.get("write_off", {}).get(
+        "priority", "leave_book") != "none"  # fmt: skip
+    if timing.all_now is not None and not loan_rules:
+        assert timing.all_now <= timing.schedule + tol
+    table = timing.table()
+    assert list(table["plan"]) == ["schedule", "all now", "myopic"]
+    assert table.loc[0, "gain"] == 0.0
+
+
+def test_waiting_for_a_window_is_worth_its_value() -> None:
+    # Bulk transfer opens in period 2 only: selling everything now means writing off
+    # (30 each); the schedule waits for the package (40 each).
+    from npl_disposal.solvers.timing import timing_value
+
+    case = _case(3, bulk_transfer={"capacity": 1e6, "windows": [2]})
+    timing = timing_value(case.build())
+    assert timing.schedule == pytest.approx(120.0)
+    assert timing.all_now == pytest.approx(90.0)
+    assert timing.myopic == pytest.approx(90.0)  # it writes off in period 1, not foreseeing
+    assert "schedule gains 0.00 (33.33%)" in timing.summary()

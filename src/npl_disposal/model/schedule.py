@@ -31,7 +31,7 @@ from npl_disposal.policy import Policy, load_policy
 from npl_disposal.policy.budgets import Limit
 from npl_disposal.policy.schedule import Horizon, ScheduleRules, Window
 
-__all__ = ["ScheduleGrid", "ScheduleOffers", "build_schedule", "column_names"]
+__all__ = ["ScheduleGrid", "ScheduleOffers", "build_schedule", "column_names", "restricted"]
 
 
 def column_names(channels: tuple[str, ...], periods: int) -> tuple[tuple[str, int], ...]:
@@ -119,11 +119,38 @@ def build_schedule(
     """
     pf = read_portfolio(portfolio, branches)
     pol = load_policy(policy)
+    periods = ScheduleRules.of(pol).horizon.periods
+    opts = read_schedule_options(options, pf, periods)
+    kept = _path(pf, path, periods)
+    inc_loans, new_npl = _branch_periods(pf, branch_periods, periods)
+    return _build(pf, pol, opts, kept, inc_loans, new_npl)
+
+
+def restricted(problem: AllocationProblem, keep: np.ndarray) -> AllocationProblem:
+    """The schedule with only the option rows ``keep`` (a mask over its options; retain stays).
+
+    The loan rules read the options left: a plan that ignores later periods keeps a
+    loan it could only sell later.
+    """
+    grid = problem.schedule
+    if grid is None:
+        raise ValueError("not a schedule: build it with build_schedule")
+    opts = problem.options
+    keep = np.asarray(keep, dtype=bool) | (opts["channel"].astype(object) == "retain").to_numpy()
+    return _build(problem.portfolio, problem.policy, opts[keep].reset_index(drop=True),
+                  grid.path, grid.inclusive_loans, grid.new_npl)  # fmt: skip
+
+
+def _build(
+    pf: Portfolio,
+    pol: Policy,
+    opts: pd.DataFrame,
+    kept: np.ndarray,
+    inc_loans: np.ndarray,
+    new_npl: np.ndarray,
+) -> AllocationProblem:
     rules = ScheduleRules.of(pol)
     horizon = rules.horizon
-    opts = read_schedule_options(options, pf, horizon.periods)
-    kept = _path(pf, path, horizon.periods)
-    inc_loans, new_npl = _branch_periods(pf, branch_periods, horizon.periods)
     columns = column_names(channel_order(opts["channel"].astype(object)), horizon.periods)
     grids, offered = _grids(opts, columns, pf.n_loans)
     open_ = _in_window(rules, columns)

@@ -1,0 +1,130 @@
+"""What timing is worth: the schedule against two plans that ignore it.
+
+* **all now**: every disposal in period 1 (a loan is sent now or kept through the
+  horizon), under every rule;
+* **myopic**: period by period, each period planned with the loans left: dispose now
+  (that period's options) or wait, under every rule, the earlier periods' choices
+  fixed; what is still waiting after the last period is kept.
+
+All three are whole-loan plans of the same schedule problem, solved and verified by
+:func:`~npl_disposal.solve`; values are CNY yuan (present value today).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from npl_disposal.exceptions import InfeasiblePolicyError
+from npl_disposal.model.problem import AllocationProblem
+from npl_disposal.model.schedule import ScheduleGrid, _eligible, restricted
+from npl_disposal.model.schedule_verify import verify_schedule
+from npl_disposal.policy.schedule import ScheduleRules
+from npl_disposal.solvers.backends import get_backend
+from npl_disposal.solvers.result import Status
+from npl_disposal.solvers.schedule_result import schedule_plan
+from npl_disposal.solvers.solve import solve
+
+__all__ = ["TimingValue", "timing_value"]
+
+
+@dataclass(frozen=True)
+class TimingValue:
+    """The schedule's value and the two baselines' (CNY yuan; None: no plan meets the rules)."""
+
+    schedule: float
+    all_now: float | None
+    myopic: float | None
+    periods: int
+
+    def table(self) -> pd.DataFrame:
+        """One row per plan: ``plan, value, gain, gain_pct`` (the schedule's gain over it)."""
+        rows = [("schedule", self.schedule), ("all now", self.all_now),
+                ("myopic", self.myopic)]  # fmt: skip
+        out = pd.DataFrame(rows, columns=["plan", "value"])
+        value = out["value"].astype(float)
+        out["gain"] = self.schedule - value
+        out["gain_pct"] = 100.0 * out["gain"] / value.abs()
+        return out
+
+    def summary(self) -> str:
+        """The values in CNY m and the schedule's gain over each baseline."""
+        lines = [f"what timing is worth over {self.periods} periods (CNY m, present value):",
+                 f"  schedule   {self.schedule / 1e6:>12,.2f}"]  # fmt: skip
+        for name, value in (("all now", self.all_now), ("myopic", self.myopic)):
+            if value is None:
+                lines.append(f"  {name:<10} no plan meets every rule")
+                continue
+            gain = self.schedule - value
+            lines.append(f"  {name:<10} {value / 1e6:>12,.2f}   schedule gains "
+                         f"{gain / 1e6:,.2f} ({100 * gain / abs(value):.2f}%)")  # fmt: skip
+        return "\n".join(lines)
+
+
+def timing_value(problem: AllocationProblem, **settings: Any) -> TimingValue:
+    """Solve the schedule and both baselines (whole-loan); ``settings`` go to :func:`solve`."""
+    grid = problem.schedule
+    if grid is None:
+        raise ValueError("not a schedule: build it with build_schedule")
+    settings = {**settings, "mode": "whole_loan"}
+    best = solve(problem, **settings)
+    return TimingValue(best.objective, _all_now(problem, grid, settings),
+                       _myopic(problem, grid, settings), grid.horizon.periods)  # fmt: skip
+
+
+def _available(problem: AllocationProblem, grid: ScheduleGrid) -> np.ndarray:
+    """Options offered and in their windows, before the loan rules."""
+    rules = ScheduleRules.of(problem.policy)
+    pairs = zip(grid.column_channel, grid.column_period, strict=True)
+    open_ = np.array([c == "retain" or t in rules.windows(c) for c, t in pairs], dtype=bool)
+    return problem.offered & open_
+
+
+def _columns(grid: ScheduleGrid) -> tuple[tuple[str, int], ...]:
+    return tuple(zip(grid.column_channel, (int(t) for t in grid.column_period), strict=True))
+
+
+def _all_now(problem: AllocationProblem, grid: ScheduleGrid, settings: dict[str, Any]
+             ) -> float | None:  # fmt: skip
+    """Only period 1's options (and keeping): a plan that ignores later periods."""
+    now = problem.options["period"].to_numpy() == 1
+    try:
+        result = solve(restricted(problem, now), **settings)
+    except InfeasiblePolicyError:
+        return None
+    return None if result.status is Status.NO_SOLUTION else result.objective
+
+
+def _myopic(problem: AllocationProblem, grid: ScheduleGrid, settings: dict[str, Any]
+            ) -> float | None:  # fmt: skip
+    """Period by period; each period's plan is a step, only the whole schedule is verified."""
+    available = _available(problem, grid)
+    columns = _columns(grid)
+    retain = grid.column_period > grid.horizon.periods
+    chosen = np.full(problem.n_loans, -1)
+    backend = get_backend(str(settings.get("solver") or "highs"))
+    for t in range(1, grid.horizon.periods + 1):
+        last = t == grid.horizon.periods
+        eligible = _eligible(available & ((grid.column_period == t) | retain), columns,
+                             problem.portfolio.loans, problem.policy)  # fmt: skip
+        if not last:
+            eligible[:, retain] = True  # waiting is allowed until the last period
+        fixed = chosen >= 0
+        eligible[fixed] = False
+        eligible[np.flatnonzero(fixed), chosen[fixed]] = True
+        step, _ = backend.solve(replace(problem, eligible=eligible), "whole_loan", "auto",
+                                settings.get("time_limit"), 1e-6)  # fmt: skip
+        if step.status not in ("optimal", "feasible", "time_limit") or not np.isfinite(
+            step.objective
+        ):
+            return None
+        picked = step.shares.argmax(axis=1)
+        now = ~fixed & ((grid.column_period[picked] == t) | (last & retain[picked]))
+        chosen[now] = picked[now]
+    shares = np.zeros(problem.eligible.shape)
+    shares[np.arange(problem.n_loans), chosen] = 1.0
+    check = verify_schedule(problem, schedule_plan(problem, shares), whole_loan=True)
+    return check.objective if check.ok else None
