@@ -316,18 +316,30 @@ def test_vectorised_calls_do_not_grow_with_loans(monkeypatch: pytest.MonkeyPatch
 
 def test_summary_and_by_period() -> None:
     loans = make_portfolio(100, 2, seed=4).loans
-    schedule = value_schedule(loans, 4)
+    schedule = value_schedule(loans, 6)
     text = schedule.summary()
-    assert "4 period(s) of 3 month(s)" in text and "100 loans" in text
+    assert "6 period(s) of 3 month(s)" in text and "100 loans" in text
     table = schedule.by_period()
-    assert table.loc[(5, "retain"), "loans"] == 100
+    assert table.loc[(7, "retain"), "loans"] == 100
     assert table.loc[(1, "bulk_transfer"), "loans"] == 100
-    assert set(table["year"]) == {1, 2}
+    years = table["year"].groupby(level="period").first()
+    assert list(years) == [1, 1, 1, 1, 2, 2, 1]  # months 0-9, 12 and 15; retain: this year
     total = schedule.options.groupby("period")["value"].sum()
     np.testing.assert_allclose(table.groupby(level="period")["value"].sum(), total)
     assert list(schedule.options["channel"].cat.categories) == list(STANDARD_CHANNELS)
     with pytest.raises(AttributeError):
         schedule.periods = 2  # type: ignore[misc]
+
+
+def test_many_periods_list_their_cells() -> None:
+    """More than 127 cells per loan (25 periods and more) are listed with wider codes."""
+    loans = make_portfolio(20, 1, seed=6).loans
+    o = value_schedule(loans, 30, 1).options
+    assert set(o["period"]) == set(range(1, 32))
+    assert (o["channel"] == "retain").sum() == 20
+    np.testing.assert_array_equal(
+        o.loc[o["channel"] == "bulk_transfer"].groupby("loan_id").size(), np.full(20, 30)
+    )
 
 
 @pytest.mark.parametrize(

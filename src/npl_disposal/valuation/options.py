@@ -271,13 +271,13 @@ def eligible_options(
 ) -> tuple[IntArray, np.ndarray, FloatArray, FloatArray]:
     """The eligible cells of the (cells, loans) grids, listed by loan then cell.
 
-    Returns each option's loan position, cell code (int8 up to 127 cells, else int16),
-    value and pnl. Each block of ``BLOCK_LOANS`` loans is listed on its own, into its
-    place in the output, so its cells stay in cache (benchmarks/README.md, design
-    measurements).
+    Returns each option's loan position, cell code (the smallest integer type that holds
+    them: int8 for the five channels), value and pnl. Each block of ``BLOCK_LOANS`` loans
+    is listed on its own, into its place in the output, so its cells stay in cache
+    (benchmarks/README.md, design measurements).
     """
     k, n = eligible.shape
-    code = np.int8 if k <= np.iinfo(np.int8).max else np.int16
+    code = next(t for t in (np.int8, np.int16, np.int32) if k <= np.iinfo(t).max)
     if n == 0:
         return np.empty(0, np.intp), np.empty(0, code), np.empty(0), np.empty(0)
     per_loan = eligible.sum(axis=0, dtype=code)

@@ -116,7 +116,7 @@ PATH_COLUMNS: tuple[str, ...] = ("loan_id", "period", "balance")
 _K = len(STANDARD_CHANNELS)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class ScheduleOptions:
     """Every (loan, channel, period) option of a disposal schedule, and the kept balances.
 
@@ -124,6 +124,7 @@ class ScheduleOptions:
     loan, period, channel (``retain`` once per loan, at period ``periods + 1``); ``path``:
     ``loan_id, period, balance``, the expected NPL balance at the end of each period if kept.
     Money in CNY yuan (float64). ``period_months`` is the length of a period.
+    :meth:`by_period` totals the options per period and channel; :meth:`summary` says it.
     """
 
     options: pd.DataFrame
@@ -132,7 +133,11 @@ class ScheduleOptions:
     period_months: int
 
     def by_period(self) -> pd.DataFrame:
-        """Per period and channel: loans offered, balance, value and pnl (CNY yuan)."""
+        """Per period and channel: loans offered, balance, value and pnl (CNY yuan).
+
+        ``year`` is the year whose profit the rows' pnl falls in: the year of the disposal
+        (1 for the first twelve months); 1 for ``retain``, whose pnl is this year's top-up.
+        """
         grouped = self.options.groupby(["period", "channel"], observed=True, sort=True)
         out = grouped.agg(
             loans=("loan_id", "size"),
@@ -140,8 +145,10 @@ class ScheduleOptions:
             value=("value", "sum"),
             pnl=("pnl", "sum"),
         )
-        year = (out.index.get_level_values("period") - 1) * self.period_months // 12 + 1
-        out.insert(0, "year", np.asarray(year, dtype=np.int64))
+        period = out.index.get_level_values("period").to_numpy()
+        retain = out.index.get_level_values("channel") == STANDARD_CHANNELS[RETAIN]
+        year = np.where(retain, 1, (period - 1) * self.period_months // 12 + 1)
+        out.insert(0, "year", year.astype(np.int64))
         return out
 
     def summary(self) -> str:
