@@ -6,7 +6,9 @@
 * :mod:`.recovery`: recovery curves by NPL age, collateral haircuts, guarantees;
 * :mod:`.assumptions`: every parameter of the valuation with its public source;
 * :mod:`.options`: :func:`value_options`, the options table (value, profit impact and
-  derecognised share of every eligible channel of every loan).
+  derecognised share of every eligible channel of every loan);
+* :mod:`.schedule`: :func:`value_schedule`, the same options over time: keep a loan until
+  the start of a period, then dispose of it (:class:`ScheduleOptions`).
 """
 
 from npl_disposal.valuation._workout import MigrationLike
@@ -26,6 +28,7 @@ from npl_disposal.valuation.migration import (
 )
 from npl_disposal.valuation.options import value_options
 from npl_disposal.valuation.recovery import CollateralHaircut, RecoveryCurve
+from npl_disposal.valuation.schedule import ScheduleOptions, value_schedule
 from npl_disposal.valuation.states import (
     ABSORBING_STATES,
     DEFAULT_STATES,
@@ -50,11 +53,13 @@ __all__ = [
     "MigrationLike",
     "MigrationMatrix",
     "RecoveryCurve",
+    "ScheduleOptions",
     "ValuationAssumptions",
     "canonical_state",
     "estimate_migration",
     "project",
     "read_matrix",
     "value_options",
+    "value_schedule",
     "write_matrix",
 ]

@@ -128,7 +128,8 @@ class Kernel:
     discount factor at annual rate ``rates[r]``. ``W0[r, c, k]`` / ``W1[r, c, k]`` sum
     ``q`` (and ``q * t``) over s and t <= k; ``U0`` / ``U1[r, c, a, k]`` do the same
     weighted by the unsecured rate of class s at age ``a + t * step``. Sizes are
-    (R, 3, H+1) and (R, 3, A+1, H+1): kilobytes to a few megabytes.
+    (R, 3, H+1) and (R, 3, A+1, H+1): kilobytes to a few megabytes. ``cure_upto[r, c, k]``
+    sums the discounted cure probabilities over t <= k, for workouts cut short at step k.
     """
 
     def __init__(
@@ -151,6 +152,7 @@ class Kernel:
         ages = np.arange(max_age + 1, dtype=float)
         u = np.stack([c.rate(ages[:, None] + t[None, :] * step) for c in curves])  # (s, a, t)
         self.W0, self.W1, self.U0, self.U1, self.cure = [], [], [], [], []
+        self.cure_upto: list[FloatArray] = []
         for rate in rates:
             disc = (1.0 + rate) ** (-(t * step) / 12.0)
             qrec = dist * chain.recovered[None, None, :] * disc[None, :, None]
@@ -158,6 +160,9 @@ class Kernel:
             self.cure.append(cured.sum(axis=(1, 2)))
             w = qrec.sum(axis=2)
             zeros = np.zeros((k, 1))
+            self.cure_upto.append(
+                np.concatenate([zeros, np.cumsum(cured.sum(axis=2), axis=1)], axis=1).ravel()
+            )
             self.W0.append(np.concatenate([zeros, np.cumsum(w, axis=1)], axis=1).ravel())
             self.W1.append(np.concatenate([zeros, np.cumsum(w * t, axis=1)], axis=1).ravel())
             inc = np.einsum("cts,sat->cat", qrec, u)
@@ -176,15 +181,18 @@ class Kernel:
         beta: FloatArray,
         cover: FloatArray,
         deltas: Sequence[float],
+        upto: int | None = None,
     ) -> list[tuple[FloatArray, FloatArray]]:
         """Discounted gross recoveries and cures (CNY yuan) at each rate, at whole ``age``.
 
         The collateral realised at step t is ``min(E, V * max(0, alpha - beta * (a + t *
         step)))``: capped at the exposure up to step k1, linear up to step k2, zero after;
         each piece is summed exactly from the prefix tables. ``deltas[r]`` discounts the
-        guarantee lag at rate r.
+        guarantee lag at rate r. ``upto`` counts only the workouts that end by that step
+        (the collections of a loan kept ``upto`` steps); by default the whole horizon.
         """
-        h, step = self.h, self.step
+        stride, step = self.h + 1, self.step
+        h = self.h if upto is None else max(0, min(int(upto), self.h))
         e, v = exposure, collateral
         slope = beta * step
         with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
@@ -202,9 +210,9 @@ class Kernel:
         x2 -= 1.0
         k2 = np.clip(x2, 0, h, out=x2).astype(np.intp)
         np.maximum(k2, k1, out=k2)
-        row = cls * (h + 1)
+        row = cls * stride
         r1, r2, rtot = row + k1, row + k2, row + h
-        base = (cls * (self.max_age + 1) + np.minimum(age, self.max_age).astype(np.intp)) * (h + 1)
+        base = (cls * (self.max_age + 1) + np.minimum(age, self.max_age).astype(np.intp)) * stride
         b1, b2, btot = base + k1, base + k2, base + h
         level *= v
         vslope = v * slope
@@ -217,7 +225,8 @@ class Kernel:
             dcp = delta * cover
             gross = (1.0 - dcp) * coll + dcp * e * wtot + (1.0 - cover) * (e * u0[btot] - coll_u)
             np.clip(gross, 0.0, e * wtot, out=gross)
-            out.append((gross, e * self.cure[r][cls]))
+            cure = self.cure[r][cls] if upto is None else self.cure_upto[r][rtot]
+            out.append((gross, e * cure))
         return out
 
 
@@ -341,11 +350,15 @@ def workout(
     beta: FloatArray,
     cover: FloatArray,
     deltas: Sequence[float],
+    upto: int | None = None,
 ) -> list[tuple[FloatArray, FloatArray]]:
-    """Gross recoveries and cures per rate, interpolated linearly between whole months."""
+    """Gross recoveries and cures per rate, interpolated linearly between whole months.
+
+    ``upto``: only the workouts that end within that many steps (see :meth:`Kernel.evaluate`).
+    """
     whole = np.floor(lo.age)
     frac = lo.age - whole
-    args = (exposure, lo.collateral, alpha, beta, cover, deltas)
+    args = (exposure, lo.collateral, alpha, beta, cover, deltas, upto)
     out = kernel.evaluate(lo.cls, whole, *args)
     part = np.flatnonzero(frac)
     if part.size == 0:
@@ -356,7 +369,7 @@ def workout(
             gross += frac * (g1 - gross)
             cure += frac * (c1 - cure)
         return out
-    sub = (exposure[part], lo.collateral[part], alpha[part], beta[part], cover[part], deltas)
+    sub = (exposure[part], lo.collateral[part], alpha[part], beta[part], cover[part], deltas, upto)
     upper = kernel.evaluate(lo.cls[part], whole[part] + 1.0, *sub)
     f = frac[part]
     for (gross, cure), (g1, c1) in zip(out, upper, strict=True):

@@ -113,8 +113,86 @@ Problem = tuple[str, str]
 #: Loans valued at a time: a block's few dozen temporary arrays stay in the processor's cache.
 BLOCK_LOANS = 32_768
 
+
+def resolve_inputs(
+    portfolio: Portfolio | TableSource,
+    assumptions: ValuationAssumptions | Mapping[str, Any] | None,
+    policy: PolicyLike,
+    migration: MigrationLike | None,
+) -> tuple[pd.DataFrame, Loans, ValuationAssumptions, Chain]:
+    """The loan table, its arrays, the assumptions in force and the workout chain."""
+    if isinstance(assumptions, ValuationAssumptions):
+        a = assumptions
+    elif assumptions is not None:
+        a = ValuationAssumptions.from_dict(assumptions)
+    elif policy is not None:
+        a = ValuationAssumptions.from_policy(policy)
+    else:
+        a = ValuationAssumptions()
+    pf = portfolio if isinstance(portfolio, Portfolio) else read_portfolio(portfolio)
+    loans = pf.loans
+    lo = Loans.of(loans, a.write_off_evidence_columns)
+    chain = (
+        Chain.from_migration(migration)
+        if migration is not None
+        else Chain.from_hazards(a.hazards)
+    )
+    return loans, lo, a, chain
+
+
+def workout_kernel(
+    lo: Loans, a: ValuationAssumptions, chain: Chain, later_months: int = 0
+) -> Kernel:
+    """The workout kernel at both rates (bank, investor) for ages up to ``later_months`` on."""
+    n = lo.balance.size
+    oldest = math.floor(float(lo.age.max())) + 1 + later_months if n else 1
+    curves = [a.recovery_curves[c] for c in NPL_CLASSES]
+    return Kernel(
+        chain,
+        curves,
+        a.horizon_months,
+        (a.discount_rate, a.investor_discount_rate),
+        int(min(oldest, AGE_CAP)),
+    )
+
+
+def claim_terms(
+    lo: Loans, a: ValuationAssumptions
+) -> tuple[FloatArray, FloatArray, FloatArray, FloatArray]:
+    """What the workout pursues, per loan.
+
+    Exposure ``E`` (CNY yuan), collateral share realised at NPL age 0 ``alpha``, its fall
+    per month of age ``beta``, and the share of the loss the guarantee pays ``cover``.
+    """
+    haircuts = a.haircuts()
+    alpha = 1.0 - np.array([h.haircut for h in haircuts])[lo.type_code]
+    beta = np.array([h.age_slope for h in haircuts])[lo.type_code]
+    cover = lo.cover * a.guarantee_pay_rate
+    exposure = lo.balance + lo.interest if a.interest_in_exposure else lo.balance.copy()
+    return exposure, alpha, beta, cover
+
+
+def eligibility(
+    lo: Loans, a: ValuationAssumptions, loss: BoolArray, recourse: FloatArray
+) -> BoolArray:
+    """(5, n) channels open to each loan; rows in STANDARD_CHANNELS order.
+
+    ``loss``: whether the loan counts as loss class; ``recourse``: days of legal recourse.
+    """
+    threshold = np.where(lo.small_micro, a.write_off_balance_small_micro, a.write_off_balance_other)
+    eligible = np.empty((len(STANDARD_CHANNELS), lo.balance.size), dtype=bool)
+    eligible[RETAIN] = True
+    eligible[WRITE_OFF] = (
+        loss | ((recourse >= a.write_off_recourse_days) & (lo.balance <= threshold)) | lo.evidence
+    )
+    eligible[BULK] = True
+    eligible[SECURITISATION] = lo.secured | (lo.balance <= a.securitisation_granular_balance)
+    eligible[RESTRUCTURE] = lo.viable & ~loss
+    return eligible
+
+
 def _channel_matrices(
-    lo: Loans, a: ValuationAssumptions, chain: Chain
+    lo: Loans, a: ValuationAssumptions, kernel: Kernel
 ) -> tuple[FloatArray, FloatArray, BoolArray]:
     """(5, n) value, pnl and eligibility; rows in STANDARD_CHANNELS order.
 
@@ -123,33 +201,24 @@ def _channel_matrices(
     (benchmarks/README.md, design measurements).
     """
     n = lo.balance.size
-    max_age = int(min(math.floor(float(lo.age.max())) + 1, AGE_CAP)) if n else 1
-    curves = [a.recovery_curves[c] for c in NPL_CLASSES]
-    kernel = Kernel(
-        chain, curves, a.horizon_months, (a.discount_rate, a.investor_discount_rate), max_age
-    )
     k = len(STANDARD_CHANNELS)
     value, pnl, eligible = np.empty((k, n)), np.empty((k, n)), np.empty((k, n), dtype=bool)
 
     def work(piece: slice) -> None:
-        value[:, piece], pnl[:, piece], eligible[:, piece] = _channel_block(
-            lo.block(piece), a, kernel
-        )
+        block = lo.block(piece)
+        value[:, piece], pnl[:, piece] = channel_values(block, a, kernel)
+        eligible[:, piece] = eligibility(block, a, block.cls == LOSS, block.recourse)
 
     for_blocks(n, BLOCK_LOANS, work)
     return value, pnl, eligible
 
 
-def _channel_block(
+def channel_values(
     lo: Loans, a: ValuationAssumptions, kernel: Kernel
-) -> tuple[FloatArray, FloatArray, BoolArray]:
-    """:func:`_channel_matrices` for one block of loans."""
+) -> tuple[FloatArray, FloatArray]:
+    """(5, n) value and pnl of every channel for one block of loans (CNY yuan)."""
     n = lo.balance.size
-    haircuts = a.haircuts()
-    alpha = 1.0 - np.array([h.haircut for h in haircuts])[lo.type_code]
-    beta = np.array([h.age_slope for h in haircuts])[lo.type_code]
-    cover = lo.cover * a.guarantee_pay_rate
-    exposure = lo.balance + lo.interest if a.interest_in_exposure else lo.balance.copy()
+    exposure, alpha, beta, cover = claim_terms(lo, a)
     deltas = [(1.0 + r) ** (-a.guarantee_lag_months / 12.0) for r in
               (a.discount_rate, a.investor_discount_rate)]  # fmt: skip
     (gross, cure), (gross_inv, cure_inv) = workout(
@@ -194,37 +263,27 @@ def _channel_block(
     np.minimum(pnl[RETAIN], 0.0, out=pnl[RETAIN])
     np.negative(net_book, out=pnl[WRITE_OFF])
     np.minimum(pnl[RESTRUCTURE], 0.0, out=pnl[RESTRUCTURE])
-
-    threshold = np.where(lo.small_micro, a.write_off_balance_small_micro, a.write_off_balance_other)
-    eligible = np.empty((len(STANDARD_CHANNELS), n), dtype=bool)
-    eligible[RETAIN] = True
-    eligible[WRITE_OFF] = (
-        (lo.cls == LOSS)
-        | ((lo.recourse >= a.write_off_recourse_days) & (lo.balance <= threshold))
-        | lo.evidence
-    )
-    eligible[BULK] = True
-    eligible[SECURITISATION] = lo.secured | (lo.balance <= a.securitisation_granular_balance)
-    eligible[RESTRUCTURE] = lo.viable & (lo.cls != LOSS)
-    return value, pnl, eligible
+    return value, pnl
 
 
-def _eligible_options(
+def eligible_options(
     value: FloatArray, pnl: FloatArray, eligible: BoolArray
 ) -> tuple[IntArray, np.ndarray, FloatArray, FloatArray]:
-    """The eligible cells of the (channels, loans) grids, listed by loan then channel.
+    """The eligible cells of the (cells, loans) grids, listed by loan then cell.
 
-    Returns each option's loan position, channel code (int8), value and pnl. Each
-    block of ``BLOCK_LOANS`` loans is listed on its own, into its place in the
-    output, so its cells stay in cache (benchmarks/README.md, design measurements).
+    Returns each option's loan position, cell code (the smallest integer type that holds
+    them: int8 for the five channels), value and pnl. Each block of ``BLOCK_LOANS`` loans
+    is listed on its own, into its place in the output, so its cells stay in cache
+    (benchmarks/README.md, design measurements).
     """
     k, n = eligible.shape
+    code = next(t for t in (np.int8, np.int16, np.int32) if k <= np.iinfo(t).max)
     if n == 0:
-        return np.empty(0, np.intp), np.empty(0, np.int8), np.empty(0), np.empty(0)
-    per_loan = eligible.sum(axis=0, dtype=np.int8)
+        return np.empty(0, np.intp), np.empty(0, code), np.empty(0), np.empty(0)
+    per_loan = eligible.sum(axis=0, dtype=code)
     ends = np.cumsum(np.add.reduceat(per_loan, np.arange(0, n, BLOCK_LOANS), dtype=np.int64))
     total = int(ends[-1])
-    row, col = np.empty(total, dtype=np.intp), np.empty(total, dtype=np.int8)
+    row, col = np.empty(total, dtype=np.intp), np.empty(total, dtype=code)
     out_value, out_pnl = np.empty(total), np.empty(total)
 
     def work(piece: slice) -> None:
@@ -242,7 +301,8 @@ def _eligible_options(
     return row, col, out_value, out_pnl
 
 
-def _derecognised(a: ValuationAssumptions) -> FloatArray:
+def derecognised_shares(a: ValuationAssumptions) -> FloatArray:
+    """Share of the balance each channel takes off the NPL stock, in STANDARD_CHANNELS order."""
     return np.array([0.0, 1.0, 1.0, 1.0 - a.risk_retention, 0.0])
 
 
@@ -274,24 +334,9 @@ def value_options(
         row per eligible option; money in CNY yuan (float64). ``channel`` is categorical.
 
     """
-    if isinstance(assumptions, ValuationAssumptions):
-        a = assumptions
-    elif assumptions is not None:
-        a = ValuationAssumptions.from_dict(assumptions)
-    elif policy is not None:
-        a = ValuationAssumptions.from_policy(policy)
-    else:
-        a = ValuationAssumptions()
-    pf = portfolio if isinstance(portfolio, Portfolio) else read_portfolio(portfolio)
-    loans = pf.loans
-    lo = Loans.of(loans, a.write_off_evidence_columns)
-    chain = (
-        Chain.from_migration(migration)
-        if migration is not None
-        else Chain.from_hazards(a.hazards)
-    )
-    value, pnl, eligible = _channel_matrices(lo, a, chain)
-    row, col, value, pnl = _eligible_options(value, pnl, eligible)
+    loans, lo, a, chain = resolve_inputs(portfolio, assumptions, policy, migration)
+    value, pnl, eligible = _channel_matrices(lo, a, workout_kernel(lo, a, chain))
+    row, col, value, pnl = eligible_options(value, pnl, eligible)
     del eligible
     ids = loans["loan_id"].to_numpy(dtype=object)
     frame = pd.DataFrame(
@@ -300,7 +345,7 @@ def value_options(
             "channel": pd.Categorical.from_codes(col, categories=list(STANDARD_CHANNELS)),
             "value": value,
             "pnl": pnl,
-            "derecognised": _derecognised(a)[col],
+            "derecognised": derecognised_shares(a)[col],
         },
         copy=False,
     )
