@@ -36,7 +36,7 @@ from npl_disposal.solvers.backends import get_backend
 from npl_disposal.solvers.result import AllocationResult, Status
 from npl_disposal.solvers.schedule_result import ScheduleResult
 from npl_disposal.solvers.solve import check_settings, solve
-from npl_disposal.valuation import MigrationEstimator, value_options, write_matrix
+from npl_disposal.valuation import MigrationEstimator, value_options, value_schedule, write_matrix
 
 EXIT_OK, EXIT_BAD_INPUT, EXIT_INFEASIBLE, EXIT_NO_PLAN = 0, 2, 3, 4
 #: Standard output closed early (e.g. piped into ``head``): 128 + SIGPIPE, as shells say.
@@ -129,17 +129,20 @@ def _check_schedule_flags(args: argparse.Namespace, policy: Policy) -> None:
     if given and policy.schedule is None:
         why = "are tables of a schedule; add [schedule] periods = T, or leave them out"
         raise PolicyError([(", ".join(given), why)], source="command line")
-    if policy.schedule is not None and args.options is None:
-        raise PolicyError([("--options", "a schedule needs the options over time "
-                            "(loan_id, channel, period, value, pnl, derecognised, balance)")],
-                          source="command line")  # fmt: skip
 
 
 def _schedule_problem(
     args: argparse.Namespace, reporter: Progress, portfolio: Portfolio, policy: Policy
 ) -> AllocationProblem:
+    options, path = args.options, args.path
+    if options is None:
+        with reporter.stage("value"):
+            periods = policy.schedule.periods if policy.schedule is not None else 1
+            months = policy.schedule.period_months if policy.schedule is not None else 3
+            valued = value_schedule(portfolio, periods, months, policy=policy)
+            options, path = valued.options, valued.path if path is None else path
     with reporter.stage("build"):
-        return build_schedule(portfolio, policy, args.options, path=args.path,
+        return build_schedule(portfolio, policy, options, path=path,
                               branch_periods=args.branch_periods)  # fmt: skip
 
 

@@ -30,6 +30,7 @@ from npl_disposal.model.rows import Block, Cells, RowBuilder, add_limits
 from npl_disposal.policy import Policy, load_policy
 from npl_disposal.policy.budgets import Limit
 from npl_disposal.policy.schedule import Horizon, ScheduleRules, Window
+from npl_disposal.valuation.schedule import value_schedule
 
 __all__ = ["ScheduleGrid", "ScheduleOffers", "build_schedule", "column_names", "restricted"]
 
@@ -104,7 +105,7 @@ class ScheduleOffers:
 def build_schedule(
     portfolio: Portfolio | TableSource,
     policy: Policy | TableSource | dict[str, object],
-    options: pd.DataFrame | TableSource,
+    options: pd.DataFrame | TableSource | None = None,
     branches: TableSource | None = None,
     *,
     path: pd.DataFrame | TableSource | None = None,
@@ -113,13 +114,20 @@ def build_schedule(
     """Build the schedule of a policy with ``[schedule]`` as an :class:`AllocationProblem`.
 
     ``options`` is the options table over time (``loan_id, channel, period, value, pnl,
-    derecognised[, balance]``; see :mod:`npl_disposal.io.schedule`); ``path`` and
-    ``branch_periods`` are optional (defaults: today's balances and inclusive loans,
-    no new NPL). Solve it with :func:`~npl_disposal.solve`.
+    derecognised[, balance]``; see :mod:`npl_disposal.io.schedule`); without it the
+    library values them (:func:`~npl_disposal.valuation.value_schedule`, which also
+    gives the path). ``path`` and ``branch_periods`` are optional (defaults: the
+    valuation's path, or today's balances with a given options table; today's
+    inclusive loans, no new NPL). Solve it with :func:`~npl_disposal.solve`.
     """
     pf = read_portfolio(portfolio, branches)
     pol = load_policy(policy)
-    periods = ScheduleRules.of(pol).horizon.periods
+    horizon = ScheduleRules.of(pol).horizon
+    periods = horizon.periods
+    if options is None:
+        valued = value_schedule(pf, periods, horizon.period_months, policy=pol)
+        options = valued.options
+        path = valued.path if path is None else path
     opts = read_schedule_options(options, pf, periods)
     kept = _path(pf, path, periods)
     inc_loans, new_npl = _branch_periods(pf, branch_periods, periods)
