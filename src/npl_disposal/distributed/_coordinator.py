@@ -42,7 +42,13 @@ from npl_disposal.solvers._pricing import (
     reduced_values,
     solve_fractional,
 )
-from npl_disposal.solvers._whole_loan import combination_order, gap, losses, repair
+from npl_disposal.solvers._whole_loan import (
+    block_levels,
+    combination_order,
+    gap,
+    losses,
+    repair,
+)
 
 
 @dataclass(eq=False)
@@ -473,9 +479,8 @@ class _Run:
         )
         if not sol.x.size:
             return None
-        x = np.round(sol.x)
-        shares = shares_from(problem, restricted, x, np.zeros(problem.eligible.shape))
-        y = x[restricted.n_x : restricted.n_x + restricted.n_blocks]
+        shares = shares_from(problem, restricted, np.round(sol.x), np.zeros(problem.eligible.shape))
+        y = block_levels(problem, sol.x[restricted.n_x : restricted.n_x + restricted.n_blocks])
         value = fixed_value + plan_value(problem, shares, y)
         bound = -sol.bound / MONEY_SCALE + fixed_value if math.isfinite(sol.bound) else math.inf
         return _Plan(states, open_, shares, y, value), bound

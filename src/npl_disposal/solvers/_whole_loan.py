@@ -34,6 +34,7 @@ from npl_disposal.solvers._pricing import (
 )
 
 __all__ = [
+    "block_levels",
     "combination_order",
     "combinations",
     "gap",
@@ -332,7 +333,7 @@ def _describe(problem: AllocationProblem, combo: np.ndarray | None) -> str:
     )
 
 
-def _block_levels(problem: AllocationProblem, y: np.ndarray) -> np.ndarray:
+def block_levels(problem: AllocationProblem, y: np.ndarray) -> np.ndarray:
     """A MILP's block levels: integer blocks rounded, continuous ones kept in [0, 1]."""
     integer = np.array([b.integer for b in problem.blocks], dtype=bool)
     return np.where(integer, np.round(y), np.clip(y, 0.0, 1.0))
@@ -398,7 +399,7 @@ def repair(
         )
         if sol.x.size and sol.status in ("optimal", "target", "time_limit"):
             shares = shares_from(problem, restricted, np.round(sol.x), base)
-            y = _block_levels(problem, sol.x[restricted.n_x : restricted.n_x + restricted.n_blocks])
+            y = block_levels(problem, sol.x[restricted.n_x : restricted.n_x + restricted.n_blocks])
             found = (shares, y, plan_value(problem, shares, y))
             if best is None or found[2] > best[2]:
                 best = found
@@ -446,7 +447,7 @@ def _exact_milp(
     if not sol.x.size:
         return None
     shares = shares_from(problem, restricted, np.round(sol.x), base)
-    y = _block_levels(problem, sol.x[restricted.n_x : restricted.n_x + restricted.n_blocks])
+    y = block_levels(problem, sol.x[restricted.n_x : restricted.n_x + restricted.n_blocks])
     constant = float((problem.value * fixed).sum())
     bound = -sol.bound / MONEY_SCALE + constant if math.isfinite(sol.bound) else math.inf
     return shares, y, plan_value(problem, shares, y), bound
