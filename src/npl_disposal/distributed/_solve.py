@@ -117,12 +117,6 @@ def _supported(policy: Policy) -> None:
             '[write_off] priority = "quota_first" is not yet solved over partitions; solve '
             "on one machine (npl_disposal.solvers.solve) or use the default leave_book"
         )
-    if policy.channels:
-        raise NotImplementedError(
-            "[channels.NAME] budgets are not yet solved over partitions (a partition may not "
-            "offer the channel, and an on/off channel's bound is its whole offered balance); "
-            "solve on one machine (npl_disposal.solvers.solve)"
-        )
 
 
 @dataclass(frozen=True)
