@@ -343,12 +343,15 @@ def _case(data: Data, name: str) -> tuple[dict[str, Any], pd.DataFrame]:
         amc = {"capacity": 0.3 * policy["bulk_transfer"]["capacity"], "min_loans": 5,
                "fixed_cost": 2e5}  # fmt: skip
         return {**policy, "channels": {"amc_b": amc}}, _amc_options(options)
+    if name == "quota_first":
+        return {**policy, "write_off": {**policy["write_off"], "priority": "quota_first"}}, options
     assert name == "switched_channel_not_everywhere"
     return {**policy, "channels": {"amc_b": AMC_UNCAPPED}}, _first_partition_without(options, loans)
 
 
 CASES = (
     "channels",
+    "quota_first",
     "switched_channel_not_everywhere",
 )
 

@@ -6,7 +6,7 @@ import heapq
 import itertools
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
@@ -20,16 +20,21 @@ from npl_disposal.io.schema import OPTION_COLUMNS
 from npl_disposal.model.problem import (
     AllocationProblem,
     Block,
+    GridOffers,
     ResourceRows,
     loan_arrays,
 )
 from npl_disposal.policy import Policy
-from npl_disposal.policy.rules import tolerance_requirement
+from npl_disposal.policy.rules import fill_quota, tolerance_requirement
 
 
 @dataclass(frozen=True)
 class _Shape:
-    """A partition problem's channels and rows, before the global layout is known."""
+    """A partition problem's channels and rows, before the global layout is known.
+
+    ``quota`` holds the balances (CNY yuan) of its small/micro loans offered write-off
+    when ``[write_off] priority = "quota_first"`` (empty otherwise).
+    """
 
     channels: tuple[str, ...]
     names: tuple[str, ...]
@@ -45,11 +50,16 @@ class _Shape:
     loans: int
     short: tuple[str, ...] = ()
     stated: tuple[np.ndarray, np.ndarray, tuple[str | None, ...]] | None = None
+    quota: np.ndarray = field(default_factory=lambda: np.zeros(0))
 
 
 @dataclass(frozen=True, eq=False)
 class _Layout:
-    """The global problem's channels and coupling rows (names, limits, block coefficients)."""
+    """The global problem's channels and coupling rows (names, limits, block coefficients).
+
+    ``required`` is the small/micro balance (CNY yuan) the plan must write off under
+    ``quota_first``, from every partition's loans (None under the other readings).
+    """
 
     channels: tuple[str, ...]
     branches: tuple[str, ...]
@@ -67,6 +77,7 @@ class _Layout:
     limit: np.ndarray | None = None
     negate: np.ndarray | None = None
     switch: tuple[str | None, ...] = ()
+    required: float | None = None
 
     @property
     def k(self) -> int:
@@ -142,7 +153,16 @@ def _shape(part: _Part) -> _Shape:
         p.n_loans,
         rows.short,
         rows.stated(),
+        _quota_loans(p, part.loans),
     )
+
+
+def _quota_loans(p: AllocationProblem, loans: pd.DataFrame) -> np.ndarray:
+    """Balances (CNY yuan) of the loans ``quota_first`` fills the quota from (else none)."""
+    rule = p.policy.rules.priority
+    if rule is None or rule.reading != "quota_first" or not p.n_loans:
+        return np.zeros(0)
+    return p.balance[rule.concerns(GridOffers(p.offered, p.channels), loans)]
 
 
 def _layout(
@@ -153,7 +173,8 @@ def _layout(
     Each partition problem is built with a branch table of zero inclusive loans,
     so that it has a tolerance row for every branch it holds inclusive NPL of;
     the limit of that row for the whole portfolio needs the branch's total NPL
-    ``N_k`` (summed here over every partition) and ``L_k``. A row or an on/off block
+    ``N_k`` (summed here over every partition) and ``L_k``. The write-off priority's
+    limit fills the quota from every partition's loans. A row or an on/off block
     that only some partitions have (a channel not offered everywhere) is one global
     row or block; rows and blocks keep the order every partition gives them.
     """
@@ -162,7 +183,8 @@ def _layout(
     for i, s in enumerate(shapes):
         for r, name in enumerate(s.names):
             at.setdefault(name, []).append((i, r))
-    given = _given_limits(shapes, policy, inclusive_loans)
+    required = _required(shapes, policy)
+    given = _given_limits(shapes, policy, inclusive_loans, required)
     names = [
         n
         for n in _merged([s.names for s in shapes])
@@ -199,19 +221,32 @@ def _layout(
         negate=np.array([bool(st[1][r]) if st else False for st, (_, r) in zip(stated, where,
                                                                               strict=True)]),
         switch=tuple(st[2][r] if st else None for st, (_, r) in zip(stated, where, strict=True)),
+        required=required,
     )
+
+
+def _required(shapes: Sequence[_Shape], policy: Policy) -> float | None:
+    """The small/micro balance (CNY yuan) ``quota_first`` requires written off, or None."""
+    rule = policy.rules.priority
+    if rule is None or rule.reading != "quota_first":
+        return None
+    return fill_quota(np.concatenate([s.quota for s in shapes]), rule.quota)
 
 
 def _given_limits(
     shapes: Sequence[_Shape],
     policy: Policy,
     inclusive_loans: np.ndarray | None,
+    required: float | None,
 ) -> dict[str, float]:
     """The lower limits (CNY yuan) that need every partition, by row name.
 
-    Tolerance rows of the branches that must derecognise (others are dropped).
+    Tolerance rows of the branches that must derecognise (others are dropped), and
+    the write-off priority's.
     """
     given: dict[str, float] = {}
+    if required is not None:
+        given["write_off_priority"] = required
     if policy.tolerance is not None and policy.tolerance.enforce and inclusive_loans is not None:
         npl = np.sum([s.npl for s in shapes], axis=0)
         need = tolerance_requirement(npl, inclusive_loans, policy.tolerance.threshold)

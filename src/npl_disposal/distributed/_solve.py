@@ -112,11 +112,6 @@ def _supported(policy: Policy) -> None:
             "partitions: their bounds are per-branch maxima over every loan; solve on one "
             "machine (npl_disposal.solvers.solve) or leave weight and max_fall out"
         )
-    if policy.write_off is not None and policy.write_off.priority == "quota_first":
-        raise NotImplementedError(
-            '[write_off] priority = "quota_first" is not yet solved over partitions; solve '
-            "on one machine (npl_disposal.solvers.solve) or use the default leave_book"
-        )
 
 
 @dataclass(frozen=True)
@@ -158,12 +153,11 @@ def _solve(session: _Session, job: _Job, summary: pd.DataFrame) -> PartitionedRe
                                  {}, report, summary, seconds, None)  # fmt: skip
     t0 = time.perf_counter()
     branches = _branches(session.branches, session)
-    measures = _measures(job.policy.rules, branches)
+    measures = _measures(job.policy.rules, branches, layout.required)
     names = branches.names if branches is not None else ()
     written = _write(session, run, plan, job.mode, job.target, measures, names)
     seconds["write"] = time.perf_counter() - t0
-    blocks = {b.name: float(v) for b, v in zip(layout.blocks, plan.y, strict=True)}
-    objective = _check(job.policy, branches, written, blocks)
+    objective = _check(job.policy, branches, written, layout, plan.y)
     return _result(session, job, layout, lp, plan, written, objective, max(bound, objective),
                    report, summary, seconds)  # fmt: skip
 
@@ -284,9 +278,14 @@ def _branches(table: pd.DataFrame | None, session: _Session) -> Branches | None:
                     table["profit"].to_numpy(dtype=float), rate)  # fmt: skip
 
 
-def _measures(rules: Rules, table: Branches | None) -> tuple[Measure, ...]:
-    """The measures the coordinator checks: those of every limit, and the wage pool's."""
-    wanted = [limit.measure for limit in rules.limits(table)]
+def _measures(
+    rules: Rules, table: Branches | None, required: float | None
+) -> tuple[Measure, ...]:
+    """The measures the coordinator checks: those of every limit, and the wage pool's.
+
+    ``required`` is the write-off priority's limit (CNY yuan; None: no such limit).
+    """
+    wanted = [limit.measure for limit in rules.limits(table, required)]
     if table is not None and rules.wage_pool.checked():
         wanted += [BRANCH_PNL, DERECOGNISED]
         wanted += [channel_balance(name, by_branch=True) for name in rules.fixed_costs]
@@ -309,14 +308,17 @@ def _check(
     policy: Policy,
     table: Branches | None,
     written: Sequence[_Written],
-    blocks: Mapping[str, float],
+    layout: _Layout,
+    y: np.ndarray,
 ) -> float:
     """Check the whole plan rule by rule (as :func:`verify_plan`); return its value.
 
     Loan-level rules were checked per partition; the limits of the budgets, the
-    profit floor and the tolerance are checked here on the sums of what every
-    partition measured from its own tables.
+    profit floor, the write-off priority and the tolerance are checked here on the
+    sums of what every partition measured from its own tables, at the levels ``y``
+    of the layout's blocks.
     """
+    blocks = {b.name: float(v) for b, v in zip(layout.blocks, y, strict=True)}
     log = _Log()
     rules = policy.rules
     count: dict[str, float] = {}
@@ -330,7 +332,7 @@ def _check(
     fixed = sum(cost * levels.get(name, 0.0) for name, cost in rules.fixed_costs.items())
     summed = _Summed(values, levels)
     names = table.names if table is not None else ()
-    check_limits(log, rules.limits(table), summed, names)
+    check_limits(log, rules.limits(table, layout.required), summed, names)
     if table is not None and rules.wage_pool.checked():
         check_wage_pool(log, rules, summed, table)
     found = [log.frame(), *(w.violations for w in written if len(w.violations))]
