@@ -13,6 +13,7 @@ import numpy as np
 import pandas as pd
 
 from npl_disposal.distributed._cluster import _connect, _peak_memory_mb
+from npl_disposal.distributed._context import _context, _needs_context, _share
 from npl_disposal.distributed._coordinator import _conflicts, _Plan, _Run
 from npl_disposal.distributed._deps import _distributed
 from npl_disposal.distributed._layout import _globalise, _Layout, _layout, _shape
@@ -76,7 +77,6 @@ def solve_partitioned(
     """
     start = time.perf_counter()
     pol = load_policy(policy)
-    _supported(pol)
     mode = mode or pol.mode
     if mode not in ("whole_loan", "fractional"):
         raise ValueError(f"mode must be 'whole_loan' or 'fractional', not {mode!r}")
@@ -103,17 +103,6 @@ def solve_partitioned(
     return replace(result, seconds=seconds)
 
 
-def _supported(policy: Policy) -> None:
-    """Refuse the policy terms whose rows need more than global sums of per-loan figures."""
-    wage = policy.wage_pool
-    if wage is not None and getattr(wage, "optimised", False):
-        raise NotImplementedError(
-            "the wage-pool terms of [wage_pool] (weight, max_fall) are not yet solved over "
-            "partitions: their bounds are per-branch maxima over every loan; solve on one "
-            "machine (npl_disposal.solvers.solve) or leave weight and max_fall out"
-        )
-
-
 @dataclass(frozen=True)
 class _Job:
     """What a partitioned solve was asked: the policy, the mode, the output and the limits."""
@@ -136,7 +125,8 @@ class _Job:
 
 def _solve(session: _Session, job: _Job, summary: pd.DataFrame) -> PartitionedResult:
     t0 = time.perf_counter()
-    layout, shapes = _build_everywhere(session, job)
+    branches = _branches(session.branches, session)
+    layout, shapes = _build_everywhere(session, job, branches)
     seconds = dict(session.seconds, build=time.perf_counter() - t0)
     job.say(f"built {len(session.parts)} partition problems, {layout.k} coupling rows "
             f"({seconds['build']:.2f} s)")  # fmt: skip
@@ -152,7 +142,6 @@ def _solve(session: _Session, job: _Job, summary: pd.DataFrame) -> PartitionedRe
         return PartitionedResult(Status.NO_SOLUTION, job.mode, math.nan, bound, math.inf, table,
                                  {}, report, summary, seconds, None)  # fmt: skip
     t0 = time.perf_counter()
-    branches = _branches(session.branches, session)
     measures = _measures(job.policy.rules, branches, layout.required)
     names = branches.names if branches is not None else ()
     written = _write(session, run, plan, job.mode, job.target, measures, names)
@@ -162,10 +151,20 @@ def _solve(session: _Session, job: _Job, summary: pd.DataFrame) -> PartitionedRe
                    report, summary, seconds)  # fmt: skip
 
 
-def _build_everywhere(session: _Session, job: _Job) -> tuple[_Layout, list[Any]]:
-    """Every partition's problem, built on its worker and put on the global rows."""
+def _build_everywhere(
+    session: _Session, job: _Job, branches: Branches | None
+) -> tuple[_Layout, list[Any]]:
+    """Every partition's problem, built on its worker and put on the global rows.
+
+    When the rows need the whole portfolio's figures (the wage pool's), each
+    partition is built once for its share of them, then again with their sums.
+    """
     c = session.client
     built = [c.submit(_build, p, job.policy, pure=False) for p in session.parts]
+    if branches is not None and _needs_context(job.policy):
+        shares = c.gather([c.submit(_share, p, pure=False) for p in built])
+        figures = c.scatter(_context(shares, job.policy, branches), broadcast=True)
+        built = [c.submit(_build, p, job.policy, figures, pure=False) for p in session.parts]
     shapes = c.gather([c.submit(_shape, p, pure=False) for p in built])
     table = session.branches
     totals = None if table is None else table["inclusive_loans"].to_numpy(dtype=float)
@@ -311,12 +310,14 @@ def _check(
     layout: _Layout,
     y: np.ndarray,
 ) -> float:
-    """Check the whole plan rule by rule (as :func:`verify_plan`); return its value.
+    """Check the whole plan rule by rule (as :func:`verify_plan`); return its objective.
 
     Loan-level rules were checked per partition; the limits of the budgets, the
-    profit floor, the write-off priority and the tolerance are checked here on the
-    sums of what every partition measured from its own tables, at the levels ``y``
-    of the layout's blocks.
+    profit floor, the write-off priority, the tolerance and the wage pool's
+    ``max_fall`` are checked here on the sums of what every partition measured from
+    its own tables. The objective (CNY yuan) is the plan's value less the fixed costs
+    and, with ``[wage_pool] weight``, the weighted wage-pool fall at the levels ``y``
+    of the blocks, as :func:`~npl_disposal.solvers.solve` states it.
     """
     blocks = {b.name: float(v) for b, v in zip(layout.blocks, y, strict=True)}
     log = _Log()
@@ -347,4 +348,6 @@ def _check(
             "npl_disposal, please report it with the input files:\n"
             + "\n".join(violations["explanation"].head(20))
         )
-    return float(sum(w.value for w in written)) - fixed
+    weighed = np.array([b.kind != "switch" for b in layout.blocks], dtype=bool)
+    cost = -np.array([b.fixed_cost for b in layout.blocks], dtype=float)
+    return float(sum(w.value for w in written)) - fixed + float(cost[weighed] @ y[weighed])
