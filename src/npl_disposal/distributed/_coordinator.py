@@ -45,6 +45,7 @@ from npl_disposal.solvers._pricing import (
 from npl_disposal.solvers._whole_loan import (
     block_levels,
     combination_order,
+    describe,
     gap,
     losses,
     repair,
@@ -420,8 +421,9 @@ class _Run:
                 lp.states, lp.open, repaired[0], repaired[1], lp.fixed_value + repaired[2]
             )
         bound = lp.bound
+        which = describe(self.aggregate, combo)
         self.say(
-            f"blocks {combo}: LP bound {bound:,.2f}, repaired plan "
+            f"{which}: LP bound {bound:,.2f}, repaired plan "
             f"{found.value if found else math.nan:,.2f}"
         )
         if found is None and best is None and time.perf_counter() < self.deadline:
@@ -434,7 +436,7 @@ class _Run:
         ):
             threshold = bound - value + 1e-6
             count = self.open_within(lp.duals, threshold)
-            self.say(f"blocks {combo}: reduced-cost fixing leaves {count:,} loans open")
+            self.say(f"{which}: reduced-cost fixing leaves {count:,} loans open")
             if count <= max_free:
                 exact = self.exact(lp.duals, threshold, combo, mip_gap)
                 if exact is not None:
@@ -473,7 +475,7 @@ class _Run:
                     high = mid
             threshold = 10**low
         exact = self.exact(duals, threshold, combo, mip_gap)
-        self.say(f"blocks {combo}: widened to loss {threshold:,.2f}, plan "
+        self.say(f"{describe(self.aggregate, combo)}: widened to loss {threshold:,.2f}, plan "
                  f"{exact[0].value if exact else math.nan:,.2f}")  # fmt: skip
         return exact[0] if exact is not None else None
 

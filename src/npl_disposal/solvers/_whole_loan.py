@@ -37,6 +37,7 @@ __all__ = [
     "block_levels",
     "combination_order",
     "combinations",
+    "describe",
     "gap",
     "losses",
     "repair",
@@ -267,7 +268,7 @@ def _solve_combo(
     bound = lp.bound
     if progress is not None:
         progress(
-            f"{_describe(problem, combo)}: LP bound {bound:,.2f}, repaired plan "
+            f"{describe(problem, combo)}: LP bound {bound:,.2f}, repaired plan "
             f"{found[2] if found else math.nan:,.2f}"
         )
     value = max(found[2] if found else -math.inf, best[2] if best else -math.inf)
@@ -276,7 +277,7 @@ def _solve_combo(
         free = allowed.sum(axis=1) >= 2
         if progress is not None:
             progress(
-                f"{_describe(problem, combo)}: reduced-cost fixing leaves "
+                f"{describe(problem, combo)}: reduced-cost fixing leaves "
                 f"{int(free.sum()):,} loans open"
             )
         if free.sum() <= max_free:
@@ -322,7 +323,7 @@ def _combo_lp(
                             **options)  # type: ignore[arg-type]  # fmt: skip
 
 
-def _describe(problem: AllocationProblem, combo: np.ndarray | None) -> str:
+def describe(problem: AllocationProblem, combo: np.ndarray | None) -> str:
     """The switches of ``combo`` in words, e.g. ``bulk_transfer on, securitisation off``."""
     if combo is None or not problem.switches.any():
         return "no on/off channels"
