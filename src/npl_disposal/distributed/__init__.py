@@ -9,9 +9,11 @@ A portfolio is a directory of Parquet files, one per partition (see
 :func:`write_partitioned`). Every partition is read, validated, valued and
 turned into its own :class:`~npl_disposal.model.problem.AllocationProblem` on a Dask
 worker, once, and stays there. The coordinator (this process) holds only the
-coupling rows of ``docs/model.md`` (the policy's budgets and one tolerance row
-per branch, their limits computed from totals reduced over every partition)
-and their dual prices. The solve is the method of
+coupling rows of ``docs/model.md`` (the policy's budgets, one tolerance row per
+branch and the wage-pool rows, with their limits and per-branch figures computed
+from totals reduced over every partition: ``_layout``, ``_context``) and their
+dual prices. Every policy term is supported, also where some partitions are not
+offered a channel. The solve is the method of
 :mod:`npl_disposal.solvers._pricing`, split along partitions:
 
 1. workers return, for the current prices, each loan's best channel

@@ -42,7 +42,14 @@ from npl_disposal.solvers._pricing import (
     reduced_values,
     solve_fractional,
 )
-from npl_disposal.solvers._whole_loan import combination_order, gap, losses, repair
+from npl_disposal.solvers._whole_loan import (
+    block_levels,
+    combination_order,
+    describe,
+    gap,
+    losses,
+    repair,
+)
 
 
 @dataclass(eq=False)
@@ -414,10 +421,13 @@ class _Run:
                 lp.states, lp.open, repaired[0], repaired[1], lp.fixed_value + repaired[2]
             )
         bound = lp.bound
+        which = describe(self.aggregate, combo)
         self.say(
-            f"blocks {combo}: LP bound {bound:,.2f}, repaired plan "
+            f"{which}: LP bound {bound:,.2f}, repaired plan "
             f"{found.value if found else math.nan:,.2f}"
         )
+        if found is None and best is None and time.perf_counter() < self.deadline:
+            found = self.widened(lp.duals, combo, mip_gap, max_free)
         value = max(found.value if found else -math.inf, best.value if best else -math.inf)
         if (
             math.isfinite(value)
@@ -425,9 +435,8 @@ class _Run:
             and time.perf_counter() < self.deadline
         ):
             threshold = bound - value + 1e-6
-            _, counts = self.step(_fixing, None, lp.duals, threshold, False)
-            count = sum(r.count for r in counts)
-            self.say(f"blocks {combo}: reduced-cost fixing leaves {count:,} loans open")
+            count = self.open_within(lp.duals, threshold)
+            self.say(f"{which}: reduced-cost fixing leaves {count:,} loans open")
             if count <= max_free:
                 exact = self.exact(lp.duals, threshold, combo, mip_gap)
                 if exact is not None:
@@ -436,6 +445,39 @@ class _Run:
                         found = plan
                     bound = min(bound, max(exact_bound, value))
         return found, bound
+
+    def open_within(self, duals: np.ndarray, threshold: float) -> int:
+        """How many loans have a second option within ``threshold`` (CNY) of their best."""
+        _, counts = self.step(_fixing, None, duals, threshold, False)
+        return sum(r.count for r in counts)
+
+    def widened(
+        self, duals: np.ndarray, combo: np.ndarray | None, mip_gap: float, max_free: int
+    ) -> _Plan | None:
+        """A plan when repairing the open loans found none: a MILP over up to ``max_free`` loans.
+
+        On one machine the repair grows its neighbourhood over every loan up to
+        ``max_free``; here the open loans are only those the LP priced near a tie, so the
+        loans with a second option within the largest loss threshold (CNY, searched on a
+        log scale) that opens at most ``max_free`` are opened. Its MILP bound proves
+        nothing (the threshold is not ``bound - plan``) and is dropped.
+        """
+        threshold = math.inf
+        if self.open_within(duals, threshold) > max_free:
+            low, high = -2.0, 13.0  # log10 of the threshold: a cent to CNY 10 trillion
+            if self.open_within(duals, 10**low) > max_free:
+                return None
+            for _ in range(12):
+                mid = (low + high) / 2
+                if self.open_within(duals, 10**mid) <= max_free:
+                    low = mid
+                else:
+                    high = mid
+            threshold = 10**low
+        exact = self.exact(duals, threshold, combo, mip_gap)
+        self.say(f"{describe(self.aggregate, combo)}: widened to loss {threshold:,.2f}, plan "
+                 f"{exact[0].value if exact else math.nan:,.2f}")  # fmt: skip
+        return exact[0] if exact is not None else None
 
     def exact(
         self, duals: np.ndarray, threshold: float, combo: np.ndarray | None, mip_gap: float
@@ -473,9 +515,8 @@ class _Run:
         )
         if not sol.x.size:
             return None
-        x = np.round(sol.x)
-        shares = shares_from(problem, restricted, x, np.zeros(problem.eligible.shape))
-        y = x[restricted.n_x : restricted.n_x + restricted.n_blocks]
+        shares = shares_from(problem, restricted, np.round(sol.x), np.zeros(problem.eligible.shape))
+        y = block_levels(problem, sol.x[restricted.n_x : restricted.n_x + restricted.n_blocks])
         value = fixed_value + plan_value(problem, shares, y)
         bound = -sol.bound / MONEY_SCALE + fixed_value if math.isfinite(sol.bound) else math.inf
         return _Plan(states, open_, shares, y, value), bound

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import heapq
+import itertools
+import math
 from collections.abc import Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
@@ -17,16 +20,21 @@ from npl_disposal.io.schema import OPTION_COLUMNS
 from npl_disposal.model.problem import (
     AllocationProblem,
     Block,
+    GridOffers,
     ResourceRows,
     loan_arrays,
 )
 from npl_disposal.policy import Policy
-from npl_disposal.policy.rules import tolerance_requirement
+from npl_disposal.policy.rules import fill_quota, tolerance_requirement
 
 
 @dataclass(frozen=True)
 class _Shape:
-    """A partition problem's channels and rows, before the global layout is known."""
+    """A partition problem's channels and rows, before the global layout is known.
+
+    ``quota`` holds the balances (CNY yuan) of its small/micro loans offered write-off
+    when ``[write_off] priority = "quota_first"`` (empty otherwise).
+    """
 
     channels: tuple[str, ...]
     names: tuple[str, ...]
@@ -42,11 +50,16 @@ class _Shape:
     loans: int
     short: tuple[str, ...] = ()
     stated: tuple[np.ndarray, np.ndarray, tuple[str | None, ...]] | None = None
+    quota: np.ndarray = field(default_factory=lambda: np.zeros(0))
 
 
 @dataclass(frozen=True, eq=False)
 class _Layout:
-    """The global problem's channels and coupling rows (names, limits, block coefficients)."""
+    """The global problem's channels and coupling rows (names, limits, block coefficients).
+
+    ``required`` is the small/micro balance (CNY yuan) the plan must write off under
+    ``quota_first``, from every partition's loans (None under the other readings).
+    """
 
     channels: tuple[str, ...]
     branches: tuple[str, ...]
@@ -64,6 +77,7 @@ class _Layout:
     limit: np.ndarray | None = None
     negate: np.ndarray | None = None
     switch: tuple[str | None, ...] = ()
+    required: float | None = None
 
     @property
     def k(self) -> int:
@@ -139,51 +153,55 @@ def _shape(part: _Part) -> _Shape:
         p.n_loans,
         rows.short,
         rows.stated(),
+        _quota_loans(p, part.loans),
     )
+
+
+def _quota_loans(p: AllocationProblem, loans: pd.DataFrame) -> np.ndarray:
+    """Balances (CNY yuan) of the loans ``quota_first`` fills the quota from (else none)."""
+    rule = p.policy.rules.priority
+    if rule is None or rule.reading != "quota_first" or not p.n_loans:
+        return np.zeros(0)
+    return p.balance[rule.concerns(GridOffers(p.offered, p.channels), loans)]
 
 
 def _layout(
     shapes: Sequence[_Shape], policy: Policy, mode: str, inclusive_loans: np.ndarray | None
 ) -> _Layout:
-    """The global rows: the union of the partitions' rows, tolerance limits from global totals.
+    """The global rows: the union of the partitions' rows, limits from global totals.
 
     Each partition problem is built with a branch table of zero inclusive loans,
     so that it has a tolerance row for every branch it holds inclusive NPL of;
     the limit of that row for the whole portfolio needs the branch's total NPL
-    ``N_k`` (summed here over every partition) and ``L_k``.
+    ``N_k`` (summed here over every partition) and ``L_k``. The write-off priority's
+    limit fills the quota from every partition's loans. A row or an on/off block
+    that only some partitions have (a channel not offered everywhere) is one global
+    row or block; rows and blocks keep the order every partition gives them.
     """
     channels = channel_order(pd.Series([c for s in shapes for c in s.channels], dtype=object))
-    first = shapes[0]
-    if any(s.blocks != first.blocks for s in shapes):
-        raise NotImplementedError(
-            "the partitions' problems have different on/off variables "
-            f"({first.blocks} and others); this policy cannot be solved over partitions"
-        )
-    seen: dict[str, tuple[int, int]] = {}
+    at: dict[str, list[tuple[int, int]]] = {}
     for i, s in enumerate(shapes):
         for r, name in enumerate(s.names):
-            seen.setdefault(name, (i, r))
-    budget = [n for n in seen if shapes[seen[n][0]].rule[seen[n][1]] != "tolerance"]
-    names = list(budget)
-    lower = [shapes[seen[n][0]].lower[seen[n][1]] for n in budget]
-    if policy.tolerance is not None and policy.tolerance.enforce and inclusive_loans is not None:
-        npl = np.sum([s.npl for s in shapes], axis=0)
-        need = tolerance_requirement(npl, inclusive_loans, policy.tolerance.threshold)
-        for b in np.flatnonzero(need > 0):
-            name = f"tolerance[{first.branches[b]}]"
-            if name in seen:
-                names.append(name)
-                lower.append(float(need[b]))
-    where = [seen[n] for n in names]
-    pick = lambda attr: tuple(getattr(shapes[i], attr)[r] for i, r in where)  # noqa: E731
-    stated = [shapes[i].stated for i, _ in where]
-    # A tolerance row's own number is the global requirement, as its lower limit.
-    limit = [
-        low if rule == "tolerance" else float(st[0][r]) if st is not None else low
-        for low, rule, st, (_, r) in zip(lower, pick("rule"), stated, where, strict=True)
+            at.setdefault(name, []).append((i, r))
+    required = _required(shapes, policy)
+    given = _given_limits(shapes, policy, inclusive_loans, required)
+    names = [
+        n
+        for n in _merged([s.names for s in shapes])
+        if shapes[at[n][0][0]].rule[at[n][0][1]] != "tolerance" or n in given
     ]
-    nb = len(first.blocks)
-    coef = np.array([shapes[i].blocks_coef[r] for i, r in where]).reshape(len(names), nb)
+    where = [at[n][0] for n in names]
+    pick = lambda attr: tuple(getattr(shapes[i], attr)[r] for i, r in where)  # noqa: E731
+    lower = [
+        given.get(n, float(shapes[i].lower[r])) for n, (i, r) in zip(names, where, strict=True)
+    ]
+    stated = [shapes[i].stated for i, _ in where]
+    # A row whose limit comes from global totals states that limit as its own number.
+    limit = [
+        given[n] if n in given else float(st[0][r]) if st is not None else low
+        for n, low, st, (_, r) in zip(names, lower, stated, where, strict=True)
+    ]
+    blocks = _union_blocks(shapes)
     branches = tuple(pd.unique(pd.Series([b for s in shapes for b in s.branches], dtype=object)))
     return _Layout(
         channels=channels,
@@ -192,10 +210,10 @@ def _layout(
         rule=pick("rule"),
         unit=pick("unit"),
         branch=pick("branch"),
-        blocks_coef=coef,
+        blocks_coef=_block_coefficients(shapes, names, at, blocks),
         lower=np.array(lower, dtype=float),
         upper=np.array(pick("upper"), dtype=float),
-        blocks=first.blocks,
+        blocks=blocks,
         policy=policy,
         mode=mode,
         short=pick("short"),
@@ -203,7 +221,115 @@ def _layout(
         negate=np.array([bool(st[1][r]) if st else False for st, (_, r) in zip(stated, where,
                                                                               strict=True)]),
         switch=tuple(st[2][r] if st else None for st, (_, r) in zip(stated, where, strict=True)),
+        required=required,
     )
+
+
+def _required(shapes: Sequence[_Shape], policy: Policy) -> float | None:
+    """The small/micro balance (CNY yuan) ``quota_first`` requires written off, or None."""
+    rule = policy.rules.priority
+    if rule is None or rule.reading != "quota_first":
+        return None
+    return fill_quota(np.concatenate([s.quota for s in shapes]), rule.quota)
+
+
+def _given_limits(
+    shapes: Sequence[_Shape],
+    policy: Policy,
+    inclusive_loans: np.ndarray | None,
+    required: float | None,
+) -> dict[str, float]:
+    """The lower limits (CNY yuan) that need every partition, by row name.
+
+    Tolerance rows of the branches that must derecognise (others are dropped), and
+    the write-off priority's.
+    """
+    given: dict[str, float] = {}
+    if required is not None:
+        given["write_off_priority"] = required
+    if policy.tolerance is not None and policy.tolerance.enforce and inclusive_loans is not None:
+        npl = np.sum([s.npl for s in shapes], axis=0)
+        need = tolerance_requirement(npl, inclusive_loans, policy.tolerance.threshold)
+        for b in np.flatnonzero(need > 0):
+            given[f"tolerance[{shapes[0].branches[b]}]"] = float(need[b])
+    return given
+
+
+def _merged(sequences: Sequence[Sequence[str]]) -> list[str]:
+    """Every name of ``sequences`` once, in an order that keeps each sequence's order.
+
+    Names that no sequence orders come first seen first (a topological sort).
+    """
+    rank: dict[str, int] = {}
+    after: dict[str, set[str]] = {}
+    waiting: dict[str, int] = {}
+    for seq in sequences:
+        for name in seq:
+            rank.setdefault(name, len(rank))
+            after.setdefault(name, set())
+            waiting.setdefault(name, 0)
+        for a, b in itertools.pairwise(seq):
+            if b not in after[a]:
+                after[a].add(b)
+                waiting[b] += 1
+    ready = [(rank[n], n) for n in rank if waiting[n] == 0]
+    heapq.heapify(ready)
+    out: list[str] = []
+    while ready:
+        _, name = heapq.heappop(ready)
+        out.append(name)
+        for nxt in after[name]:
+            waiting[nxt] -= 1
+            if waiting[nxt] == 0:
+                heapq.heappush(ready, (rank[nxt], nxt))
+    done = set(out)
+    return out + [n for n in rank if n not in done]  # orders that disagree: first seen
+
+
+def _union_blocks(shapes: Sequence[_Shape]) -> tuple[Block, ...]:
+    """Every partition's on/off blocks, once each, in the order the partitions give them."""
+    found: dict[str, Block] = {}
+    for s in shapes:
+        for b in s.blocks:
+            found.setdefault(b.name, b)
+    return tuple(found[n] for n in _merged([[b.name for b in s.blocks] for s in shapes]))
+
+
+def _block_coefficients(
+    shapes: Sequence[_Shape],
+    names: Sequence[str],
+    at: dict[str, list[tuple[int, int]]],
+    blocks: Sequence[Block],
+) -> np.ndarray:
+    """Each global row's coefficients on the global blocks.
+
+    A coefficient is the same in every partition that has both the row and the
+    block, except on the switch of a switched row whose stated limit is infinite:
+    there it is minus all the channel is offered, summed over the partitions.
+    """
+    col = {b.name: j for j, b in enumerate(blocks)}
+    cols = [np.array([col[b.name] for b in s.blocks], dtype=np.int64) for s in shapes]
+    coef = np.zeros((len(names), len(blocks)))
+    known = np.zeros(coef.shape, dtype=bool)
+    for i, name in enumerate(names):
+        summed: str | None = None
+        total = 0.0
+        for s, r in at[name]:
+            shape = shapes[s]
+            values = shape.blocks_coef[r]
+            fresh = ~known[i, cols[s]]
+            coef[i, cols[s][fresh]] = values[fresh]
+            known[i, cols[s]] = True
+            if shape.stated is None:
+                continue
+            limit, _, switch = shape.stated
+            on = switch[r]
+            if on is not None and not math.isfinite(limit[r]):
+                summed = on
+                total += float(values[[b.name for b in shape.blocks].index(on)])
+        if summed is not None:
+            coef[i, col[summed]] = total
+    return coef
 
 
 def _globalise(part: _Part, layout: _Layout) -> _Part:
@@ -237,6 +363,7 @@ def _globalise(part: _Part, layout: _Layout) -> _Part:
         offered=widen(p.offered),
         eligible=widen(p.eligible),
         rows=layout.rows(matrix),
+        blocks=layout.blocks,
         portfolio=Portfolio(part.loans, part.branches, part.name),
         policy=layout.policy,
         mode=layout.mode,

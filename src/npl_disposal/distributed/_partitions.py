@@ -16,7 +16,8 @@ from npl_disposal.io.options import read_options
 from npl_disposal.io.portfolio import Portfolio, inclusive_npl, read_loans
 from npl_disposal.io.schema import OPTION_COLUMNS
 from npl_disposal.io.tables import ProblemLog
-from npl_disposal.model.problem import AllocationProblem, build_problem
+from npl_disposal.model.problem import AllocationProblem, build_part
+from npl_disposal.model.wage_pool import WagePoolFigures
 from npl_disposal.policy import Policy
 from npl_disposal.valuation import ValuationAssumptions, value_options
 
@@ -160,10 +161,15 @@ def _write_options(part: _Part, url: str, storage: Mapping[str, Any] | None) -> 
     return len(part.options)
 
 
-def _build(part: _Part, policy: Policy) -> _Part:
-    """The partition's own problem (worker side); every tolerance row it touches is kept."""
+def _build(part: _Part, policy: Policy, wage_pool: WagePoolFigures | None = None) -> _Part:
+    """The partition's own problem (worker side); every tolerance row it touches is kept.
+
+    ``wage_pool`` gives the whole portfolio's per-branch wage-pool figures (see
+    :mod:`npl_disposal.distributed._context`).
+    """
     if part.options is None:
         raise ValueError(f"{part.name}: no options; validate and value the partition first")
     zero = part.branches.assign(inclusive_loans=0.0) if part.branches is not None else None
-    problem = build_problem(Portfolio(part.loans, zero, part.name), policy, part.options)
+    problem = build_part(Portfolio(part.loans, zero, part.name), policy, part.options,
+                         wage_pool=wage_pool)  # fmt: skip
     return replace(part, problem=problem)

@@ -13,6 +13,7 @@ import numpy as np
 import pandas as pd
 
 from npl_disposal.distributed._cluster import _connect, _peak_memory_mb
+from npl_disposal.distributed._context import _context, _needs_context, _share
 from npl_disposal.distributed._coordinator import _conflicts, _Plan, _Run
 from npl_disposal.distributed._deps import _distributed
 from npl_disposal.distributed._layout import _globalise, _Layout, _layout, _shape
@@ -76,7 +77,6 @@ def solve_partitioned(
     """
     start = time.perf_counter()
     pol = load_policy(policy)
-    _supported(pol)
     mode = mode or pol.mode
     if mode not in ("whole_loan", "fractional"):
         raise ValueError(f"mode must be 'whole_loan' or 'fractional', not {mode!r}")
@@ -103,28 +103,6 @@ def solve_partitioned(
     return replace(result, seconds=seconds)
 
 
-def _supported(policy: Policy) -> None:
-    """Refuse the policy terms whose rows need more than global sums of per-loan figures."""
-    wage = policy.wage_pool
-    if wage is not None and getattr(wage, "optimised", False):
-        raise NotImplementedError(
-            "the wage-pool terms of [wage_pool] (weight, max_fall) are not yet solved over "
-            "partitions: their bounds are per-branch maxima over every loan; solve on one "
-            "machine (npl_disposal.solvers.solve) or leave weight and max_fall out"
-        )
-    if policy.write_off is not None and policy.write_off.priority == "quota_first":
-        raise NotImplementedError(
-            '[write_off] priority = "quota_first" is not yet solved over partitions; solve '
-            "on one machine (npl_disposal.solvers.solve) or use the default leave_book"
-        )
-    if policy.channels:
-        raise NotImplementedError(
-            "[channels.NAME] budgets are not yet solved over partitions (a partition may not "
-            "offer the channel, and an on/off channel's bound is its whole offered balance); "
-            "solve on one machine (npl_disposal.solvers.solve)"
-        )
-
-
 @dataclass(frozen=True)
 class _Job:
     """What a partitioned solve was asked: the policy, the mode, the output and the limits."""
@@ -147,7 +125,8 @@ class _Job:
 
 def _solve(session: _Session, job: _Job, summary: pd.DataFrame) -> PartitionedResult:
     t0 = time.perf_counter()
-    layout, shapes = _build_everywhere(session, job)
+    branches = _branches(session.branches, session)
+    layout, shapes = _build_everywhere(session, job, branches)
     seconds = dict(session.seconds, build=time.perf_counter() - t0)
     job.say(f"built {len(session.parts)} partition problems, {layout.k} coupling rows "
             f"({seconds['build']:.2f} s)")  # fmt: skip
@@ -163,21 +142,29 @@ def _solve(session: _Session, job: _Job, summary: pd.DataFrame) -> PartitionedRe
         return PartitionedResult(Status.NO_SOLUTION, job.mode, math.nan, bound, math.inf, table,
                                  {}, report, summary, seconds, None)  # fmt: skip
     t0 = time.perf_counter()
-    branches = _branches(session.branches, session)
-    measures = _measures(job.policy.rules, branches)
+    measures = _measures(job.policy.rules, branches, layout.required)
     names = branches.names if branches is not None else ()
     written = _write(session, run, plan, job.mode, job.target, measures, names)
     seconds["write"] = time.perf_counter() - t0
-    blocks = {b.name: float(v) for b, v in zip(layout.blocks, plan.y, strict=True)}
-    objective = _check(job.policy, branches, written, blocks)
+    objective = _check(job.policy, branches, written, layout, plan.y)
     return _result(session, job, layout, lp, plan, written, objective, max(bound, objective),
                    report, summary, seconds)  # fmt: skip
 
 
-def _build_everywhere(session: _Session, job: _Job) -> tuple[_Layout, list[Any]]:
-    """Every partition's problem, built on its worker and put on the global rows."""
+def _build_everywhere(
+    session: _Session, job: _Job, branches: Branches | None
+) -> tuple[_Layout, list[Any]]:
+    """Every partition's problem, built on its worker and put on the global rows.
+
+    When the rows need the whole portfolio's figures (the wage pool's), each
+    partition is built once for its share of them, then again with their sums.
+    """
     c = session.client
     built = [c.submit(_build, p, job.policy, pure=False) for p in session.parts]
+    if branches is not None and _needs_context(job.policy):
+        shares = c.gather([c.submit(_share, p, pure=False) for p in built])
+        figures = c.scatter(_context(shares, job.policy, branches), broadcast=True)
+        built = [c.submit(_build, p, job.policy, figures, pure=False) for p in session.parts]
     shapes = c.gather([c.submit(_shape, p, pure=False) for p in built])
     table = session.branches
     totals = None if table is None else table["inclusive_loans"].to_numpy(dtype=float)
@@ -290,9 +277,14 @@ def _branches(table: pd.DataFrame | None, session: _Session) -> Branches | None:
                     table["profit"].to_numpy(dtype=float), rate)  # fmt: skip
 
 
-def _measures(rules: Rules, table: Branches | None) -> tuple[Measure, ...]:
-    """The measures the coordinator checks: those of every limit, and the wage pool's."""
-    wanted = [limit.measure for limit in rules.limits(table)]
+def _measures(
+    rules: Rules, table: Branches | None, required: float | None
+) -> tuple[Measure, ...]:
+    """The measures the coordinator checks: those of every limit, and the wage pool's.
+
+    ``required`` is the write-off priority's limit (CNY yuan; None: no such limit).
+    """
+    wanted = [limit.measure for limit in rules.limits(table, required)]
     if table is not None and rules.wage_pool.checked():
         wanted += [BRANCH_PNL, DERECOGNISED]
         wanted += [channel_balance(name, by_branch=True) for name in rules.fixed_costs]
@@ -315,14 +307,19 @@ def _check(
     policy: Policy,
     table: Branches | None,
     written: Sequence[_Written],
-    blocks: Mapping[str, float],
+    layout: _Layout,
+    y: np.ndarray,
 ) -> float:
-    """Check the whole plan rule by rule (as :func:`verify_plan`); return its value.
+    """Check the whole plan rule by rule (as :func:`verify_plan`); return its objective.
 
     Loan-level rules were checked per partition; the limits of the budgets, the
-    profit floor and the tolerance are checked here on the sums of what every
-    partition measured from its own tables.
+    profit floor, the write-off priority, the tolerance and the wage pool's
+    ``max_fall`` are checked here on the sums of what every partition measured from
+    its own tables. The objective (CNY yuan) is the plan's value less the fixed costs
+    and, with ``[wage_pool] weight``, the weighted wage-pool fall at the levels ``y``
+    of the blocks, as :func:`~npl_disposal.solvers.solve` states it.
     """
+    blocks = {b.name: float(v) for b, v in zip(layout.blocks, y, strict=True)}
     log = _Log()
     rules = policy.rules
     count: dict[str, float] = {}
@@ -336,7 +333,7 @@ def _check(
     fixed = sum(cost * levels.get(name, 0.0) for name, cost in rules.fixed_costs.items())
     summed = _Summed(values, levels)
     names = table.names if table is not None else ()
-    check_limits(log, rules.limits(table), summed, names)
+    check_limits(log, rules.limits(table, layout.required), summed, names)
     if table is not None and rules.wage_pool.checked():
         check_wage_pool(log, rules, summed, table)
     found = [log.frame(), *(w.violations for w in written if len(w.violations))]
@@ -351,4 +348,6 @@ def _check(
             "npl_disposal, please report it with the input files:\n"
             + "\n".join(violations["explanation"].head(20))
         )
-    return float(sum(w.value for w in written)) - fixed
+    weighed = np.array([b.kind != "switch" for b in layout.blocks], dtype=bool)
+    cost = -np.array([b.fixed_cost for b in layout.blocks], dtype=float)
+    return float(sum(w.value for w in written)) - fixed + float(cost[weighed] @ y[weighed])

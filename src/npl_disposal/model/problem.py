@@ -24,7 +24,7 @@ from npl_disposal.io.options import channel_order, read_options
 from npl_disposal.io.portfolio import Portfolio, read_portfolio
 from npl_disposal.io.tables import TableSource
 from npl_disposal.model.rows import Block, Cells, ResourceRows, RowBuilder, add_limits
-from npl_disposal.model.wage_pool import WagePoolTerms
+from npl_disposal.model.wage_pool import WagePoolFigures, WagePoolTerms
 from npl_disposal.policy import Policy, load_policy
 from npl_disposal.policy.measures import LOANS, MONEY
 from npl_disposal.policy.rules import Rules
@@ -128,6 +128,25 @@ def build_problem(
     ``portfolio`` is a :class:`Portfolio` or a loans table; ``options`` the
     options table (``loan_id, channel, value, pnl, derecognised``).
     """
+    return build_part(portfolio, policy, options, branches)
+
+
+def build_part(
+    portfolio: Portfolio | TableSource,
+    policy: Policy | TableSource | dict[str, object],
+    options: pd.DataFrame | TableSource,
+    branches: TableSource | None = None,
+    *,
+    wage_pool: WagePoolFigures | None = None,
+) -> AllocationProblem:
+    """:func:`build_problem` for part of a portfolio, given figures of the whole.
+
+    ``wage_pool`` holds the whole portfolio's per-branch wage-pool figures, so that
+    the wage-pool rows are the whole problem's rows over the part's loans (the
+    limits of the tolerance and write-off priority rows still need the whole's
+    totals; :mod:`npl_disposal.distributed` sets them). Without it, exactly
+    :func:`build_problem`.
+    """
     pf = read_portfolio(portfolio, branches)
     pol = load_policy(policy)
     if isinstance(options, pd.DataFrame) and "_loan" in options.columns:
@@ -155,7 +174,7 @@ def build_problem(
     balance = loans["balance"].to_numpy(dtype=float)
     inclusive = loans["inclusive"].to_numpy(dtype=bool)
     wage = WagePoolTerms.of(pf, pol, channels, balance, grids, eligible, branch_index,
-                            branch_names)  # fmt: skip
+                            branch_names, given=wage_pool)  # fmt: skip
     blocks = _blocks(rules, channels) + wage.blocks()
     cells = Cells(channels, eligible, balance, grids["pnl"], grids["derecognised"], inclusive,
                   branch_index, np.int32 if n * m < 2**31 else np.int64,

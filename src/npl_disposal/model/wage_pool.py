@@ -14,13 +14,20 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from npl_disposal.io.portfolio import Portfolio
+from npl_disposal.io.portfolio import Branches, Portfolio
 from npl_disposal.model.rows import Block, Cells, RowBuilder
 from npl_disposal.policy import Policy
 from npl_disposal.policy.measures import MONEY
 from npl_disposal.policy.rules import WAGE_POOL_SHORT
 
-__all__ = ["WagePoolTerms"]
+__all__ = [
+    "WagePoolFigures",
+    "WagePoolTerms",
+    "securitisable",
+    "tolerance_margin",
+    "upper_bounds",
+    "worst_losses",
+]
 
 _NONE = np.zeros(0, dtype=np.int64)
 _NONE_F = np.zeros(0)
@@ -81,8 +88,14 @@ class WagePoolTerms:
         eligible: np.ndarray,
         branch_index: np.ndarray,
         branch_names: tuple[str, ...],
+        *,
+        given: WagePoolFigures | None = None,
     ) -> WagePoolTerms:
-        """The terms for a problem (none unless ``[wage_pool]`` sets a weight or a limit)."""
+        """The terms for a problem (none unless ``[wage_pool]`` sets a weight or a limit).
+
+        For part of a portfolio, ``given`` holds the whole portfolio's per-branch
+        figures; by default they come from this problem's own loans.
+        """
         wage = pol.wage_pool
         k = len(branch_names)
         empty = np.zeros(0, dtype=np.int64)
@@ -95,41 +108,19 @@ class WagePoolTerms:
                        np.zeros(0), *same)  # fmt: skip
         table = pf.branch_table
         rate = pol.rules.wage_pool.rates(table)
-        worst = np.where(eligible, -grids["pnl"], -np.inf).max(axis=1).clip(min=0.0)
-        upper = np.bincount(branch_index, worst, minlength=k)
-        upper = upper + cls._fixed_cost_bound(pol, balance, eligible, branch_index, k, sec)
+        if given is None:
+            worst = worst_losses(grids["pnl"], eligible, branch_index, k)
+            pool = securitisable(balance, eligible, sec, branch_index, k)
+            given = WagePoolFigures(upper_bounds(pol, worst, pool, sec >= 0),
+                                    tolerance_margin(pol, table))  # fmt: skip
+        upper, margin = given.upper, given.margin
         profit = table.profit
         keep = np.flatnonzero((rate > 0) & (upper > 0) & (profit > 0))
-        npl, total = table.inclusive_npl, table.inclusive_loans
-        tol = pol.tolerance
-        margin = np.zeros(k)
-        flagged = np.zeros(k, dtype=bool)
-        if tol is not None and not tol.enforce and wage.consider_share < 1.0:
-            margin = np.maximum(npl - tol.threshold * total, 0.0)
-            flagged = margin > 0
+        flagged = margin > 0
         return cls(
             tuple(branch_names[b] for b in keep), keep, rate[keep], upper[keep], flagged[keep],
             margin[keep], profit[keep], *same,
         )  # fmt: skip
-
-    @staticmethod
-    def _fixed_cost_bound(
-        pol: Policy,
-        balance: np.ndarray,
-        eligible: np.ndarray,
-        branch_index: np.ndarray,
-        k: int,
-        sec: int,
-    ) -> np.ndarray:
-        """Most securitisation fixed cost (CNY) the model can charge each branch."""
-        spec = pol.securitisation
-        others = sum(lim.fixed_cost for lim in pol.channels.values())  # charged in full
-        if spec is None or sec < 0 or spec.fixed_cost <= 0:
-            return np.full(k, others)
-        if spec.min_pool <= 0:
-            return np.full(k, spec.fixed_cost + others)
-        pool = np.bincount(branch_index, balance * eligible[:, sec], minlength=k)
-        return spec.fixed_cost * np.minimum(pool, spec.max_pool) / spec.min_pool + others
 
     def floored(self, b: int) -> bool:
         """Whether branch ``b``'s counted loss can exceed its profit (the floor may bind)."""
@@ -235,3 +226,69 @@ class WagePoolTerms:
         keep = coef != 0
         rb.add(f"wage_pool_within[{name}]", "wage_pool.within", MONEY, cols[keep], coef[keep],
                lower=0.0, branch=name, block={flag: -self.margin[b]})  # fmt: skip
+
+
+@dataclass(frozen=True, eq=False)
+class WagePoolFigures:
+    """The wage-pool model's per-branch figures that need the whole portfolio (table order).
+
+    ``upper`` is U_k (CNY yuan), the most branch k can lose: its loans' worst eligible
+    losses plus the most fixed cost the model can charge it (:func:`upper_bounds`);
+    ``margin`` (CNY yuan) its inclusive NPL above tolerance where the within flag
+    applies, else 0 (:func:`tolerance_margin`).
+    """
+
+    upper: np.ndarray
+    margin: np.ndarray
+
+
+def worst_losses(
+    pnl: np.ndarray, eligible: np.ndarray, branch_index: np.ndarray, k: int
+) -> np.ndarray:
+    """Per branch, the sum over its loans of their worst eligible loss (CNY yuan, >= 0)."""
+    worst = np.where(eligible, -pnl, -np.inf).max(axis=1).clip(min=0.0)
+    return np.bincount(branch_index, worst, minlength=k)
+
+
+def securitisable(
+    balance: np.ndarray, eligible: np.ndarray, sec: int, branch_index: np.ndarray, k: int
+) -> np.ndarray:
+    """Per branch, the balance (CNY yuan) eligible for grid column ``sec`` (none if < 0)."""
+    if sec < 0:
+        return np.zeros(k)
+    return np.bincount(branch_index, balance * eligible[:, sec], minlength=k)
+
+
+def upper_bounds(
+    pol: Policy, worst: np.ndarray, pool: np.ndarray, securitised: bool
+) -> np.ndarray:
+    """U_k (CNY yuan): the ``worst`` losses plus the most fixed cost charged to branch k.
+
+    ``pool`` is each branch's securitisation-eligible balance (CNY yuan);
+    ``securitised`` whether any loan is offered securitisation.
+    """
+    return worst + _fixed_cost_bound(pol, pool, securitised)
+
+
+def _fixed_cost_bound(pol: Policy, pool: np.ndarray, securitised: bool) -> np.ndarray:
+    """Most fixed cost (CNY yuan) the model can charge each branch."""
+    spec = pol.securitisation
+    k = pool.size
+    others = sum(lim.fixed_cost for lim in pol.channels.values())  # charged in full
+    if spec is None or not securitised or spec.fixed_cost <= 0:
+        return np.full(k, others)
+    if spec.min_pool <= 0:
+        return np.full(k, spec.fixed_cost + others)
+    return spec.fixed_cost * np.minimum(pool, spec.max_pool) / spec.min_pool + others
+
+
+def tolerance_margin(pol: Policy, table: Branches) -> np.ndarray:
+    """Each branch's inclusive NPL above tolerance, ``max(N_k - tau L_k, 0)`` (CNY yuan).
+
+    Zero everywhere unless the within-tolerance flag applies: the tolerance checked,
+    not enforced, and ``consider_share`` below 1.
+    """
+    tol, wage = pol.tolerance, pol.wage_pool_or_default
+    if tol is None or tol.enforce or wage.consider_share >= 1.0:
+        return np.zeros(len(table.names))
+    return np.maximum(table.inclusive_npl - tol.threshold * table.inclusive_loans, 0.0)

@@ -34,8 +34,10 @@ from npl_disposal.solvers._pricing import (
 )
 
 __all__ = [
+    "block_levels",
     "combination_order",
     "combinations",
+    "describe",
     "gap",
     "losses",
     "repair",
@@ -266,7 +268,7 @@ def _solve_combo(
     bound = lp.bound
     if progress is not None:
         progress(
-            f"{_describe(problem, combo)}: LP bound {bound:,.2f}, repaired plan "
+            f"{describe(problem, combo)}: LP bound {bound:,.2f}, repaired plan "
             f"{found[2] if found else math.nan:,.2f}"
         )
     value = max(found[2] if found else -math.inf, best[2] if best else -math.inf)
@@ -275,7 +277,7 @@ def _solve_combo(
         free = allowed.sum(axis=1) >= 2
         if progress is not None:
             progress(
-                f"{_describe(problem, combo)}: reduced-cost fixing leaves "
+                f"{describe(problem, combo)}: reduced-cost fixing leaves "
                 f"{int(free.sum()):,} loans open"
             )
         if free.sum() <= max_free:
@@ -321,7 +323,7 @@ def _combo_lp(
                             **options)  # type: ignore[arg-type]  # fmt: skip
 
 
-def _describe(problem: AllocationProblem, combo: np.ndarray | None) -> str:
+def describe(problem: AllocationProblem, combo: np.ndarray | None) -> str:
     """The switches of ``combo`` in words, e.g. ``bulk_transfer on, securitisation off``."""
     if combo is None or not problem.switches.any():
         return "no on/off channels"
@@ -332,7 +334,7 @@ def _describe(problem: AllocationProblem, combo: np.ndarray | None) -> str:
     )
 
 
-def _block_levels(problem: AllocationProblem, y: np.ndarray) -> np.ndarray:
+def block_levels(problem: AllocationProblem, y: np.ndarray) -> np.ndarray:
     """A MILP's block levels: integer blocks rounded, continuous ones kept in [0, 1]."""
     integer = np.array([b.integer for b in problem.blocks], dtype=bool)
     return np.where(integer, np.round(y), np.clip(y, 0.0, 1.0))
@@ -398,7 +400,7 @@ def repair(
         )
         if sol.x.size and sol.status in ("optimal", "target", "time_limit"):
             shares = shares_from(problem, restricted, np.round(sol.x), base)
-            y = _block_levels(problem, sol.x[restricted.n_x : restricted.n_x + restricted.n_blocks])
+            y = block_levels(problem, sol.x[restricted.n_x : restricted.n_x + restricted.n_blocks])
             found = (shares, y, plan_value(problem, shares, y))
             if best is None or found[2] > best[2]:
                 best = found
@@ -446,7 +448,7 @@ def _exact_milp(
     if not sol.x.size:
         return None
     shares = shares_from(problem, restricted, np.round(sol.x), base)
-    y = _block_levels(problem, sol.x[restricted.n_x : restricted.n_x + restricted.n_blocks])
+    y = block_levels(problem, sol.x[restricted.n_x : restricted.n_x + restricted.n_blocks])
     constant = float((problem.value * fixed).sum())
     bound = -sol.bound / MONEY_SCALE + constant if math.isfinite(sol.bound) else math.inf
     return shares, y, plan_value(problem, shares, y), bound
