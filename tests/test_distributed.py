@@ -403,3 +403,11 @@ def test_terms_that_need_every_partition_give_the_single_machine_optimum(
         assert result.objective >= single.objective - 1e-6 * scale  # within the MIP gap
         assert result.bound >= single.objective - 1e-6 * scale
         assert result.objective <= single.bound + 1e-6 * scale
+
+
+def test_a_schedule_is_refused_before_any_work(small: Data, tmp_path: Path) -> None:
+    out = tmp_path / "plan"
+    policy = {**small.policy, "schedule": {"periods": 2}}
+    with pytest.raises(NotImplementedError, match=r"\[schedule\]"):
+        solve_partitioned(small.loans_dir, small.branches, policy, out=out)
+    assert not out.exists()

@@ -77,6 +77,11 @@ def solve_partitioned(
     """
     start = time.perf_counter()
     pol = load_policy(policy)
+    if pol.schedule is not None:
+        raise NotImplementedError(
+            "a schedule ([schedule]) is not yet solved over partitions; solve it on one "
+            "machine (npl_disposal.model.schedule.build_schedule and npl_disposal.solve)"
+        )
     mode = mode or pol.mode
     if mode not in ("whole_loan", "fractional"):
         raise ValueError(f"mode must be 'whole_loan' or 'fractional', not {mode!r}")
