@@ -1,4 +1,4 @@
-"""The disposal schedule (docs/model.md section 7): its optimum, its checks, its tables.
+"""The disposal schedule (docs/model.md section 8): its optimum, its checks, its tables.
 
 * one period reproduces today's plan exactly (plan and value), on every kind of case;
 * a plain model of all periods written straight from the tables (PuLP, HiGHS) has

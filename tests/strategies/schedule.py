@@ -3,7 +3,7 @@
 :func:`schedule_cases` draws a few loans over 1-4 periods: options over time whose
 value and balance fall as a loan waits, an NPL path, branch periods with new NPL, and
 a policy with windows, per-period lists, a profit floor per year and the tolerance at
-year ends or every period. :func:`reference_optimum` writes docs/model.md section 7 as
+year ends or every period. :func:`reference_optimum` writes docs/model.md section 8 as
 one PuLP model from those tables, one variable per option row, and solves it with
 HiGHS: an independent check of the library's schedule.
 """
@@ -149,7 +149,7 @@ def _windows_of(every: list[int]) -> st.SearchStrategy[list[int]]:
 
 
 def reference_optimum(case: ScheduleCase, whole_loan: bool) -> float | None:
-    """docs/model.md section 7 as one plain PuLP model of the tables; None if infeasible."""
+    """docs/model.md section 8 as one plain PuLP model of the tables; None if infeasible."""
     pol = case.policy
     periods, months = case.periods, int(pol["schedule"].get("period_months", 3))
     year = {t: (t - 1) * months // 12 + 1 for t in range(1, periods + 1)}

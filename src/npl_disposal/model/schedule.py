@@ -6,7 +6,7 @@ takes exactly one option, so every solver and method of the one-period problem s
 a schedule unchanged; only the rows differ: those of
 :class:`~npl_disposal.policy.schedule.ScheduleRules` (budgets per horizon and period,
 one on/off block per window, profit per year, tolerance per checked period on the NPL
-path). ``docs/model.md``, section 7, states the model.
+path). ``docs/model.md``, section 8, states the model.
 """
 
 from __future__ import annotations

@@ -16,7 +16,7 @@ one-period definitions of :mod:`npl_disposal.policy.rules`, restated over time:
 * the tolerance holds at each year end (``[tolerance] at = "year_end"``) or each
   period (``"every_period"``), on the NPL path a kept loan follows.
 
-The formulation is written out in ``docs/model.md``, section 7.
+The formulation is written out in ``docs/model.md``, section 8.
 """
 
 from __future__ import annotations
