@@ -97,15 +97,7 @@ def read_schedule_options(source: TableSource, portfolio: Portfolio, periods: in
     (CNY yuan at disposal; today's where the table has none).
     """
     name = source_name(source, "options")
-    frame = read_table(source, SCHEDULE_OPTION_COLUMNS)
-    ids = frame["loan_id"].astype("string").array if "loan_id" in frame else None
-    log = ProblemLog(name, ids)
-    check_headers(frame, SCHEDULE_OPTION_COLUMNS, log)
-    log.raise_if_any("options validation failed")
-    clean_columns(frame, SCHEDULE_OPTION_COLUMNS, log)
-    loan = locate(portfolio.loans["loan_id"], frame["loan_id"].astype(object))
-    log.flag((loan < 0) & log.ok("loan_id"), "loan_id", frame["loan_id"],
-             "loan_id not in the portfolio", "a loan_id of the portfolio")  # fmt: skip
+    frame, log, loan = _loan_table(source, SCHEDULE_OPTION_COLUMNS, portfolio, name, "options")
     retain = (frame["channel"].astype(object) == "retain").to_numpy(dtype=bool)
     period = _periods(frame, retain, periods, log)
     _check_option_values(frame, log)
@@ -120,6 +112,22 @@ def read_schedule_options(source: TableSource, portfolio: Portfolio, periods: in
     out = frame.assign(period=period, balance=np.where(np.isnan(balance), today, balance))
     out["_loan"] = loan
     return out.reset_index(drop=True)
+
+
+def _loan_table(
+    source: TableSource, columns: tuple[Column, ...], portfolio: Portfolio, name: str, what: str
+) -> tuple[pd.DataFrame, ProblemLog, np.ndarray]:
+    """A table of loan rows read, its headers checked, cleaned, each row's loan located."""
+    frame = read_table(source, columns)
+    ids = frame["loan_id"].astype("string").array if "loan_id" in frame else None
+    log = ProblemLog(name, ids)
+    check_headers(frame, columns, log)
+    log.raise_if_any(f"{what} validation failed")
+    clean_columns(frame, columns, log)
+    loan = locate(portfolio.loans["loan_id"], frame["loan_id"].astype(object))
+    log.flag((loan < 0) & log.ok("loan_id"), "loan_id", frame["loan_id"],
+             "loan_id not in the portfolio", "a loan_id of the portfolio")  # fmt: skip
+    return frame, log, loan
 
 
 def _periods(frame: pd.DataFrame, retain: np.ndarray, periods: int, log: ProblemLog) -> np.ndarray:
@@ -171,15 +179,7 @@ def _check_retain_rows(
 def read_path(source: TableSource, portfolio: Portfolio, periods: int) -> np.ndarray:
     """``path.csv`` as a (loans, periods) array of CNY yuan; every cell must be given."""
     name = source_name(source, "path")
-    frame = read_table(source, PATH_COLUMNS)
-    ids = frame["loan_id"].astype("string").array if "loan_id" in frame else None
-    log = ProblemLog(name, ids)
-    check_headers(frame, PATH_COLUMNS, log)
-    log.raise_if_any("path validation failed")
-    clean_columns(frame, PATH_COLUMNS, log)
-    loan = locate(portfolio.loans["loan_id"], frame["loan_id"].astype(object))
-    log.flag((loan < 0) & log.ok("loan_id"), "loan_id", frame["loan_id"],
-             "loan_id not in the portfolio", "a loan_id of the portfolio")  # fmt: skip
+    frame, log, loan = _loan_table(source, PATH_COLUMNS, portfolio, name, "path")
     period = _whole_periods(frame, periods, log)
     balance = frame["balance"].to_numpy(dtype=float)
     log.flag(balance < 0, "balance", balance, "negative balance", "CNY yuan >= 0")
