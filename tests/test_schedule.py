@@ -205,6 +205,25 @@ def test_bad_schedule_tables_are_named_by_file_row_and_column(tmp_path: Any) -> 
                        branch_periods=tmp_path / "branch_periods.csv")  # fmt: skip
 
 
+def test_a_shuffled_table_is_the_same_schedule_and_a_repeated_row_is_named() -> None:
+    case = _case(2)
+    rng = np.random.default_rng(3)
+    shuffled = case.options.iloc[rng.permutation(len(case.options))].reset_index(drop=True)
+    one = build_schedule(case.loans, case.policy, case.options, case.branches)
+    two = build_schedule(case.loans, case.policy, shuffled, case.branches)
+    assert np.array_equal(one.value, two.value) and np.array_equal(one.eligible, two.eligible)
+    twice = pd.concat([shuffled, shuffled.iloc[[4]]], ignore_index=True)
+    twice.loc[len(twice) - 1, "loan_id"] = " " + str(twice.loc[len(twice) - 1, "loan_id"])
+    twice = pd.concat([twice, twice.iloc[[0]].assign(loan_id="zz")], ignore_index=True)
+    with pytest.raises(PortfolioValidationError) as info:
+        build_schedule(case.loans, case.policy, twice, case.branches)
+    problems = info.value.problems.set_index("row")
+    # A frame's rows are numbered from 1; the repeated row (its id padded) and its twin.
+    assert set(problems.index[problems["problem"] == "duplicate (loan_id, channel, period)"]) == {
+        5, len(twice) - 1}  # fmt: skip
+    assert problems.loc[len(twice), "problem"] == "loan_id not in the portfolio"
+
+
 def test_schedule_keys_need_a_schedule_and_fit_its_periods() -> None:
     from npl_disposal import Policy
 
