@@ -133,7 +133,7 @@ def _by_combination(
     """The best whole-loan plan over the on/off combinations, from a relaxation ``lp``."""
     search = _Search(problem, lp, deadline, mip_gap, max_free, progress, lp_options)
     order = combination_order(problem.switches, lp.y)
-    if lp.priced_only and len(order) > 1:
+    if len(order) > 1:
         search.best_first(order)
     else:
         for i, combo in enumerate(order):
@@ -257,10 +257,17 @@ class _Search:
         return _combo_bound(self.problem, priced.duals, combo), priced.duals
 
     def bounding_sample(self) -> tuple[AllocationProblem, Outcome]:
-        """A sample of loans small enough to solve whole, with its relaxation's LP."""
+        """A sample of loans small enough to solve whole, with its relaxation's LP.
+
+        A problem no larger than the sample is its own sample: the bound is then
+        the combination's LP bound.
+        """
         if self._bounding is None:
             options = self.lp_options
             size = int(options.get("sample", 4000))  # type: ignore[call-overload]
+            if self.problem.n_loans <= size and not self.lp.priced_only:
+                self._bounding = self.problem, self.lp
+                return self._bounding
             rng = np.random.default_rng(int(options.get("seed", 0)) + 1)  # type: ignore[call-overload]
             pick = np.zeros(self.problem.n_loans, dtype=bool)
             pick[rng.choice(pick.size, size=min(size, pick.size), replace=False)] = True
@@ -341,7 +348,7 @@ def _solve_combo(
     same = combo is None or np.array_equal(relaxed.y[problem.switches], combo[problem.switches])
     if same and not relaxed.priced_only:
         lp = relaxed
-    elif prices is not None:
+    elif prices is not None and relaxed.sample is None:  # else a tenth of the loans prices better
         left = deadline - time.perf_counter()
         lp = solve_fractional(problem, left, fix_blocks=combo, progress=progress, prices=prices,
                               **lp_options)  # type: ignore[arg-type]  # fmt: skip

@@ -20,7 +20,7 @@ import pandas as pd
 
 from npl_disposal.exceptions import InfeasiblePolicyError
 from npl_disposal.model.problem import AllocationProblem
-from npl_disposal.model.schedule import ScheduleGrid, _eligible, restricted
+from npl_disposal.model.schedule import ScheduleGrid, restricted
 from npl_disposal.model.schedule_verify import verify_schedule
 from npl_disposal.policy.schedule import ScheduleRules
 from npl_disposal.solvers.backends import get_backend
@@ -101,17 +101,17 @@ def _all_now(problem: AllocationProblem, grid: ScheduleGrid, settings: dict[str,
 def _myopic(problem: AllocationProblem, grid: ScheduleGrid, settings: dict[str, Any]
             ) -> float | None:  # fmt: skip
     """Period by period; each period's plan is a step, only the whole schedule is verified."""
-    available = _available(problem, grid)
-    columns = _columns(grid)
     retain = grid.column_period > grid.horizon.periods
     chosen = np.full(problem.n_loans, -1)
     backend = get_backend(str(settings.get("solver") or "highs"))
     for t in range(1, grid.horizon.periods + 1):
         last = t == grid.horizon.periods
-        eligible = _eligible(available & ((grid.column_period == t) | retain), columns,
-                             problem.portfolio.loans, problem.policy)  # fmt: skip
-        if not last:
-            eligible[:, retain] = True  # waiting is allowed until the last period
+        # The schedule's own eligibility (windows and loan rules read over every period),
+        # this period's columns only: a rule such as 应核尽核 binds the myopic plan too.
+        eligible = problem.eligible & ((grid.column_period == t) | retain)
+        if not last:  # waiting is allowed while some later period still offers the loan a way out
+            later = np.asarray((problem.eligible & (grid.column_period > t) & ~retain).any(1))
+            eligible[:, retain] |= later[:, None]
         fixed = chosen >= 0
         eligible[fixed] = False
         eligible[np.flatnonzero(fixed), chosen[fixed]] = True
