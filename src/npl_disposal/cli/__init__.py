@@ -18,15 +18,15 @@ import signal
 import sys
 import threading
 from collections.abc import Iterator, Sequence
+from typing import TYPE_CHECKING
 
 from npl_disposal._memory import keep_freed_memory
-from npl_disposal.cli._commands import (
+from npl_disposal.cli._exits import (
     EXIT_BAD_INPUT,
     EXIT_INFEASIBLE,
     EXIT_NO_PLAN,
     EXIT_OK,
     EXIT_PIPE,
-    Command,
 )
 from npl_disposal.cli._parser import build_parser
 from npl_disposal.exceptions import (
@@ -37,6 +37,9 @@ from npl_disposal.exceptions import (
     SolverError,
     SolverUnavailableError,
 )
+
+if TYPE_CHECKING:
+    from npl_disposal.cli._commands import Command
 
 __all__ = [
     "EXIT_BAD_INPUT",

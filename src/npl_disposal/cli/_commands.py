@@ -11,6 +11,11 @@ from pathlib import Path
 import pandas as pd
 
 from npl_disposal._memory import release_memory
+from npl_disposal.cli._exits import (
+    EXIT_BAD_INPUT,
+    EXIT_NO_PLAN,
+    EXIT_OK,
+)
 from npl_disposal.cli._show import print_plan, print_portfolio, print_table
 from npl_disposal.cli.progress import PlainRenderer, Progress
 from npl_disposal.datasets import sample_path
@@ -37,10 +42,6 @@ from npl_disposal.solvers.result import AllocationResult, Status
 from npl_disposal.solvers.schedule_result import ScheduleResult
 from npl_disposal.solvers.solve import check_settings, solve
 from npl_disposal.valuation import MigrationEstimator, value_options, value_schedule, write_matrix
-
-EXIT_OK, EXIT_BAD_INPUT, EXIT_INFEASIBLE, EXIT_NO_PLAN = 0, 2, 3, 4
-#: Standard output closed early (e.g. piped into ``head``): 128 + SIGPIPE, as shells say.
-EXIT_PIPE = 141
 
 PLAN_COLUMNS = (
     Column("loan_id", "id", True, "identifier"),

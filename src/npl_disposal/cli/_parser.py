@@ -3,10 +3,30 @@
 from __future__ import annotations
 
 import argparse
+import importlib
+from collections.abc import Callable
 
 from npl_disposal._version import __version__
-from npl_disposal.cli import _commands as commands
-from npl_disposal.reporting.excel import WORKBOOK_NAME
+
+#: ``reporting.excel.WORKBOOK_NAME``, written here so that ``--help`` imports no pandas.
+WORKBOOK_NAME = "report.xlsx"
+
+
+class _Jobs:
+    """``commands.cmd_plan`` etc.: each job's module (pandas and all) is imported when it runs."""
+
+    def __getattr__(self, name: str) -> Callable[[argparse.Namespace], int]:
+        def job(args: argparse.Namespace) -> int:
+            run: Callable[[argparse.Namespace], int] = getattr(
+                importlib.import_module("npl_disposal.cli._commands"), name
+            )
+            return run(args)
+
+        job.__name__ = job.__qualname__ = name
+        return job
+
+
+commands = _Jobs()
 
 __all__ = ["build_parser"]
 
