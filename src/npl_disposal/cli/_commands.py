@@ -18,7 +18,7 @@ from npl_disposal.cli._exits import (
 )
 from npl_disposal.cli._show import print_plan, print_portfolio, print_table
 from npl_disposal.cli.progress import PlainRenderer, Progress
-from npl_disposal.datasets import sample_path
+from npl_disposal.datasets import sample_path, write_sample
 from npl_disposal.exceptions import ExcelUnavailableError, PolicyError
 from npl_disposal.io.options import read_options
 from npl_disposal.io.output import (
@@ -343,3 +343,16 @@ def cmd_demo(args: argparse.Namespace) -> int:
     print_plan(result, priced)
     return EXIT_OK
 
+
+
+def cmd_sample(args: argparse.Namespace) -> int:
+    """Write the bundled sample's files into ``--out``, to run every command on files."""
+    written = write_sample(args.out, overwrite=args.force)
+    args.written = True
+    print(f"wrote {', '.join(p.name for p in written)} to {args.out}")
+    out = args.out
+    print(
+        f"try: npl-disposal plan {out}/portfolio.csv --branches {out}/branches.csv "
+        f"--policy {out}/policy.toml --options {out}/options.csv --out {out}/plan"
+    )
+    return EXIT_OK

@@ -147,5 +147,16 @@ def build_parser() -> argparse.ArgumentParser:
     migration.add_argument("--out", required=True, help="matrix CSV to write")
     migration.add_argument("--method", choices=["cohort", "aalen_johansen"], default="cohort")
     migration.set_defaults(func=commands.cmd_migration)
+
+    sample = sub.add_parser(
+        "sample", help="write the bundled sample's files (portfolio, branches, options, policy)"
+    )
+    sample.add_argument("--out", required=True, help="folder to write them into (new or empty)")
+    sample.add_argument(
+        "--force",
+        action="store_true",
+        help="write into a folder that is not empty, replacing the sample's files there",
+    )
+    sample.set_defaults(func=commands.cmd_sample)
     return parser
 
