@@ -182,7 +182,7 @@ def cmd_plan(args: argparse.Namespace) -> int:
     with reporter.stage("figures"):
         result.branch_figures()  # computed once, for the summary and branches.csv
     with reporter.stage("write"):
-        result.write(args.out)
+        result.write(args.out, encoding=args.encoding)
     args.written = True
     print(result.summary())
     first = "schedule.csv" if isinstance(result, ScheduleResult) else "plan.csv"
@@ -256,15 +256,15 @@ def cmd_value(args: argparse.Namespace) -> int:
     with reporter.stage("value"):
         options = value_options(portfolio, policy=policy)
     with reporter.stage("write", total=1):
-        write_file(out, lambda p: _write_options(options, p))
+        write_file(out, lambda p: _write_options(options, p, args.encoding))
         reporter.advance()
     args.written = True
     print(f"valued {portfolio.n_loans:,} loans: {len(options):,} eligible options written to {out}")
     return EXIT_OK
 
 
-def _write_options(options: pd.DataFrame, path: Path) -> None:
-    write_csv(options[["loan_id", "channel", "value", "pnl", "derecognised"]], path)
+def _write_options(options: pd.DataFrame, path: Path, encoding: str) -> None:
+    write_csv(options[["loan_id", "channel", "value", "pnl", "derecognised"]], path, encoding)
 
 
 def cmd_migration(args: argparse.Namespace) -> int:
@@ -272,7 +272,7 @@ def cmd_migration(args: argparse.Namespace) -> int:
     out = check_file(args.out, "--out")
     estimator = MigrationEstimator(method=args.method).fit(args.history)
     matrix = estimator.matrix_
-    write_matrix(matrix, out)
+    write_matrix(matrix, out, encoding=args.encoding)
     args.written = True
     print(matrix.summary())
     print(f"wrote {out}")
@@ -308,7 +308,7 @@ def cmd_tolerance(args: argparse.Namespace) -> int:
         + (f": {', '.join(outside)}" if outside else "")
     )
     if args.out:
-        write_file(args.out, lambda p: table.to_csv(p, index=False))
+        write_file(args.out, lambda p: table.to_csv(p, index=False, encoding=args.encoding))
         args.written = True
     return EXIT_OK
 

@@ -91,6 +91,17 @@ def _progress_arguments(command: argparse.ArgumentParser) -> None:
     )
 
 
+def _encoding_argument(command: argparse.ArgumentParser) -> None:
+    """``--encoding``: how the command's CSV files are written."""
+    command.add_argument(
+        "--encoding",
+        choices=["utf-8-sig", "utf-8", "gb18030"],
+        default="utf-8-sig",
+        help="of the CSV files written: utf-8-sig (default: UTF-8 with a byte-order mark, "
+        "which Excel needs to show Chinese text), utf-8 (no mark) or gb18030",
+    )
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser with every subcommand."""
     parser = argparse.ArgumentParser(
@@ -124,6 +135,7 @@ def build_parser() -> argparse.ArgumentParser:
     report.set_defaults(func=commands.cmd_report)
     for command in (plan, report):
         _plan_arguments(command)
+    _encoding_argument(plan)
     plan.set_defaults(func=commands.cmd_plan)
 
     value = sub.add_parser("value", help="value every channel of every loan: options.csv")
@@ -131,6 +143,7 @@ def build_parser() -> argparse.ArgumentParser:
     value.add_argument("--policy", help="policy.toml (its [valuation] section is used)")
     value.add_argument("--out", required=True, help="options CSV to write")
     _progress_arguments(value)
+    _encoding_argument(value)
     value.set_defaults(func=commands.cmd_value)
 
     tolerance = sub.add_parser("tolerance", help="check the per-branch NPL tolerance")
@@ -140,12 +153,14 @@ def build_parser() -> argparse.ArgumentParser:
     tolerance.add_argument("--plan", help="plan.csv (loan_id, channel, share): check after it")
     tolerance.add_argument("--options", help="options table of the plan (default: own valuation)")
     tolerance.add_argument("--out", help="CSV to write the table to")
+    _encoding_argument(tolerance)
     tolerance.set_defaults(func=commands.cmd_tolerance)
 
     migration = sub.add_parser("migration", help="estimate a migration matrix from a history")
     migration.add_argument("history", help="loan-month history: loan_id, period, state")
     migration.add_argument("--out", required=True, help="matrix CSV to write")
     migration.add_argument("--method", choices=["cohort", "aalen_johansen"], default="cohort")
+    _encoding_argument(migration)
     migration.set_defaults(func=commands.cmd_migration)
 
     sample = sub.add_parser(
