@@ -152,7 +152,8 @@ class AllocationResult:
         mix = self.channel_mix()
         for channel, row in mix.iterrows():
             lines.append(
-                f"  {channel:<16} {row['loans']:>10,.1f} loans  CNY {row['balance'] / 1e6:>12,.2f}m"
+                f"  {channel:<16} {_loans(row['loans']):>10} loans  CNY "
+                f"{row['balance'] / 1e6:>12,.2f}m"
             )
         binding = self.binding()
         binding = binding[~binding["rule"].isin(MODEL_RULES)]
@@ -390,3 +391,8 @@ def _write_plan(plan: pd.DataFrame, path: Path, encoding: str) -> None:
     """The plan through :func:`~npl_disposal.io.tables.write_csv` (UTF-8), then in ``encoding``."""
     write_csv(plan, path)
     recode(path, encoding)
+
+
+def _loans(n: float) -> str:
+    """A number of loans as a person reads it: whole, or two decimals where loans are split."""
+    return f"{n:,.0f}" if abs(n - round(n)) < 1e-6 else f"{n:,.2f}"
