@@ -127,7 +127,10 @@ class MigrationWarning(UserWarning):
 
 
 class ExcelUnavailableError(NplDisposalError, ImportError):
-    """openpyxl, which writes the Excel workbook, is not installed; the message says the fix."""
+    """A package Excel needs is not installed; the message says which and how to install it.
+
+    openpyxl writes the report's workbook; python-calamine reads ``.xlsx`` input tables.
+    """
 
 
 def _format_problems(problems: pd.DataFrame, what: str) -> str:

@@ -30,6 +30,7 @@ from npl_disposal.cli._exits import (
 )
 from npl_disposal.cli._parser import build_parser
 from npl_disposal.exceptions import (
+    ExcelUnavailableError,
     InfeasiblePolicyError,
     OutputError,
     PolicyError,
@@ -81,7 +82,7 @@ def _dispatch(args: argparse.Namespace) -> int:
     try:
         return func(args)
     except (PortfolioValidationError, PolicyError, OutputError, SolverUnavailableError,
-            FileNotFoundError) as exc:  # fmt: skip
+            ExcelUnavailableError, FileNotFoundError) as exc:  # fmt: skip
         print(f"npl-disposal: {exc}", file=sys.stderr)
         return EXIT_BAD_INPUT
     except InfeasiblePolicyError as exc:

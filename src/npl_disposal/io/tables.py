@@ -20,6 +20,7 @@ import pandas as pd
 from pandas.api.extensions import ExtensionArray
 
 from npl_disposal.exceptions import PROBLEM_COLUMNS, PortfolioValidationError
+from npl_disposal.io.excel import is_workbook, read_excel_table
 from npl_disposal.io.schema import (
     BOOL_ALIASES,
     BOOL_ALLOWED,
@@ -152,11 +153,12 @@ def source_name(source: TableSource, default: str) -> str:
 
 
 def read_table(source: TableSource, columns: tuple[Column, ...]) -> pd.DataFrame:
-    """Read a CSV / Parquet file or copy a DataFrame, with canonical headers.
+    """Read a CSV / Parquet / Excel file or copy a DataFrame, with canonical headers.
 
     Identifier and text columns are read as text so that ``000123`` keeps its
     zeros. CSV files are tried as UTF-8 (with or without BOM), then GB18030,
-    the encoding of most Chinese spreadsheet exports.
+    the encoding of most Chinese spreadsheet exports. Workbooks (``.xlsx`` and the
+    like, :mod:`npl_disposal.io.excel`) are read through python-calamine.
     """
     if isinstance(source, pd.DataFrame):
         # A new frame: changing it never changes the caller's (pandas copies on write, or
@@ -164,9 +166,14 @@ def read_table(source: TableSource, columns: tuple[Column, ...]) -> pd.DataFrame
         return source.rename(columns=_header_map(source.columns, columns))
     path = Path(source)
     if not path.exists():
-        raise FileNotFoundError(f"{path}: no such file; give the path of a CSV or Parquet file")
+        raise FileNotFoundError(
+            f"{path}: no such file; give the path of a CSV, Parquet or Excel file"
+        )
     if path.suffix.lower() in (".parquet", ".pq"):
         return _read_parquet(path, columns)
+    if is_workbook(path):
+        frame = read_excel_table(path, columns)
+        return frame.rename(columns=_header_map(frame.columns, columns))
     return _read_csv(path, columns)
 
 
