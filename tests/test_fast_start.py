@@ -75,3 +75,22 @@ def test_python_m_runs_the_command_line() -> None:
     )
     assert done.returncode == 0
     assert "plan" in done.stdout
+
+
+def test_the_jobs_load_neither_pulp_nor_scipy_linalg() -> None:
+    """A plan on HiGHS needs neither: PuLP and scipy.linalg are imported when used."""
+    code = (
+        "import npl_disposal.cli._commands, npl_disposal.valuation, sys; "
+        "print([m for m in ('pulp', 'scipy.linalg') if m in sys.modules])"
+    )
+    env = {**os.environ, "PYTHONPATH": SRC + os.pathsep + os.environ.get("PYTHONPATH", "")}
+    done = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, env=env, check=True
+    )
+    assert done.stdout.strip() == "[]"
+
+
+def test_pulp_solvers_are_listed_when_asked() -> None:
+    from npl_disposal.solvers import available_solvers
+
+    assert available_solvers()[0] == "highs"

@@ -20,7 +20,6 @@ from typing import Union
 import numpy as np
 import pandas as pd
 from numpy.typing import NDArray
-from scipy.linalg import fractional_matrix_power
 
 from npl_disposal.exceptions import MigrationMatrixError, MigrationWarning
 from npl_disposal.io.output import write_file
@@ -177,6 +176,8 @@ class MigrationMatrix:
             return MigrationMatrix(out.matrix, self.states, months)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", RuntimeWarning)
+            from scipy.linalg import fractional_matrix_power  # 0.3 s to import; rarely needed
+
             root = np.asarray(fractional_matrix_power(np.array(self.matrix), ratio))
         if not np.all(np.isfinite(root)):
             raise MigrationMatrixError(
