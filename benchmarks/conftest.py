@@ -38,6 +38,8 @@ SIZE_SETS: dict[str, tuple[int, ...]] = {
     "scale": (10_000, 100_000, 1_000_000, 3_000_000),
     # end_to_end.py's default portfolio.
     "end_to_end": (1_000_000,),
+    # fast_start.py: the whole ``plan`` from CSV files, against plain HiGHS.
+    "fast_start": (100_000,),
 }
 
 SMOKE_SIZES = SIZE_SETS["smoke"]
@@ -48,6 +50,7 @@ DATA_SIZES = SIZE_SETS["data"]
 LARGE_SIZES = SIZE_SETS["large"]
 SCALE_SIZES = SIZE_SETS["scale"]
 END_TO_END_LOANS = SIZE_SETS["end_to_end"][0]
+FAST_START_LOANS = SIZE_SETS["fast_start"][0]
 
 #: Above this many loans a benchmark runs once (``benchmark.pedantic``, one round).
 ONE_ROUND = 5_000
