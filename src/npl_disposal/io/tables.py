@@ -518,8 +518,10 @@ def _allowed_number(col: Column) -> str:
 def _to_bool(raw: pd.Series, col: Column, log: ProblemLog) -> pd.Series:
     if pd.api.types.is_bool_dtype(raw.dtype) and not raw.isna().any():
         return raw.astype(bool)
-    codes, uniques = pd.factorize(raw.astype("string").str.strip().str.lower())
-    mapped = np.array([BOOL_ALIASES.get(str(u), None) for u in uniques] + [None], dtype=object)
+    # Distinct spellings first (a handful in a million rows), then each one cleaned.
+    codes, uniques = pd.factorize(raw.astype("string"))
+    spelled = [str(u).strip().lower() for u in uniques]
+    mapped = np.array([BOOL_ALIASES.get(u, None) for u in spelled] + [None], dtype=object)
     parsed = mapped[codes]  # code -1 (missing) takes the trailing None
     bad = pd.isna(parsed) & (codes >= 0)
     log.flag(bad, col.name, raw, "not a yes/no value", BOOL_ALLOWED)
