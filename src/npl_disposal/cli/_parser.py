@@ -33,8 +33,8 @@ __all__ = ["build_parser"]
 
 def _plan_arguments(command: argparse.ArgumentParser) -> None:
     """The arguments ``plan`` and ``report`` share."""
-    command.add_argument("portfolio", help="loans: CSV or Parquet")
-    command.add_argument("--branches", required=True, help="branch table: CSV or Parquet")
+    command.add_argument("portfolio", help="loans: CSV, Parquet or Excel")
+    command.add_argument("--branches", required=True, help="branch table: CSV, Parquet or Excel")
     command.add_argument("--policy", required=True, help="policy.toml")
     command.add_argument(
         "--options",
@@ -116,8 +116,8 @@ def build_parser() -> argparse.ArgumentParser:
     demo.set_defaults(func=commands.cmd_demo)
 
     check = sub.add_parser("check", help="validate a portfolio and print its summaries")
-    check.add_argument("portfolio", help="loans: CSV or Parquet")
-    check.add_argument("--branches", help="branch table: CSV or Parquet")
+    check.add_argument("portfolio", help="loans: CSV, Parquet or Excel")
+    check.add_argument("--branches", help="branch table: CSV, Parquet or Excel")
     check.set_defaults(func=commands.cmd_check)
 
     plan = sub.add_parser("plan", help="allocate every loan to a disposal channel")
@@ -139,7 +139,7 @@ def build_parser() -> argparse.ArgumentParser:
     plan.set_defaults(func=commands.cmd_plan)
 
     value = sub.add_parser("value", help="value every channel of every loan: options.csv")
-    value.add_argument("portfolio", help="loans: CSV or Parquet")
+    value.add_argument("portfolio", help="loans: CSV, Parquet or Excel")
     value.add_argument("--policy", help="policy.toml (its [valuation] section is used)")
     value.add_argument("--out", required=True, help="options CSV to write")
     _progress_arguments(value)
@@ -147,8 +147,8 @@ def build_parser() -> argparse.ArgumentParser:
     value.set_defaults(func=commands.cmd_value)
 
     tolerance = sub.add_parser("tolerance", help="check the per-branch NPL tolerance")
-    tolerance.add_argument("portfolio", help="loans: CSV or Parquet")
-    tolerance.add_argument("--branches", required=True, help="branch table: CSV or Parquet")
+    tolerance.add_argument("portfolio", help="loans: CSV, Parquet or Excel")
+    tolerance.add_argument("--branches", required=True, help="branch table: CSV, Parquet or Excel")
     tolerance.add_argument("--policy", required=True, help="policy.toml with [tolerance]")
     tolerance.add_argument("--plan", help="plan.csv (loan_id, channel, share): check after it")
     tolerance.add_argument("--options", help="options table of the plan (default: own valuation)")
