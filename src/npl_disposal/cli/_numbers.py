@@ -22,10 +22,10 @@ __all__ = ["COUNT_COLUMNS", "RATIO_COLUMNS", "count", "money", "percent", "reada
 #: Columns holding a ratio or a share of a whole, shown in percent.
 RATIO_COLUMNS = frozenset({
     "ratio_before", "ratio_after", "threshold", "npl_ratio", "balance_share", "coverage",
-    "growth", "growth_restored", "share", "small_micro_share", "inclusive_share",
+    "growth", "growth_restored", "share",
 })  # fmt: skip
 #: Columns holding a number of loans (a fractional plan may split loans).
-COUNT_COLUMNS = frozenset({"loans", "n_loans", "loans_kept", "loans_sold"})
+COUNT_COLUMNS = frozenset({"loans"})
 
 
 def _missing(x: object) -> bool:
