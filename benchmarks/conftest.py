@@ -40,6 +40,8 @@ SIZE_SETS: dict[str, tuple[int, ...]] = {
     "end_to_end": (1_000_000,),
     # A four-quarter schedule: valuing over time, building and solving it.
     "schedule": (10_000, 100_000),
+    # fast_start.py: the whole ``plan`` from CSV files, against plain HiGHS.
+    "fast_start": (100_000,),
 }
 
 SMOKE_SIZES = SIZE_SETS["smoke"]
@@ -51,6 +53,7 @@ LARGE_SIZES = SIZE_SETS["large"]
 SCALE_SIZES = SIZE_SETS["scale"]
 END_TO_END_LOANS = SIZE_SETS["end_to_end"][0]
 SCHEDULE_SIZES = SIZE_SETS["schedule"]
+FAST_START_LOANS = SIZE_SETS["fast_start"][0]
 
 #: Above this many loans a benchmark runs once (``benchmark.pedantic``, one round).
 ONE_ROUND = 5_000

@@ -11,9 +11,14 @@ from pathlib import Path
 import pandas as pd
 
 from npl_disposal._memory import release_memory
+from npl_disposal.cli._exits import (
+    EXIT_BAD_INPUT,
+    EXIT_NO_PLAN,
+    EXIT_OK,
+)
 from npl_disposal.cli._show import print_plan, print_portfolio, print_table
 from npl_disposal.cli.progress import PlainRenderer, Progress
-from npl_disposal.datasets import sample_path
+from npl_disposal.datasets import sample_path, write_sample
 from npl_disposal.exceptions import ExcelUnavailableError, PolicyError
 from npl_disposal.io.options import read_options
 from npl_disposal.io.output import (
@@ -38,10 +43,6 @@ from npl_disposal.solvers.schedule_result import ScheduleResult
 from npl_disposal.solvers.solve import check_settings, solve
 from npl_disposal.solvers.timing import timing_value
 from npl_disposal.valuation import MigrationEstimator, value_options, value_schedule, write_matrix
-
-EXIT_OK, EXIT_BAD_INPUT, EXIT_INFEASIBLE, EXIT_NO_PLAN = 0, 2, 3, 4
-#: Standard output closed early (e.g. piped into ``head``): 128 + SIGPIPE, as shells say.
-EXIT_PIPE = 141
 
 PLAN_COLUMNS = (
     Column("loan_id", "id", True, "identifier"),
@@ -182,7 +183,7 @@ def cmd_plan(args: argparse.Namespace) -> int:
     with reporter.stage("figures"):
         result.branch_figures()  # computed once, for the summary and branches.csv
     with reporter.stage("write"):
-        result.write(args.out)
+        result.write(args.out, encoding=args.encoding)
     args.written = True
     print(result.summary())
     first = "schedule.csv" if isinstance(result, ScheduleResult) else "plan.csv"
@@ -256,15 +257,15 @@ def cmd_value(args: argparse.Namespace) -> int:
     with reporter.stage("value"):
         options = value_options(portfolio, policy=policy)
     with reporter.stage("write", total=1):
-        write_file(out, lambda p: _write_options(options, p))
+        write_file(out, lambda p: _write_options(options, p, args.encoding))
         reporter.advance()
     args.written = True
     print(f"valued {portfolio.n_loans:,} loans: {len(options):,} eligible options written to {out}")
     return EXIT_OK
 
 
-def _write_options(options: pd.DataFrame, path: Path) -> None:
-    write_csv(options[["loan_id", "channel", "value", "pnl", "derecognised"]], path)
+def _write_options(options: pd.DataFrame, path: Path, encoding: str) -> None:
+    write_csv(options[["loan_id", "channel", "value", "pnl", "derecognised"]], path, encoding)
 
 
 def cmd_migration(args: argparse.Namespace) -> int:
@@ -272,7 +273,7 @@ def cmd_migration(args: argparse.Namespace) -> int:
     out = check_file(args.out, "--out")
     estimator = MigrationEstimator(method=args.method).fit(args.history)
     matrix = estimator.matrix_
-    write_matrix(matrix, out)
+    write_matrix(matrix, out, encoding=args.encoding)
     args.written = True
     print(matrix.summary())
     print(f"wrote {out}")
@@ -308,7 +309,7 @@ def cmd_tolerance(args: argparse.Namespace) -> int:
         + (f": {', '.join(outside)}" if outside else "")
     )
     if args.out:
-        write_file(args.out, lambda p: table.to_csv(p, index=False))
+        write_file(args.out, lambda p: table.to_csv(p, index=False, encoding=args.encoding))
         args.written = True
     return EXIT_OK
 
@@ -364,3 +365,15 @@ def _demo_schedule(
         timing = timing_value(problem, result)
     print("\n" + timing.summary())
 
+
+def cmd_sample(args: argparse.Namespace) -> int:
+    """Write the bundled sample's files into ``--out``, to run every command on files."""
+    written = write_sample(args.out, overwrite=args.force)
+    args.written = True
+    print(f"wrote {', '.join(p.name for p in written)} to {args.out}")
+    out = args.out
+    print(
+        f"try: npl-disposal plan {out}/portfolio.csv --branches {out}/branches.csv "
+        f"--policy {out}/policy.toml --options {out}/options.csv --out {out}/plan"
+    )
+    return EXIT_OK

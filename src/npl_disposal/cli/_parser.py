@@ -3,18 +3,38 @@
 from __future__ import annotations
 
 import argparse
+import importlib
+from collections.abc import Callable
 
 from npl_disposal._version import __version__
-from npl_disposal.cli import _commands as commands
-from npl_disposal.reporting.excel import WORKBOOK_NAME
+
+#: ``reporting.excel.WORKBOOK_NAME``, written here so that ``--help`` imports no pandas.
+WORKBOOK_NAME = "report.xlsx"
+
+
+class _Jobs:
+    """``commands.cmd_plan`` etc.: each job's module (pandas and all) is imported when it runs."""
+
+    def __getattr__(self, name: str) -> Callable[[argparse.Namespace], int]:
+        def job(args: argparse.Namespace) -> int:
+            run: Callable[[argparse.Namespace], int] = getattr(
+                importlib.import_module("npl_disposal.cli._commands"), name
+            )
+            return run(args)
+
+        job.__name__ = job.__qualname__ = name
+        return job
+
+
+commands = _Jobs()
 
 __all__ = ["build_parser"]
 
 
 def _plan_arguments(command: argparse.ArgumentParser) -> None:
     """The arguments ``plan`` and ``report`` share."""
-    command.add_argument("portfolio", help="loans: CSV or Parquet")
-    command.add_argument("--branches", required=True, help="branch table: CSV or Parquet")
+    command.add_argument("portfolio", help="loans: CSV, Parquet or Excel")
+    command.add_argument("--branches", required=True, help="branch table: CSV, Parquet or Excel")
     command.add_argument("--policy", required=True, help="policy.toml")
     command.add_argument(
         "--options",
@@ -71,6 +91,17 @@ def _progress_arguments(command: argparse.ArgumentParser) -> None:
     )
 
 
+def _encoding_argument(command: argparse.ArgumentParser) -> None:
+    """``--encoding``: how the command's CSV files are written."""
+    command.add_argument(
+        "--encoding",
+        choices=["utf-8-sig", "utf-8", "gb18030"],
+        default="utf-8-sig",
+        help="of the CSV files written: utf-8-sig (default: UTF-8 with a byte-order mark, "
+        "which Excel needs to show Chinese text), utf-8 (no mark) or gb18030",
+    )
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser with every subcommand."""
     parser = argparse.ArgumentParser(
@@ -85,8 +116,8 @@ def build_parser() -> argparse.ArgumentParser:
     demo.set_defaults(func=commands.cmd_demo)
 
     check = sub.add_parser("check", help="validate a portfolio and print its summaries")
-    check.add_argument("portfolio", help="loans: CSV or Parquet")
-    check.add_argument("--branches", help="branch table: CSV or Parquet")
+    check.add_argument("portfolio", help="loans: CSV, Parquet or Excel")
+    check.add_argument("--branches", help="branch table: CSV, Parquet or Excel")
     check.set_defaults(func=commands.cmd_check)
 
     plan = sub.add_parser("plan", help="allocate every loan to a disposal channel")
@@ -104,28 +135,43 @@ def build_parser() -> argparse.ArgumentParser:
     report.set_defaults(func=commands.cmd_report)
     for command in (plan, report):
         _plan_arguments(command)
+    _encoding_argument(plan)
     plan.set_defaults(func=commands.cmd_plan)
 
     value = sub.add_parser("value", help="value every channel of every loan: options.csv")
-    value.add_argument("portfolio", help="loans: CSV or Parquet")
+    value.add_argument("portfolio", help="loans: CSV, Parquet or Excel")
     value.add_argument("--policy", help="policy.toml (its [valuation] section is used)")
     value.add_argument("--out", required=True, help="options CSV to write")
     _progress_arguments(value)
+    _encoding_argument(value)
     value.set_defaults(func=commands.cmd_value)
 
     tolerance = sub.add_parser("tolerance", help="check the per-branch NPL tolerance")
-    tolerance.add_argument("portfolio", help="loans: CSV or Parquet")
-    tolerance.add_argument("--branches", required=True, help="branch table: CSV or Parquet")
+    tolerance.add_argument("portfolio", help="loans: CSV, Parquet or Excel")
+    tolerance.add_argument("--branches", required=True, help="branch table: CSV, Parquet or Excel")
     tolerance.add_argument("--policy", required=True, help="policy.toml with [tolerance]")
     tolerance.add_argument("--plan", help="plan.csv (loan_id, channel, share): check after it")
     tolerance.add_argument("--options", help="options table of the plan (default: own valuation)")
     tolerance.add_argument("--out", help="CSV to write the table to")
+    _encoding_argument(tolerance)
     tolerance.set_defaults(func=commands.cmd_tolerance)
 
     migration = sub.add_parser("migration", help="estimate a migration matrix from a history")
     migration.add_argument("history", help="loan-month history: loan_id, period, state")
     migration.add_argument("--out", required=True, help="matrix CSV to write")
     migration.add_argument("--method", choices=["cohort", "aalen_johansen"], default="cohort")
+    _encoding_argument(migration)
     migration.set_defaults(func=commands.cmd_migration)
+
+    sample = sub.add_parser(
+        "sample", help="write the bundled sample's files (portfolio, branches, options, policy)"
+    )
+    sample.add_argument("--out", required=True, help="folder to write them into (new or empty)")
+    sample.add_argument(
+        "--force",
+        action="store_true",
+        help="write into a folder that is not empty, replacing the sample's files there",
+    )
+    sample.set_defaults(func=commands.cmd_sample)
     return parser
 
