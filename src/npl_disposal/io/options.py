@@ -10,7 +10,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from npl_disposal.io._ids import in_order, locate
+from npl_disposal.io._ids import in_order, locate, repeated_keys
 from npl_disposal.io.portfolio import Portfolio
 from npl_disposal.io.schema import OPTION_COLUMNS, STANDARD_CHANNELS
 from npl_disposal.io.tables import (
@@ -123,14 +123,7 @@ def _duplicate_options(frame: pd.DataFrame, loan_pos: np.ndarray) -> np.ndarray:
     rank = np.array([rank_of[name] for name in np.asarray(names)], dtype=np.int64)
     key = loan_pos * max(len(names), 1)
     key += rank[codes]
-    if key.size < 2 or bool((key[1:] > key[:-1]).all()):
-        return np.zeros(key.size, dtype=bool)
-    order = np.argsort(key, kind="stable")
-    same = key[order[1:]] == key[order[:-1]]
-    out = np.zeros(key.size, dtype=bool)
-    out[order[1:][same]] = True
-    out[order[:-1][same]] = True
-    return out
+    return repeated_keys(key)
 
 
 def channel_order(names: pd.Series) -> tuple[str, ...]:

@@ -24,7 +24,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from npl_disposal.io._ids import locate
+from npl_disposal.io._ids import locate, repeated_keys
 from npl_disposal.io.options import portfolio_rows
 from npl_disposal.io.portfolio import Portfolio
 from npl_disposal.io.schema import OPTION_COLUMNS, Column
@@ -127,14 +127,7 @@ def _twice(channel: pd.Series, loan: np.ndarray, period: np.ndarray, periods: in
     ok = (loan >= 0) & (codes >= 0)
     key = (loan.astype(np.int64) * (periods + 2) + period) * (codes.max(initial=0) + 1) + codes
     key = np.where(ok, key, -1 - np.arange(key.size))  # each bad row its own key
-    if key.size < 2 or bool((key[1:] > key[:-1]).all()):
-        return np.zeros(key.size, dtype=bool)
-    order = np.argsort(key, kind="stable")
-    same = key[order[1:]] == key[order[:-1]]
-    out = np.zeros(key.size, dtype=bool)
-    out[order[1:][same]] = True
-    out[order[:-1][same]] = True
-    return out
+    return repeated_keys(key)
 
 
 def _loan_table(
