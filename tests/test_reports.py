@@ -57,12 +57,13 @@ def result() -> AllocationResult:
 
 
 class _Tables(HTMLParser):
-    """Collects every table's body rows (cell texts) by id, and the img sources."""
+    """Collects every table's body rows (cell texts) by id, the img sources and the charts."""
 
     def __init__(self) -> None:
         super().__init__()
         self.tables: dict[str, dict[str, list[list[str]]]] = {}
         self.images: list[str] = []
+        self.charts: list[str] = []
         self._table: str | None = None
         self._part = "body"
         self._row: list[str] | None = None
@@ -81,6 +82,8 @@ class _Tables(HTMLParser):
             self._cell = []
         elif tag == "img":
             self.images.append(a.get("src") or "")
+        elif tag == "figure" and "chart" in (a.get("class") or ""):
+            self.charts.append(a.get("aria-label") or "")
 
     def handle_endtag(self, tag: str) -> None:
         if tag in ("td", "th") and self._cell is not None and self._row is not None:
@@ -182,9 +185,12 @@ def test_shadow_prices_from_priced(result: AllocationResult, report: Path) -> No
 
 @needs_mpl
 def test_charts_embedded(report: Path) -> None:
-    images = _parse(report.read_text(encoding="utf-8")).images
-    assert len(images) >= 4
-    assert all(src.startswith("data:image/png;base64,") for src in images)
+    text = report.read_text(encoding="utf-8")
+    parsed = _parse(text)
+    assert len(parsed.charts) >= 4 and parsed.images == []
+    assert text.count("<svg") == len(parsed.charts)
+    assert "<?xml" not in text  # inline SVG, not documents
+    assert "<text " in text and "Channel mix by branch</text>" in text  # text stays text
 
 
 def test_report_without_matplotlib(
@@ -194,8 +200,8 @@ def test_report_without_matplotlib(
         monkeypatch.setitem(sys.modules, name, None)
     text = write_report(result, tmp_path).read_text(encoding="utf-8")
     parsed = _parse(text)
-    assert parsed.images == []
-    assert "pip install &#x27;npl-disposal[plot]&#x27;" in text
+    assert parsed.images == [] and parsed.charts == []
+    assert "pip install &#39;npl-disposal[plot]&#39;" in text  # escaped
     assert set(TABLE_IDS) <= set(parsed.tables)
     from npl_disposal.reporting import plots
 

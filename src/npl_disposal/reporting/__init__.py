@@ -1,7 +1,9 @@
 """What a risk officer reads: the report's tables, the HTML report, the Excel workbook, charts.
 
 * :mod:`.tables`: :func:`report_tables`, :func:`disposal_summary`, :func:`compliance_table`;
-* :mod:`.html`: :func:`write_report` (``report.html``, self-contained);
+* :mod:`.html`: :func:`write_report` (``report.html``, self-contained, built from
+  Jinja2 templates; a schedule's report with :func:`render_schedule_report`);
+* :mod:`.labels`: the Chinese and English labels (``lang="zh"`` / ``"en"``);
 * :mod:`.excel`: :func:`write_workbook` (``report.xlsx``, needs openpyxl);
 * :mod:`.plots`: the charts (need matplotlib).
 """
@@ -15,7 +17,13 @@ from npl_disposal.reporting.excel import (
     require_openpyxl,
     write_workbook,
 )
-from npl_disposal.reporting.html import REPORT_NAME, render_report, write_report
+from npl_disposal.reporting.html import (
+    REPORT_NAME,
+    render_report,
+    render_schedule_report,
+    write_report,
+)
+from npl_disposal.reporting.labels import LANGUAGES, labels
 from npl_disposal.reporting.tables import (
     TABLE_IDS,
     compliance_table,
@@ -25,6 +33,7 @@ from npl_disposal.reporting.tables import (
 
 __all__ = [
     "EXCEL_HINT",
+    "LANGUAGES",
     "REPORT_NAME",
     "TABLE_IDS",
     "WORKBOOK_NAME",
@@ -32,7 +41,9 @@ __all__ = [
     "WORKBOOK_SHEETS",
     "compliance_table",
     "disposal_summary",
+    "labels",
     "render_report",
+    "render_schedule_report",
     "render_workbook",
     "report_tables",
     "require_openpyxl",
