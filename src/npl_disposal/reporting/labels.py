@@ -75,6 +75,7 @@ _COLUMNS = {
         "provision": "贷款损失准备", "ratio": "不良率", "age_bucket": "账龄区间",
         "package": "资产包", "collateral_value": "抵押物价值", "collateral_cover": "抵押覆盖率",
         "branches": "机构数", "mean_age_months": "平均账龄（月）", "kept": "留存",
+        "accrued_interest": "应收利息", "coverage": "拨备覆盖率", "npl_ratio": "不良率",
     },
     "en": {},
 }  # fmt: skip
@@ -140,6 +141,20 @@ _TEXT: dict[str, dict[str, str]] = {
         "chart_path": "Inclusive NPL ratio of each branch over the horizon",
         "chart_path_x": "period", "chart_path_y": "inclusive NPL ratio (%)",
         "tapes": "Loan tapes", "package_summary": "Package summary",
+        # command line
+        "by_class": "By class", "by_age": "By NPL age", "by_branch": "By branch",
+        "ratio_before_title": "Inclusive small/micro NPL ratio by branch (before disposal)",
+        "cli_binding": "Binding budgets in the LP relaxation (usage and limit as policy.toml "
+                       "states them; level: an on/off channel's; shadow price: CNY of value "
+                       "per CNY or per loan of extra budget)",
+        "cli_branches_after": "Branch tolerance and wage pool after the plan",
+        "cli_tapes": "loan tapes of {n} package(s) in {folder}",
+        "cli_wrote": "wrote",
+        "tol_after": "Inclusive small/micro NPL tolerance after the plan",
+        "tol_today": "Inclusive small/micro NPL tolerance today (before disposal)",
+        "tol_outside": "{n} branch(es) outside tolerance",
+        "demo_title": "npl-disposal demo: the bundled synthetic sample",
+        "demo_valued": "Valued every channel of every loan: {n} eligible options",
     },
     "zh": {
         "title": "不良贷款处置方案：{source}",
@@ -187,6 +202,27 @@ _TEXT: dict[str, dict[str, str]] = {
         "chart_path": "各机构普惠小微不良率路径", "chart_path_x": "期次",
         "chart_path_y": "普惠小微不良率（%）",
         "tapes": "贷款明细清单", "package_summary": "资产包概要",
+        # command line
+        "by_class": "按五级分类", "by_age": "按不良账龄", "by_branch": "按机构",
+        "ratio_before_title": "各机构普惠型小微企业贷款不良率（处置前）",
+        "cli_binding": "线性松弛中的紧约束（使用量与限额按 policy.toml 口径；启用程度：开关型渠道；"
+                       "影子价格：每增加一元或一户预算可增加的价值，元）",
+        "cli_branches_after": "处置后各机构不良容忍度与效益工资",
+        "cli_portfolio": "{source}：不良贷款 {n} 笔，余额 {balance}，贷款损失准备 {provision}\n"
+                         "小微企业贷款占 {small}，普惠型小微占 {inclusive}；"
+                         "不良账龄 36 个月及以上 {old} 笔",
+        "cli_branches": "机构 {n} 家",
+        "cli_plan": "{status}（{mode}）方案，贷款 {n} 笔：价值 {value}，上界 {bound}，"
+                    "最优间隙 {gap}（{solver}，{seconds} 秒）",
+        "cli_tapes": "{n} 个资产包的贷款明细清单位于 {folder}",
+        "cli_wrote": "已写出",
+        "tol_after": "处置后普惠型小微企业贷款不良容忍度",
+        "tol_today": "当前（处置前）普惠型小微企业贷款不良容忍度",
+        "tol_outside": "超出容忍度的机构 {n} 家",
+        "demo_title": "npl-disposal 演示：内置的模拟样本",
+        "demo_valued": "已对每笔贷款的每种处置方式估值：可选方案 {n} 项",
+        "demo_problem": "贷款 {n} 笔 × 处置方式 {m} 种（可选方案 {options} 项）；"
+                        "必须出表（长账龄或应核尽核）{forced} 笔",
     },
 }  # fmt: skip
 
@@ -239,7 +275,7 @@ class Labels:
     # -- words
     def t(self, key: str, **fields: Any) -> str:
         """The sentence ``key``, its ``{fields}`` filled."""
-        text = self.text.get(key, _TEXT["en"][key])
+        text = self.text[key] if key in self.text else _TEXT["en"][key]
         return text.format(**fields) if fields else text
 
     def channel(self, name: Any) -> str:
@@ -278,6 +314,15 @@ class Labels:
     def classification(self, name: Any) -> str:
         """A loan class (``substandard`` -> ``次级``)."""
         return self.classes.get(str(name), str(name))
+
+    def age(self, bucket: Any) -> str:
+        """An NPL age bucket (``12-24m`` -> ``12-24个月``)."""
+        text = str(bucket)
+        return text.replace("m", "个月") if self.zh else text
+
+    def joined(self, parts: Any) -> str:
+        """``a and b`` / ``a、b``."""
+        return ("、" if self.zh else " and ").join(str(p) for p in parts)
 
     def flag(self, value: Any) -> str:
         """Yes or no."""
