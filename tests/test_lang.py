@@ -42,6 +42,9 @@ def test_labels_are_data_for_both_languages() -> None:
     assert en.column("balance", "CNY m") == "balance (CNY m)"
     assert zh.rule("long_age + write_off_priority") == "长账龄应处置尽处置 + 应核尽核"
     assert zh.constraint("tolerance[B005]", "tolerance", "B005") == "普惠小微不良容忍度[B005]"
+    assert zh.constraint("tolerance[B]@2", "tolerance", "B") == "普惠小微不良容忍度[B]（第2期）"
+    assert zh.constraint("profit_max_loss@year1", "profit.max_loss") == "利润损失上限（第1年）"
+    assert zh.constraint("amc_b_capacity", "amc_b.capacity") == "amc_b_capacity"
     with pytest.raises(ValueError, match="en, zh"):
         labels("fr")
 

@@ -512,3 +512,64 @@ def test_cli_report_all_or_nothing(tmp_path: Path, monkeypatch: pytest.MonkeyPat
         main(_report_args(out, "--excel"))
     assert [p.name for p in out.iterdir()] == ["report.html"]  # no xlsx, no scratch folder
     assert (out / "report.html").read_bytes() == before  # the old report left as it was
+
+
+# --------------------------------------------------------------------------- a schedule's report
+
+
+@pytest.fixture(scope="module")
+def schedule() -> Any:
+    from npl_disposal.model.schedule import build_schedule
+
+    ids = [f"L{i}" for i in range(6)]
+    loans = pd.DataFrame({
+        "loan_id": ids, "branch": ["A", "A", "B", "B", "C", "C"],
+        "balance": [1e6, 2e6, 3e6, 4e6, 5e6, 6e6], "provision": [5e5] * 6,
+        "classification": ["loss"] * 6, "npl_age_months": [6.0] * 6,
+        "small_micro": [True] * 6, "inclusive": [True] * 6,
+    })  # fmt: skip
+    rows = [(i, "retain", 3, 1e4, 0.0, 0.0) for i in ids]
+    for t in (1, 2):  # half the loans sell best now, half later; bulk transfer opens in both
+        rows += [(i, "bulk_transfer", t, 4e5 + (1e5 if k % 2 == t - 1 else 0.0), -1e4, 1.0)
+                 for k, i in enumerate(ids)]  # fmt: skip
+        rows += [(i, "write_off", t, 5e4, -2e5, 1.0) for i in ids]
+    options = pd.DataFrame(rows, columns=["loan_id", "channel", "period", "value", "pnl",
+                                          "derecognised"])  # fmt: skip
+    branches = pd.DataFrame({"branch": ["A", "B", "C"], "inclusive_loans": [1e8] * 3,
+                             "profit": [1e7] * 3})  # fmt: skip
+    policy = {"schedule": {"periods": 2}, "bulk_transfer": {"capacity": 1e8, "min_loans": 2},
+              "write_off": {"quota": 1e8, "priority": "none"},
+              "tolerance": {"bank_npl_ratio": 0.02, "at": "every_period"}}  # fmt: skip
+    return build_schedule(loans, policy, options, branches)
+
+
+def test_schedule_report(schedule: Any, tmp_path: Path) -> None:
+    from npl_disposal.reporting import render_schedule_report
+    from npl_disposal.solvers.timing import timing_value
+
+    result = solve(schedule, mode="whole_loan")
+    timing = timing_value(schedule)
+    text = write_report(result, tmp_path, timing=timing).read_text(encoding="utf-8")
+    parsed = _parse(text)
+    assert {"summary", "schedule-mix", "tolerance-path", "wage-pool", "timing",
+            "budgets"} <= set(parsed.tables)  # fmt: skip
+    mix = parsed.frame("schedule-mix")
+    assert list(mix["period"]) == ["period 1", "period 2"]
+    np.testing.assert_allclose(mix["balance (CNY m)"].map(_num).sum(),
+                               round(result.channel_mix()["balance"].sum() / 1e6, 2))  # fmt: skip
+    path = parsed.frame("tolerance-path")
+    assert len(path) == 3 * 2  # every branch at every checked period
+    shown = parsed.frame("timing").set_index("plan")
+    expected = timing.table().set_index("plan")
+    for plan in ("all now", "myopic"):
+        np.testing.assert_allclose(_num(shown.loc[plan, "gain (CNY m)"]),
+                                   round(expected.loc[plan, "gain"] / 1e6, 2))  # fmt: skip
+        np.testing.assert_allclose(_num(shown.loc[plan, "gain_pct"]),
+                                   round(expected.loc[plan, "gain_pct"], 2))  # fmt: skip
+    assert expected.loc["all now", "gain"] > 0  # waiting for the better window pays
+    if HAVE_MPL:
+        assert len(parsed.charts) == 2
+    zh = render_schedule_report(result, timing, lang="zh")
+    assert "处置时机的价值" in zh and "第2期" in zh and "全部首期处置" in zh
+    without = render_schedule_report(result)
+    assert "timing" not in _parse(without).tables

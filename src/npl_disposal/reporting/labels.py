@@ -294,11 +294,21 @@ class Labels:
         return self.rules.get(head, head) + (sep + tail if sep else "")
 
     def constraint(self, name: Any, rule: Any, branch: Any = None) -> str:
-        """A constraint's label: its rule's label (and branch), or its own name if unknown."""
+        """A constraint's label: its rule's label (branch, period), or its own name if unknown.
+
+        A schedule's names end in ``@T`` (period T) or ``@yearN``: ``（第T期）``, ``（第N年）``.
+        """
         if not self.zh or str(rule) not in self.rules:
             return str(name)
         shown = self.rules[str(rule)]
-        return f"{shown}[{branch}]" if isinstance(branch, str) and branch else shown
+        if isinstance(branch, str) and branch:
+            shown += f"[{branch}]"
+        _, at, when = str(name).rpartition("@")
+        if at and when.startswith("year") and when[4:].isdigit():
+            shown += f"（第{when[4:]}年）"
+        elif at and when.isdigit():
+            shown += f"（第{when}期）"
+        return shown
 
     def column(self, name: str, unit: str = "") -> str:
         """A column's header with its unit: ``balance (CNY m)``, ``余额（万元）``."""

@@ -275,7 +275,8 @@ def schedule_by_period(result: AllocationResult, ax: Any = None, lang: str = "en
     periods = list(range(1, last + 2))
     table = mix.pivot_table(index="period", columns="channel", values="balance",
                             aggfunc="sum", fill_value=0.0)  # fmt: skip
-    channels = [c for c in result.problem.channels if c in table.columns]
+    names = grid.column_channel if grid is not None else result.problem.channels
+    channels = [c for c in dict.fromkeys(str(c) for c in names) if c in table.columns]
     table = table.reindex(index=periods, columns=channels).fillna(0.0) / lab.money_scale
     x = np.arange(len(periods))
     bottom = np.zeros(len(periods))

@@ -151,7 +151,9 @@ def loan_tapes(
     sold = sold[sold["channel"].astype(str).isin(_sale_channels(sold["channel"]))]
     by_id = loans.assign(loan_id=loans["loan_id"].astype(str)).set_index("loan_id")
     out: dict[str, LoanTape] = {}
-    ordered = [*SALE_CHANNELS, *_sale_channels(result.problem.channels)]
+    grid = result.problem.schedule
+    names = grid.column_channel if grid is not None else result.problem.channels
+    ordered = [*SALE_CHANNELS, *_sale_channels(names)]
     order = {c: i for i, c in enumerate(dict.fromkeys(ordered))}
     groups = sorted(sold.groupby(["channel", "period"], sort=False).groups,
                     key=lambda k: (order.get(str(k[0]), len(order)), str(k[0]), k[1]))  # fmt: skip
