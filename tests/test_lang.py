@@ -57,6 +57,7 @@ def test_chinese_report(result: AllocationResult) -> None:
     for name in ZH_CHANNELS.values():
         assert f"<td>{name}</td>" in text
     assert "余额（万元）" in text and "处置后不良率（%）" in text and "亿元" in text
+    assert "binding at a zero price" not in text and "紧约束但影子价格为零" in text
     mix = result.channel_mix()
     assert f"{mix.loc['bulk_transfer', 'balance'] / 1e4:,.2f}" in text  # 万元, 2 decimals
     assert "各机构处置方式结构</text>" in text or "matplotlib" not in text  # SVG text

@@ -147,6 +147,8 @@ def _xl_translated(frame: pd.DataFrame, lab: Labels) -> pd.DataFrame:
             out[column] = [v if isnan(v) else word(v) for v in out[column]]
     if "unit" in out:
         out["unit"] = [{"CNY": "元", "loans": "户"}.get(str(u), u) for u in out["unit"]]
+    if "note" in out:
+        out["note"] = [lab.note(v) for v in out["note"]]
     if "item" in out:
         out["item"] = [lab.item(i) for i in out["item"]]
         if "value" in out:

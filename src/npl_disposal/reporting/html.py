@@ -275,6 +275,8 @@ def _budgets_frame(
     for col in ("binding", "binding_lp"):
         if col in table:
             table[col] = [_flag(v, lab) for v in table[col]]
+    if "note" in table:
+        table["note"] = [lab.note(v) for v in table["note"]]
     return table
 
 

@@ -54,6 +54,13 @@ _RULES = {
 #: What a loan rule's label adds in brackets (compliance table).
 _TAILS = {"no other channel": "无其他处置方式", "quota_first": "额度优先"}
 
+#: The constraints table's notes (``solvers.result.NOTES``) in Chinese, by key.
+_NOTES_ZH = {
+    "off": "未启用：该渠道未使用，其预算不适用",
+    "degenerate": "紧约束但影子价格为零：单独放宽此规则不增加价值（另有紧约束限制方案）",
+    "model": "效益工资模型的约束行，不是预算",
+}
+
 #: Column labels (without unit) of every table the reader sees.
 _COLUMNS = {
     "zh": {
@@ -316,6 +323,15 @@ class Labels:
         if not unit:
             return shown
         return f"{shown}（{unit}）" if self.zh else f"{shown} ({unit})"
+
+    def note(self, text: Any) -> str:
+        """A note of the constraints table (``solvers.result.NOTES``) in this language."""
+        if not self.zh or not isinstance(text, str) or not text:
+            return "" if not isinstance(text, str) else text
+        from npl_disposal.solvers.result import NOTES
+
+        keys = {v: k for k, v in NOTES.items()}
+        return _NOTES_ZH.get(keys.get(text, ""), text)
 
     def item(self, name: Any) -> str:
         """A summary item, a status or a mode."""
