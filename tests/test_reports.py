@@ -139,6 +139,13 @@ def test_every_table_present_with_its_rows(result: AllocationResult, report: Pat
     assert rows["compliance"] == len(compliance_table(result))
     detail = disposal_summary(result)
     assert rows["disposal"] == len(detail.groupby(["channel", "branch"], observed=True))
+    packages = _parse(report.read_text(encoding="utf-8")).frame("packages")
+    assert list(packages["package"]) == ["bulk_transfer-p1", "securitisation-p1"]
+    mix = result.channel_mix()
+    np.testing.assert_allclose(
+        packages["balance (CNY m)"].map(_num).to_numpy(),
+        (mix.loc[["bulk_transfer", "securitisation"], "balance"] / 1e6).round(2).to_numpy(),
+    )
 
 
 def test_title_escaped(report: Path) -> None:

@@ -341,6 +341,7 @@ def render_report(
     sections.append(_budgets(result, priced, tables, charts, lab))
     sections += _branches(result, tables, charts, lab)
     sections += _compliance(result, tables, lab)
+    sections.append(_packages(result, lab))
     sections += list(extra_sections)
     if charts:
         sections.append(_curves(result, lab))
@@ -424,6 +425,22 @@ def _compliance(
     disposal = Section(lab.t("disposal"), "disposal")
     disposal.table(_table(tables["disposal"], "disposal", _kinds("disposal"), lab))
     return [compliance, disposal]
+
+
+_PACKAGES = {"package": "text", "channel": "text", "period": "text", "loans": "count",
+             "balance": "money", "accrued_interest": "money", "collateral_value": "money",
+             "collateral_cover": "pct", "mean_age_months": "num", "branches": "count"}  # fmt: skip
+
+
+def _packages(result: AllocationResult, lab: Labels) -> Section:
+    """The packages and pools for sale (what ``report --tapes`` writes a tape for)."""
+    from npl_disposal.reporting.tapes import loan_tapes, packages_table
+
+    section = Section(lab.t("packages"), "packages").note(lab.t("packages_note"))
+    table = packages_table(loan_tapes(result))
+    if not len(table):
+        return section.note(lab.t("no_packages"))
+    return section.table(_table(table, "packages", _PACKAGES, lab))
 
 
 def _curves(result: AllocationResult, lab: Labels) -> Section:
@@ -511,6 +528,7 @@ def render_schedule_report(
                            result.constraints, lab)  # fmt: skip
     sections.append(Section(lab.t("budgets"), "budgets").table(
         _table(frame, "budgets", _BUDGET_KINDS, lab)))
+    sections.append(_packages(result, lab))
     sections += list(extra_sections)
     return _page(lab, title, _meta(result, lab), _chart_notes(charts, lab), sections)
 

@@ -148,6 +148,12 @@ _TEXT: dict[str, dict[str, str]] = {
         "chart_path": "Inclusive NPL ratio of each branch over the horizon",
         "chart_path_x": "period", "chart_path_y": "inclusive NPL ratio (%)",
         "tapes": "Loan tapes", "package_summary": "Package summary",
+        "packages": "Packages and pools for sale",
+        "packages_note": "One package per sale channel (bulk transfer, securitisation, a user "
+                         "channel) and period; 'npl-disposal report --tapes' writes each one's "
+                         "loan tape. Collateral cover: collateral value over the balance in the "
+                         "package; NPL age weighted by balance.",
+        "no_packages": "The plan sells no loan: no package.",
         # command line
         "by_class": "By class", "by_age": "By NPL age", "by_branch": "By branch",
         "ratio_before_title": "Inclusive small/micro NPL ratio by branch (before disposal)",
@@ -209,6 +215,11 @@ _TEXT: dict[str, dict[str, str]] = {
         "chart_path": "各机构普惠小微不良率路径", "chart_path_x": "期次",
         "chart_path_y": "普惠小微不良率（%）",
         "tapes": "贷款明细清单", "package_summary": "资产包概要",
+        "packages": "拟转让资产包与证券化资产池",
+        "packages_note": "每个出售渠道（批量转让、资产证券化、自定义渠道）每期一个资产包；"
+                         "“npl-disposal report --tapes”为每个资产包写出贷款明细清单。"
+                         "抵押覆盖率为抵押物价值与入包余额之比；平均账龄按余额加权。",
+        "no_packages": "本方案未出售贷款，无资产包。",
         # command line
         "by_class": "按五级分类", "by_age": "按不良账龄", "by_branch": "按机构",
         "ratio_before_title": "各机构普惠型小微企业贷款不良率（处置前）",
