@@ -580,3 +580,13 @@ def test_schedule_report(schedule: Any, tmp_path: Path) -> None:
     assert "处置时机的价值" in zh and "第2期" in zh and "全部首期处置" in zh
     without = render_schedule_report(result)
     assert "timing" not in _parse(without).tables
+
+
+def test_extra_sections_escape_text_and_keep_trusted_html(result: AllocationResult) -> None:
+    from npl_disposal.reporting.html import Section
+
+    extra = Section("Risk <b>", "risk").note("a < b").html("<p id='frag'>kept</p>")
+    text = render_report(result, extra_sections=[extra, Section("").html("<hr id='bare'>")])
+    assert "<h2>Risk &lt;b&gt;</h2>" in text and "a &lt; b" in text
+    assert "<p id='frag'>kept</p>" in text and "<h2></h2>" not in text
+    assert text.index('id="section-risk"') < text.index("<hr id='bare'>")

@@ -87,7 +87,7 @@ class Chart:
 
 @dataclass(frozen=True)
 class Block:
-    """One piece of a section: a ``note`` (text), a ``table`` or a ``chart``."""
+    """One piece of a section: a ``note`` (text), a ``table``, a ``chart`` or ``html``."""
 
     kind: str
     value: Any
@@ -95,7 +95,10 @@ class Block:
 
 @dataclass
 class Section:
-    """A ``<section>`` of the report: a heading and its blocks, in order."""
+    """A ``<section>`` of the report: a heading (none when empty) and its blocks, in order.
+
+    ``render_report(..., extra_sections=[...])`` adds sections after the tables.
+    """
 
     title: str
     id: str = ""
@@ -109,6 +112,13 @@ class Section:
     def table(self, table: Table) -> Section:
         """Add a table."""
         self.blocks.append(Block("table", table))
+        return self
+
+    def html(self, fragment: str) -> Section:
+        """Add an HTML fragment as is: for sections built by library code, which escapes it."""
+        from markupsafe import Markup
+
+        self.blocks.append(Block("html", Markup(fragment)))
         return self
 
     def chart(self, chart: Chart | str) -> Section:
