@@ -22,7 +22,7 @@ from npl_disposal.io.tables import (
     source_name,
 )
 
-__all__ = ["channel_order", "read_options"]
+__all__ = ["channel_order", "portfolio_rows", "read_options"]
 
 def read_options(source: TableSource, portfolio: Portfolio) -> pd.DataFrame:
     """Read and validate an options table against the portfolio.
@@ -34,7 +34,7 @@ def read_options(source: TableSource, portfolio: Portfolio) -> pd.DataFrame:
     """
     name = source_name(source, "options")
     frame = read_table(source, OPTION_COLUMNS)
-    own = _portfolio_rows(frame, portfolio)
+    own = portfolio_rows(frame, portfolio)
     if "loan_id" in frame and own is None:  # as text once: the log's labels and cleaning share it
         frame["loan_id"] = frame["loan_id"].astype("string")
     log = ProblemLog(name, frame["loan_id"].array if "loan_id" in frame else None)
@@ -89,7 +89,7 @@ def read_options(source: TableSource, portfolio: Portfolio) -> pd.DataFrame:
     return frame
 
 
-def _portfolio_rows(frame: pd.DataFrame, portfolio: Portfolio) -> np.ndarray | None:
+def portfolio_rows(frame: pd.DataFrame, portfolio: Portfolio) -> np.ndarray | None:
     """Each option's loan row when its ids are the portfolio's, in portfolio order.
 
     ``value_options`` writes the options so (the portfolio's own id objects,

@@ -83,7 +83,7 @@ class ScheduleResult(AllocationResult):
         mix = self.channel_mix()
         table = mix.pivot_table(index="channel", columns="period", values="balance",
                                 aggfunc="sum", fill_value=0.0, sort=False) / 1e6  # fmt: skip
-        table = table.reindex(sorted(table.columns), axis=1)
+        table = table.reindex(range(1, periods + 2), axis=1, fill_value=0.0)  # every period
         lines.append("  balance disposed, CNY m: " + "  ".join(
             f"period {t}" if t <= periods else "kept" for t in table.columns))  # fmt: skip
         for channel, row in table.iterrows():
