@@ -183,7 +183,13 @@ def tolerance_before_after(result: AllocationResult, ax: Any = None, lang: str =
     """Inclusive small/micro NPL ratio per branch before and after the plan, with the threshold."""
     lab = labels(lang)
     ax = _axes(ax)
-    figures = result.branch_figures()
+    _before_after(ax, result.branch_figures(), lab)
+    ax.set_title(lab.t("chart_tol"))
+    return _finish(ax, lab)
+
+
+def _before_after(ax: Any, figures: pd.DataFrame, lab: Labels) -> None:
+    """Bars of ``ratio_before`` and ``ratio_after`` per branch, and the threshold."""
     branches = figures["branch"].astype(str).tolist()
     x = np.arange(len(branches))
     width = 0.4
@@ -197,9 +203,7 @@ def tolerance_before_after(result: AllocationResult, ax: Any = None, lang: str =
                    label=lab.t("threshold"))  # fmt: skip
     _ticks(ax, branches)
     ax.set_ylabel(lab.t("chart_tol_y"))
-    ax.set_title(lab.t("chart_tol"))
     ax.legend(fontsize="small", frameon=False)
-    return _finish(ax, lab)
 
 
 def recovery_by_age(
@@ -293,12 +297,24 @@ def schedule_by_period(result: AllocationResult, ax: Any = None, lang: str = "en
 
 
 def tolerance_path(result: AllocationResult, ax: Any = None, lang: str = "en") -> Any:
-    """A schedule's inclusive NPL ratio per branch at each checked period, and the threshold."""
+    """A schedule's inclusive NPL ratio per branch at each checked period, and the threshold.
+
+    With one checked period (the tolerance held at year end of a one-year horizon), the
+    ratio before and after disposal per branch instead, as bars.
+    """
     lab = labels(lang)
     ax = _axes(ax)
     figures = result.branch_figures()
     if "period" not in figures:  # a one-period plan: one point per branch
         figures = figures.assign(period=1)
+    if figures["period"].nunique() == 1:  # one checked period: before and after, per branch
+        grid = result.problem.schedule
+        last = grid.horizon.periods if grid is not None else 1
+        _before_after(ax, figures, lab)
+        when = lab.period(figures["period"].iloc[0], last)
+        ax.set_title(f"{lab.t('chart_path')}（{when}）" if lab.zh else
+                     f"{lab.t('chart_path')} ({when})")  # fmt: skip
+        return _finish(ax, lab)
     for branch, rows in figures.groupby("branch", sort=True):
         rows = rows.sort_values("period")
         ax.plot(rows["period"], rows["ratio_after"] * 100, marker="o", label=str(branch))
