@@ -481,7 +481,7 @@ def test_cli_report_writes_html_and_workbook(
     assert "report.xlsx" in capsys.readouterr().out
     book = openpyxl.load_workbook(out / "report.xlsx", read_only=True)
     assert book.sheetnames == [WORKBOOK_SHEETS[t] for t in (*TABLE_IDS, "plan")]
-    plan = pd.read_excel(out / "report.xlsx", sheet_name=WORKBOOK_SHEETS["plan"])
+    plan = pd.read_excel(out / "report.xlsx", sheet_name=WORKBOOK_SHEETS["plan"], engine="openpyxl")
     assert plan.groupby("loan_id")["share"].sum().round(9).eq(1).all()
 
 
