@@ -16,7 +16,7 @@ from npl_disposal.cli._exits import (
     EXIT_NO_PLAN,
     EXIT_OK,
 )
-from npl_disposal.cli._show import print_plan, print_portfolio, print_table
+from npl_disposal.cli._show import plan_headline, print_plan, print_portfolio, print_table
 from npl_disposal.cli.progress import PlainRenderer, Progress
 from npl_disposal.datasets import sample_path, write_sample
 from npl_disposal.exceptions import ExcelUnavailableError, PolicyError
@@ -37,6 +37,8 @@ from npl_disposal.model.schedule import build_schedule
 from npl_disposal.policy import Policy, load_policy
 from npl_disposal.reporting.excel import WORKBOOK_NAME, render_workbook, require_openpyxl
 from npl_disposal.reporting.html import REPORT_NAME, render_report
+from npl_disposal.reporting.labels import labels
+from npl_disposal.reporting.tapes import TAPES_FOLDER, folder_writer, loan_tapes, tape_files
 from npl_disposal.solvers.backends import get_backend
 from npl_disposal.solvers.result import AllocationResult, Status
 from npl_disposal.solvers.schedule_result import ScheduleResult
@@ -230,18 +232,25 @@ def cmd_report(args: argparse.Namespace) -> int:
                            progress=_solver_notes(reporter))  # fmt: skip
             if not math.isfinite(priced.objective):  # no LP within the limit: no shadow prices
                 priced = result
+    lang = getattr(args, "lang", "en")
     with reporter.stage("figures"):
-        html = render_report(result, title=args.title, priced=priced)
+        html = render_report(result, title=args.title, priced=priced, lang=lang)
         files: dict[str, Callable[[Path], object]] = {
             REPORT_NAME: lambda p: p.write_text(html, encoding="utf-8")
         }
         if excel:
-            workbook = render_workbook(result, title=args.title, priced=priced)
+            workbook = render_workbook(result, title=args.title, priced=priced, lang=lang)
             files[WORKBOOK_NAME] = lambda p: p.write_bytes(workbook)
+        tapes = loan_tapes(result) if getattr(args, "tapes", False) else None
+        if tapes is not None:
+            files[TAPES_FOLDER] = folder_writer(tape_files(tapes, lang, excel))
     _write(reporter, Path(args.out), files)
     args.written = True
-    print(result.summary())
-    print(f"wrote {' and '.join(str(Path(args.out) / name) for name in files)}")
+    lab = labels(lang)
+    print(plan_headline(result, lang))
+    print(f"{lab.t('cli_wrote')} {lab.joined(Path(args.out) / name for name in files)}")
+    if tapes is not None:
+        print(lab.t("cli_tapes", n=len(tapes), folder=Path(args.out) / TAPES_FOLDER))
     if why_not:
         print(f"{WORKBOOK_NAME} not written: {why_not}")
     return EXIT_OK
@@ -300,14 +309,14 @@ def cmd_tolerance(args: argparse.Namespace) -> int:
     columns = ["branch", "ratio_before", "ratio_after", "threshold", "within", "headroom",
                "inclusive_npl", "inclusive_loans", "derecognised"]  # fmt: skip
     table = figures[columns]
-    when = "after the plan" if plan is not None else "today (before disposal)"
-    print_table(f"Inclusive small/micro NPL tolerance {when}", table.set_index("branch"),
-                 ("headroom", "inclusive_npl", "inclusive_loans", "derecognised"))  # fmt: skip
+    lab = labels(getattr(args, "lang", "en"))
+    title = lab.t("tol_after" if plan is not None else "tol_today")
+    print_table(title, table.set_index("branch"),
+                ("headroom", "inclusive_npl", "inclusive_loans", "derecognised"),
+                lab.lang)  # fmt: skip
     outside = table.loc[~table["within"], "branch"].tolist()
-    print(
-        f"\n{len(outside)} branch(es) outside tolerance"
-        + (f": {', '.join(outside)}" if outside else "")
-    )
+    print("\n" + lab.t("tol_outside", n=len(outside))
+          + (f": {', '.join(outside)}" if outside else ""))  # fmt: skip
     if args.out:
         write_file(args.out, lambda p: table.to_csv(p, index=False, encoding=args.encoding))
         args.written = True
@@ -317,7 +326,7 @@ def cmd_tolerance(args: argparse.Namespace) -> int:
 def cmd_check(args: argparse.Namespace) -> int:
     """Validate a portfolio (and branch table) and print its summaries."""
     portfolio = read_portfolio(args.portfolio, branches=args.branches)
-    print_portfolio(portfolio)
+    print_portfolio(portfolio, getattr(args, "lang", "en"))
     return EXIT_OK
 
 
@@ -328,20 +337,25 @@ def cmd_demo(args: argparse.Namespace) -> int:
     with reporter.stage("read"):
         portfolio = read_portfolio(sample_path("portfolio.csv"), sample_path("branches.csv"))
         policy = load_policy(sample_path("policy.toml"))
-    print("npl-disposal demo: the bundled synthetic sample\n")
-    print_portfolio(portfolio)
+    lang = getattr(args, "lang", "en")
+    lab = labels(lang)
+    print(lab.t("demo_title") + "\n")
+    print_portfolio(portfolio, lang)
     with reporter.stage("value"):
         options = value_options(portfolio, policy=policy)
-    print(f"\nValued every channel of every loan: {len(options):,} eligible options")
+    print("\n" + lab.t("demo_valued", n=f"{len(options):,}"))
     with reporter.stage("build"):
         problem = build_problem(portfolio, policy, options)
-    print(problem.summary() + "\n")
+    print((problem.summary() if not lab.zh else lab.t(
+        "demo_problem", n=f"{problem.n_loans:,}", m=problem.n_channels,
+        options=f"{int(problem.eligible.sum()):,}", forced=f"{int(problem.forced_out.sum()):,}"))
+        + "\n")  # fmt: skip
     with reporter.stage("solve") as stage:
         result = solve(problem, progress=notes)
         stage.result = _outcome(result)
     with reporter.stage("price"):  # the LP relaxation's shadow prices
         priced = solve(problem, mode="fractional", progress=notes)
-    print_plan(result, priced)
+    print_plan(result, priced, lang)
     _demo_schedule(portfolio, reporter, notes)
     return EXIT_OK
 

@@ -54,11 +54,13 @@ def money(x: object, digits: int = 3) -> str:
     return f"{float(x) + 0.0:,.{digits}f}"  # type: ignore[arg-type]
 
 
-def readable(frame: pd.DataFrame, money_columns: Iterable[str] = ()) -> pd.DataFrame:
+def readable(
+    frame: pd.DataFrame, money_columns: Iterable[str] = (), digits: int = 3
+) -> pd.DataFrame:
     """``frame`` as text: ratios in percent, counts whole, other numbers with 3 decimals.
 
-    ``money_columns`` (already in CNY millions) and other number columns get three
-    decimals; text, yes/no and the index are left as they are.
+    ``money_columns`` (already in the unit shown) and other number columns get
+    ``digits`` decimals; text, yes/no and the index are left as they are.
     """
     shown = frame.copy()
     for name in shown.columns:
@@ -73,5 +75,5 @@ def readable(frame: pd.DataFrame, money_columns: Iterable[str] = ()) -> pd.DataF
         elif key in COUNT_COLUMNS:
             shown[name] = column.map(count).astype(object)
         else:
-            shown[name] = column.map(money).astype(object)
+            shown[name] = column.map(lambda x: money(x, digits)).astype(object)
     return shown

@@ -75,6 +75,17 @@ def _plan_arguments(command: argparse.ArgumentParser) -> None:
     _progress_arguments(command)
 
 
+def _lang_argument(command: argparse.ArgumentParser, what: str) -> None:
+    """``--lang``: the language of what a person reads (files keep their English columns)."""
+    command.add_argument(
+        "--lang",
+        choices=["en", "zh"],
+        default="en",
+        help=f"language of {what}: en (default; money in CNY m) or zh (中文; money in 万元, "
+        "totals in 亿元); CSV and JSON files keep their English column names and keys",
+    )
+
+
 def _progress_arguments(command: argparse.ArgumentParser) -> None:
     """``--progress`` and ``-v/--verbose``: stages and seconds on standard error."""
     command.add_argument(
@@ -113,11 +124,13 @@ def build_parser() -> argparse.ArgumentParser:
 
     demo = sub.add_parser("demo", help="run the whole job on the bundled sample")
     _progress_arguments(demo)
+    _lang_argument(demo, "the printed tables")
     demo.set_defaults(func=commands.cmd_demo)
 
     check = sub.add_parser("check", help="validate a portfolio and print its summaries")
     check.add_argument("portfolio", help="loans: CSV, Parquet or Excel")
     check.add_argument("--branches", help="branch table: CSV, Parquet or Excel")
+    _lang_argument(check, "the printed tables")
     check.set_defaults(func=commands.cmd_check)
 
     plan = sub.add_parser("plan", help="allocate every loan to a disposal channel")
@@ -132,6 +145,14 @@ def build_parser() -> argparse.ArgumentParser:
         help=f"also write {WORKBOOK_NAME} (default: when openpyxl is installed; --excel "
         "without it is an error); --no-excel: the HTML report only",
     )
+    report.add_argument(
+        "--tapes",
+        action="store_true",
+        help="also write tapes/: a loan tape per bulk-transfer package and securitisation "
+        "pool (and per user channel and window): PACKAGE.csv (UTF-8 with BOM), PACKAGE.xlsx "
+        "with a one-page summary (with openpyxl), packages.csv and fields.csv",
+    )
+    _lang_argument(report, "the report, the workbook and the tapes' workbooks")
     report.set_defaults(func=commands.cmd_report)
     for command in (plan, report):
         _plan_arguments(command)
@@ -154,6 +175,7 @@ def build_parser() -> argparse.ArgumentParser:
     tolerance.add_argument("--options", help="options table of the plan (default: own valuation)")
     tolerance.add_argument("--out", help="CSV to write the table to")
     _encoding_argument(tolerance)
+    _lang_argument(tolerance, "the printed table")
     tolerance.set_defaults(func=commands.cmd_tolerance)
 
     migration = sub.add_parser("migration", help="estimate a migration matrix from a history")
