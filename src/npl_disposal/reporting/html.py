@@ -272,7 +272,8 @@ def _budgets_frame(
             _money(v, lab) if u == "CNY" else _count(v, lab)
             for v, u in zip(table[col], table["unit"], strict=True)
         ]
-    table["level"] = ["" if isnan(v) else f"{float(v) + 0.0:.2f}".replace("-0.00", "0.00") for v in table["level"]]
+    table["level"] = ["" if isnan(v) else f"{abs(float(v)) if abs(float(v)) < 5e-3 else v:.2f}"
+                      for v in table["level"]]  # fmt: skip
     table["fixed_costs"] = [_costs(text, lab) for text in table["fixed_costs"]]
     table["unit"] = np.where(table["unit"] == "CNY", money_unit, lab.item("loans"))
     table["shadow_price"] = [
