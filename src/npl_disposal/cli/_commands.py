@@ -356,17 +356,17 @@ def cmd_demo(args: argparse.Namespace) -> int:
     with reporter.stage("price"):  # the LP relaxation's shadow prices
         priced = solve(problem, mode="fractional", progress=notes)
     print_plan(result, priced, lang)
-    _demo_schedule(portfolio, reporter, notes)
+    _demo_schedule(portfolio, reporter, notes, lang)
     return EXIT_OK
 
 
 def _demo_schedule(
-    portfolio: Portfolio, reporter: Progress, notes: Callable[[str], None] | None
+    portfolio: Portfolio, reporter: Progress, notes: Callable[[str], None] | None, lang: str
 ) -> None:
     """The sample over four quarters, and what its timing is worth against two baselines."""
+    lab = labels(lang)
     policy = load_policy(sample_path("schedule_policy.toml"))
-    print("\nThe same sample over four quarters (schedule_policy.toml: AMC windows in Q1 and "
-          "Q3, a securitisation issue in Q4):")  # fmt: skip
+    print("\n" + lab.t("demo_schedule"))
     with reporter.stage("value over time"):
         valued = value_schedule(portfolio, 4, 3, policy=policy)
     with reporter.stage("build schedule"):
@@ -374,10 +374,22 @@ def _demo_schedule(
     with reporter.stage("solve schedule") as stage:
         result = solve(problem, progress=notes)
         stage.result = _outcome(result)
-    print(result.summary())
     with reporter.stage("baselines"):
         timing = timing_value(problem, result)
-    print("\n" + timing.summary())
+    if not lab.zh:
+        print(result.summary())
+        print("\n" + timing.summary())
+        return
+    print(plan_headline(result, lang))
+    table = result.channel_mix().pivot_table(index="channel", columns="period", values="balance",
+                                             aggfunc="sum", fill_value=0.0, sort=False)  # fmt: skip
+    table = table.reindex(range(1, 6), axis=1, fill_value=0.0)
+    table.columns = [*(f"第{t}期" for t in range(1, 5)), lab.item("kept")]
+    print_table(lab.t("schedule_mix"), table, tuple(table.columns), lang)
+    values = timing.table().set_index("plan")[["value", "gain"]]
+    values["share"] = values["gain"] / values["value"].abs()
+    values.index = [lab.item(p) for p in values.index]
+    print_table(lab.t("timing"), values, ("value", "gain"), lang)
 
 
 def cmd_sample(args: argparse.Namespace) -> int:

@@ -167,6 +167,8 @@ _TEXT: dict[str, dict[str, str]] = {
         "tol_today": "Inclusive small/micro NPL tolerance today (before disposal)",
         "tol_outside": "{n} branch(es) outside tolerance",
         "demo_title": "npl-disposal demo: the bundled synthetic sample",
+        "demo_schedule": "The same sample over four quarters (schedule_policy.toml: AMC windows "
+                         "in Q1 and Q3, a securitisation issue in Q4):",
         "demo_valued": "Valued every channel of every loan: {n} eligible options",
     },
     "zh": {
@@ -238,6 +240,8 @@ _TEXT: dict[str, dict[str, str]] = {
         "tol_today": "当前（处置前）普惠型小微企业贷款不良容忍度",
         "tol_outside": "超出容忍度的机构 {n} 家",
         "demo_title": "npl-disposal 演示：内置的模拟样本",
+        "demo_schedule": "同一样本按四个季度分期处置（schedule_policy.toml：第1、3季度为"
+                         "资产管理公司批量转让窗口，第4季度发行一期资产证券化）：",
         "demo_valued": "已对每笔贷款的每种处置方式估值：可选方案 {n} 项",
         "demo_problem": "贷款 {n} 笔 × 处置方式 {m} 种（可选方案 {options} 项）；"
                         "必须出表（长账龄或应核尽核）{forced} 笔",
