@@ -337,3 +337,17 @@ def test_waiting_for_a_window_is_worth_its_value() -> None:
     assert timing.all_now == pytest.approx(90.0)
     assert timing.myopic == pytest.approx(90.0)  # it writes off in period 1, not foreseeing
     assert "schedule gains 0.00 (33.33%)" in timing.summary()
+
+
+def test_the_report_of_a_schedule_shows_what_timing_is_worth(tmp_path: Any) -> None:
+    from npl_disposal.cli import main
+    from npl_disposal.datasets import sample_path
+
+    out = tmp_path / "report"
+    args = ["report", str(sample_path("portfolio.csv")), "--branches",
+            str(sample_path("branches.csv")), "--policy", str(sample_path("schedule_policy.toml")),
+            "--out", str(out), "--no-excel"]  # fmt: skip
+    assert main(args) == 0
+    html = (out / "report.html").read_text(encoding="utf-8")
+    assert "What timing is worth" in html and "myopic" in html and "all now" in html
+    assert "Balance disposed per channel and period" in html

@@ -233,8 +233,12 @@ def cmd_report(args: argparse.Namespace) -> int:
             if not math.isfinite(priced.objective):  # no LP within the limit: no shadow prices
                 priced = result
     lang = getattr(args, "lang", "en")
+    timing = None
+    if isinstance(result, ScheduleResult) and result.mode == "whole_loan":
+        with reporter.stage("baselines"):  # what the schedule's timing is worth
+            timing = timing_value(result.problem, result, time_limit=args.time_limit)
     with reporter.stage("figures"):
-        html = render_report(result, title=args.title, priced=priced, lang=lang)
+        html = render_report(result, title=args.title, priced=priced, lang=lang, timing=timing)
         files: dict[str, Callable[[Path], object]] = {
             REPORT_NAME: lambda p: p.write_text(html, encoding="utf-8")
         }

@@ -135,7 +135,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     plan = sub.add_parser("plan", help="allocate every loan to a disposal channel")
     report = sub.add_parser(
-        "report", help="plan and write a self-contained HTML report and an Excel workbook"
+        "report", help="plan and write a self-contained HTML report and an Excel workbook "
+        "(a whole-loan schedule: with its gain over all-now and myopic plans)",
     )
     report.add_argument("--title", help="report title")
     report.add_argument(
