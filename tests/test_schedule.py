@@ -11,13 +11,14 @@
 from __future__ import annotations
 
 import copy
+import dataclasses
 import json
 from typing import Any
 
 import numpy as np
 import pandas as pd
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, assume, given, settings
 
 from npl_disposal import (
     InfeasiblePolicyError,
@@ -87,6 +88,31 @@ def test_a_plain_model_of_all_periods_has_the_same_optimum(case: ScheduleCase) -
             continue
         assert got is not None, "no schedule, but the plain model has one"
         assert got.objective == pytest.approx(expected, rel=1e-6, abs=1e-2)
+
+
+@settings(max_examples=30, **SETTINGS)
+@given(case=schedule_tables(max_loans=8))
+def test_windows_searched_best_bound_first_on_a_sample_keep_the_optimum(
+    case: ScheduleCase,
+) -> None:
+    """A sample of two loans prices the relaxation and bounds each on/off combination, so
+    combinations are pruned on sampled bounds: the optimum must still be the plain model's."""
+    from npl_disposal.solvers._whole_loan import solve_whole_loan
+
+    assume(len(case.loans) > 3)
+    total = float(case.loans["balance"].sum())
+    policy = copy.deepcopy(case.policy)  # windows wherever the case has none: on/off blocks
+    policy.setdefault("bulk_transfer", {"capacity": total, "min_loans": 1})
+    policy.setdefault("securitisation", {"max_pool": total, "min_pool": 0.0, "fixed_cost": 5e3})
+    case = dataclasses.replace(case, policy=policy)
+    problem = case.build()
+    expected = reference_optimum(case, whole_loan=True)
+    if expected is None:
+        return
+    outcome = solve_whole_loan(problem, 60.0, sample=2, free_target=1)
+    assert outcome.status == "optimal"
+    assert outcome.objective == pytest.approx(expected, rel=1e-6, abs=1e-2)
+    assert outcome.bound >= expected - 1e-6 * abs(expected) - 1e-2
 
 
 @settings(max_examples=25, **SETTINGS)

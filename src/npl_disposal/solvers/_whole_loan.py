@@ -376,9 +376,18 @@ def _solve_combo(
         if free.sum() <= max_free:
             exact = _exact_milp(problem, free, allowed, loss, deadline, mip_gap, combo)
             if exact is not None:
-                if found is None or exact[2] > found[2]:
-                    found = exact[:3]
-                bound = min(bound, max(exact[3], value))
+                plan, milp_bound = exact
+                if plan is not None and (found is None or plan[2] > found[2]):
+                    found = plan
+                bound = min(bound, max(milp_bound, value))
+    elif not math.isfinite(value) and problem.n_loans <= max_free and _left(deadline):
+        # No plan to fix reduced costs against: the MILP of every loan settles the combination
+        # (a combination the LP can meet only with split loans has no plan, and bound -inf).
+        every = np.ones(problem.n_loans, dtype=bool)
+        exact = _exact_milp(problem, every, problem.eligible, loss, deadline, mip_gap, combo)
+        if exact is not None:
+            found, milp_bound = exact
+            bound = min(bound, milp_bound if found is None else max(milp_bound, found[2]))
     return found, bound, lp
 
 
@@ -504,6 +513,10 @@ def repair(
         count *= 4
 
 
+def _left(deadline: float) -> bool:
+    return time.perf_counter() < deadline
+
+
 def _without(shares: np.ndarray, loans: np.ndarray) -> np.ndarray:
     """A copy of the ``shares`` grid with the rows of mask ``loans`` at zero.
 
@@ -524,8 +537,12 @@ def _exact_milp(
     deadline: float,
     mip_gap: float,
     combo: np.ndarray | None,
-) -> tuple[np.ndarray, np.ndarray, float, float] | None:
-    """MILP over the loans reduced-cost fixing left open; the rest at their best option."""
+) -> tuple[Found | None, float] | None:
+    """MILP over the loans reduced-cost fixing left open; the rest at their best option.
+
+    Its plan (None: the MILP has none) and bound (CNY yuan; -inf when infeasible); None
+    when it stopped without an answer.
+    """
     base = argmax_shares(-np.where(problem.eligible, loss, np.inf))
     fixed = _without(base, free)
     restricted = restricted_model(
@@ -538,10 +555,12 @@ def _exact_milp(
         mip_gap=1e-9,
         abs_gap=0.5 * mip_gap * total * MONEY_SCALE,
     )
+    if sol.status == "infeasible":
+        return None, -math.inf
     if not sol.x.size:
         return None
     shares = shares_from(problem, restricted, np.round(sol.x), base)
     y = block_levels(problem, sol.x[restricted.n_x : restricted.n_x + restricted.n_blocks])
     constant = float((problem.value * fixed).sum())
     bound = -sol.bound / MONEY_SCALE + constant if math.isfinite(sol.bound) else math.inf
-    return shares, y, plan_value(problem, shares, y), bound
+    return (shares, y, plan_value(problem, shares, y)), bound
