@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import gc
 import os
 import signal
 import sys
@@ -137,9 +138,14 @@ def run() -> int:
 
     A job runs one large plan, so memory its steps free is kept for the next step
     rather than faulted in afresh (:func:`npl_disposal.keep_freed_memory`), and the
-    process ends without tearing that plan down object by object.
+    process ends without tearing that plan down object by object. The cyclic garbage
+    collector is off for the run: a plan's large objects are arrays and frames freed by
+    reference counting, and the few objects left in cycles (about 1,500 at 100,000
+    loans) are freed with the process, while the collector's passes over every object
+    the imports and the tables create cost 0.05-0.15 s of CPU at 100,000 loans.
     """
     keep_freed_memory()
+    gc.disable()
     _end_process(main())
 
 
