@@ -520,15 +520,16 @@ def _to_bool(raw: pd.Series, col: Column, log: ProblemLog) -> pd.Series:
         return raw.astype(bool)
     # Distinct spellings first (a handful in a million rows), then each one cleaned.
     codes, uniques = pd.factorize(raw.astype("string"))
-    spelled = [str(u).strip().lower() for u in uniques]
-    mapped = np.array([BOOL_ALIASES.get(u, None) for u in spelled] + [None], dtype=object)
-    parsed = mapped[codes]  # code -1 (missing) takes the trailing None
-    bad = pd.isna(parsed) & (codes >= 0)
+    mapped = [BOOL_ALIASES.get(str(u).strip().lower(), None) for u in uniques]
+    # Per spelling, then per cell through the codes (code -1, missing, takes the last entry).
+    known = np.array([m is not None for m in mapped] + [False])
+    true = np.array([m is True for m in mapped] + [False])
+    bad = ~known[codes] & (codes >= 0)
     log.flag(bad, col.name, raw, "not a yes/no value", BOOL_ALLOWED)
     missing = codes < 0
     if col.required:
         log.flag(missing, col.name, raw, "missing", BOOL_ALLOWED)
-    return pd.Series(np.where(pd.isna(parsed), False, parsed).astype(bool), index=raw.index)
+    return pd.Series(true[codes], index=raw.index)
 
 
 def _to_class(raw: pd.Series, col: Column, log: ProblemLog) -> pd.Series:
