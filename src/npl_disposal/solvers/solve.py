@@ -172,6 +172,11 @@ def explain_infeasibility(problem: AllocationProblem) -> pd.DataFrame:
     return explain(problem.rows, outcome.shortfall)
 
 
+def risk_blocks(problem: AllocationProblem) -> np.ndarray:
+    """Mask of the blocks of the tail model (their weights are the tail mean's, less a constant)."""
+    return np.array([b.name.startswith("risk_") for b in problem.blocks], dtype=bool)
+
+
 def _no_plan(problem: AllocationProblem, mode: str, report: SolverReport) -> AllocationResult:
     empty = pd.DataFrame({"loan_id": [], "channel": [], "share": []})
     verification = Verification(pd.DataFrame(), math.nan, {})
@@ -195,17 +200,24 @@ def _result(
     else:
         plan, keys = plan_with_keys(problem, shares)
         whole = mode == "whole_loan"
+        scenarios = problem.risk.scenarios if problem.risk is not None else None
         verification = verify_plan(problem.portfolio, problem.policy, problem.options, plan,
-                                   on=blocks, whole_loan=whole, keys=keys)  # fmt: skip
+                                   on=blocks, whole_loan=whole, keys=keys,
+                                   scenarios=scenarios)  # fmt: skip
     if not verification.ok:
         raise SolverError(
             "the solver returned a plan that breaks the policy; this is a bug in npl_disposal, "
             "please report it with the input files:\n" + verification.summary()
         )
     # With [wage_pool] weight the objective also weighs the modelled wage-pool fall.
-    weighed = ~problem.switches
+    # With [risk] aversion it adds aversion x the tail mean recomputed by sorting.
+    weighed = ~problem.switches & ~risk_blocks(problem)
     objective = verification.objective + float(problem.block_cost[weighed] @ outcome.y[weighed])
-    bound = max(outcome.bound, objective)
+    offset = 0.0
+    if problem.risk is not None and verification.risk is not None:
+        objective += problem.risk.section.aversion * verification.risk.tail_mean
+        offset = problem.risk.offset
+    bound = max(outcome.bound + offset, objective)
     gap = (bound - objective) / max(abs(bound), 1.0)
     status = (
         Status.OPTIMAL if gap <= max(mip_gap, 1e-9) or mode == "fractional" else Status.FEASIBLE
