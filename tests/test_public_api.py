@@ -37,6 +37,10 @@ EXPECTED = {
     "read_options",
     "read_portfolio",
     "value_options",
+    # recovery scenarios
+    "RiskFigures",
+    "Scenarios",
+    "read_scenarios",
     # the problem, its solution and its check
     "AllocationProblem",
     "AllocationResult",

@@ -19,7 +19,9 @@ from npl_disposal.exceptions import (
 )
 from npl_disposal.io.options import read_options
 from npl_disposal.io.portfolio import Portfolio, read_branches, read_loans, read_portfolio
+from npl_disposal.io.scenarios import Scenarios, read_scenarios
 from npl_disposal.model.problem import AllocationProblem, build_problem
+from npl_disposal.model.risk_verify import RiskFigures
 from npl_disposal.model.verify import Verification, verify_plan
 from npl_disposal.policy import Policy, load_policy
 from npl_disposal.solvers.result import AllocationResult, SolverReport, Status
@@ -45,6 +47,8 @@ __all__ = [
     "PolicyError",
     "Portfolio",
     "PortfolioValidationError",
+    "RiskFigures",
+    "Scenarios",
     "SolverError",
     "SolverReport",
     "SolverUnavailableError",
@@ -60,6 +64,7 @@ __all__ = [
     "read_loans",
     "read_options",
     "read_portfolio",
+    "read_scenarios",
     "release_memory",
     "solve",
     "value_options",

@@ -25,6 +25,7 @@ import pandas as pd
 from npl_disposal.exceptions import InfeasiblePolicyError, PolicyError, SolverError
 from npl_disposal.model.diagnose import explain, precheck
 from npl_disposal.model.problem import AllocationProblem
+from npl_disposal.model.risk_diagnose import tail_floor_conflict
 from npl_disposal.model.schedule_verify import verify_schedule
 from npl_disposal.model.verify import Verification, verify_plan
 from npl_disposal.policy import Policy
@@ -166,8 +167,13 @@ def explain_infeasibility(problem: AllocationProblem) -> pd.DataFrame:
     """The rules the elastic relaxation had to miss, with the amounts (least total miss).
 
     The relaxation lets every row be missed at a price; its misses are worded by each
-    row's rule (:func:`~npl_disposal.model.diagnose.explain`).
+    row's rule (:func:`~npl_disposal.model.diagnose.explain`). A ``[risk]
+    min_tail_value`` above the most the plan's tail mean can reach under the other
+    rules is named with both amounts.
     """
+    unreachable = tail_floor_conflict(problem)
+    if unreachable is not None:
+        return unreachable
     outcome = solve_fractional(problem, phase_one=True)
     return explain(problem.rows, outcome.shortfall)
 
