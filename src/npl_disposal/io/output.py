@@ -44,7 +44,7 @@ Writer = Callable[[Path], object]
 #: is not replaced.
 OUTPUT_NAMES = frozenset({
     "plan.csv", "branches.csv", "summary.json", "report.html", "report.xlsx",
-    "partitions.csv",
+    "partitions.csv", "frontier.csv", "frontier.png",
 })  # fmt: skip
 #: Files a desktop leaves in folders, replaced with the folder.
 _LITTER = frozenset({".DS_Store", "Thumbs.db", "desktop.ini"})

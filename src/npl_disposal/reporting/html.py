@@ -25,6 +25,7 @@ import pandas as pd
 
 from npl_disposal.io.output import write_atomically
 from npl_disposal.reporting.plots import PLOT_HINT
+from npl_disposal.reporting.risk import risk_html
 from npl_disposal.reporting.tables import (
     BUDGETS_GUIDE,
     COLUMNS,
@@ -219,6 +220,7 @@ def render_report(
     parts += _branches(result, tables, charts)
     parts += _compliance(result, tables)
     parts += _curves(result) if charts else []
+    parts += risk_html(result, charts)
     parts.append("</body></html>")
     return "\n".join(parts) + "\n"
 
