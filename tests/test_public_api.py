@@ -39,8 +39,12 @@ EXPECTED = {
     "value_options",
     # recovery scenarios
     "RiskFigures",
+    "RiskFrontier",
     "Scenarios",
+    "Stress",
     "read_scenarios",
+    "risk_frontier",
+    "stress_scenarios",
     # the problem, its solution and its check
     "AllocationProblem",
     "AllocationResult",

@@ -27,14 +27,17 @@ from npl_disposal import (
     Policy,
     PolicyError,
     PortfolioValidationError,
+    Stress,
     build_problem,
     read_portfolio,
     read_scenarios,
     solve,
+    stress_scenarios,
     verify_plan,
 )
 from npl_disposal.datasets import SyntheticPortfolio, make_portfolio
 from npl_disposal.policy.risk import tail_mean
+from npl_disposal.valuation import STANDARD_STRESSES
 
 SEGMENTS = ("substandard", "doubtful", "loss")
 CHANNELS = ("retain", "write_off", "bulk_transfer", "securitisation", "restructure")
@@ -335,3 +338,33 @@ def test_plain_highs_model_agrees_in_both_modes(mode: str, lam: float) -> None:
     assert ours.mode == mode
     assert ours.objective == pytest.approx(_plain_highs(sp, scen, pol, mode, lam, 0.75),
                                            rel=1e-6, abs=1.0)  # fmt: skip
+
+
+# --------------------------------------------------------------------------- stresses
+
+
+def test_stress_scenarios_are_valid_and_fall_where_stressed() -> None:
+    sp = _portfolio(500, 7)
+    pf = read_portfolio(sp.loans, sp.branches)
+    table = stress_scenarios(pf)
+    read = read_scenarios(table, pf, CHANNELS)  # the table the model reads, validated
+    assert read.names == tuple(s.name for s in STANDARD_STRESSES)
+    assert read.probability.sum() == pytest.approx(1.0)
+    f = table.set_index(["scenario", "channel", "segment"])["factor"]
+    assert (f.loc["base"] == 1.0).all()
+    assert np.allclose(f.loc["amc_down_33"].loc["bulk_transfer"], 2.0 / 3.0, rtol=1e-6)
+    assert (f.loc["property_down_20"] <= 1.0 + 1e-12).all()
+    assert (f.loc["recession"].loc["retain"] < 1.0).all()
+
+
+def test_a_users_stress_and_its_scenarios_plan() -> None:
+    sp = _portfolio(300, 8)
+    mine = (Stress("calm", 3.0), Stress("crash", 1.0, collateral_price=0.5, cure_rate=0.2))
+    table = stress_scenarios(sp.loans, mine, branches=sp.branches)
+    assert set(table["probability"]) == {0.75, 0.25}
+    pol = _policy(sp, "fractional", {"aversion": 1.0, "alpha": 0.8})
+    result = solve(build_problem(sp.loans, pol, sp.options, sp.branches, scenarios=table))
+    assert result.risk is not None
+    assert result.risk.tail_mean == pytest.approx(float(result.risk.values["crash"]))
+    with pytest.raises(ValueError, match="collateral_price"):
+        Stress("bad", 0.5, collateral_price=-1.0)

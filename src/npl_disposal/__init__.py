@@ -24,13 +24,16 @@ from npl_disposal.model.problem import AllocationProblem, build_problem
 from npl_disposal.model.risk_verify import RiskFigures
 from npl_disposal.model.verify import Verification, verify_plan
 from npl_disposal.policy import Policy, load_policy
+from npl_disposal.solvers.frontier import RiskFrontier, risk_frontier
 from npl_disposal.solvers.result import AllocationResult, SolverReport, Status
 from npl_disposal.solvers.solve import solve
 from npl_disposal.valuation import (
     MigrationEstimator,
     MigrationMatrix,
+    Stress,
     ValuationAssumptions,
     estimate_migration,
+    stress_scenarios,
     value_options,
 )
 
@@ -48,11 +51,13 @@ __all__ = [
     "Portfolio",
     "PortfolioValidationError",
     "RiskFigures",
+    "RiskFrontier",
     "Scenarios",
     "SolverError",
     "SolverReport",
     "SolverUnavailableError",
     "Status",
+    "Stress",
     "ValuationAssumptions",
     "Verification",
     "__version__",
@@ -66,7 +71,9 @@ __all__ = [
     "read_portfolio",
     "read_scenarios",
     "release_memory",
+    "risk_frontier",
     "solve",
+    "stress_scenarios",
     "value_options",
     "verify_plan",
 ]
