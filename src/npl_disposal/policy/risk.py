@@ -18,7 +18,7 @@ import numpy as np
 from npl_disposal.policy._values import millions
 from npl_disposal.policy.sections import Risk
 
-__all__ = ["FLOOR_RULE", "MODEL_RULES", "TailRule", "tail_mean"]
+__all__ = ["FLOOR_RULE", "MODEL_RULES", "TailRule", "tail_mean", "tail_weights"]
 
 #: The rule key of the floor on the tail mean.
 FLOOR_RULE = "risk.min_tail_value"
@@ -33,12 +33,23 @@ def tail_mean(values: np.ndarray, probability: np.ndarray, alpha: float) -> floa
     falls inside the tail (the Rockafellar-Uryasev reading). ``probability`` sums
     to 1 and ``alpha`` is in [0, 1).
     """
+    return float(tail_weights(values, probability, alpha) @ np.asarray(values, dtype=float))
+
+
+def tail_weights(values: np.ndarray, probability: np.ndarray, alpha: float) -> np.ndarray:
+    """Each scenario's weight in the tail mean (summing to 1), found by sorting ``values``.
+
+    The tail mean is ``weights @ values``; for any other plan ``weights @ its values``
+    is at least its tail mean (the tail mean is the least such mean over the weights
+    the tail allows), so the weights give a linear upper bound on it.
+    """
     order = np.argsort(values, kind="stable")
-    v, p = np.asarray(values, dtype=float)[order], np.asarray(probability, dtype=float)[order]
+    p = np.asarray(probability, dtype=float)[order]
     mass = 1.0 - alpha
     before = np.concatenate([[0.0], np.cumsum(p)[:-1]])
-    inside = np.clip(mass - before, 0.0, p)
-    return float(inside @ v / mass)
+    weights = np.zeros(p.size)
+    weights[order] = np.clip(mass - before, 0.0, p) / mass
+    return weights
 
 
 @dataclass(frozen=True)

@@ -31,6 +31,7 @@ from npl_disposal.model.verify import Verification, verify_plan
 from npl_disposal.policy import Policy
 from npl_disposal.solvers._outcome import Outcome
 from npl_disposal.solvers._pricing import solve_fractional
+from npl_disposal.solvers._tail_whole import solve_tail_whole_loan, tangent_applies
 from npl_disposal.solvers.backends import get_backend
 from npl_disposal.solvers.highs_backend import METHODS
 from npl_disposal.solvers.result import (
@@ -147,7 +148,11 @@ def solve(
         raise InfeasiblePolicyError(conflicts)
     backend = get_backend(solver)
     start = time.perf_counter()
-    outcome, method = backend.solve(problem, mode, method, time_limit, mip_gap, progress)
+    if tangent_applies(problem, mode):
+        outcome, method = solve_tail_whole_loan(problem, backend, method, time_limit, mip_gap,
+                                                progress)  # fmt: skip
+    else:
+        outcome, method = backend.solve(problem, mode, method, time_limit, mip_gap, progress)
     seconds = time.perf_counter() - start
     if outcome.status == "infeasible":
         raise InfeasiblePolicyError(explain_infeasibility(problem))
