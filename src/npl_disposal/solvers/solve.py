@@ -25,7 +25,6 @@ import pandas as pd
 from npl_disposal.exceptions import InfeasiblePolicyError, PolicyError, SolverError
 from npl_disposal.model.diagnose import explain, precheck
 from npl_disposal.model.problem import AllocationProblem
-from npl_disposal.model.risk_diagnose import tail_floor_conflict
 from npl_disposal.model.schedule_verify import verify_schedule
 from npl_disposal.model.verify import Verification, verify_plan
 from npl_disposal.policy import Policy
@@ -42,6 +41,7 @@ from npl_disposal.solvers.result import (
     plan_with_keys,
 )
 from npl_disposal.solvers.schedule_result import ScheduleResult, schedule_plan
+from npl_disposal.solvers.tail_floor import tail_floor_conflict
 
 __all__ = [
     "SOLVER_DEFAULTS",

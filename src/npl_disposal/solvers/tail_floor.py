@@ -17,6 +17,7 @@ from npl_disposal.model.diagnose import conflict
 from npl_disposal.model.problem import AllocationProblem
 from npl_disposal.model.rows import Block
 from npl_disposal.policy.risk import FLOOR_RULE, TailRule
+from npl_disposal.solvers._pricing import solve_fractional
 
 __all__ = ["max_tail_mean", "tail_floor_conflict"]
 
@@ -28,8 +29,6 @@ def max_tail_mean(problem: AllocationProblem) -> float:
 
     Solves the LP with the tail mean as its only objective.
     """
-    from npl_disposal.solvers._pricing import solve_fractional  # solvers read the model
-
     risk = problem.risk
     if risk is None or not risk.modelled:
         return float("nan")
