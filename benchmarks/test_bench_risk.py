@@ -6,7 +6,7 @@ vary on every channel and segment (kept channels most, sales least), aversion 1 
 alpha 0.95. Build and solve are timed apart; every solve records ``mode, n_loans,
 scenarios, status, objective, bound, gap, expected_value, tail_mean`` in
 ``benchmark.extra_info``. The smoke pass (``--benchmark-disable``) runs a small case:
-scenarios are capped at one per 20 loans.
+scenarios are capped at one per 100 loans.
 """
 
 from __future__ import annotations
@@ -49,11 +49,11 @@ def risk_scenarios(count: int, segments: int, seed: int = SEED) -> pd.DataFrame:
 def risk_problem(n_loans: int) -> AllocationProblem:
     """The benchmark's problem at ``n_loans`` (cached; the portfolio is the registry's)."""
     data = synthetic(n_loans)
-    grade = np.char.add("g", (np.arange(n_loans) * 7919 % RISK_SEGMENTS).astype(str))
+    grade = np.char.add("g", (np.arange(n_loans) * 37 % RISK_SEGMENTS).astype(str))
     loans = data.loans.assign(risk_grade=grade)
     policy = dict(data.policy_dict())
     policy["risk"] = {"aversion": 1.0, "alpha": 0.95, "segment_by": "risk_grade"}
-    scenarios = risk_scenarios(min(RISK_SCENARIOS, max(n_loans // 20, 2)), RISK_SEGMENTS)
+    scenarios = risk_scenarios(min(RISK_SCENARIOS, max(n_loans // 100, 2)), RISK_SEGMENTS)
     return build_problem(read_portfolio(loans, data.branches), policy, data.options,
                          scenarios=scenarios)  # fmt: skip
 

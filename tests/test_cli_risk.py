@@ -79,3 +79,14 @@ def test_bad_aversions_and_bad_scenarios_exit_2(
     assert main(["plan", *args, "--out", str(out)]) == 2
     err = capsys.readouterr().err
     assert "bad_scenarios.csv" in err and "factor" in err and "sum to 0.7" in err
+
+
+def test_report_shows_the_value_distribution_and_the_mix_by_aversion(
+    files: dict[str, Path], tmp_path: Path
+) -> None:
+    out = tmp_path / "report"
+    assert main(["report", *_args(files), "--no-excel", "--out", str(out)]) == 0
+    text = (out / "report.html").read_text(encoding="utf-8")
+    assert "<h2>Recovery risk</h2>" in text
+    assert "Risk frontier" in text and "Channel mix by aversion" in text
+    assert "worst scenarios" in text

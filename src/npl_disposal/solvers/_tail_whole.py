@@ -118,7 +118,7 @@ def _aggregate_levels(tangent: _Tangent, shares: np.ndarray, risk: RiskTerms,
 
 
 #: Seconds (at least, and times the tangent rounds' own) the scenario-row MILP may add.
-FULL_MODEL_SECONDS = 20.0
+FULL_MODEL_SECONDS = 10.0
 
 
 def _full_model(
