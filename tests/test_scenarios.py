@@ -130,6 +130,16 @@ def test_reader_refuses_a_missing_segment_column(tmp_path: Path) -> None:
     assert read.count == 2 and math.isclose(read.probability.sum(), 1.0)
 
 
+def test_a_tail_without_scenarios_is_refused() -> None:
+    sp = _portfolio(100, 1)
+    with pytest.raises(PolicyError, match="no scenarios were given"):
+        build_problem(sp.loans, _policy(sp, "fractional", {"aversion": 1.0}), sp.options,
+                      sp.branches)  # fmt: skip
+    plain = build_problem(sp.loans, _policy(sp, "fractional", {"alpha": 0.9}), sp.options,
+                          sp.branches)  # fmt: skip
+    assert plain.risk is None
+
+
 def test_risk_section_keys_are_checked() -> None:
     with pytest.raises(PolicyError, match=r"\[risk\] alpha"):
         Policy.from_dict({"risk": {"alpha": 1.0}})

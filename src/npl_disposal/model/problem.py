@@ -19,6 +19,7 @@ import numpy as np
 import pandas as pd
 
 from npl_disposal._threads import for_each
+from npl_disposal.exceptions import PolicyError
 from npl_disposal.io._ids import positions_in
 from npl_disposal.io.options import channel_order, read_options
 from npl_disposal.io.portfolio import Portfolio, read_portfolio
@@ -231,6 +232,11 @@ def _risk_terms(
 ) -> tuple[RiskTerms | None, np.ndarray]:
     """The scenario terms and each loan's segment code (none without scenarios)."""
     if scenarios is None:
+        if pol.risk is not None and pol.risk.modelled:
+            raise PolicyError([("[risk]", "weighs or bounds the tail of the scenarios, but no "
+                                "scenarios were given: pass scenarios (plan --scenarios S, "
+                                "build_problem(..., scenarios=...)) or leave [risk] out")],
+                              source="policy")  # fmt: skip
         return None, np.zeros(0, dtype=np.int64)
     from npl_disposal.io.scenarios import read_scenarios, segment_codes
     from npl_disposal.policy.sections import Risk
