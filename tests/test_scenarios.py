@@ -378,3 +378,18 @@ def test_a_users_stress_and_its_scenarios_plan() -> None:
     assert result.risk.tail_mean == pytest.approx(float(result.risk.values["crash"]))
     with pytest.raises(ValueError, match="collateral_price"):
         Stress("bad", 0.5, collateral_price=-1.0)
+
+
+@pytest.mark.parametrize("mode", ["fractional", "whole_loan"])
+def test_pulp_backend_agrees(mode: str) -> None:
+    pytest.importorskip("pulp")
+    from npl_disposal.solvers import available_solvers
+
+    if "PULP_CBC_CMD" not in available_solvers():
+        pytest.skip("CBC is not installed")
+    sp = _portfolio(80, 3)
+    problem = build_problem(sp.loans, _policy(sp, mode, {"aversion": 1.0, "alpha": 0.8}),
+                            sp.options, sp.branches, scenarios=_scenarios(5, 3))  # fmt: skip
+    ours, cbc = solve(problem), solve(problem, solver="PULP_CBC_CMD")
+    assert cbc.verification.ok and cbc.risk is not None
+    assert cbc.objective == pytest.approx(ours.objective, rel=1e-6)
