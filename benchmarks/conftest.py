@@ -40,6 +40,10 @@ SIZE_SETS: dict[str, tuple[int, ...]] = {
     "end_to_end": (1_000_000,),
     # Plans with recovery scenarios (test_bench_risk.py): RISK_SCENARIOS x RISK_SEGMENTS.
     "risk": (100_000, 1_000_000),
+    # A four-quarter schedule: valuing over time, building and solving it.
+    "schedule": (10_000, 100_000),
+    # fast_start.py: the whole ``plan`` from CSV files, against plain HiGHS.
+    "fast_start": (100_000,),
 }
 
 SMOKE_SIZES = SIZE_SETS["smoke"]
@@ -50,6 +54,8 @@ DATA_SIZES = SIZE_SETS["data"]
 LARGE_SIZES = SIZE_SETS["large"]
 SCALE_SIZES = SIZE_SETS["scale"]
 END_TO_END_LOANS = SIZE_SETS["end_to_end"][0]
+SCHEDULE_SIZES = SIZE_SETS["schedule"]
+FAST_START_LOANS = SIZE_SETS["fast_start"][0]
 
 #: Above this many loans a benchmark runs once (``benchmark.pedantic``, one round).
 ONE_ROUND = 5_000
@@ -124,3 +130,17 @@ def pytest_configure(config: pytest.Config) -> None:
 def synthetic(n_loans: int) -> SyntheticPortfolio:
     """The synthetic portfolio of a benchmark size (cached across benchmarks)."""
     return make_portfolio(n_loans, branches_for(n_loans), seed=SEED)
+
+
+#: The schedule of the benchmarks: four quarters, AMC auction windows in Q1 and Q3,
+#: securitisation issues in Q2 and Q4 (four on/off windows, sixteen combinations).
+SCHEDULE = {"periods": 4, "bulk_transfer": [1, 3], "securitisation": [2, 4]}
+
+
+def schedule_policy(data: SyntheticPortfolio) -> dict[str, dict[str, object]]:
+    """The synthetic policy of ``data`` over :data:`SCHEDULE`'s quarters and windows."""
+    policy = data.policy_dict()
+    policy["schedule"] = {"periods": SCHEDULE["periods"]}
+    policy["bulk_transfer"]["windows"] = SCHEDULE["bulk_transfer"]
+    policy["securitisation"]["windows"] = SCHEDULE["securitisation"]
+    return policy

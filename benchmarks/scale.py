@@ -32,7 +32,7 @@ from pathlib import Path
 from typing import Any
 
 from benchtools import RECORD_PREFIX, child_env, fmt, peak_rss_mb, reset_peak, rss_mb, table
-from conftest import SCALE_SIZES, SEED, branches_for, parse_sizes
+from conftest import SCALE_SIZES, SCHEDULE, SEED, branches_for, parse_sizes, schedule_policy
 
 MODES = ("fractional", "whole_loan")
 
@@ -42,7 +42,7 @@ def emit(**record: Any) -> None:
     print(RECORD_PREFIX + json.dumps(record), flush=True)
 
 
-def child(n_loans: int, modes: Sequence[str], time_limit: float | None) -> None:
+def child(n_loans: int, modes: Sequence[str], time_limit: float | None, schedule: bool) -> None:
     """Run one size and emit a record after each step (the parent may kill us any time)."""
     from npl_disposal import build_problem, read_portfolio, release_memory, solve
     from npl_disposal.datasets import make_portfolio
@@ -50,7 +50,14 @@ def child(n_loans: int, modes: Sequence[str], time_limit: float | None) -> None:
     start = time.perf_counter()
     data = make_portfolio(n_loans, branches_for(n_loans), seed=SEED)
     portfolio = read_portfolio(data.loans, data.branches)
-    policy = data.policy_dict()
+    policy = schedule_policy(data) if schedule else data.policy_dict()
+    options: Any = data.options
+    path = None
+    if schedule:  # the options over the schedule's quarters, from the library's valuation
+        from npl_disposal.valuation import value_schedule
+
+        valued = value_schedule(portfolio, int(SCHEDULE["periods"]), policy=policy)
+        options, path = valued.options, valued.path
     emit(step="generate", seconds=time.perf_counter() - start, peak_mb=peak_rss_mb())
     highest = peak_rss_mb()
     resettable = reset_peak()
@@ -63,7 +70,13 @@ def child(n_loans: int, modes: Sequence[str], time_limit: float | None) -> None:
         return {"peak_mb": highest, "step_peak_mb": now if resettable else None}
 
     start = time.perf_counter()
-    problem = build_problem(portfolio, policy, data.options)
+    if schedule:
+        from npl_disposal.model.schedule import build_schedule
+
+        problem = build_schedule(portfolio, policy, options, path=path)
+    else:
+        problem = build_problem(portfolio, policy, options)
+    del options, path
     release_memory()  # as the command line does between steps
     emit(step="build", seconds=time.perf_counter() - start, options=int(problem.eligible.sum()),
          rows=len(problem.rows), **peaks())  # fmt: skip
@@ -87,11 +100,15 @@ def child(n_loans: int, modes: Sequence[str], time_limit: float | None) -> None:
 
 
 def run_size(
-    n_loans: int, modes: Sequence[str], time_limit: float | None, timeout: float | None
+    n_loans: int,
+    modes: Sequence[str],
+    time_limit: float | None,
+    timeout: float | None,
+    schedule: bool = False,
 ) -> dict[str, Any]:
     """Run one size in a child process; the steps it reported, and how it ended."""
     command = [sys.executable, str(Path(__file__).resolve()), "--child", str(n_loans),
-               "--modes", ",".join(modes)]  # fmt: skip
+               "--modes", ",".join(modes), *(["--schedule"] if schedule else [])]  # fmt: skip
     if time_limit is not None:
         command += ["--time-limit", str(time_limit)]
     row: dict[str, Any] = {"loans": n_loans, "branches": branches_for(n_loans), "end": "done"}
@@ -183,13 +200,18 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--timeout", type=float, help="seconds before a size's process is killed")
     parser.add_argument("--json", type=Path, help="also write the records to this JSON file")
     parser.add_argument("--markdown", action="store_true", help="print a Markdown table")
+    parser.add_argument(
+        "--schedule", action="store_true",
+        help="a four-quarter schedule (conftest.SCHEDULE) instead of one period; generate "
+        "then includes valuing every loan over the quarters",
+    )  # fmt: skip
     parser.add_argument("--child", type=int, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     modes = [m.strip() for m in args.modes.split(",") if m.strip()]
     if bad := [m for m in modes if m not in MODES]:
         parser.error(f"--modes: unknown {bad}; choose from {', '.join(MODES)}")
     if args.child is not None:
-        child(args.child, modes, args.time_limit)
+        child(args.child, modes, args.time_limit, args.schedule)
         return 0
     try:
         sizes = parse_sizes(args.sizes)
@@ -198,7 +220,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     results = []
     for n in sizes:
         print(f"scale.py: {n:,} loans ...", file=sys.stderr, flush=True)
-        row = run_size(n, modes, args.time_limit, args.timeout)
+        row = run_size(n, modes, args.time_limit, args.timeout, args.schedule)
         print(f"scale.py: {n:,} loans: {row['end']} in {row['wall_seconds']:.1f} s",
               file=sys.stderr, flush=True)  # fmt: skip
         results.append(row)

@@ -16,6 +16,7 @@ import pytest
 
 import compare
 import end_to_end
+import fast_start
 import scale
 from conftest import SIZE_SETS, SMOKE_SIZES, parse_sizes
 
@@ -134,3 +135,16 @@ def test_scale(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert row["whole_loan"]["gap"] <= 1e-6
     assert row["whole_loan"]["peak_mb"] > 0
     assert f"{SMOKE:,}" in capsys.readouterr().out
+
+
+def test_fast_start(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    record = tmp_path / "fast.json"
+    argv = ["--loans", str(SMOKE), "--repeat", "1", "--json", str(record)]
+    assert fast_start.main(argv) == 0
+    figures = json.loads(record.read_text(encoding="utf-8"))
+    assert set(figures["figures"]) == {"python", "import", "--help", "plan", "plan --options",
+                                       "plan fractional", "plain HiGHS fractional"}  # fmt: skip
+    assert all(f["median"] > 0 for f in figures["figures"].values())
+    assert figures["figures"]["plain HiGHS fractional"]["stdout"][0].startswith("optimal")
+    assert all(r > 0 for r in figures["ratios"].values())
+    assert "plain HiGHS / ours" in capsys.readouterr().out

@@ -18,7 +18,7 @@ from typing import Any
 
 import pandas as pd
 
-from npl_disposal.datasets import SyntheticPortfolio, make_portfolio
+from npl_disposal.datasets import SAMPLE_FILES, SyntheticPortfolio, make_portfolio
 from npl_disposal.io.schema import BRANCH_COLUMNS, LOAN_COLUMNS, OPTION_COLUMNS, Column
 
 N_LOANS, N_BRANCHES, SEED = 2000, 8, 2022
@@ -42,8 +42,17 @@ def write_csv(frame: pd.DataFrame, columns: tuple[Column, ...], path: Path) -> N
     out.to_csv(path, index=False, lineterminator="\n")
 
 
+SCHEDULE_HEADER = """\
+# The same sample policy over four quarters: AMC auction windows in Q1 and Q3, one
+# securitisation issue in Q4; the budgets are the year's totals. Plan it with
+#   npl-disposal plan portfolio.csv --branches branches.csv --policy schedule_policy.toml --out DIR
+"""
+
+
 def toml_value(value: Any) -> str:
-    """Format one TOML scalar (bool, int, float or str)."""
+    """Format one TOML value (bool, int, float, str or a list of them)."""
+    if isinstance(value, list):
+        return "[" + ", ".join(toml_value(v) for v in value) + "]"
     if isinstance(value, bool):
         return "true" if value else "false"
     if isinstance(value, (int, float)):
@@ -51,9 +60,18 @@ def toml_value(value: Any) -> str:
     return json.dumps(str(value), ensure_ascii=False)
 
 
-def policy_toml(policy: dict[str, dict[str, Any]]) -> str:
+def schedule_policy(policy: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    """The sample policy over four quarters, with its channels' windows."""
+    out = {key: dict(keys) for key, keys in policy.items()}
+    out = {"mode": out.pop("mode"), "schedule": {"periods": 4, "period_months": 3}, **out}
+    out["bulk_transfer"]["windows"] = [1, 3]
+    out["securitisation"]["windows"] = [4]
+    return out
+
+
+def policy_toml(policy: dict[str, dict[str, Any]], header: str = "") -> str:
     """Render a policy dict as TOML text, one table per section."""
-    lines = [POLICY_HEADER]
+    lines = [POLICY_HEADER + header]
     for section, keys in policy.items():
         lines.append(f"[{section}]")
         lines.extend(f"{key} = {toml_value(value)}" for key, value in keys.items())
@@ -68,6 +86,8 @@ def write_sample(portfolio: SyntheticPortfolio, out: Path) -> None:
     write_csv(portfolio.branches, BRANCH_COLUMNS, out / "branches.csv")
     write_csv(portfolio.options, OPTION_COLUMNS, out / "options.csv")
     (out / "policy.toml").write_text(policy_toml(portfolio.policy_dict()), encoding="utf-8")
+    schedule = policy_toml(schedule_policy(portfolio.policy_dict()), SCHEDULE_HEADER)
+    (out / "schedule_policy.toml").write_text(schedule, encoding="utf-8")
 
 
 def main(argv: list[str]) -> int:
@@ -76,7 +96,7 @@ def main(argv: list[str]) -> int:
     portfolio = make_portfolio(N_LOANS, N_BRANCHES, SEED)
     write_sample(portfolio, out)
     print(portfolio.summary())
-    for name in ("portfolio.csv", "branches.csv", "options.csv", "policy.toml"):
+    for name in SAMPLE_FILES:
         print(f"wrote {out / name} ({(out / name).stat().st_size:,} bytes)")
     return 0
 

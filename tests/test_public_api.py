@@ -91,3 +91,23 @@ def test_public_name_imports_and_is_documented(name: str) -> None:
     doc = obj.__dict__.get("__doc__") if inspect.isclass(obj) else obj.__doc__
     assert doc and doc.strip(), f"{name} has no docstring"
     assert not doc.startswith(f"{name}("), f"{name} has only the dataclass's generated docstring"
+
+
+#: ``npl_disposal.reporting``'s public names: the report, the workbook, the labels, the tapes.
+REPORTING = {
+    "EXCEL_HINT", "LANGUAGES", "REPORT_NAME", "TABLE_IDS", "TAPE_FIELDS", "WORKBOOK_NAME",
+    "WORKBOOK_PLAN_ROWS", "WORKBOOK_SHEETS", "LoanTape", "compliance_table", "disposal_summary",
+    "labels", "loan_tapes", "packages_table", "render_report", "render_schedule_report",
+    "render_workbook", "report_tables", "require_openpyxl", "write_report", "write_tapes",
+    "write_workbook",
+}  # fmt: skip
+
+
+def test_reporting_all_is_the_expected_list() -> None:
+    reporting = importlib.import_module("npl_disposal.reporting")
+    assert set(reporting.__all__) == REPORTING
+    for name in REPORTING:
+        obj = getattr(reporting, name)
+        if inspect.isclass(obj) or inspect.isfunction(obj):
+            doc = obj.__dict__.get("__doc__") if inspect.isclass(obj) else obj.__doc__
+            assert doc and doc.strip() and not doc.startswith(f"{name}("), name

@@ -57,12 +57,13 @@ def result() -> AllocationResult:
 
 
 class _Tables(HTMLParser):
-    """Collects every table's body rows (cell texts) by id, and the img sources."""
+    """Collects every table's body rows (cell texts) by id, the img sources and the charts."""
 
     def __init__(self) -> None:
         super().__init__()
         self.tables: dict[str, dict[str, list[list[str]]]] = {}
         self.images: list[str] = []
+        self.charts: list[str] = []
         self._table: str | None = None
         self._part = "body"
         self._row: list[str] | None = None
@@ -81,6 +82,8 @@ class _Tables(HTMLParser):
             self._cell = []
         elif tag == "img":
             self.images.append(a.get("src") or "")
+        elif tag == "figure" and "chart" in (a.get("class") or ""):
+            self.charts.append(a.get("aria-label") or "")
 
     def handle_endtag(self, tag: str) -> None:
         if tag in ("td", "th") and self._cell is not None and self._row is not None:
@@ -136,6 +139,13 @@ def test_every_table_present_with_its_rows(result: AllocationResult, report: Pat
     assert rows["compliance"] == len(compliance_table(result))
     detail = disposal_summary(result)
     assert rows["disposal"] == len(detail.groupby(["channel", "branch"], observed=True))
+    packages = _parse(report.read_text(encoding="utf-8")).frame("packages")
+    assert list(packages["package"]) == ["bulk_transfer-p1", "securitisation-p1"]
+    mix = result.channel_mix()
+    np.testing.assert_allclose(
+        packages["balance (CNY m)"].map(_num).to_numpy(),
+        (mix.loc[["bulk_transfer", "securitisation"], "balance"] / 1e6).round(2).to_numpy(),
+    )
 
 
 def test_title_escaped(report: Path) -> None:
@@ -182,9 +192,12 @@ def test_shadow_prices_from_priced(result: AllocationResult, report: Path) -> No
 
 @needs_mpl
 def test_charts_embedded(report: Path) -> None:
-    images = _parse(report.read_text(encoding="utf-8")).images
-    assert len(images) >= 4
-    assert all(src.startswith("data:image/png;base64,") for src in images)
+    text = report.read_text(encoding="utf-8")
+    parsed = _parse(text)
+    assert len(parsed.charts) >= 4 and parsed.images == []
+    assert text.count("<svg") == len(parsed.charts)
+    assert "<?xml" not in text  # inline SVG, not documents
+    assert "<text " in text and "Channel mix by branch</text>" in text  # text stays text
 
 
 def test_report_without_matplotlib(
@@ -194,8 +207,8 @@ def test_report_without_matplotlib(
         monkeypatch.setitem(sys.modules, name, None)
     text = write_report(result, tmp_path).read_text(encoding="utf-8")
     parsed = _parse(text)
-    assert parsed.images == []
-    assert "pip install &#x27;npl-disposal[plot]&#x27;" in text
+    assert parsed.images == [] and parsed.charts == []
+    assert "pip install &#39;npl-disposal[plot]&#39;" in text  # escaped
     assert set(TABLE_IDS) <= set(parsed.tables)
     from npl_disposal.reporting import plots
 
@@ -468,7 +481,7 @@ def test_cli_report_writes_html_and_workbook(
     assert "report.xlsx" in capsys.readouterr().out
     book = openpyxl.load_workbook(out / "report.xlsx", read_only=True)
     assert book.sheetnames == [WORKBOOK_SHEETS[t] for t in (*TABLE_IDS, "plan")]
-    plan = pd.read_excel(out / "report.xlsx", sheet_name=WORKBOOK_SHEETS["plan"])
+    plan = pd.read_excel(out / "report.xlsx", sheet_name=WORKBOOK_SHEETS["plan"], engine="openpyxl")
     assert plan.groupby("loan_id")["share"].sum().round(9).eq(1).all()
 
 
@@ -506,3 +519,74 @@ def test_cli_report_all_or_nothing(tmp_path: Path, monkeypatch: pytest.MonkeyPat
         main(_report_args(out, "--excel"))
     assert [p.name for p in out.iterdir()] == ["report.html"]  # no xlsx, no scratch folder
     assert (out / "report.html").read_bytes() == before  # the old report left as it was
+
+
+# --------------------------------------------------------------------------- a schedule's report
+
+
+@pytest.fixture(scope="module")
+def schedule() -> Any:
+    from npl_disposal.model.schedule import build_schedule
+
+    ids = [f"L{i}" for i in range(6)]
+    loans = pd.DataFrame({
+        "loan_id": ids, "branch": ["A", "A", "B", "B", "C", "C"],
+        "balance": [1e6, 2e6, 3e6, 4e6, 5e6, 6e6], "provision": [5e5] * 6,
+        "classification": ["loss"] * 6, "npl_age_months": [6.0] * 6,
+        "small_micro": [True] * 6, "inclusive": [True] * 6,
+    })  # fmt: skip
+    rows = [(i, "retain", 3, 1e4, 0.0, 0.0) for i in ids]
+    for t in (1, 2):  # half the loans sell best now, half later; bulk transfer opens in both
+        rows += [(i, "bulk_transfer", t, 4e5 + (1e5 if k % 2 == t - 1 else 0.0), -1e4, 1.0)
+                 for k, i in enumerate(ids)]  # fmt: skip
+        rows += [(i, "write_off", t, 5e4, -2e5, 1.0) for i in ids]
+    options = pd.DataFrame(rows, columns=["loan_id", "channel", "period", "value", "pnl",
+                                          "derecognised"])  # fmt: skip
+    branches = pd.DataFrame({"branch": ["A", "B", "C"], "inclusive_loans": [1e8] * 3,
+                             "profit": [1e7] * 3})  # fmt: skip
+    policy = {"schedule": {"periods": 2}, "bulk_transfer": {"capacity": 1e8, "min_loans": 2},
+              "write_off": {"quota": 1e8, "priority": "none"},
+              "tolerance": {"bank_npl_ratio": 0.02, "at": "every_period"}}  # fmt: skip
+    return build_schedule(loans, policy, options, branches)
+
+
+def test_schedule_report(schedule: Any, tmp_path: Path) -> None:
+    from npl_disposal.reporting import render_schedule_report
+    from npl_disposal.solvers.timing import timing_value
+
+    result = solve(schedule, mode="whole_loan")
+    timing = timing_value(schedule)
+    text = write_report(result, tmp_path, timing=timing).read_text(encoding="utf-8")
+    parsed = _parse(text)
+    assert {"summary", "schedule-mix", "tolerance-path", "wage-pool", "timing",
+            "budgets"} <= set(parsed.tables)  # fmt: skip
+    mix = parsed.frame("schedule-mix")
+    assert list(mix["period"]) == ["period 1", "period 2"]
+    np.testing.assert_allclose(mix["balance (CNY m)"].map(_num).sum(),
+                               round(result.channel_mix()["balance"].sum() / 1e6, 2))  # fmt: skip
+    path = parsed.frame("tolerance-path")
+    assert len(path) == 3 * 2  # every branch at every checked period
+    shown = parsed.frame("timing").set_index("plan")
+    expected = timing.table().set_index("plan")
+    for plan in ("all now", "myopic"):
+        np.testing.assert_allclose(_num(shown.loc[plan, "gain (CNY m)"]),
+                                   round(expected.loc[plan, "gain"] / 1e6, 2))  # fmt: skip
+        np.testing.assert_allclose(_num(shown.loc[plan, "gain_pct"]),
+                                   round(expected.loc[plan, "gain_pct"], 2))  # fmt: skip
+    assert expected.loc["all now", "gain"] > 0  # waiting for the better window pays
+    if HAVE_MPL:
+        assert len(parsed.charts) == 2
+    zh = render_schedule_report(result, timing, lang="zh")
+    assert "处置时机的价值" in zh and "第2期" in zh and "全部首期处置" in zh
+    without = render_schedule_report(result)
+    assert "timing" not in _parse(without).tables
+
+
+def test_extra_sections_escape_text_and_keep_trusted_html(result: AllocationResult) -> None:
+    from npl_disposal.reporting.html import Section
+
+    extra = Section("Risk <b>", "risk").note("a < b").html("<p id='frag'>kept</p>")
+    text = render_report(result, extra_sections=[extra, Section("").html("<hr id='bare'>")])
+    assert "<h2>Risk &lt;b&gt;</h2>" in text and "a &lt; b" in text
+    assert "<p id='frag'>kept</p>" in text and "<h2></h2>" not in text
+    assert text.index('id="section-risk"') < text.index("<hr id='bare'>")

@@ -205,6 +205,39 @@ def test_bad_schedule_tables_are_named_by_file_row_and_column(tmp_path: Any) -> 
                        branch_periods=tmp_path / "branch_periods.csv")  # fmt: skip
 
 
+def test_a_shuffled_table_is_the_same_schedule_and_a_repeated_row_is_named() -> None:
+    case = _case(2)
+    rng = np.random.default_rng(3)
+    shuffled = case.options.iloc[rng.permutation(len(case.options))].reset_index(drop=True)
+    one = build_schedule(case.loans, case.policy, case.options, case.branches)
+    two = build_schedule(case.loans, case.policy, shuffled, case.branches)
+    assert np.array_equal(one.value, two.value) and np.array_equal(one.eligible, two.eligible)
+    twice = pd.concat([shuffled, shuffled.iloc[[4]]], ignore_index=True)
+    twice.loc[len(twice) - 1, "loan_id"] = " " + str(twice.loc[len(twice) - 1, "loan_id"])
+    twice = pd.concat([twice, twice.iloc[[0]].assign(loan_id="zz")], ignore_index=True)
+    with pytest.raises(PortfolioValidationError) as info:
+        build_schedule(case.loans, case.policy, twice, case.branches)
+    problems = info.value.problems.set_index("row")
+    # A frame's rows are numbered from 1; the repeated row (its id padded) and its twin.
+    assert set(problems.index[problems["problem"] == "duplicate (loan_id, channel, period)"]) == {
+        5, len(twice) - 1}  # fmt: skip
+    assert problems.loc[len(twice), "problem"] == "loan_id not in the portfolio"
+
+
+def test_a_per_period_budget_that_cannot_be_met_is_named_with_its_period() -> None:
+    # Every loan must leave the book (应核尽核), but period 1 has no room and period 2
+    # has CNY 150 for CNY 600 of loans.
+    case = _case(2, write_off={"priority": "leave_book", "quota_by_period": [0.0, 100.0]},
+                 bulk_transfer={"capacity": 1e6, "capacity_by_period": [0.0, 50.0]})  # fmt: skip
+    problem = build_schedule(case.loans, case.policy, case.options, case.branches)
+    with pytest.raises(InfeasiblePolicyError) as info:
+        solve(problem)
+    conflicts = info.value.conflicts
+    assert list(conflicts["rule"]) == ["bulk_transfer.capacity_by_period"]
+    assert conflicts["shortfall"].iloc[0] == pytest.approx(400.0)
+    assert conflicts["explanation"].iloc[0].startswith("in period 2, AMCs would have to buy")
+
+
 def test_schedule_keys_need_a_schedule_and_fit_its_periods() -> None:
     from npl_disposal import Policy
 
@@ -304,3 +337,17 @@ def test_waiting_for_a_window_is_worth_its_value() -> None:
     assert timing.all_now == pytest.approx(90.0)
     assert timing.myopic == pytest.approx(90.0)  # it writes off in period 1, not foreseeing
     assert "schedule gains 0.00 (33.33%)" in timing.summary()
+
+
+def test_the_report_of_a_schedule_shows_what_timing_is_worth(tmp_path: Any) -> None:
+    from npl_disposal.cli import main
+    from npl_disposal.datasets import sample_path
+
+    out = tmp_path / "report"
+    args = ["report", str(sample_path("portfolio.csv")), "--branches",
+            str(sample_path("branches.csv")), "--policy", str(sample_path("schedule_policy.toml")),
+            "--out", str(out), "--no-excel"]  # fmt: skip
+    assert main(args) == 0
+    html = (out / "report.html").read_text(encoding="utf-8")
+    assert "What timing is worth" in html and "myopic" in html and "all now" in html
+    assert "Balance disposed per channel and period" in html

@@ -7,7 +7,10 @@ library. Each message says what is wrong and what to do about it.
 
 from __future__ import annotations
 
-import pandas as pd
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:  # pandas is imported by whoever raises with a table, not here
+    import pandas as pd
 
 __all__ = [
     "ExcelUnavailableError",
@@ -125,7 +128,10 @@ class MigrationWarning(UserWarning):
 
 
 class ExcelUnavailableError(NplDisposalError, ImportError):
-    """openpyxl, which writes the Excel workbook, is not installed; the message says the fix."""
+    """A package Excel needs is not installed; the message says which and how to install it.
+
+    openpyxl writes the report's workbook; python-calamine reads ``.xlsx`` input tables.
+    """
 
 
 def _format_problems(problems: pd.DataFrame, what: str) -> str:
@@ -139,6 +145,8 @@ def _format_problems(problems: pd.DataFrame, what: str) -> str:
 
 
 def _describe(rec: object) -> str:
+    import pandas as pd
+
     get = rec.__getattribute__
     where = [str(get("file"))] if get("file") else []
     if not pd.isna(get("row")):

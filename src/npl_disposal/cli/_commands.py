@@ -11,9 +11,14 @@ from pathlib import Path
 import pandas as pd
 
 from npl_disposal._memory import release_memory
-from npl_disposal.cli._show import print_plan, print_portfolio, print_table
+from npl_disposal.cli._exits import (
+    EXIT_BAD_INPUT,
+    EXIT_NO_PLAN,
+    EXIT_OK,
+)
+from npl_disposal.cli._show import plan_headline, print_plan, print_portfolio, print_table
 from npl_disposal.cli.progress import PlainRenderer, Progress
-from npl_disposal.datasets import sample_path
+from npl_disposal.datasets import sample_path, write_sample
 from npl_disposal.exceptions import ExcelUnavailableError, PolicyError
 from npl_disposal.io.options import read_options
 from npl_disposal.io.output import (
@@ -32,16 +37,15 @@ from npl_disposal.model.schedule import build_schedule
 from npl_disposal.policy import Policy, load_policy
 from npl_disposal.reporting.excel import WORKBOOK_NAME, render_workbook, require_openpyxl
 from npl_disposal.reporting.html import REPORT_NAME, render_report
+from npl_disposal.reporting.labels import labels
 from npl_disposal.reporting.plots import require_matplotlib
+from npl_disposal.reporting.tapes import TAPES_FOLDER, folder_writer, loan_tapes, tape_files
 from npl_disposal.solvers.backends import get_backend
 from npl_disposal.solvers.result import AllocationResult, Status
 from npl_disposal.solvers.schedule_result import ScheduleResult
 from npl_disposal.solvers.solve import check_settings, solve
+from npl_disposal.solvers.timing import timing_value
 from npl_disposal.valuation import MigrationEstimator, value_options, value_schedule, write_matrix
-
-EXIT_OK, EXIT_BAD_INPUT, EXIT_INFEASIBLE, EXIT_NO_PLAN = 0, 2, 3, 4
-#: Standard output closed early (e.g. piped into ``head``): 128 + SIGPIPE, as shells say.
-EXIT_PIPE = 141
 
 PLAN_COLUMNS = (
     Column("loan_id", "id", True, "identifier"),
@@ -257,7 +261,7 @@ def cmd_plan(args: argparse.Namespace) -> int:
     with reporter.stage("figures"):
         result.branch_figures()  # computed once, for the summary and branches.csv
     with reporter.stage("write"):
-        result.write(args.out)
+        result.write(args.out, encoding=args.encoding)
     args.written = True
     print(result.summary())
     first = "schedule.csv" if isinstance(result, ScheduleResult) else "plan.csv"
@@ -304,18 +308,29 @@ def cmd_report(args: argparse.Namespace) -> int:
                            progress=_solver_notes(reporter))  # fmt: skip
             if not math.isfinite(priced.objective):  # no LP within the limit: no shadow prices
                 priced = result
+    lang = getattr(args, "lang", "en")
+    timing = None
+    if isinstance(result, ScheduleResult) and result.mode == "whole_loan":
+        with reporter.stage("baselines"):  # what the schedule's timing is worth
+            timing = timing_value(result.problem, result, time_limit=args.time_limit)
     with reporter.stage("figures"):
-        html = render_report(result, title=args.title, priced=priced)
+        html = render_report(result, title=args.title, priced=priced, lang=lang, timing=timing)
         files: dict[str, Callable[[Path], object]] = {
             REPORT_NAME: lambda p: p.write_text(html, encoding="utf-8")
         }
         if excel:
-            workbook = render_workbook(result, title=args.title, priced=priced)
+            workbook = render_workbook(result, title=args.title, priced=priced, lang=lang)
             files[WORKBOOK_NAME] = lambda p: p.write_bytes(workbook)
+        tapes = loan_tapes(result) if getattr(args, "tapes", False) else None
+        if tapes is not None:
+            files[TAPES_FOLDER] = folder_writer(tape_files(tapes, lang, excel))
     _write(reporter, Path(args.out), files)
     args.written = True
-    print(result.summary())
-    print(f"wrote {' and '.join(str(Path(args.out) / name) for name in files)}")
+    lab = labels(lang)
+    print(plan_headline(result, lang))
+    print(f"{lab.t('cli_wrote')} {lab.joined(Path(args.out) / name for name in files)}")
+    if tapes is not None:
+        print(lab.t("cli_tapes", n=len(tapes), folder=Path(args.out) / TAPES_FOLDER))
     if why_not:
         print(f"{WORKBOOK_NAME} not written: {why_not}")
     return EXIT_OK
@@ -331,15 +346,15 @@ def cmd_value(args: argparse.Namespace) -> int:
     with reporter.stage("value"):
         options = value_options(portfolio, policy=policy)
     with reporter.stage("write", total=1):
-        write_file(out, lambda p: _write_options(options, p))
+        write_file(out, lambda p: _write_options(options, p, args.encoding))
         reporter.advance()
     args.written = True
     print(f"valued {portfolio.n_loans:,} loans: {len(options):,} eligible options written to {out}")
     return EXIT_OK
 
 
-def _write_options(options: pd.DataFrame, path: Path) -> None:
-    write_csv(options[["loan_id", "channel", "value", "pnl", "derecognised"]], path)
+def _write_options(options: pd.DataFrame, path: Path, encoding: str) -> None:
+    write_csv(options[["loan_id", "channel", "value", "pnl", "derecognised"]], path, encoding)
 
 
 def cmd_migration(args: argparse.Namespace) -> int:
@@ -347,7 +362,7 @@ def cmd_migration(args: argparse.Namespace) -> int:
     out = check_file(args.out, "--out")
     estimator = MigrationEstimator(method=args.method).fit(args.history)
     matrix = estimator.matrix_
-    write_matrix(matrix, out)
+    write_matrix(matrix, out, encoding=args.encoding)
     args.written = True
     print(matrix.summary())
     print(f"wrote {out}")
@@ -374,16 +389,16 @@ def cmd_tolerance(args: argparse.Namespace) -> int:
     columns = ["branch", "ratio_before", "ratio_after", "threshold", "within", "headroom",
                "inclusive_npl", "inclusive_loans", "derecognised"]  # fmt: skip
     table = figures[columns]
-    when = "after the plan" if plan is not None else "today (before disposal)"
-    print_table(f"Inclusive small/micro NPL tolerance {when}", table.set_index("branch"),
-                 ("headroom", "inclusive_npl", "inclusive_loans", "derecognised"))  # fmt: skip
+    lab = labels(getattr(args, "lang", "en"))
+    title = lab.t("tol_after" if plan is not None else "tol_today")
+    print_table(title, table.set_index("branch"),
+                ("headroom", "inclusive_npl", "inclusive_loans", "derecognised"),
+                lab.lang)  # fmt: skip
     outside = table.loc[~table["within"], "branch"].tolist()
-    print(
-        f"\n{len(outside)} branch(es) outside tolerance"
-        + (f": {', '.join(outside)}" if outside else "")
-    )
+    print("\n" + lab.t("tol_outside", n=len(outside))
+          + (f": {', '.join(outside)}" if outside else ""))  # fmt: skip
     if args.out:
-        write_file(args.out, lambda p: table.to_csv(p, index=False))
+        write_file(args.out, lambda p: table.to_csv(p, index=False, encoding=args.encoding))
         args.written = True
     return EXIT_OK
 
@@ -391,7 +406,7 @@ def cmd_tolerance(args: argparse.Namespace) -> int:
 def cmd_check(args: argparse.Namespace) -> int:
     """Validate a portfolio (and branch table) and print its summaries."""
     portfolio = read_portfolio(args.portfolio, branches=args.branches)
-    print_portfolio(portfolio)
+    print_portfolio(portfolio, getattr(args, "lang", "en"))
     return EXIT_OK
 
 
@@ -402,19 +417,69 @@ def cmd_demo(args: argparse.Namespace) -> int:
     with reporter.stage("read"):
         portfolio = read_portfolio(sample_path("portfolio.csv"), sample_path("branches.csv"))
         policy = load_policy(sample_path("policy.toml"))
-    print("npl-disposal demo: the bundled synthetic sample\n")
-    print_portfolio(portfolio)
+    lang = getattr(args, "lang", "en")
+    lab = labels(lang)
+    print(lab.t("demo_title") + "\n")
+    print_portfolio(portfolio, lang)
     with reporter.stage("value"):
         options = value_options(portfolio, policy=policy)
-    print(f"\nValued every channel of every loan: {len(options):,} eligible options")
+    print("\n" + lab.t("demo_valued", n=f"{len(options):,}"))
     with reporter.stage("build"):
         problem = build_problem(portfolio, policy, options)
-    print(problem.summary() + "\n")
+    print((problem.summary() if not lab.zh else lab.t(
+        "demo_problem", n=f"{problem.n_loans:,}", m=problem.n_channels,
+        options=f"{int(problem.eligible.sum()):,}", forced=f"{int(problem.forced_out.sum()):,}"))
+        + "\n")  # fmt: skip
     with reporter.stage("solve") as stage:
         result = solve(problem, progress=notes)
         stage.result = _outcome(result)
     with reporter.stage("price"):  # the LP relaxation's shadow prices
         priced = solve(problem, mode="fractional", progress=notes)
-    print_plan(result, priced)
+    print_plan(result, priced, lang)
+    _demo_schedule(portfolio, reporter, notes, lang)
     return EXIT_OK
 
+
+def _demo_schedule(
+    portfolio: Portfolio, reporter: Progress, notes: Callable[[str], None] | None, lang: str
+) -> None:
+    """The sample over four quarters, and what its timing is worth against two baselines."""
+    lab = labels(lang)
+    policy = load_policy(sample_path("schedule_policy.toml"))
+    print("\n" + lab.t("demo_schedule"))
+    with reporter.stage("value over time"):
+        valued = value_schedule(portfolio, 4, 3, policy=policy)
+    with reporter.stage("build schedule"):
+        problem = build_schedule(portfolio, policy, valued.options, path=valued.path)
+    with reporter.stage("solve schedule") as stage:
+        result = solve(problem, progress=notes)
+        stage.result = _outcome(result)
+    with reporter.stage("baselines"):
+        timing = timing_value(problem, result)
+    if not lab.zh:
+        print(result.summary())
+        print("\n" + timing.summary())
+        return
+    print(plan_headline(result, lang))
+    table = result.channel_mix().pivot_table(index="channel", columns="period", values="balance",
+                                             aggfunc="sum", fill_value=0.0, sort=False)  # fmt: skip
+    table = table.reindex(range(1, 6), axis=1, fill_value=0.0)
+    table.columns = [*(f"第{t}期" for t in range(1, 5)), lab.item("kept")]
+    print_table(lab.t("schedule_mix"), table, tuple(table.columns), lang)
+    values = timing.table().set_index("plan")[["value", "gain"]]
+    values["share"] = values["gain"] / values["value"].abs()
+    values.index = [lab.item(p) for p in values.index]
+    print_table(lab.t("timing"), values, ("value", "gain"), lang)
+
+
+def cmd_sample(args: argparse.Namespace) -> int:
+    """Write the bundled sample's files into ``--out``, to run every command on files."""
+    written = write_sample(args.out, overwrite=args.force)
+    args.written = True
+    print(f"wrote {', '.join(p.name for p in written)} to {args.out}")
+    out = args.out
+    print(
+        f"try: npl-disposal plan {out}/portfolio.csv --branches {out}/branches.csv "
+        f"--policy {out}/policy.toml --options {out}/options.csv --out {out}/plan"
+    )
+    return EXIT_OK

@@ -3,18 +3,38 @@
 from __future__ import annotations
 
 import argparse
+import importlib
+from collections.abc import Callable
 
 from npl_disposal._version import __version__
-from npl_disposal.cli import _commands as commands
-from npl_disposal.reporting.excel import WORKBOOK_NAME
+
+#: ``reporting.excel.WORKBOOK_NAME``, written here so that ``--help`` imports no pandas.
+WORKBOOK_NAME = "report.xlsx"
+
+
+class _Jobs:
+    """``commands.cmd_plan`` etc.: each job's module (pandas and all) is imported when it runs."""
+
+    def __getattr__(self, name: str) -> Callable[[argparse.Namespace], int]:
+        def job(args: argparse.Namespace) -> int:
+            run: Callable[[argparse.Namespace], int] = getattr(
+                importlib.import_module("npl_disposal.cli._commands"), name
+            )
+            return run(args)
+
+        job.__name__ = job.__qualname__ = name
+        return job
+
+
+commands = _Jobs()
 
 __all__ = ["build_parser"]
 
 
 def _plan_arguments(command: argparse.ArgumentParser) -> None:
     """The arguments ``plan`` and ``report`` share."""
-    command.add_argument("portfolio", help="loans: CSV or Parquet")
-    command.add_argument("--branches", required=True, help="branch table: CSV or Parquet")
+    command.add_argument("portfolio", help="loans: CSV, Parquet or Excel")
+    command.add_argument("--branches", required=True, help="branch table: CSV, Parquet or Excel")
     command.add_argument("--policy", required=True, help="policy.toml")
     command.add_argument(
         "--options",
@@ -89,6 +109,17 @@ def _frontier_arguments(command: argparse.ArgumentParser) -> None:
     _progress_arguments(command)
 
 
+def _lang_argument(command: argparse.ArgumentParser, what: str) -> None:
+    """``--lang``: the language of what a person reads (files keep their English columns)."""
+    command.add_argument(
+        "--lang",
+        choices=["en", "zh"],
+        default="en",
+        help=f"language of {what}: en (default; money in CNY m) or zh (中文; money in 万元, "
+        "totals in 亿元); CSV and JSON files keep their English column names and keys",
+    )
+
+
 def _progress_arguments(command: argparse.ArgumentParser) -> None:
     """``--progress`` and ``-v/--verbose``: stages and seconds on standard error."""
     command.add_argument(
@@ -105,6 +136,17 @@ def _progress_arguments(command: argparse.ArgumentParser) -> None:
     )
 
 
+def _encoding_argument(command: argparse.ArgumentParser) -> None:
+    """``--encoding``: how the command's CSV files are written."""
+    command.add_argument(
+        "--encoding",
+        choices=["utf-8-sig", "utf-8", "gb18030"],
+        default="utf-8-sig",
+        help="of the CSV files written: utf-8-sig (default: UTF-8 with a byte-order mark, "
+        "which Excel needs to show Chinese text), utf-8 (no mark) or gb18030",
+    )
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser with every subcommand."""
     parser = argparse.ArgumentParser(
@@ -116,16 +158,19 @@ def build_parser() -> argparse.ArgumentParser:
 
     demo = sub.add_parser("demo", help="run the whole job on the bundled sample")
     _progress_arguments(demo)
+    _lang_argument(demo, "the printed tables")
     demo.set_defaults(func=commands.cmd_demo)
 
     check = sub.add_parser("check", help="validate a portfolio and print its summaries")
-    check.add_argument("portfolio", help="loans: CSV or Parquet")
-    check.add_argument("--branches", help="branch table: CSV or Parquet")
+    check.add_argument("portfolio", help="loans: CSV, Parquet or Excel")
+    check.add_argument("--branches", help="branch table: CSV, Parquet or Excel")
+    _lang_argument(check, "the printed tables")
     check.set_defaults(func=commands.cmd_check)
 
     plan = sub.add_parser("plan", help="allocate every loan to a disposal channel")
     report = sub.add_parser(
-        "report", help="plan and write a self-contained HTML report and an Excel workbook"
+        "report", help="plan and write a self-contained HTML report and an Excel workbook "
+        "(a whole-loan schedule: with its gain over all-now and myopic plans)",
     )
     report.add_argument("--title", help="report title")
     report.add_argument(
@@ -135,9 +180,18 @@ def build_parser() -> argparse.ArgumentParser:
         help=f"also write {WORKBOOK_NAME} (default: when openpyxl is installed; --excel "
         "without it is an error); --no-excel: the HTML report only",
     )
+    report.add_argument(
+        "--tapes",
+        action="store_true",
+        help="also write tapes/: a loan tape per bulk-transfer package and securitisation "
+        "pool (and per user channel and window): PACKAGE.csv (UTF-8 with BOM), PACKAGE.xlsx "
+        "with a one-page summary (with openpyxl), packages.csv and fields.csv",
+    )
+    _lang_argument(report, "the report, the workbook and the tapes' workbooks")
     report.set_defaults(func=commands.cmd_report)
     for command in (plan, report):
         _plan_arguments(command)
+    _encoding_argument(plan)
     plan.set_defaults(func=commands.cmd_plan)
 
     frontier = sub.add_parser(
@@ -147,25 +201,40 @@ def build_parser() -> argparse.ArgumentParser:
     frontier.set_defaults(func=commands.cmd_frontier)
 
     value = sub.add_parser("value", help="value every channel of every loan: options.csv")
-    value.add_argument("portfolio", help="loans: CSV or Parquet")
+    value.add_argument("portfolio", help="loans: CSV, Parquet or Excel")
     value.add_argument("--policy", help="policy.toml (its [valuation] section is used)")
     value.add_argument("--out", required=True, help="options CSV to write")
     _progress_arguments(value)
+    _encoding_argument(value)
     value.set_defaults(func=commands.cmd_value)
 
     tolerance = sub.add_parser("tolerance", help="check the per-branch NPL tolerance")
-    tolerance.add_argument("portfolio", help="loans: CSV or Parquet")
-    tolerance.add_argument("--branches", required=True, help="branch table: CSV or Parquet")
+    tolerance.add_argument("portfolio", help="loans: CSV, Parquet or Excel")
+    tolerance.add_argument("--branches", required=True, help="branch table: CSV, Parquet or Excel")
     tolerance.add_argument("--policy", required=True, help="policy.toml with [tolerance]")
     tolerance.add_argument("--plan", help="plan.csv (loan_id, channel, share): check after it")
     tolerance.add_argument("--options", help="options table of the plan (default: own valuation)")
     tolerance.add_argument("--out", help="CSV to write the table to")
+    _encoding_argument(tolerance)
+    _lang_argument(tolerance, "the printed table")
     tolerance.set_defaults(func=commands.cmd_tolerance)
 
     migration = sub.add_parser("migration", help="estimate a migration matrix from a history")
     migration.add_argument("history", help="loan-month history: loan_id, period, state")
     migration.add_argument("--out", required=True, help="matrix CSV to write")
     migration.add_argument("--method", choices=["cohort", "aalen_johansen"], default="cohort")
+    _encoding_argument(migration)
     migration.set_defaults(func=commands.cmd_migration)
+
+    sample = sub.add_parser(
+        "sample", help="write the bundled sample's files (portfolio, branches, options, policy)"
+    )
+    sample.add_argument("--out", required=True, help="folder to write them into (new or empty)")
+    sample.add_argument(
+        "--force",
+        action="store_true",
+        help="write into a folder that is not empty, replacing the sample's files there",
+    )
+    sample.set_defaults(func=commands.cmd_sample)
     return parser
 

@@ -28,7 +28,8 @@ a 5 % risk retention (PBoC/CBRC announcement, December 2013); government guarant
 Balances, ages, class mix, collateral and recoveries are assumptions.
 
 ``make_history`` draws loan-month histories of a known migration chain;
-:func:`sample_path` gives the files of the bundled sample.
+:func:`sample_path` gives the files of the bundled sample and :func:`write_sample` copies
+them into a folder.
 """
 
 from npl_disposal.datasets._calibration import (
@@ -40,7 +41,7 @@ from npl_disposal.datasets._calibration import (
 )
 from npl_disposal.datasets.histories import make_history
 from npl_disposal.datasets.portfolios import SyntheticPortfolio, make_portfolio
-from npl_disposal.datasets.sample import SAMPLE_FILES, sample_path
+from npl_disposal.datasets.sample import SAMPLE_FILES, sample_path, write_sample
 
 __all__ = [
     "BANK_NPL_RATIO",
@@ -53,4 +54,5 @@ __all__ = [
     "make_history",
     "make_portfolio",
     "sample_path",
+    "write_sample",
 ]

@@ -13,7 +13,7 @@ import pandas as pd
 
 from npl_disposal.distributed._storage import _list_parquet, _read_parquet
 from npl_disposal.io.output import Writer, replace_folder
-from npl_disposal.io.tables import write_csv
+from npl_disposal.io.tables import OUTPUT_ENCODING, check_encoding, recode, write_csv
 from npl_disposal.solvers.result import SolverReport, Status, constraint_records, html_view
 
 PLAN_COLUMNS = ["loan_id", "channel", "share"]
@@ -106,21 +106,25 @@ class PartitionedResult:
             shown,
         )  # fmt: skip
 
-    def write(self, directory: str | os.PathLike[str]) -> list[Path]:
+    def write(
+        self, directory: str | os.PathLike[str], encoding: str = OUTPUT_ENCODING
+    ) -> list[Path]:
         """Write ``summary.json``, ``partitions.csv`` and (when gathered) ``plan.csv``.
 
         The plan written to ``out`` by the solve stays there; ``plan.csv`` is written
         only when the plan was gathered (``out`` not given). The folder is replaced as
-        one, as :meth:`~npl_disposal.AllocationResult.write` does.
+        one, and the CSV files are in ``encoding``, as
+        :meth:`~npl_disposal.AllocationResult.write` does.
         """
+        check_encoding(encoding)
         summary = json.dumps(self.to_dict(), indent=2, ensure_ascii=False)
         files: dict[str, Writer] = {
             "summary.json": lambda p: p.write_text(summary, encoding="utf-8"),
-            "partitions.csv": lambda p: self.partitions.to_csv(p, index=False),
+            "partitions.csv": lambda p: self.partitions.to_csv(p, index=False, encoding=encoding),
         }
         if self.plan is not None:
             plan = self.plan
-            files["plan.csv"] = lambda p: write_csv(plan, p)
+            files["plan.csv"] = lambda p: _write_plan(plan, p, encoding)
         return replace_folder(directory, files)
 
     def to_dict(self) -> dict[str, Any]:
@@ -138,3 +142,9 @@ class PartitionedResult:
             "seconds": dict(self.seconds),
             "out": self.out,
         }
+
+
+def _write_plan(plan: pd.DataFrame, path: Path, encoding: str) -> None:
+    """The plan through :func:`~npl_disposal.io.tables.write_csv` (UTF-8), then in ``encoding``."""
+    write_csv(plan, path)
+    recode(path, encoding)

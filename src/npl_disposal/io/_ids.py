@@ -25,6 +25,7 @@ __all__ = [
     "in_order",
     "locate",
     "positions_in",
+    "repeated_keys",
 ]
 
 
@@ -77,6 +78,21 @@ def duplicated(values: pd.Series) -> np.ndarray:
         if not bool((hashed[1:] == hashed[:-1]).any()):
             return np.zeros(len(values), dtype=bool)
     return values.duplicated(keep=False).to_numpy(dtype=bool) & present
+
+
+def repeated_keys(key: np.ndarray) -> np.ndarray:
+    """Mask of the integer keys present more than once.
+
+    Keys already increasing (tables the library writes come sorted) need no sort.
+    """
+    if key.size < 2 or bool((key[1:] > key[:-1]).all()):
+        return np.zeros(key.size, dtype=bool)
+    order = np.argsort(key, kind="stable")
+    same = key[order[1:]] == key[order[:-1]]
+    out = np.zeros(key.size, dtype=bool)
+    out[order[1:][same]] = True
+    out[order[:-1][same]] = True
+    return out
 
 
 def in_order(ids: np.ndarray, keys: np.ndarray) -> np.ndarray | None:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from npl_disposal.io._ids import in_order, locate
+from npl_disposal.io._ids import in_order, locate, repeated_keys
 from npl_disposal.io.portfolio import Portfolio
 from npl_disposal.io.schema import OPTION_COLUMNS, STANDARD_CHANNELS
 from npl_disposal.io.tables import (
@@ -22,7 +22,7 @@ from npl_disposal.io.tables import (
     source_name,
 )
 
-__all__ = ["channel_order", "read_options"]
+__all__ = ["channel_order", "portfolio_rows", "read_options"]
 
 def read_options(source: TableSource, portfolio: Portfolio) -> pd.DataFrame:
     """Read and validate an options table against the portfolio.
@@ -34,7 +34,7 @@ def read_options(source: TableSource, portfolio: Portfolio) -> pd.DataFrame:
     """
     name = source_name(source, "options")
     frame = read_table(source, OPTION_COLUMNS)
-    own = _portfolio_rows(frame, portfolio)
+    own = portfolio_rows(frame, portfolio)
     if "loan_id" in frame and own is None:  # as text once: the log's labels and cleaning share it
         frame["loan_id"] = frame["loan_id"].astype("string")
     log = ProblemLog(name, frame["loan_id"].array if "loan_id" in frame else None)
@@ -89,7 +89,7 @@ def read_options(source: TableSource, portfolio: Portfolio) -> pd.DataFrame:
     return frame
 
 
-def _portfolio_rows(frame: pd.DataFrame, portfolio: Portfolio) -> np.ndarray | None:
+def portfolio_rows(frame: pd.DataFrame, portfolio: Portfolio) -> np.ndarray | None:
     """Each option's loan row when its ids are the portfolio's, in portfolio order.
 
     ``value_options`` writes the options so (the portfolio's own id objects,
@@ -123,14 +123,7 @@ def _duplicate_options(frame: pd.DataFrame, loan_pos: np.ndarray) -> np.ndarray:
     rank = np.array([rank_of[name] for name in np.asarray(names)], dtype=np.int64)
     key = loan_pos * max(len(names), 1)
     key += rank[codes]
-    if key.size < 2 or bool((key[1:] > key[:-1]).all()):
-        return np.zeros(key.size, dtype=bool)
-    order = np.argsort(key, kind="stable")
-    same = key[order[1:]] == key[order[:-1]]
-    out = np.zeros(key.size, dtype=bool)
-    out[order[1:][same]] = True
-    out[order[:-1][same]] = True
-    return out
+    return repeated_keys(key)
 
 
 def channel_order(names: pd.Series) -> tuple[str, ...]:

@@ -17,6 +17,7 @@ import contextlib
 import ctypes
 import errno
 import os
+import re
 import shutil
 import signal
 import sys
@@ -44,8 +45,11 @@ Writer = Callable[[Path], object]
 #: is not replaced.
 OUTPUT_NAMES = frozenset({
     "plan.csv", "branches.csv", "summary.json", "report.html", "report.xlsx",
-    "partitions.csv", "frontier.csv", "frontier.png",
+    "partitions.csv", "tapes", "packages.csv", "fields.csv", "frontier.csv",
+    "frontier.png",
 })  # fmt: skip
+#: A package's loan tape (``bulk_transfer-p1.csv``, ``.xlsx``) in a tapes folder.
+_TAPE_FILE = re.compile(r"[\w.-]+-p\d+\.(csv|xlsx)")
 #: Files a desktop leaves in folders, replaced with the folder.
 _LITTER = frozenset({".DS_Store", "Thumbs.db", "desktop.ini"})
 #: ``renameat2``'s arguments (Linux).
@@ -63,7 +67,8 @@ def check_folder(path: str | os.PathLike[str], what: str = "output folder") -> P
     if out.exists() and not out.is_dir():
         raise OutputError(f"{what} {out}: is a file; give a folder (it is created if missing)")
     if out.is_dir():
-        strangers = sorted(n for n in os.listdir(out) if n not in OUTPUT_NAMES | _LITTER)
+        strangers = sorted(n for n in os.listdir(out)
+                           if n not in OUTPUT_NAMES | _LITTER and not _TAPE_FILE.fullmatch(n))
         if strangers:
             shown = ", ".join(strangers[:5]) + (", ..." if len(strangers) > 5 else "")
             raise OutputError(

@@ -24,7 +24,8 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from npl_disposal.io._ids import locate
+from npl_disposal.io._ids import locate, repeated_keys
+from npl_disposal.io.options import portfolio_rows
 from npl_disposal.io.portfolio import Portfolio
 from npl_disposal.io.schema import OPTION_COLUMNS, Column
 from npl_disposal.io.tables import (
@@ -98,20 +99,35 @@ def read_schedule_options(source: TableSource, portfolio: Portfolio, periods: in
     """
     name = source_name(source, "options")
     frame, log, loan = _loan_table(source, SCHEDULE_OPTION_COLUMNS, portfolio, name, "options")
-    retain = (frame["channel"].astype(object) == "retain").to_numpy(dtype=bool)
+    retain = (frame["channel"] == "retain").to_numpy(dtype=bool, na_value=False)
     period = _periods(frame, retain, periods, log)
     _check_option_values(frame, log)
     _check_retain_rows(frame, loan, retain, portfolio, name, log)
-    key = pd.DataFrame({"loan": loan, "channel": frame["channel"].astype(object), "period": period})
-    twice = key.duplicated(keep=False).to_numpy() & (loan >= 0)
-    log.flag(twice, "channel", frame["channel"], "duplicate (loan_id, channel, period)",
+    log.flag(_twice(frame["channel"], loan, period, periods), "channel", frame["channel"],
+             "duplicate (loan_id, channel, period)",
              "one row per loan, channel and period")  # fmt: skip
     log.raise_if_any("options validation failed")
     today = portfolio.loans["balance"].to_numpy(dtype=float)[loan]
     balance = frame["balance"].to_numpy(dtype=float) if "balance" in frame else today
     out = frame.assign(period=period, balance=np.where(np.isnan(balance), today, balance))
+    if out["loan_id"].dtype != object:  # the portfolio's id objects, not a copy per option
+        ids = portfolio.loans["loan_id"].to_numpy(dtype=object)
+        out["loan_id"] = pd.Series(ids[loan], index=out.index, dtype=object)
     out["_loan"] = loan
     return out.reset_index(drop=True)
+
+
+def _twice(channel: pd.Series, loan: np.ndarray, period: np.ndarray, periods: int) -> np.ndarray:
+    """Rows whose (loan, channel, period) appears more than once, on integer keys.
+
+    Rows of an unknown loan or without a channel are left to their own messages.
+    Keys already increasing (as ``value_schedule`` writes them) need no sort.
+    """
+    codes = channel.cat.codes.to_numpy().astype(np.int64)
+    ok = (loan >= 0) & (codes >= 0)
+    key = (loan.astype(np.int64) * (periods + 2) + period) * (codes.max(initial=0) + 1) + codes
+    key = np.where(ok, key, -1 - np.arange(key.size))  # each bad row its own key
+    return repeated_keys(key)
 
 
 def _loan_table(
@@ -119,12 +135,15 @@ def _loan_table(
 ) -> tuple[pd.DataFrame, ProblemLog, np.ndarray]:
     """A table of loan rows read, its headers checked, cleaned, each row's loan located."""
     frame = read_table(source, columns)
-    ids = frame["loan_id"].astype("string").array if "loan_id" in frame else None
-    log = ProblemLog(name, ids)
+    own = portfolio_rows(frame, portfolio)  # a table the library wrote: ids need no lookup
+    if "loan_id" in frame and own is None:  # as text once: the log's labels and cleaning share it
+        frame["loan_id"] = frame["loan_id"].astype("string")
+    log = ProblemLog(name, frame["loan_id"].array if "loan_id" in frame else None)
     check_headers(frame, columns, log)
     log.raise_if_any(f"{what} validation failed")
-    clean_columns(frame, columns, log)
-    loan = locate(portfolio.loans["loan_id"], frame["loan_id"].astype(object))
+    clean_columns(frame, columns, log, ids_as_text=True, categorical=("channel",),
+                  clean=("loan_id",) if own is not None else ())  # fmt: skip
+    loan = own if own is not None else locate(portfolio.loans["loan_id"], frame["loan_id"])
     log.flag((loan < 0) & log.ok("loan_id"), "loan_id", frame["loan_id"],
              "loan_id not in the portfolio", "a loan_id of the portfolio")  # fmt: skip
     return frame, log, loan

@@ -8,7 +8,9 @@ every problem of every row at once.
 
 from __future__ import annotations
 
+import codecs
 import os
+import shutil
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any, Union
@@ -18,6 +20,7 @@ import pandas as pd
 from pandas.api.extensions import ExtensionArray
 
 from npl_disposal.exceptions import PROBLEM_COLUMNS, PortfolioValidationError
+from npl_disposal.io.excel import is_workbook, read_excel_table
 from npl_disposal.io.schema import (
     BOOL_ALIASES,
     BOOL_ALLOWED,
@@ -150,11 +153,12 @@ def source_name(source: TableSource, default: str) -> str:
 
 
 def read_table(source: TableSource, columns: tuple[Column, ...]) -> pd.DataFrame:
-    """Read a CSV / Parquet file or copy a DataFrame, with canonical headers.
+    """Read a CSV / Parquet / Excel file or copy a DataFrame, with canonical headers.
 
     Identifier and text columns are read as text so that ``000123`` keeps its
     zeros. CSV files are tried as UTF-8 (with or without BOM), then GB18030,
-    the encoding of most Chinese spreadsheet exports.
+    the encoding of most Chinese spreadsheet exports. Workbooks (``.xlsx`` and the
+    like, :mod:`npl_disposal.io.excel`) are read through python-calamine.
     """
     if isinstance(source, pd.DataFrame):
         # A new frame: changing it never changes the caller's (pandas copies on write, or
@@ -162,9 +166,14 @@ def read_table(source: TableSource, columns: tuple[Column, ...]) -> pd.DataFrame
         return source.rename(columns=_header_map(source.columns, columns))
     path = Path(source)
     if not path.exists():
-        raise FileNotFoundError(f"{path}: no such file; give the path of a CSV or Parquet file")
+        raise FileNotFoundError(
+            f"{path}: no such file; give the path of a CSV, Parquet or Excel file"
+        )
     if path.suffix.lower() in (".parquet", ".pq"):
         return _read_parquet(path, columns)
+    if is_workbook(path):
+        frame = read_excel_table(path, columns)
+        return frame.rename(columns=_header_map(frame.columns, columns))
     return _read_csv(path, columns)
 
 
@@ -260,36 +269,78 @@ def _csv_engine() -> str:
     return "pyarrow"
 
 
-def write_csv(frame: pd.DataFrame, path: Path) -> None:
+#: Encodings of CSV outputs: UTF-8 with a byte-order mark (what Excel needs to read a
+#: UTF-8 file's Chinese text; every reader here and pandas skip the mark), plain UTF-8,
+#: and GB18030 (Chinese Windows' own).
+CSV_ENCODINGS = ("utf-8-sig", "utf-8", "gb18030")
+#: The encoding of the CSV files the command line and ``AllocationResult.write`` write.
+OUTPUT_ENCODING = "utf-8-sig"
+
+
+def check_encoding(encoding: str) -> str:
+    """``encoding`` if CSV outputs can be written in it, else a ValueError naming the choices."""
+    if encoding not in CSV_ENCODINGS:
+        raise ValueError(
+            f"encoding {encoding!r}: CSV files are written as one of {', '.join(CSV_ENCODINGS)}"
+        )
+    return encoding
+
+
+def recode(path: Path, encoding: str) -> None:
+    """Re-encode the UTF-8 file at ``path`` (as :func:`write_csv` writes) into ``encoding``.
+
+    ``"utf-8"``: nothing to do; ``"utf-8-sig"``: the byte-order mark is put in front;
+    ``"gb18030"``: the text is re-encoded. The file is replaced whole.
+    """
+    check_encoding(encoding)
+    if encoding == "utf-8":
+        return
+    recoded = path.with_name(path.name + ".recode")
+    try:
+        with open(path, "rb") as source, open(recoded, "wb") as target:
+            if encoding == "utf-8-sig":
+                target.write(codecs.BOM_UTF8)
+                shutil.copyfileobj(source, target, 1 << 20)
+            else:
+                target.write(source.read().decode("utf-8").encode(encoding))
+        os.replace(recoded, path)
+    finally:
+        recoded.unlink(missing_ok=True)
+
+
+def write_csv(frame: pd.DataFrame, path: Path, encoding: str = "utf-8") -> None:
     """Write ``frame`` to CSV without its index, as ``frame.to_csv(path, index=False)``.
 
-    Where pyarrow is installed, a frame of text and number columns is written by
-    Arrow's CSV writer, several times faster (benchmarks/README.md, design measurements). A
-    whole float keeps pandas' ``1.0`` (so the column reads back as float);
-    other floats may be spelled differently (``0.00001`` for ``1e-05``) but
-    read back to the same number. Text that needs quoting, other column types,
-    or no pyarrow: pandas writes the file.
+    ``encoding`` is one of :data:`CSV_ENCODINGS` (``"utf-8-sig"``: UTF-8 starting with a
+    byte-order mark). Where pyarrow is installed, a UTF-8 file of text and number columns
+    is written by Arrow's CSV writer, several times faster (benchmarks/README.md, design
+    measurements). A whole float keeps pandas' ``1.0`` (so the column reads back as
+    float); other floats may be spelled differently (``0.00001`` for ``1e-05``) but read
+    back to the same number. Text that needs quoting, other column types, GB18030 or no
+    pyarrow: pandas writes the file.
     """
+    check_encoding(encoding)
     try:
         import pyarrow as pa
         import pyarrow.compute as pc
         import pyarrow.csv as pa_csv
     except ImportError:  # pragma: no cover - pyarrow ships with the test extra
-        frame.to_csv(path, index=False)
+        frame.to_csv(path, index=False, encoding=encoding)
         return
     names = [str(name) for name in frame.columns]
     columns = [_csv_column(frame[name], pa, pc) for name in frame.columns]
-    if any(c is None for c in columns) or len(set(names)) < len(names) or _needs_quotes(names):
-        frame.to_csv(path, index=False)
+    if (encoding == "gb18030" or any(c is None for c in columns)
+            or len(set(names)) < len(names) or _needs_quotes(names)):  # fmt: skip
+        frame.to_csv(path, index=False, encoding=encoding)
         return
     options = pa_csv.WriteOptions(include_header=False, quoting_style="none")
     try:
-        with open(path, "w", encoding="utf-8", newline="") as out:
+        with open(path, "w", encoding=encoding, newline="") as out:  # utf-8-sig: the mark
             out.write(",".join(names) + "\n")
         with open(path, "ab") as binary:
             pa_csv.write_csv(pa.table(columns, names=names), binary, options)
     except pa.ArrowInvalid:  # text with a comma, quote or line break: pandas quotes it
-        frame.to_csv(path, index=False)
+        frame.to_csv(path, index=False, encoding=encoding)
 
 
 def _needs_quotes(names: list[str]) -> bool:
@@ -467,8 +518,10 @@ def _allowed_number(col: Column) -> str:
 def _to_bool(raw: pd.Series, col: Column, log: ProblemLog) -> pd.Series:
     if pd.api.types.is_bool_dtype(raw.dtype) and not raw.isna().any():
         return raw.astype(bool)
-    codes, uniques = pd.factorize(raw.astype("string").str.strip().str.lower())
-    mapped = np.array([BOOL_ALIASES.get(str(u), None) for u in uniques] + [None], dtype=object)
+    # Distinct spellings first (a handful in a million rows), then each one cleaned.
+    codes, uniques = pd.factorize(raw.astype("string"))
+    spelled = [str(u).strip().lower() for u in uniques]
+    mapped = np.array([BOOL_ALIASES.get(u, None) for u in spelled] + [None], dtype=object)
     parsed = mapped[codes]  # code -1 (missing) takes the trailing None
     bad = pd.isna(parsed) & (codes >= 0)
     log.flag(bad, col.name, raw, "not a yes/no value", BOOL_ALLOWED)

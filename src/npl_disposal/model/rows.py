@@ -99,7 +99,8 @@ class ResourceRows:
         unit = self.unit[row]
         shown = millions(amount) if unit == MONEY else f"{amount:,.1f} loans"
         channel = self.rule[row].split(".")[1] if self.rule[row].startswith("channels.") else ""
-        return text.format(x=shown, branch=self.branch[row], channel=channel)
+        worded = text.format(x=shown, branch=self.branch[row], channel=channel)
+        return _when(self.names[row], worded)
 
     @cached_property
     def reach(self) -> np.ndarray:
@@ -429,3 +430,18 @@ def add_limits(
         rows.add(limit.name, limit.rule, measure.unit, cols, coef, lower=lower, upper=upper,
                  branch=limit.branch, block=block or None, short=limit.short,
                  stated=stated)  # fmt: skip
+
+
+def _when(name: str, text: str) -> str:
+    """``text`` led by the period or year a schedule's row ``name@t`` / ``name@yearY`` is for.
+
+    Rows whose words already say when (a tolerance checked at a period) are left as they are.
+    """
+    _, at, when = name.rpartition("@")
+    if not at or "period" in text or "year" in text:
+        return text
+    if when.isdigit():
+        return f"in period {when}, {text}"
+    if when.startswith("year") and when[4:].isdigit():
+        return f"in year {when[4:]}, {text}"
+    return text

@@ -144,7 +144,7 @@ def restricted(problem: AllocationProblem, keep: np.ndarray) -> AllocationProble
     if grid is None:
         raise ValueError("not a schedule: build it with build_schedule")
     opts = problem.options
-    keep = np.asarray(keep, dtype=bool) | (opts["channel"].astype(object) == "retain").to_numpy()
+    keep = np.asarray(keep, dtype=bool) | (opts["channel"] == "retain").to_numpy(dtype=bool)
     return _build(problem.portfolio, problem.policy, opts[keep].reset_index(drop=True),
                   grid.path, grid.inclusive_loans, grid.new_npl)  # fmt: skip
 
@@ -159,7 +159,7 @@ def _build(
 ) -> AllocationProblem:
     rules = ScheduleRules.of(pol)
     horizon = rules.horizon
-    columns = column_names(channel_order(opts["channel"].astype(object)), horizon.periods)
+    columns = column_names(channel_order(opts["channel"].astype("category")), horizon.periods)
     grids, offered = _grids(opts, columns, pf.n_loans)
     open_ = _in_window(rules, columns)
     eligible = _eligible(offered & open_, columns, pf.loans, pol)
@@ -194,9 +194,15 @@ def _grids(
     opts: pd.DataFrame, columns: tuple[tuple[str, int], ...], n: int
 ) -> tuple[dict[str, np.ndarray], np.ndarray]:
     """The options scattered on the (loans, columns) grid: value, pnl, shares, balance."""
-    index = pd.MultiIndex.from_tuples(columns)
-    keys = pd.MultiIndex.from_arrays([opts["channel"].astype(object), opts["period"]])
-    col = index.get_indexer(keys)
+    channel = opts["channel"].astype("category")
+    period = opts["period"].to_numpy(dtype=np.int64)
+    # Each (channel, period) pair's column, looked up on the channel's codes.
+    names = list(channel.cat.categories)
+    lookup = np.full((len(names), int(period.max(initial=0)) + 1), -1, dtype=np.int64)
+    for j, (c, t) in enumerate(columns):
+        if c in names:
+            lookup[names.index(c), t] = j
+    col = lookup[channel.cat.codes.to_numpy(), period]
     cell = opts["_loan"].to_numpy(dtype=np.int64) * len(columns) + col
     grids = {}
     for name in ("value", "pnl", "derecognised", "balance"):

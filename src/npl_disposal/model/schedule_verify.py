@@ -42,15 +42,43 @@ class _Rows:
 
 def _join(problem: AllocationProblem, plan: pd.DataFrame) -> _Rows:
     opts = problem.options
+    names, opt_code = _channels(opts)
     loan = positions_in(plan["loan_id"].astype(object), list(problem.loan_ids))
-    key = pd.MultiIndex.from_arrays([opts["_loan"].to_numpy(), opts["channel"].astype(object),
-                                     opts["period"].to_numpy()])  # fmt: skip
-    asked = pd.MultiIndex.from_arrays([loan, plan["channel"].astype(object),
-                                       plan["period"].to_numpy(dtype=np.int64)])  # fmt: skip
-    option = key.get_indexer(asked)
+    code = positions_in(plan["channel"], names)
+    period = plan["period"].to_numpy(dtype=np.int64)
+    width = int(max(period.max(initial=0), opts["period"].max()) if len(opts) else 0) + 1
+    known = opts["_loan"].to_numpy(dtype=np.int64)
+    table = _key(known, opt_code, opts["period"].to_numpy(dtype=np.int64), width, len(names))
+    option = _find(table, _key(loan, code, period, width, len(names)))
     return _Rows(loan, np.where(loan >= 0, option, -1), plan["share"].to_numpy(dtype=float),
-                 plan["channel"].astype(object).to_numpy(), plan["period"].to_numpy(np.int64),
+                 plan["channel"].astype(object).to_numpy(), period,
                  plan["loan_id"].astype(object).to_numpy())  # fmt: skip
+
+
+def _channels(opts: pd.DataFrame) -> tuple[list[str], np.ndarray]:
+    """The options' channel names and each option's position among them."""
+    channel = opts["channel"].astype("category")
+    return [str(c) for c in channel.cat.categories], channel.cat.codes.to_numpy().astype(np.int64)
+
+
+def _key(
+    loan: np.ndarray, code: np.ndarray, period: np.ndarray, width: int, channels: int
+) -> np.ndarray:
+    """One integer per (loan, period, channel); -1 where any part is unknown."""
+    ok = (loan >= 0) & (code >= 0) & (period >= 0) & (period < width)
+    key = (loan.astype(np.int64) * width + period) * max(channels, 1) + code
+    return np.where(ok, key, -1)
+
+
+def _find(table: np.ndarray, asked: np.ndarray) -> np.ndarray:
+    """Each asked key's row in ``table`` (unique keys), -1 if absent."""
+    if table.size == 0:
+        return np.full(asked.size, -1, dtype=np.int64)
+    order = None if bool((table[1:] > table[:-1]).all()) else np.argsort(table)
+    ranked = table if order is None else table[order]
+    at = np.minimum(np.searchsorted(ranked, asked), ranked.size - 1)
+    row = at if order is None else order[at]
+    return np.where((asked >= 0) & (ranked[at] == asked), row, -1)
 
 
 @dataclass(eq=False)
@@ -167,23 +195,31 @@ def _check_loan_rules(
     opts = problem.options
     periods = rules.horizon.periods
     used = rows.share > _SHARE_TOL
-    pairs = zip(rows.channel, rows.period, strict=True)
-    shut = used & np.array([c != "retain" and t not in rules.windows(str(c)) for c, t in pairs],
-                           dtype=bool)  # fmt: skip
+    # Open or shut per (channel, period) pair, looked up per row: a handful of pairs.
+    names, code = _channels(opts)
+    row_code = positions_in(pd.Series(rows.channel), names)
+    width = int(max(rows.period.max(initial=0), opts["period"].max())) + 2
+    shut_at = np.array([[c != "retain" and t not in rules.windows(c) for t in range(width)]
+                        for c in names], dtype=bool).reshape(len(names), width)  # fmt: skip
+    in_range = (row_code >= 0) & (rows.period >= 0) & (rows.period < width)
+    shut = used & in_range
+    shut[in_range] &= shut_at[row_code[in_range], rows.period[in_range]]
     log.loans("windows", pd.Series(rows.share[shut], index=rows.ids[shut], dtype=float),
               "sent to a channel in a period outside its windows")  # fmt: skip
-    columns = column_names(tuple(pd.unique(opts["channel"].astype(object))), periods)
-    index = pd.MultiIndex.from_tuples(columns)
-    col = index.get_indexer(pd.MultiIndex.from_arrays([opts["channel"].astype(object),
-                                                       opts["period"].to_numpy()]))  # fmt: skip
+    columns = column_names(tuple(names), periods)
+    where = np.full((len(names), width), -1, dtype=np.int64)
+    for j, (c, t) in enumerate(columns):
+        where[names.index(c), t] = j
+    col = where[code, opts["period"].to_numpy(dtype=np.int64)]
     open_ = np.array([c == "retain" or t in rules.windows(c) for c, t in columns], bool)
     grid = np.zeros((problem.n_loans, len(columns)), dtype=bool)
     grid[opts["_loan"].to_numpy(), col] = open_[col]
     offers = ScheduleOffers(grid, columns)
     loans = problem.portfolio.loans
     for rule in problem.policy.rules.loan_rules:
-        barred, names = rule.barred(offers, loans)
-        hit = used & np.isin(rows.channel, names) & (rows.loan >= 0)
+        barred, barred_names = rule.barred(offers, loans)
+        codes = [names.index(c) for c in barred_names if c in names]
+        hit = used & np.isin(row_code, codes) & (rows.loan >= 0)
         hit &= barred[np.maximum(rows.loan, 0)]
         log.loans(rule.rule, pd.Series(rows.share[hit], index=rows.ids[hit], dtype=float),
                   rule.broken())  # fmt: skip

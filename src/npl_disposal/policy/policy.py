@@ -258,15 +258,19 @@ class Policy:
 
     @classmethod
     def from_toml(cls, path: str | os.PathLike[str]) -> Policy:
-        """Read and validate a ``policy.toml`` file; errors name the file (and line)."""
+        """Read and validate a ``policy.toml`` file; errors name the file (and line).
+
+        The file is UTF-8, as TOML requires (a byte-order mark is skipped).
+        """
         path = Path(path)
         raw = path.read_bytes()
-        try:
-            text = raw.decode("utf-8")
+        try:  # UTF-8 (TOML's only encoding), with or without a Windows editor's mark
+            text = raw.decode("utf-8-sig")
         except UnicodeDecodeError as exc:
             raise PolicyError(
-                [(str(path), f"is not UTF-8 text ({exc.reason} at byte {exc.start})")], str(path)
-            ) from exc
+                [(str(path), f"is not UTF-8 text ({exc.reason} at byte {exc.start}); TOML "
+                             "files are UTF-8: save it as UTF-8")], str(path),
+            ) from exc  # fmt: skip
         return cls.from_toml_text(text, source=str(path))
 
     # ------------------------------------------------------------------ output

@@ -21,13 +21,15 @@ import pandas as pd
 
 from npl_disposal.exceptions import ExcelUnavailableError
 from npl_disposal.io.output import write_atomically
+from npl_disposal.reporting.labels import Labels, labels
 from npl_disposal.reporting.tables import COLUMNS, SUMMARY_KINDS, isnan, report_tables
 
 if TYPE_CHECKING:
     from npl_disposal.solvers.result import AllocationResult
 
 __all__ = ["EXCEL_HINT", "WORKBOOK_NAME", "WORKBOOK_PLAN_ROWS", "WORKBOOK_SHEETS",
-           "render_workbook", "require_openpyxl", "write_workbook"]  # fmt: skip
+           "WORKBOOK_SHEETS_ZH", "render_workbook", "require_openpyxl",
+           "write_workbook"]  # fmt: skip
 
 #: File name written by :func:`write_workbook`.
 WORKBOOK_NAME = "report.xlsx"
@@ -44,6 +46,19 @@ WORKBOOK_SHEETS = {
     "compliance": "Compliance",
     "disposal": "Disposal by channel and branch",
     "plan": "Plan",
+}
+
+#: The sheet names in Chinese (``lang="zh"``).
+WORKBOOK_SHEETS_ZH = {
+    "summary": "概览",
+    "channel-mix": "处置方式结构",
+    "budgets": "预算约束与影子价格",
+    "tolerance": "不良容忍度",
+    "wage-pool": "效益工资",
+    "add-back": "核销还原",
+    "compliance": "合规情况",
+    "disposal": "按处置方式和机构",
+    "plan": "处置方案",
 }
 
 #: The plan sheet holds at most this many rows (openpyxl is slow and large per cell);
@@ -119,12 +134,35 @@ def _xl_shown(value: Any, fmt: str | None) -> str:
     return str(value)
 
 
+def _xl_translated(frame: pd.DataFrame, lab: Labels) -> pd.DataFrame:
+    """The text cells a reader sees (channels, rules, classes, units, items) in ``lab``'s words."""
+    out = frame.copy()
+    if "name" in out and "rule" in frame:
+        out["name"] = [lab.constraint(n, r, b) for n, r, b in
+                       zip(frame["name"], frame["rule"], frame.get("branch", [None] * len(frame)),
+                           strict=True)]  # fmt: skip
+    for column, word in (("channel", lab.channel), ("rule", lab.rule),
+                         ("classification", lab.classification)):  # fmt: skip
+        if column in out:
+            out[column] = [v if isnan(v) else word(v) for v in out[column]]
+    if "unit" in out:
+        out["unit"] = [{"CNY": "元", "loans": "户"}.get(str(u), u) for u in out["unit"]]
+    if "note" in out:
+        out["note"] = [lab.note(v) for v in out["note"]]
+    if "item" in out:
+        out["item"] = [lab.item(i) for i in out["item"]]
+        if "value" in out:
+            out["value"] = [lab.item(v) if isinstance(v, str) else v for v in out["value"]]
+    return out
+
+
 def _xl_sheet(
     writer: pd.ExcelWriter,
     sheet: str,
     frame: pd.DataFrame,
     table_id: str,
     max_rows: int = _XL_MAX_ROWS - 1,
+    lab: Labels | None = None,
 ) -> None:
     """Write ``frame`` to ``sheet``: unit headers, number formats, frozen header, widths.
 
@@ -142,13 +180,19 @@ def _xl_sheet(
         pd.DataFrame({"note": [note]}).to_excel(writer, sheet_name=sheet, index=False)
         writer.sheets[sheet].column_dimensions["A"].width = len(note) + 2
         return
-    shown = frame[columns]
+    zh = lab is not None and lab.zh
+    shown = _xl_translated(frame, lab)[columns] if zh and lab is not None else frame[columns]
     if table_id == "summary":
         items = [
             i + _XL_UNITS.get(SUMMARY_KINDS.get(i, "text"), "") for i in frame["item"].tolist()
         ]
+        if zh and lab is not None:
+            items = [lab.column(lab.item(i), "元" if SUMMARY_KINDS.get(i) == "money" else "")
+                     for i in frame["item"].tolist()]  # fmt: skip
         shown = shown.assign(item=items)
     headers = [c + _XL_UNITS.get(kinds[c], "") for c in columns]
+    if zh and lab is not None:
+        headers = [lab.column(c, {"money": "元", "pct": "%"}.get(kinds[c], "")) for c in columns]
     shown.set_axis(headers, axis=1).to_excel(
         writer, sheet_name=sheet, index=False, freeze_panes=(1, 0)
     )
@@ -165,23 +209,31 @@ def _xl_sheet(
 
 
 def render_workbook(
-    result: AllocationResult, title: str | None = None, priced: AllocationResult | None = None
+    result: AllocationResult,
+    title: str | None = None,
+    priced: AllocationResult | None = None,
+    *,
+    lang: str = "en",
 ) -> bytes:
     """The ``report.xlsx`` bytes (see :func:`write_workbook`).
 
     Raises :class:`ExcelUnavailableError` (an :class:`ImportError`) without openpyxl.
     """
+    lab = labels(lang)
     require_openpyxl()
     tables = report_tables(result, priced)
+    if "rule" not in tables["budgets"]:  # the rule names a budget in the reader's words
+        rules = result.constraints.set_index("name")["rule"]
+        tables["budgets"] = tables["budgets"].assign(rule=tables["budgets"]["name"].map(rules))
     tables["plan"] = result.plan
+    sheets = WORKBOOK_SHEETS_ZH if lab.zh else WORKBOOK_SHEETS
     buffer = io.BytesIO()
     with pd.ExcelWriter(buffer, engine="openpyxl") as writer:
         for table_id, frame in tables.items():
             limit = WORKBOOK_PLAN_ROWS if table_id == "plan" else _XL_MAX_ROWS - 1
-            _xl_sheet(writer, WORKBOOK_SHEETS[table_id], frame, table_id, limit)
-        writer.book.properties.title = (
-            title or f"NPL disposal plan: {result.problem.portfolio.source}"
-        )
+            _xl_sheet(writer, sheets[table_id], frame, table_id, limit, lab)
+        writer.book.properties.title = title or lab.t(
+            "title", source=result.problem.portfolio.source)
     return buffer.getvalue()
 
 
@@ -190,6 +242,8 @@ def write_workbook(
     out_dir: str | os.PathLike[str],
     title: str | None = None,
     priced: AllocationResult | None = None,
+    *,
+    lang: str = "en",
 ) -> Path:
     """Write ``report.xlsx`` into ``out_dir``, atomically; return its path.
 
@@ -200,9 +254,10 @@ def write_workbook(
     money column's header says ``(CNY)``. The header row is frozen. ``priced`` is as
     in :func:`write_report`. Needs openpyxl (``pip install 'npl-disposal[excel]'``):
     without it, raises :class:`ExcelUnavailableError` (an :class:`ImportError`) and
-    writes nothing.
+    writes nothing. ``lang="zh"`` names the sheets, headers, channels and rules in
+    Chinese (:data:`WORKBOOK_SHEETS_ZH`); the cells hold the same numbers (money in 元).
     """
-    data = render_workbook(result, title=title, priced=priced)
+    data = render_workbook(result, title=title, priced=priced, lang=lang)
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     target = out / WORKBOOK_NAME

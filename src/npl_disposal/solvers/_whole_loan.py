@@ -5,12 +5,17 @@ the other near-ties) are repaired by a small exact MILP, giving a plan worth ``z
 Reduced-cost fixing then proves that any better plan only uses options whose
 reduced-value loss is below ``L(pi) - z``; the MILP over those options gives the
 optimum and its bound. With on/off channels (bulk transfer, securitisation) each
-on/off combination is its own LP; the sample's LP picks the combination to solve
-first and its prices bound the others, so the LP of every loan is solved only once.
+on/off combination is its own LP. The combinations are visited best bound first:
+every one starts with the Lagrangian bound at the relaxation's prices; the
+highest is tightened by the prices of a small sample's LP with its blocks fixed
+(any prices bound it), and a combination is solved over every loan only when its
+tightened bound is still the highest. A schedule's windows make 2^windows
+combinations, of which usually one or two are solved.
 """
 
 from __future__ import annotations
 
+import heapq
 import math
 import time
 from collections.abc import Callable
@@ -30,6 +35,7 @@ from npl_disposal.solvers._pricing import (
     price_weights,
     reduced_values,
     sample_duals,
+    sample_problem,
     solve_fractional,
 )
 
@@ -126,8 +132,12 @@ def _by_combination(
 ) -> Outcome:
     """The best whole-loan plan over the on/off combinations, from a relaxation ``lp``."""
     search = _Search(problem, lp, deadline, mip_gap, max_free, progress, lp_options)
-    for i, combo in enumerate(combination_order(problem.switches, lp.y)):
-        search.visit(i, combo)
+    order = combination_order(problem.switches, lp.y)
+    if len(order) > 1:
+        search.best_first(order)
+    else:
+        for i, combo in enumerate(order):
+            search.visit(i, combo)
     return search.outcome(start)
 
 
@@ -161,6 +171,7 @@ class _Search:
         self.bounds: list[float] = []
         self.work = lp  # the LP behind the best plan, for its passes and open loans
         self._at_duals: np.ndarray | None = None
+        self._bounding: tuple[AllocationProblem, Outcome] | None = None
 
     def at_duals(self) -> np.ndarray:
         """The reduced values at the relaxation's prices, computed once."""
@@ -182,12 +193,87 @@ class _Search:
         if i > 0 and (prune or time.perf_counter() > self.deadline):
             self.bounds.append(estimate)
             return
+        self.solve(combo, estimate)
+
+    def solve(
+        self, combo: np.ndarray | None, estimate: float, prices: np.ndarray | None = None
+    ) -> None:
+        """Solve combination ``combo`` over every loan (``prices``: where its LP starts)."""
+        best = self.best
         found, bound, solved = _solve_combo(self.problem, self.lp, combo, best, self.deadline,
                                             self.mip_gap, self.max_free, self.progress,
-                                            self.lp_options)  # fmt: skip
+                                            self.lp_options, prices)  # fmt: skip
         self.bounds.append(min(bound, estimate))
         if found is not None and (best is None or found[2] > best[2]):
             self.best, self.work = found, solved
+
+    def cannot_win(self, bound: float) -> bool:
+        """Whether a combination bounded by ``bound`` (CNY yuan) cannot beat the best plan.
+
+        A bound of minus infinity: some loan has no channel open, no plan at all.
+        """
+        best = self.best
+        if bound == -math.inf:
+            return True
+        return best is not None and (bound <= best[2] or gap(best[2], bound) <= self.mip_gap)
+
+    def best_first(self, order: list[np.ndarray | None]) -> None:
+        """Visit the combinations best bound first, tightening a bound before solving.
+
+        A combination whose bound cannot beat the best plan found is not solved;
+        since the bounds are visited in falling order, neither is any after it.
+        """
+        queue = [
+            (-_combo_bound(self.problem, self.lp.duals, combo, self.at_duals), i, False)
+            for i, combo in enumerate(order)
+        ]
+        heapq.heapify(queue)
+        prices: dict[int, np.ndarray] = {}
+        while queue:
+            bound, i, tight = -queue[0][0], queue[0][1], queue[0][2]
+            if self.cannot_win(bound) or time.perf_counter() > self.deadline:
+                break
+            heapq.heappop(queue)
+            if tight:
+                self.solve(order[i], bound, prices.get(i))
+                continue
+            tighter, found = self.tighten(order[i])
+            if found is not None:
+                prices[i] = found
+            heapq.heappush(queue, (-min(bound, tighter), i, True))
+        self.bounds.extend(-q[0] for q in queue)
+
+    def tighten(self, combo: np.ndarray | None) -> tuple[float, np.ndarray | None]:
+        """A bound on ``combo`` at the prices of a small sample's LP with its blocks fixed.
+
+        Also those prices, to start the combination's LP over every loan (None
+        when the sample's LP has no optimum: the bound is then infinite).
+        """
+        sub, base = self.bounding_sample()
+        left = self.deadline - time.perf_counter()
+        priced = solve_fractional(sub, left, fix_blocks=combo, warm=base)
+        if priced.status != "optimal":
+            return math.inf, None
+        return _combo_bound(self.problem, priced.duals, combo), priced.duals
+
+    def bounding_sample(self) -> tuple[AllocationProblem, Outcome]:
+        """A sample of loans small enough to solve whole, with its relaxation's LP.
+
+        A problem no larger than the sample is its own sample: the bound is then
+        the combination's LP bound.
+        """
+        if self._bounding is None:
+            options = self.lp_options
+            size = int(options.get("sample", 4000))  # type: ignore[call-overload]
+            if self.problem.n_loans <= size and not self.lp.priced_only:
+                self._bounding = self.problem, self.lp
+                return self._bounding
+            rng = np.random.default_rng(int(options.get("seed", 0)) + 1)  # type: ignore[call-overload]
+            pick = np.zeros(self.problem.n_loans, dtype=bool)
+            pick[rng.choice(pick.size, size=min(size, pick.size), replace=False)] = True
+            sub = sample_problem(self.problem, pick)
+            self._bounding = sub, solve_fractional(sub, self.deadline - time.perf_counter())
+        return self._bounding
 
     def outcome(self, start: float) -> Outcome:
         """The best plan with the bound over every combination (``no_solution`` if none)."""
@@ -210,7 +296,7 @@ class _Search:
 def _combo_bound(
     problem: AllocationProblem,
     duals: np.ndarray,
-    combo: np.ndarray,
+    combo: np.ndarray | None,
     at_duals: Callable[[], np.ndarray] | None = None,
 ) -> float:
     """Lagrangian bound (CNY yuan) with the on/off variables fixed at ``combo``.
@@ -219,6 +305,8 @@ def _combo_bound(
     channel then hold trivially and their prices are dropped. ``at_duals``
     gives the reduced values at ``duals``, reused when no dropped price was set.
     """
+    if combo is None:
+        combo = np.full(len(problem.blocks), np.nan)
     off = [b.name for b, on in zip(problem.blocks, combo, strict=True) if on < 0.5]  # NaN: free
     prices = duals.copy()
     for name in off:
@@ -254,11 +342,16 @@ def _solve_combo(
     max_free: int,
     progress: Callable[[str], None] | None,
     lp_options: dict[str, object],
+    prices: np.ndarray | None = None,
 ) -> tuple[tuple[np.ndarray, np.ndarray, float] | None, float, Outcome]:
     """Best whole-loan plan with the blocks fixed at ``combo``, a bound on it, and its LP."""
     same = combo is None or np.array_equal(relaxed.y[problem.switches], combo[problem.switches])
     if same and not relaxed.priced_only:
         lp = relaxed
+    elif prices is not None and relaxed.sample is None:  # else a tenth of the loans prices better
+        left = deadline - time.perf_counter()
+        lp = solve_fractional(problem, left, fix_blocks=combo, progress=progress, prices=prices,
+                              **lp_options)  # type: ignore[arg-type]  # fmt: skip
     else:
         lp = _combo_lp(problem, relaxed, combo, deadline, progress, lp_options)
     if lp.status != "optimal" or np.abs(lp.shortfall).max(initial=0.0) * MONEY_SCALE > SLACK_TOL:

@@ -17,7 +17,6 @@ from npl_disposal.exceptions import SolverUnavailableError
 from npl_disposal.model.problem import AllocationProblem
 from npl_disposal.solvers._outcome import Outcome
 from npl_disposal.solvers.highs_backend import HighsBackend
-from npl_disposal.solvers.pulp_backend import PulpBackend, available_solvers, get_solver
 
 __all__ = ["BACKENDS", "Backend", "available_solvers", "get_backend"]
 
@@ -43,6 +42,16 @@ class Backend(Protocol):
         ...
 
 
+def available_solvers() -> list[str]:
+    """The solvers usable here: ``highs`` and what PuLP finds installed.
+
+    PuLP is imported here, not with this module: a plan on HiGHS never needs it.
+    """
+    from npl_disposal.solvers.pulp_backend import available_solvers as pulp_solvers
+
+    return pulp_solvers()
+
+
 def _highs() -> Backend:
     try:
         import highspy  # noqa: F401
@@ -66,5 +75,7 @@ def get_backend(name: str) -> Backend:
     factory = BACKENDS.get(name.strip().lower())
     if factory is not None:
         return factory()
+    from npl_disposal.solvers.pulp_backend import PulpBackend, get_solver
+
     get_solver(name)  # unknown or not installed: say so now, before any work
     return PulpBackend(name)

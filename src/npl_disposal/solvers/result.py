@@ -22,7 +22,7 @@ import pandas as pd
 
 from npl_disposal.io._ids import as_text, as_text_codes
 from npl_disposal.io.output import replace_folder
-from npl_disposal.io.tables import write_csv
+from npl_disposal.io.tables import OUTPUT_ENCODING, check_encoding, recode, write_csv
 from npl_disposal.model._join import PlanKeys
 from npl_disposal.model.figures import BRANCH_FIGURES, branch_figures
 from npl_disposal.model.problem import AllocationProblem
@@ -159,7 +159,8 @@ class AllocationResult:
         mix = self.channel_mix()
         for channel, row in mix.iterrows():
             lines.append(
-                f"  {channel:<16} {row['loans']:>10,.1f} loans  CNY {row['balance'] / 1e6:>12,.2f}m"
+                f"  {channel:<16} {_loans(row['loans']):>10} loans  CNY "
+                f"{row['balance'] / 1e6:>12,.2f}m"
             )
         if self.risk is not None:
             lines.append("  " + self.risk.summary())
@@ -188,23 +189,30 @@ class AllocationResult:
             mix.rename(columns={"balance": "balance (CNY m)", "value": "value (CNY m)"}),
         )  # fmt: skip
 
-    def write(self, directory: str | os.PathLike[str]) -> list[Path]:
+    def write(
+        self, directory: str | os.PathLike[str], encoding: str = OUTPUT_ENCODING
+    ) -> list[Path]:
         """Write ``plan.csv``, ``branches.csv`` and ``summary.json`` into ``directory``.
 
         ``plan.csv`` has ``loan_id, channel, share`` (one row per positive share);
         ``branches.csv`` the branch figures (:func:`branches_table`); ``summary.json``
-        the fields of :meth:`to_dict`. The folder is replaced as one: a failure or an
+        the fields of :meth:`to_dict`. The CSV files are in ``encoding``: by default UTF-8
+        with a byte-order mark, so that Excel on a Chinese desktop reads their text (pandas
+        and this library's readers skip the mark); ``"utf-8"`` leaves it out, ``"gb18030"``
+        writes Chinese Windows' own encoding. ``summary.json`` is UTF-8 without a mark, as
+        JSON requires. The folder is replaced as one: a failure or an
         interruption leaves it as it was, and a folder holding files this library did
         not write is refused (:class:`~npl_disposal.OutputError`). Returns the paths
         written.
         """
+        check_encoding(encoding)
         branches = branches_table(self)
         summary = json.dumps(self.to_dict(), indent=2, ensure_ascii=False)
         return replace_folder(
             directory,
             {
-                "plan.csv": lambda p: write_csv(self.plan, p),
-                "branches.csv": lambda p: branches.to_csv(p, index=False),
+                "plan.csv": lambda p: _write_plan(self.plan, p, encoding),
+                "branches.csv": lambda p: branches.to_csv(p, index=False, encoding=encoding),
                 "summary.json": lambda p: p.write_text(summary, encoding="utf-8"),
             },
         )
@@ -397,3 +405,14 @@ def _notes(
         else:
             out.append("")
     return out
+
+
+def _write_plan(plan: pd.DataFrame, path: Path, encoding: str) -> None:
+    """The plan through :func:`~npl_disposal.io.tables.write_csv` (UTF-8), then in ``encoding``."""
+    write_csv(plan, path)
+    recode(path, encoding)
+
+
+def _loans(n: float) -> str:
+    """A number of loans as a person reads it: whole, or two decimals where loans are split."""
+    return f"{n:,.0f}" if abs(n - round(n)) < 1e-6 else f"{n:,.2f}"

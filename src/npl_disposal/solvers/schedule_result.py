@@ -19,7 +19,7 @@ import numpy as np
 import pandas as pd
 
 from npl_disposal.io.output import replace_folder
-from npl_disposal.io.tables import write_csv
+from npl_disposal.io.tables import OUTPUT_ENCODING, check_encoding, recode, write_csv
 from npl_disposal.model.problem import AllocationProblem
 from npl_disposal.model.schedule_figures import schedule_figures
 from npl_disposal.solvers.result import AllocationResult, constraint_records
@@ -83,7 +83,7 @@ class ScheduleResult(AllocationResult):
         mix = self.channel_mix()
         table = mix.pivot_table(index="channel", columns="period", values="balance",
                                 aggfunc="sum", fill_value=0.0, sort=False) / 1e6  # fmt: skip
-        table = table.reindex(sorted(table.columns), axis=1)
+        table = table.reindex(range(1, periods + 2), axis=1, fill_value=0.0)  # every period
         lines.append("  balance disposed, CNY m: " + "  ".join(
             f"period {t}" if t <= periods else "kept" for t in table.columns))  # fmt: skip
         for channel, row in table.iterrows():
@@ -93,18 +93,21 @@ class ScheduleResult(AllocationResult):
             lines.append("binding: " + ", ".join(binding["name"]))
         return "\n".join(lines)
 
-    def write(self, directory: str | os.PathLike[str]) -> list[Path]:
+    def write(
+        self, directory: str | os.PathLike[str], encoding: str = OUTPUT_ENCODING
+    ) -> list[Path]:
         """Write ``schedule.csv``, ``branches.csv`` and ``summary.json`` into ``directory``.
 
-        All or nothing, as :meth:`AllocationResult.write`.
+        All or nothing and in ``encoding``, as :meth:`AllocationResult.write`.
         """
+        check_encoding(encoding)
         branches = self.branch_figures()
         summary = json.dumps(self.to_dict(), indent=2, ensure_ascii=False)
         return replace_folder(
             directory,
             {
-                "schedule.csv": lambda p: write_csv(self.plan, p),
-                "branches.csv": lambda p: branches.to_csv(p, index=False),
+                "schedule.csv": lambda p: _write_plan(self.plan, p, encoding),
+                "branches.csv": lambda p: branches.to_csv(p, index=False, encoding=encoding),
                 "summary.json": lambda p: p.write_text(summary, encoding="utf-8"),
             },
         )
@@ -124,3 +127,9 @@ class ScheduleResult(AllocationResult):
         out["periods"] = periods
         out["constraints"] = constraint_records(self.constraints)
         return out
+
+
+def _write_plan(plan: pd.DataFrame, path: Path, encoding: str) -> None:
+    """The plan through :func:`~npl_disposal.io.tables.write_csv` (UTF-8), then in ``encoding``."""
+    write_csv(plan, path)
+    recode(path, encoding)

@@ -20,11 +20,10 @@ import pandas as pd
 
 from npl_disposal.exceptions import InfeasiblePolicyError
 from npl_disposal.model.problem import AllocationProblem
-from npl_disposal.model.schedule import ScheduleGrid, _eligible, restricted
+from npl_disposal.model.schedule import ScheduleGrid, restricted
 from npl_disposal.model.schedule_verify import verify_schedule
-from npl_disposal.policy.schedule import ScheduleRules
 from npl_disposal.solvers.backends import get_backend
-from npl_disposal.solvers.result import Status
+from npl_disposal.solvers.result import AllocationResult, Status
 from npl_disposal.solvers.schedule_result import schedule_plan
 from npl_disposal.solvers.solve import solve
 
@@ -64,27 +63,22 @@ class TimingValue:
         return "\n".join(lines)
 
 
-def timing_value(problem: AllocationProblem, **settings: Any) -> TimingValue:
-    """Solve the schedule and both baselines (whole-loan); ``settings`` go to :func:`solve`."""
+def timing_value(
+    problem: AllocationProblem, schedule: AllocationResult | None = None, **settings: Any
+) -> TimingValue:
+    """Solve the schedule and both baselines (whole-loan); ``settings`` go to :func:`solve`.
+
+    ``schedule``: the problem's whole-loan schedule when already solved (not solved again).
+    """
     grid = problem.schedule
     if grid is None:
         raise ValueError("not a schedule: build it with build_schedule")
     settings = {**settings, "mode": "whole_loan"}
-    best = solve(problem, **settings)
+    best = schedule if schedule is not None else solve(problem, **settings)
+    if best.problem is not problem or best.mode != "whole_loan":
+        raise ValueError("schedule: a whole-loan result of this same problem")
     return TimingValue(best.objective, _all_now(problem, grid, settings),
                        _myopic(problem, grid, settings), grid.horizon.periods)  # fmt: skip
-
-
-def _available(problem: AllocationProblem, grid: ScheduleGrid) -> np.ndarray:
-    """Options offered and in their windows, before the loan rules."""
-    rules = ScheduleRules.of(problem.policy)
-    pairs = zip(grid.column_channel, grid.column_period, strict=True)
-    open_ = np.array([c == "retain" or t in rules.windows(c) for c, t in pairs], dtype=bool)
-    return problem.offered & open_
-
-
-def _columns(grid: ScheduleGrid) -> tuple[tuple[str, int], ...]:
-    return tuple(zip(grid.column_channel, (int(t) for t in grid.column_period), strict=True))
 
 
 def _all_now(problem: AllocationProblem, grid: ScheduleGrid, settings: dict[str, Any]
@@ -101,17 +95,17 @@ def _all_now(problem: AllocationProblem, grid: ScheduleGrid, settings: dict[str,
 def _myopic(problem: AllocationProblem, grid: ScheduleGrid, settings: dict[str, Any]
             ) -> float | None:  # fmt: skip
     """Period by period; each period's plan is a step, only the whole schedule is verified."""
-    available = _available(problem, grid)
-    columns = _columns(grid)
     retain = grid.column_period > grid.horizon.periods
     chosen = np.full(problem.n_loans, -1)
     backend = get_backend(str(settings.get("solver") or "highs"))
     for t in range(1, grid.horizon.periods + 1):
         last = t == grid.horizon.periods
-        eligible = _eligible(available & ((grid.column_period == t) | retain), columns,
-                             problem.portfolio.loans, problem.policy)  # fmt: skip
-        if not last:
-            eligible[:, retain] = True  # waiting is allowed until the last period
+        # The schedule's own eligibility (windows and loan rules read over every period),
+        # this period's columns only: a rule such as 应核尽核 binds the myopic plan too.
+        eligible = problem.eligible & ((grid.column_period == t) | retain)
+        if not last:  # waiting is allowed while some later period still offers the loan a way out
+            later = np.asarray((problem.eligible & (grid.column_period > t) & ~retain).any(1))
+            eligible[:, retain] |= later[:, None]
         fixed = chosen >= 0
         eligible[fixed] = False
         eligible[np.flatnonzero(fixed), chosen[fixed]] = True

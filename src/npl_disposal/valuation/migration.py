@@ -20,12 +20,11 @@ from typing import Union
 import numpy as np
 import pandas as pd
 from numpy.typing import NDArray
-from scipy.linalg import fractional_matrix_power
 
 from npl_disposal.exceptions import MigrationMatrixError, MigrationWarning
 from npl_disposal.io.output import write_file
 from npl_disposal.io.portfolio import Portfolio, read_portfolio
-from npl_disposal.io.tables import TableSource
+from npl_disposal.io.tables import TableSource, check_encoding
 from npl_disposal.valuation.states import (
     DEFAULT_STATES,
     NPL_STATES,
@@ -177,6 +176,8 @@ class MigrationMatrix:
             return MigrationMatrix(out.matrix, self.states, months)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", RuntimeWarning)
+            from scipy.linalg import fractional_matrix_power  # 0.3 s to import; rarely needed
+
             root = np.asarray(fractional_matrix_power(np.array(self.matrix), ratio))
         if not np.all(np.isfinite(root)):
             raise MigrationMatrixError(
@@ -507,15 +508,21 @@ def project(
 # --- Files -----------------------------------------------------------------------------------
 
 
-def write_matrix(matrix: MigrationMatrix, path: str | os.PathLike[str]) -> Path:
+def write_matrix(
+    matrix: MigrationMatrix, path: str | os.PathLike[str], encoding: str = "utf-8"
+) -> Path:
     """Write the matrix as CSV: ``from_state``, then one column per to-state.
+
+    ``encoding``: one of ``npl_disposal.io.tables.CSV_ENCODINGS`` (the command line
+    writes UTF-8 with a byte-order mark).
 
     This is the file ``npl-disposal migration`` writes. It is written to a temporary
     name and moved into place, so a failure leaves no partial file. Returns the path.
     """
+    check_encoding(encoding)
     table = matrix.frame().reset_index()
     table.columns.name = None
-    return write_file(path, lambda p: table.to_csv(p, index=False, encoding="utf-8"))
+    return write_file(path, lambda p: table.to_csv(p, index=False, encoding=encoding))
 
 
 def read_matrix(source: MatrixSource, months: float = 1) -> MigrationMatrix:
@@ -525,7 +532,10 @@ def read_matrix(source: MatrixSource, months: float = 1) -> MigrationMatrix:
     path = Path(source)
     if not path.exists():
         raise FileNotFoundError(f"{path}: no such file; give the path of a matrix CSV")
-    frame = pd.read_csv(path, encoding="utf-8-sig")
+    try:
+        frame = pd.read_csv(path, encoding="utf-8-sig")
+    except UnicodeDecodeError:  # written with --encoding gb18030
+        frame = pd.read_csv(path, encoding="gb18030")
     if "from_state" not in frame.columns:
         frame = frame.set_index(frame.columns[0])
     try:

@@ -1,0 +1,365 @@
+"""Loan tapes for buyers: the loans of each bulk-transfer package and securitisation pool.
+
+>>> from npl_disposal.reporting import loan_tapes, write_tapes
+>>> tapes = loan_tapes(result)  # doctest: +SKIP
+>>> tapes["bulk_transfer-p1"].tape.head()  # doctest: +SKIP
+>>> write_tapes(tapes, "out/tapes", lang="zh")  # doctest: +SKIP
+
+**Packages.** A package is what one buyer takes in one sale: the loans a plan sends to a
+sale channel in one period. The sale channels are ``bulk_transfer`` (a package sold to an
+AMC), ``securitisation`` (a pool issued to a trust) and every user channel of the
+options table (``[channels.NAME]``, e.g. a second AMC), since each is its own buyer and its
+own on/off block in the model; ``retain``, ``write_off`` and ``restructure`` keep the
+claim in the bank and have no buyer. A one-period plan has one package per sale channel
+used (period 1); a schedule has one per sale channel and window used, as the model makes
+each used window its own package (bulk transfer) or pool (securitisation). The package's
+id is ``CHANNEL-pT`` (``bulk_transfer-p2``). In a fractional plan a loan may be split:
+the tape gives the share in the package and the balance that share carries.
+
+**Fields.** The tape follows the loan, counterparty, collateral and enforcement templates
+of the EBA NPL data templates (Commission Implementing Regulation (EU) 2023/2083), as far
+as the portfolio holds the data: :data:`TAPE_FIELDS` maps the portfolio's columns to the
+tape's fields, each with an English name (the CSV header) and English and Chinese
+labels. A field whose column the portfolio lacks is absent from the tape, never invented.
+The seller's own figures (provision, the plan's value of the loan) are not on a tape.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import pandas as pd
+
+from npl_disposal.io.portfolio import age_bucket
+from npl_disposal.io.schema import AGE_LABELS, NPL_CLASSES, STANDARD_CHANNELS
+from npl_disposal.reporting.labels import labels
+
+if TYPE_CHECKING:
+    from npl_disposal.io.portfolio import Portfolio
+    from npl_disposal.solvers.result import AllocationResult
+
+__all__ = [
+    "SALE_CHANNELS",
+    "TAPES_FOLDER",
+    "TAPE_FIELDS",
+    "LoanTape",
+    "TapeField",
+    "fields_table",
+    "folder_writer",
+    "loan_tapes",
+    "packages_table",
+    "tape_files",
+    "write_tapes",
+]
+
+#: The standard channels that sell loans to a buyer (user channels do too).
+SALE_CHANNELS = ("bulk_transfer", "securitisation")
+
+#: The folder of an output folder that holds the tapes.
+TAPES_FOLDER = "tapes"
+
+
+@dataclass(frozen=True)
+class TapeField:
+    """One field of a loan tape: its name, labels, template section and source column."""
+
+    name: str
+    label_en: str
+    label_zh: str
+    section: str
+    source: str
+    kind: str = "text"
+
+
+#: The tape's fields in order: ``source`` is the portfolio column (``share`` and
+#: ``balance_in_package`` come from the plan). Sections follow the EBA NPL templates.
+TAPE_FIELDS: tuple[TapeField, ...] = (
+    TapeField("loan_id", "Loan identifier", "贷款编号", "loan", "loan_id"),
+    TapeField("branch", "Originating branch", "经办机构", "loan", "branch"),
+    TapeField("classification", "Asset classification (five-class)", "五级分类", "loan",
+              "classification"),
+    TapeField("principal_balance", "Principal balance (CNY)", "本金余额（元）", "loan",
+              "balance", "money"),
+    TapeField("share_in_package", "Share of the loan in the package", "入包比例", "loan",
+              "share", "share"),
+    TapeField("balance_in_package", "Principal balance in the package (CNY)",
+              "入包本金余额（元）", "loan", "balance_in_package", "money"),
+    TapeField("accrued_interest", "Accrued interest receivable (CNY)", "应收利息（元）", "loan",
+              "interest_receivable", "money"),
+    TapeField("months_in_default", "Months since default (NPL age)", "不良账龄（月）", "loan",
+              "npl_age_months", "number"),
+    TapeField("days_past_due", "Days past due", "逾期天数", "loan", "days_past_due", "number"),
+    TapeField("small_micro", "Small or micro enterprise", "是否小微企业", "counterparty",
+              "small_micro", "flag"),
+    TapeField("inclusive", "Inclusive small/micro loan", "是否普惠型小微贷款", "counterparty",
+              "inclusive", "flag"),
+    TapeField("industry", "Industry sector of the counterparty", "所属行业", "counterparty",
+              "industry"),
+    TapeField("collateral_type", "Collateral type", "抵押物类型", "collateral",
+              "collateral_type"),
+    TapeField("collateral_value", "Collateral value (CNY)", "抵押物价值（元）", "collateral",
+              "collateral_value", "money"),
+    TapeField("guarantee_cover", "Guarantee cover (share of the loss)", "担保覆盖率",
+              "collateral", "guarantee_cover", "share"),
+    TapeField("recourse_days", "Enforcement: days of recourse so far", "追索天数",
+              "enforcement", "recourse_days", "number"),
+)  # fmt: skip
+
+
+@dataclass(frozen=True)
+class LoanTape:
+    """One package's tape, its breakdown and its key figures (CNY yuan).
+
+    ``tape``: one row per loan (the fields of :data:`TAPE_FIELDS` the portfolio
+    has); ``breakdown``: ``dimension, group, loans, balance`` by classification, NPL
+    age bucket and branch (balance in the package); ``figures``: the package's key
+    figures (the row of :func:`packages_table`).
+    """
+
+    package: str
+    channel: str
+    period: int
+    tape: pd.DataFrame
+    breakdown: pd.DataFrame
+    figures: Mapping[str, Any]
+
+
+def _sale_channels(channels: Any) -> list[str]:
+    return [c for c in dict.fromkeys(str(c) for c in channels)
+            if c in SALE_CHANNELS or c not in STANDARD_CHANNELS]  # fmt: skip
+
+
+def loan_tapes(
+    result: AllocationResult, portfolio: Portfolio | None = None
+) -> dict[str, LoanTape]:
+    """The loan tape of every package and pool of ``result`` (a plan or a schedule).
+
+    Keyed by package id (``bulk_transfer-p1``): bulk transfer, securitisation, then
+    user channels, each by period; empty
+    when the plan sells nothing. ``portfolio`` defaults to the plan's own.
+    """
+    loans = (portfolio if portfolio is not None else result.problem.portfolio).loans
+    plan = result.plan
+    period = plan["period"] if "period" in plan else pd.Series(1, index=plan.index)
+    sold = plan.assign(period=period.astype(int))
+    sold = sold[sold["channel"].astype(str).isin(_sale_channels(sold["channel"]))]
+    by_id = loans.assign(loan_id=loans["loan_id"].astype(str)).set_index("loan_id")
+    out: dict[str, LoanTape] = {}
+    grid = result.problem.schedule
+    names = grid.column_channel if grid is not None else result.problem.channels
+    ordered = [*SALE_CHANNELS, *_sale_channels(names)]
+    order = {c: i for i, c in enumerate(dict.fromkeys(ordered))}
+    groups = sorted(sold.groupby(["channel", "period"], sort=False).groups,
+                    key=lambda k: (order.get(str(k[0]), len(order)), str(k[0]), k[1]))  # fmt: skip
+    for channel, t in groups:
+        rows = sold[(sold["channel"] == channel) & (sold["period"] == t)]
+        package = f"{channel}-p{int(t)}"
+        base = by_id.loc[rows["loan_id"].astype(str)].reset_index()
+        base["share"] = rows["share"].to_numpy(dtype=float)
+        base["balance_in_package"] = base["share"] * base["balance"].to_numpy(dtype=float)
+        tape = pd.DataFrame({f.name: base[f.source].to_numpy() for f in TAPE_FIELDS
+                             if f.source in base.columns})  # fmt: skip
+        breakdown = _breakdown(base)
+        out[package] = LoanTape(package, str(channel), int(t), tape, breakdown,
+                                _figures(package, str(channel), int(t), base))  # fmt: skip
+    return out
+
+
+def _breakdown(base: pd.DataFrame) -> pd.DataFrame:
+    frames = []
+    keys = {
+        "classification": pd.Categorical(base["classification"].astype(str),
+                                         categories=list(NPL_CLASSES)),
+        "age": pd.Categorical(age_bucket(base["npl_age_months"]).astype(str),
+                              categories=list(AGE_LABELS)),
+        "branch": base["branch"].astype(str),
+    }  # fmt: skip
+    for dimension, key in keys.items():
+        grouped = base.groupby(key, observed=True, sort=True)
+        part = pd.DataFrame({"loans": grouped["share"].sum(),
+                             "balance": grouped["balance_in_package"].sum()})  # fmt: skip
+        part.index = part.index.astype(str)
+        frames.append(part.rename_axis("group").reset_index().assign(dimension=dimension))
+    out = pd.concat(frames, ignore_index=True)
+    return out[["dimension", "group", "loans", "balance"]]
+
+
+def _figures(package: str, channel: str, period: int, base: pd.DataFrame) -> dict[str, Any]:
+    balance = float(base["balance_in_package"].sum())
+    share = base["share"].to_numpy(dtype=float)
+    figures: dict[str, Any] = {
+        "package": package, "channel": channel, "period": period,
+        "loans": float(share.sum()), "balance": balance,
+    }  # fmt: skip
+    if "interest_receivable" in base:
+        figures["accrued_interest"] = float((share * base["interest_receivable"]).sum())
+    if "collateral_value" in base:
+        collateral = float((share * base["collateral_value"].fillna(0.0)).sum())
+        figures["collateral_value"] = collateral
+        figures["collateral_cover"] = collateral / balance if balance > 0 else np.nan
+    weights = base["balance_in_package"].to_numpy(dtype=float)
+    ages = base["npl_age_months"].to_numpy(dtype=float)
+    figures["mean_age_months"] = float(np.average(ages, weights=weights)) if balance > 0 else (
+        np.nan)  # fmt: skip
+    figures["branches"] = int(base["branch"].nunique())
+    for cls in NPL_CLASSES:
+        figures[f"balance_{cls}"] = float(weights[base["classification"].astype(str) == cls]
+                                          .sum())  # fmt: skip
+    return figures
+
+
+def packages_table(tapes: Mapping[str, LoanTape]) -> pd.DataFrame:
+    """One row per package: its key figures (``package, channel, period, loans, balance``...).
+
+    ``loans`` counts loan shares; ``balance`` is the principal in the package,
+    ``collateral_cover`` its collateral value over that balance, ``mean_age_months``
+    the balance-weighted NPL age, ``balance_<class>`` the balance per class.
+    """
+    columns = ["package", "channel", "period", "loans", "balance"]
+    if not tapes:
+        return pd.DataFrame({c: [] for c in columns})
+    return pd.DataFrame([dict(t.figures) for t in tapes.values()])
+
+
+# --------------------------------------------------------------------------- files
+
+
+def _field_labels(lang: str) -> dict[str, str]:
+    return {f.name: (f.label_zh if lang == "zh" else f.label_en) for f in TAPE_FIELDS}
+
+
+def fields_table() -> pd.DataFrame:
+    """The tape's data dictionary: ``field, label_en, label_zh, section, source``."""
+    return pd.DataFrame([(f.name, f.label_en, f.label_zh, f.section, f.source)
+                         for f in TAPE_FIELDS],
+                        columns=["field", "label_en", "label_zh", "section", "source"])  # fmt: skip
+
+
+#: Units of the key figures in the summary sheet (English, Chinese).
+_FIGURE_UNITS = {"balance": ("CNY", "元"), "accrued_interest": ("CNY", "元"),
+                 "collateral_value": ("CNY", "元"), "collateral_cover": ("%", "%")}  # fmt: skip
+
+
+def _summary_sheet(tape: LoanTape, lang: str) -> pd.DataFrame:
+    """The one-page summary: key figures, then the breakdown, in the reader's labels."""
+    lab = labels(lang)
+    rows: list[tuple[str, str, Any, Any]] = []
+    for key, value in tape.figures.items():
+        if key.startswith("balance_"):
+            continue
+        unit = _FIGURE_UNITS.get(key, ("", ""))[1 if lab.zh else 0]
+        shown = lab.channel(value) if key == "channel" else value
+        if key == "collateral_cover":
+            shown = round(float(value) * 100, 2)
+        elif isinstance(value, float):
+            shown = round(value, 2)
+        rows.append((lab.column(key, unit), "", shown, None))
+    for dimension, group, n, balance in tape.breakdown.itertuples(index=False, name=None):
+        shown = (lab.classification(group) if dimension == "classification" else
+                 lab.age(group) if dimension == "age" else group)  # fmt: skip
+        name = lab.column("age_bucket" if dimension == "age" else dimension)
+        rows.append((name, shown, round(float(n), 4), round(float(balance), 2)))
+    head = (["项目", "分组", "数值（户数）", "入包余额（元）"] if lab.zh else
+            ["item", "group", "value (loans)", "balance in package (CNY)"])  # fmt: skip
+    return pd.DataFrame(rows, columns=head)
+
+
+def _tape_sheet(tape: LoanTape, lang: str) -> pd.DataFrame:
+    """The tape in the reader's labels (Chinese: classes and flags in Chinese too)."""
+    lab = labels(lang)
+    shown = tape.tape.copy()
+    if lab.zh:
+        if "classification" in shown:
+            shown["classification"] = shown["classification"].map(lab.classification)
+        for f in TAPE_FIELDS:
+            if f.kind == "flag" and f.name in shown:
+                shown[f.name] = shown[f.name].map(lab.flag)
+    return shown.rename(columns=_field_labels(lang))
+
+
+def _tape_csv(tape: LoanTape, path: Path) -> None:
+    """UTF-8 with a byte-order mark, so Excel on a Chinese desktop reads it as UTF-8."""
+    tape.tape.to_csv(path, index=False, encoding="utf-8-sig")
+
+
+def _tape_xlsx(tape: LoanTape, lang: str) -> bytes:
+    from npl_disposal.reporting.excel import require_openpyxl
+
+    require_openpyxl()
+    shown = _tape_sheet(tape, lang)
+    sheets = ("摘要", "明细", "字段说明") if lang == "zh" else ("Summary", "Tape", "Fields")
+    buffer = io.BytesIO()
+    with pd.ExcelWriter(buffer, engine="openpyxl") as writer:
+        _summary_sheet(tape, lang).to_excel(writer, sheet_name=sheets[0], index=False)
+        shown.to_excel(writer, sheet_name=sheets[1], index=False, freeze_panes=(1, 1))
+        fields = fields_table()
+        fields[fields["field"].isin(tape.tape.columns)].to_excel(
+            writer, sheet_name=sheets[2], index=False)
+        for sheet in writer.sheets.values():
+            for column in sheet.columns:
+                width = max(len(str(c.value or "")) for c in column)
+                sheet.column_dimensions[column[0].column_letter].width = min(width * 1.6 + 2, 50)
+    return buffer.getvalue()
+
+
+def tape_files(
+    tapes: Mapping[str, LoanTape], lang: str = "en", excel: bool | None = None
+) -> dict[str, Any]:
+    """The files of the tapes folder by name: writers taking the path to write.
+
+    ``PACKAGE.csv`` (the tape, UTF-8 with BOM, English field names), ``PACKAGE.xlsx``
+    (summary, tape and field sheets in ``lang``'s labels; with openpyxl),
+    ``packages.csv`` (one row per package) and ``fields.csv`` (the data dictionary).
+    ``excel``: None writes the workbooks when openpyxl is installed.
+    """
+    from npl_disposal.exceptions import ExcelUnavailableError
+    from npl_disposal.reporting.excel import require_openpyxl
+
+    labels(lang)  # checks lang
+    if excel is None:
+        try:
+            require_openpyxl()
+            excel = True
+        except ExcelUnavailableError:
+            excel = False
+    files: dict[str, Any] = {}
+    for name, tape in tapes.items():
+        files[f"{name}.csv"] = lambda p, t=tape: _tape_csv(t, p)
+        if excel:
+            data = _tape_xlsx(tape, lang)
+            files[f"{name}.xlsx"] = lambda p, d=data: p.write_bytes(d)
+    table = packages_table(tapes)
+    files["packages.csv"] = lambda p: table.to_csv(p, index=False, encoding="utf-8-sig")
+    fields = fields_table()
+    files["fields.csv"] = lambda p: fields.to_csv(p, index=False, encoding="utf-8-sig")
+    return files
+
+
+def folder_writer(files: Mapping[str, Any]) -> Any:
+    """A writer that makes a folder at its path holding ``files`` (for an output folder)."""
+
+    def write(path: Path) -> None:
+        path.mkdir()
+        for name, write_one in files.items():
+            write_one(path / name)
+
+    return write
+
+
+def write_tapes(
+    tapes: Mapping[str, LoanTape],
+    out_dir: str | os.PathLike[str],
+    lang: str = "en",
+    excel: bool | None = None,
+) -> list[Path]:
+    """Write the tapes (:func:`tape_files`) as the folder ``out_dir``, all or nothing."""
+    from npl_disposal.io.output import replace_folder
+
+    files = tape_files(tapes, lang, excel)
+    return replace_folder(out_dir, files)

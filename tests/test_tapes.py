@@ -1,0 +1,130 @@
+"""Loan tapes for buyers: one per package and pool, their fields, their files."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from npl_disposal import build_problem, read_portfolio, solve
+from npl_disposal.datasets import sample_path
+from npl_disposal.exceptions import OutputError
+from npl_disposal.model.schedule import build_schedule
+from npl_disposal.reporting import TAPE_FIELDS, loan_tapes, packages_table, write_tapes
+from npl_disposal.solvers.result import AllocationResult
+
+
+@pytest.fixture(scope="module")
+def result() -> AllocationResult:
+    pf = read_portfolio(sample_path("portfolio.csv"), sample_path("branches.csv"))
+    problem = build_problem(pf, sample_path("policy.toml"), sample_path("options.csv"))
+    return solve(problem, mode="fractional")
+
+
+def test_one_tape_per_sale_channel_used(result: AllocationResult) -> None:
+    tapes = loan_tapes(result)
+    mix = result.channel_mix()
+    sold = [c for c in ("bulk_transfer", "securitisation") if mix.loc[c, "loans"] > 1e-9]
+    assert list(tapes) == [f"{c}-p1" for c in sold]
+    for channel in sold:
+        tape = tapes[f"{channel}-p1"]
+        assert tape.channel == channel and tape.period == 1
+        np.testing.assert_allclose(tape.tape["balance_in_package"].sum(),
+                                   mix.loc[channel, "balance"], rtol=1e-9)  # fmt: skip
+        np.testing.assert_allclose(tape.tape["share_in_package"].sum(), mix.loc[channel, "loans"])
+        planned = result.plan[result.plan["channel"] == channel]
+        assert sorted(tape.tape["loan_id"]) == sorted(planned["loan_id"].astype(str))
+        for dimension in ("classification", "age", "branch"):
+            part = tape.breakdown[tape.breakdown["dimension"] == dimension]
+            np.testing.assert_allclose(part["balance"].sum(), tape.figures["balance"])
+    table = packages_table(tapes)
+    assert list(table["package"]) == list(tapes)
+    assert (table["collateral_cover"] >= 0).all()
+
+
+def test_fields_follow_the_portfolio(result: AllocationResult) -> None:
+    tape = next(iter(loan_tapes(result).values())).tape
+    assert list(tape.columns) == [f.name for f in TAPE_FIELDS]  # the sample has every column
+    loans = result.problem.portfolio.loans.set_index("loan_id")
+    row = tape.iloc[0]
+    assert row["principal_balance"] == loans.loc[row["loan_id"], "balance"]
+    assert row["months_in_default"] == loans.loc[row["loan_id"], "npl_age_months"]
+    assert {f.section for f in TAPE_FIELDS} == {"loan", "counterparty", "collateral",
+                                                "enforcement"}  # fmt: skip
+    assert all(f.label_en and f.label_zh for f in TAPE_FIELDS)
+
+
+def test_a_missing_column_is_absent_not_invented(result: AllocationResult) -> None:
+    loans = result.problem.portfolio.loans.drop(columns=["collateral_value", "industry"])
+    pf = read_portfolio(loans, sample_path("branches.csv"))
+    tape = next(iter(loan_tapes(result, pf).values()))
+    assert "collateral_value" not in tape.tape and "industry" not in tape.tape
+    assert "collateral_value" not in tape.figures and "principal_balance" in tape.tape
+
+
+def test_a_plan_that_sells_nothing_has_no_tape(result: AllocationResult) -> None:
+    problem = build_problem(result.problem.portfolio, {}, sample_path("options.csv"))
+    kept = solve(problem, mode="fractional")
+    sold = kept.plan["channel"].isin(["bulk_transfer", "securitisation"]).any()
+    assert (loan_tapes(kept) == {}) is not bool(sold)
+    assert list(packages_table({}).columns)[:2] == ["package", "channel"]
+
+
+def _schedule_and_user_channel() -> AllocationResult:
+    ids = ["a", "b", "c", "d"]
+    loans = pd.DataFrame({
+        "loan_id": ids, "branch": ["B1", "B1", "B2", "B2"], "balance": [100.0, 200.0, 300.0, 400.0],
+        "provision": [50.0] * 4, "classification": ["loss"] * 4, "npl_age_months": [6.0] * 4,
+        "small_micro": [True] * 4, "inclusive": [True] * 4,
+    })  # fmt: skip
+    rows = [(i, "retain", 3, 1.0, 0.0, 0.0) for i in ids]
+    for t in (1, 2):  # a, b sell best now; c best later; d goes to a second buyer, amc_b
+        rows += [(i, "bulk_transfer", t, (50.0 if t == 1 else 10.0) if i in "ab"
+                  else (10.0 if t == 1 else 50.0), -1.0, 1.0) for i in "abc"]  # fmt: skip
+    rows += [("d", "amc_b", 1, 80.0, -1.0, 1.0)]
+    options = pd.DataFrame(rows, columns=["loan_id", "channel", "period", "value", "pnl",
+                                          "derecognised"])  # fmt: skip
+    branches = pd.DataFrame({"branch": ["B1", "B2"], "inclusive_loans": [1e4, 1e4],
+                             "profit": [1e6, 1e6]})  # fmt: skip
+    policy = {"schedule": {"periods": 2}, "bulk_transfer": {"capacity": 1e6}}
+    return solve(build_schedule(loans, policy, options, branches), mode="whole_loan")
+
+
+def test_a_schedule_has_a_package_per_window_and_buyer() -> None:
+    tapes = loan_tapes(_schedule_and_user_channel())
+    assert list(tapes) == ["bulk_transfer-p1", "bulk_transfer-p2", "amc_b-p1"]
+    assert sorted(tapes["bulk_transfer-p1"].tape["loan_id"]) == ["a", "b"]
+    assert list(tapes["bulk_transfer-p2"].tape["loan_id"]) == ["c"]
+    assert tapes["amc_b-p1"].figures["balance"] == 400.0
+    assert "collateral_value" not in tapes["amc_b-p1"].tape  # the portfolio has none
+
+
+def test_written_with_bom_and_workbooks(result: AllocationResult, tmp_path: Path) -> None:
+    pytest.importorskip("openpyxl")
+    tapes = loan_tapes(result)
+    out = tmp_path / "tapes"
+    write_tapes(tapes, out, lang="zh")
+    names = sorted(p.name for p in out.iterdir())
+    expected = sorted([*(f"{n}.csv" for n in tapes), *(f"{n}.xlsx" for n in tapes),
+                       "packages.csv", "fields.csv"])  # fmt: skip
+    assert names == expected
+    first = next(iter(tapes))
+    raw = (out / f"{first}.csv").read_bytes()
+    assert raw.startswith(b"\xef\xbb\xbfloan_id,branch,")  # BOM, English field names
+    back = pd.read_csv(out / f"{first}.csv", encoding="utf-8-sig")
+    assert len(back) == len(tapes[first].tape)
+    book = pd.read_excel(out / f"{first}.xlsx", sheet_name=None, engine="openpyxl")
+    assert list(book) == ["摘要", "明细", "字段说明"]
+    assert "贷款编号" in book["明细"].columns and "批量转让" in book["摘要"].to_string()
+    write_tapes(tapes, out, lang="en")  # a tapes folder is the library's own: replaced
+    assert list(pd.read_excel(out / f"{first}.xlsx", sheet_name=None, engine="openpyxl")) == [
+        "Summary", "Tape", "Fields"]
+
+
+def test_a_folder_of_other_files_is_refused(result: AllocationResult, tmp_path: Path) -> None:
+    (tmp_path / "notes.txt").write_text("mine")
+    with pytest.raises(OutputError, match=r"notes\.txt"):
+        write_tapes(loan_tapes(result), tmp_path)
+    assert [p.name for p in tmp_path.iterdir()] == ["notes.txt"]
