@@ -38,6 +38,8 @@ SIZE_SETS: dict[str, tuple[int, ...]] = {
     "scale": (10_000, 100_000, 1_000_000, 3_000_000),
     # end_to_end.py's default portfolio.
     "end_to_end": (1_000_000,),
+    # Plans with recovery scenarios (test_bench_risk.py): RISK_SCENARIOS x RISK_SEGMENTS.
+    "risk": (100_000, 1_000_000),
     # A four-quarter schedule: valuing over time, building and solving it.
     "schedule": (10_000, 100_000),
     # fast_start.py: the whole ``plan`` from CSV files, against plain HiGHS.
@@ -61,6 +63,9 @@ ONE_ROUND = 5_000
 NAIVE_MILP_MAX_LOANS = 10_000
 #: Seconds the plain whole-loan HiGHS model gets; its gap is recorded, not asserted.
 PLAIN_MILP_TIME_LIMIT = 120.0
+#: Scenarios and segments of the recovery-scenario benchmarks (5 channels each).
+RISK_SCENARIOS = 1_000
+RISK_SEGMENTS = 10
 #: Branches of the synthetic portfolios: 100 at every size.
 MAX_BRANCHES = 100
 #: Seed of every synthetic benchmark portfolio.

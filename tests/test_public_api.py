@@ -37,6 +37,14 @@ EXPECTED = {
     "read_options",
     "read_portfolio",
     "value_options",
+    # recovery scenarios
+    "RiskFigures",
+    "RiskFrontier",
+    "Scenarios",
+    "Stress",
+    "read_scenarios",
+    "risk_frontier",
+    "stress_scenarios",
     # the problem, its solution and its check
     "AllocationProblem",
     "AllocationResult",

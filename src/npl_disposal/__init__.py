@@ -33,6 +33,13 @@ _HOMES = {
     "read_portfolio": "npl_disposal.io.portfolio",
     "AllocationProblem": "npl_disposal.model.problem",
     "build_problem": "npl_disposal.model.problem",
+    "Scenarios": "npl_disposal.io.scenarios",
+    "read_scenarios": "npl_disposal.io.scenarios",
+    "RiskFigures": "npl_disposal.model.risk_verify",
+    "RiskFrontier": "npl_disposal.solvers.frontier",
+    "risk_frontier": "npl_disposal.solvers.frontier",
+    "Stress": "npl_disposal.valuation.stress",
+    "stress_scenarios": "npl_disposal.valuation.stress",
     "Verification": "npl_disposal.model.verify",
     "verify_plan": "npl_disposal.model.verify",
     "Policy": "npl_disposal.policy",
@@ -62,16 +69,21 @@ if TYPE_CHECKING:  # what type checkers and editors see: the same names, importe
     )
     from npl_disposal.io.options import read_options
     from npl_disposal.io.portfolio import Portfolio, read_branches, read_loans, read_portfolio
+    from npl_disposal.io.scenarios import Scenarios, read_scenarios
     from npl_disposal.model.problem import AllocationProblem, build_problem
+    from npl_disposal.model.risk_verify import RiskFigures
     from npl_disposal.model.verify import Verification, verify_plan
     from npl_disposal.policy import Policy, load_policy
+    from npl_disposal.solvers.frontier import RiskFrontier, risk_frontier
     from npl_disposal.solvers.result import AllocationResult, SolverReport, Status
     from npl_disposal.solvers.solve import solve
     from npl_disposal.valuation import (
         MigrationEstimator,
         MigrationMatrix,
+        Stress,
         ValuationAssumptions,
         estimate_migration,
+        stress_scenarios,
         value_options,
     )
 
@@ -88,10 +100,14 @@ __all__ = [
     "PolicyError",
     "Portfolio",
     "PortfolioValidationError",
+    "RiskFigures",
+    "RiskFrontier",
+    "Scenarios",
     "SolverError",
     "SolverReport",
     "SolverUnavailableError",
     "Status",
+    "Stress",
     "ValuationAssumptions",
     "Verification",
     "__version__",
@@ -103,8 +119,11 @@ __all__ = [
     "read_loans",
     "read_options",
     "read_portfolio",
+    "read_scenarios",
     "release_memory",
+    "risk_frontier",
     "solve",
+    "stress_scenarios",
     "value_options",
     "verify_plan",
 ]

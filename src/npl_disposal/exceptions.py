@@ -88,6 +88,7 @@ _ADVICE = {
     "long_age": "raise long_age.months or the budgets of the channels that can take those loans",
     "profit.max_loss": "raise profit.max_loss",
     "whole_loan": "plan with mode = 'fractional'",
+    "risk.min_tail_value": "lower [risk] min_tail_value",
 }
 
 

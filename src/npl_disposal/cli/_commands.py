@@ -38,6 +38,7 @@ from npl_disposal.policy import Policy, load_policy
 from npl_disposal.reporting.excel import WORKBOOK_NAME, render_workbook, require_openpyxl
 from npl_disposal.reporting.html import REPORT_NAME, render_report
 from npl_disposal.reporting.labels import labels
+from npl_disposal.reporting.plots import require_matplotlib
 from npl_disposal.reporting.tapes import TAPES_FOLDER, folder_writer, loan_tapes, tape_files
 from npl_disposal.solvers.backends import get_backend
 from npl_disposal.solvers.result import AllocationResult, Status
@@ -102,6 +103,7 @@ def _plan(args: argparse.Namespace, reporter: Progress) -> AllocationResult:
         release_memory()  # what reading freed leaves the process before the next step
         policy = load_policy(args.policy)
         _check_schedule_flags(args, policy)
+        _check_scenario_flags(args, policy)
         options = (read_options(args.options, portfolio)
                    if args.options is not None and policy.schedule is None else None)  # fmt: skip
     if policy.schedule is not None:
@@ -111,7 +113,8 @@ def _plan(args: argparse.Namespace, reporter: Progress) -> AllocationResult:
             with reporter.stage("value"):
                 options = value_options(portfolio, policy=policy)
         with reporter.stage("build"):
-            problem = build_problem(portfolio, policy, options)
+            problem = build_problem(portfolio, policy, options,
+                                    scenarios=getattr(args, "scenarios", None))  # fmt: skip
             release_memory()
     with reporter.stage("solve") as stage:
         result = solve(
@@ -133,6 +136,79 @@ def _check_schedule_flags(args: argparse.Namespace, policy: Policy) -> None:
     if given and policy.schedule is None:
         why = "are tables of a schedule; add [schedule] periods = T, or leave them out"
         raise PolicyError([(", ".join(given), why)], source="command line")
+
+
+def _check_scenario_flags(args: argparse.Namespace, policy: Policy) -> None:
+    """``--scenarios`` plans one period: a schedule with scenarios is not modelled yet."""
+    if getattr(args, "scenarios", None) is not None and policy.schedule is not None:
+        why = ("scenarios are not modelled in a schedule yet; plan one period (no [schedule]) "
+               "with --scenarios, or the schedule without them")  # fmt: skip
+        raise PolicyError([("--scenarios", why)], source="command line")
+
+
+def _aversions(text: str) -> list[float]:
+    """``--aversion 0,0.5,1,2``: numbers >= 0, each checked, every bad one named."""
+    out, problems = [], []
+    for item in (part.strip() for part in str(text).split(",")):
+        try:
+            value = float(item)
+        except ValueError:
+            value = math.nan
+        if not (math.isfinite(value) and value >= 0):
+            problems.append(("--aversion", f"{item!r} is not a number >= 0 (e.g. 0,0.5,1,2)"))
+        else:
+            out.append(value)
+    if problems:
+        raise PolicyError(problems, source="command line")
+    return out
+
+
+def cmd_frontier(args: argparse.Namespace) -> int:
+    """Solve at each aversion; write frontier.csv (and frontier.png with matplotlib)."""
+    from npl_disposal.reporting.risk import frontier_chart
+    from npl_disposal.solvers.frontier import risk_frontier
+
+    check_folder(args.out, "--out")
+    check_solver_flags(args)
+    aversions = _aversions(args.aversion)
+    reporter = reporter_for(args)
+    with reporter.stage("read"):
+        portfolio = read_portfolio(args.portfolio, branches=args.branches)
+        policy = load_policy(args.policy)
+        _check_scenario_flags(args, policy)
+        options = read_options(args.options, portfolio) if args.options is not None else None
+    if options is None:
+        with reporter.stage("value"):
+            options = value_options(portfolio, policy=policy)
+    with reporter.stage("solve"):
+        front = risk_frontier(portfolio, policy, options, args.scenarios, aversions,
+                              mode=args.mode, solver=args.solver, time_limit=args.time_limit,
+                              mip_gap=args.mip_gap, progress=_solver_notes(reporter))  # fmt: skip
+    files: dict[str, Writer] = {"frontier.csv": lambda p: front.table.to_csv(p, index=False)}
+    if _charts_available():
+
+        def chart(path: Path) -> None:
+            from matplotlib.figure import Figure
+
+            fig = Figure(figsize=(7.0, 4.5), dpi=100)
+            frontier_chart(front, fig.subplots())
+            fig.tight_layout()
+            fig.savefig(path, format="png")
+
+        files["frontier.png"] = chart
+    _write(reporter, Path(args.out), files)
+    args.written = True
+    print(front.summary())
+    print(f"wrote {' and '.join(files)} to {args.out}")
+    return EXIT_OK
+
+
+def _charts_available() -> bool:
+    try:
+        require_matplotlib()
+    except ImportError:
+        return False
+    return True
 
 
 def _schedule_problem(

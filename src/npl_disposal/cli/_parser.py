@@ -51,6 +51,7 @@ def _plan_arguments(command: argparse.ArgumentParser) -> None:
         help="a schedule's branch_periods.csv (branch, period, inclusive_loans, new_npl); "
         "default: today's inclusive loans, no new NPL",
     )
+    _scenarios_argument(command)
     command.add_argument(
         "--out",
         required=True,
@@ -69,6 +70,39 @@ def _plan_arguments(command: argparse.ArgumentParser) -> None:
         "status, objective, bound, gap); when no plan was found in time: exit 4, nothing "
         "written",
     )
+    command.add_argument(
+        "--mip-gap", type=float, default=None, help="relative gap (whole_loan; default 1e-6)"
+    )
+    _progress_arguments(command)
+
+
+def _scenarios_argument(command: argparse.ArgumentParser, required: bool = False) -> None:
+    command.add_argument(
+        "--scenarios",
+        required=required,
+        help="scenarios.csv (scenario, probability, channel, segment, factor): the plan "
+        "weighs its tail mean by [risk]; summary.json adds each scenario's value",
+    )
+
+
+def _frontier_arguments(command: argparse.ArgumentParser) -> None:
+    """``frontier``: the tables of ``plan``, the scenarios and the aversions."""
+    command.add_argument("portfolio", help="loans: CSV or Parquet")
+    command.add_argument("--branches", required=True, help="branch table: CSV or Parquet")
+    command.add_argument("--policy", required=True, help="policy.toml ([risk] alpha, floor)")
+    command.add_argument("--options", help="options table; default: the library's own valuation")
+    _scenarios_argument(command, required=True)
+    command.add_argument(
+        "--aversion",
+        default="0,0.5,1,2",
+        help="aversions (lambda >= 0) separated by commas; default 0,0.5,1,2",
+    )
+    command.add_argument("--out", required=True, help="folder for frontier.csv (and .png)")
+    command.add_argument("--mode", choices=["whole_loan", "fractional"], help="overrides [mode]")
+    command.add_argument(
+        "--solver", default=None, help="highs (default) or a PuLP solver name; else [solver]"
+    )
+    command.add_argument("--time-limit", type=float, default=None, help="seconds per solve")
     command.add_argument(
         "--mip-gap", type=float, default=None, help="relative gap (whole_loan; default 1e-6)"
     )
@@ -159,6 +193,12 @@ def build_parser() -> argparse.ArgumentParser:
         _plan_arguments(command)
     _encoding_argument(plan)
     plan.set_defaults(func=commands.cmd_plan)
+
+    frontier = sub.add_parser(
+        "frontier", help="the optimal plan's expected value and tail mean at several aversions"
+    )
+    _frontier_arguments(frontier)
+    frontier.set_defaults(func=commands.cmd_frontier)
 
     value = sub.add_parser("value", help="value every channel of every loan: options.csv")
     value.add_argument("portfolio", help="loans: CSV, Parquet or Excel")

@@ -45,7 +45,8 @@ Writer = Callable[[Path], object]
 #: is not replaced.
 OUTPUT_NAMES = frozenset({
     "plan.csv", "branches.csv", "summary.json", "report.html", "report.xlsx",
-    "partitions.csv", "tapes", "packages.csv", "fields.csv",
+    "partitions.csv", "tapes", "packages.csv", "fields.csv", "frontier.csv",
+    "frontier.png",
 })  # fmt: skip
 #: A package's loan tape (``bulk_transfer-p1.csv``, ``.xlsx``) in a tapes folder.
 _TAPE_FILE = re.compile(r"[\w.-]+-p\d+\.(csv|xlsx)")

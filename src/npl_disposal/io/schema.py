@@ -230,6 +230,14 @@ OPTION_COLUMNS: tuple[Column, ...] = (
     ),
 )
 
+SCENARIO_COLUMNS: tuple[Column, ...] = (
+    Column("scenario", "id", True, "scenario name", ("情景", "情景名称")),
+    Column("probability", "share", True, "the scenario's probability", ("概率",)),
+    Column("channel", "id", True, "channel name", ("处置方式", "渠道")),
+    Column("segment", "id", True, "a value of the [risk] segment_by column", ("分组", "细分")),
+    Column("factor", "number", True, "multiple of the option values (>= 0)", ("系数", "倍数")),
+)
+
 #: The five standard channels. Other names are allowed and enter rules 1, 8, 9 only.
 STANDARD_CHANNELS: tuple[str, ...] = (
     "retain",

@@ -19,10 +19,12 @@ import numpy as np
 import pandas as pd
 
 from npl_disposal._threads import for_each
+from npl_disposal.exceptions import PolicyError
 from npl_disposal.io._ids import positions_in
 from npl_disposal.io.options import channel_order, read_options
 from npl_disposal.io.portfolio import Portfolio, read_portfolio
 from npl_disposal.io.tables import TableSource
+from npl_disposal.model.risk import RiskTerms
 from npl_disposal.model.rows import Block, Cells, ResourceRows, RowBuilder, add_limits
 from npl_disposal.model.wage_pool import WagePoolFigures, WagePoolTerms
 from npl_disposal.policy import Policy, load_policy
@@ -30,6 +32,7 @@ from npl_disposal.policy.measures import LOANS, MONEY
 from npl_disposal.policy.rules import Rules
 
 if TYPE_CHECKING:
+    from npl_disposal.io.scenarios import Scenarios
     from npl_disposal.model.schedule import ScheduleGrid
 
 __all__ = ["LOANS", "MONEY", "AllocationProblem", "Block", "ResourceRows", "build_problem"]
@@ -57,6 +60,7 @@ class AllocationProblem:
     policy: Policy = field(repr=False)
     options: pd.DataFrame = field(repr=False)
     schedule: ScheduleGrid | None = field(default=None, repr=False)
+    risk: RiskTerms | None = field(default=None, repr=False)
 
     @property
     def n_loans(self) -> int:
@@ -122,13 +126,17 @@ def build_problem(
     policy: Policy | TableSource | dict[str, object],
     options: pd.DataFrame | TableSource,
     branches: TableSource | None = None,
+    scenarios: Scenarios | TableSource | None = None,
 ) -> AllocationProblem:
     """Build the allocation problem from tables, vectorised (``docs/model.md``).
 
     ``portfolio`` is a :class:`Portfolio` or a loans table; ``options`` the
-    options table (``loan_id, channel, value, pnl, derecognised``).
+    options table (``loan_id, channel, value, pnl, derecognised``). With
+    ``scenarios`` (a scenarios table or :class:`~npl_disposal.Scenarios`) the
+    options' values are expected values and the policy's ``[risk]`` section (its
+    defaults when absent) weighs and bounds the plan's tail mean.
     """
-    return build_part(portfolio, policy, options, branches)
+    return build_part(portfolio, policy, options, branches, scenarios=scenarios)
 
 
 def build_part(
@@ -138,6 +146,7 @@ def build_part(
     branches: TableSource | None = None,
     *,
     wage_pool: WagePoolFigures | None = None,
+    scenarios: Scenarios | TableSource | None = None,
 ) -> AllocationProblem:
     """:func:`build_problem` for part of a portfolio, given figures of the whole.
 
@@ -175,7 +184,9 @@ def build_part(
     inclusive = loans["inclusive"].to_numpy(dtype=bool)
     wage = WagePoolTerms.of(pf, pol, channels, balance, grids, eligible, branch_index,
                             branch_names, given=wage_pool)  # fmt: skip
+    risk, segment = _risk_terms(scenarios, pf, pol, channels, grids["value"], eligible)
     blocks = _blocks(rules, channels) + wage.blocks()
+    blocks += risk.blocks() if risk is not None else ()
     cells = Cells(channels, eligible, balance, grids["pnl"], grids["derecognised"], inclusive,
                   branch_index, np.int32 if n * m < 2**31 else np.int64,
                   loans["small_micro"].to_numpy(dtype=bool))  # fmt: skip
@@ -185,6 +196,9 @@ def build_part(
     limits = rules.limits(table, required)
     add_limits(builder, cells, limits, branch_names, [b.name for b in blocks])
     wage.add_rows(builder, cells)
+    if risk is not None:
+        risk.add_rows(builder, grids["value"], eligible, segment, blocks)
+        grids["value"] = risk.expected_values(grids["value"], segment)
     rows = builder.build()
     return AllocationProblem(
         loan_ids=loans["loan_id"].to_numpy(dtype=object),
@@ -204,7 +218,36 @@ def build_part(
         portfolio=pf,
         policy=pol,
         options=opts,
+        risk=risk,
     )
+
+
+def _risk_terms(
+    scenarios: Scenarios | TableSource | None,
+    pf: Portfolio,
+    pol: Policy,
+    channels: tuple[str, ...],
+    value: np.ndarray,
+    eligible: np.ndarray,
+) -> tuple[RiskTerms | None, np.ndarray]:
+    """The scenario terms and each loan's segment code (none without scenarios)."""
+    if scenarios is None:
+        if pol.risk is not None and pol.risk.modelled:
+            raise PolicyError([("[risk]", "weighs or bounds the tail of the scenarios, but no "
+                                "scenarios were given: pass scenarios (plan --scenarios S, "
+                                "build_problem(..., scenarios=...)) or leave [risk] out")],
+                              source="policy")  # fmt: skip
+        return None, np.zeros(0, dtype=np.int64)
+    from npl_disposal.io.scenarios import read_scenarios, segment_codes
+    from npl_disposal.policy.sections import Risk
+
+    section = pol.risk if pol.risk is not None else Risk()
+    read = read_scenarios(scenarios, pf, channels, section.segment_by)
+    segment, segments = segment_codes(pf.loans, section.segment_by)
+    costs = tuple((b.channel, float(b.fixed_cost)) for b in pol.rules.budgets
+                  if b.on_off and b.channel in channels)  # fmt: skip
+    terms = RiskTerms.of(read, section, channels, segments, value, eligible, segment, costs)
+    return terms, segment
 
 
 def _branch_names(pf: Portfolio) -> tuple[str, ...]:

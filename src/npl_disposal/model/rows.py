@@ -137,6 +137,7 @@ class RowBuilder:
 
     def __init__(self, n: int, m: int, blocks: Sequence[Block]) -> None:
         self.n, self.m, self.blocks = n, m, [b.name for b in blocks]
+        self._block_at = {name: j for j, name in enumerate(self.blocks)}
         self.index = np.int32 if n * m < 2**31 else np.int64
         self.c: list[np.ndarray] = []
         self.v: list[np.ndarray] = []
@@ -155,13 +156,14 @@ class RowBuilder:
         lower: float = -np.inf,
         upper: float = np.inf,
         branch: str | None = None,
-        block: dict[str, float] | None = None,
+        block: dict[str, float] | np.ndarray | None = None,
         short: str = "",
         stated: tuple[float, bool, str | None] | None = None,
     ) -> None:
         """Add one row with coefficients ``vals`` on flattened options ``cols``.
 
-        ``cols`` ascend; ``block`` gives the row's coefficients on on/off variables;
+        ``cols`` ascend; ``block`` gives the row's coefficients on on/off variables
+        (by name, or as an array over every block in order);
         ``short`` words a miss (see :meth:`ResourceRows.words`); ``stated`` is how
         the policy states the row (its number, negated, its switch; default: the
         row's finite bound, as is).
@@ -169,9 +171,12 @@ class RowBuilder:
         self.c.append(np.asarray(cols, dtype=self.index))
         self.v.append(np.asarray(vals, dtype=np.float64))
         self.reach.append(float(np.abs(self.v[-1]).sum()))
-        coef = np.zeros(len(self.blocks))
-        for key, val in (block or {}).items():
-            coef[self.blocks.index(key)] = val
+        if isinstance(block, np.ndarray):
+            coef = np.asarray(block, dtype=np.float64).copy()
+        else:
+            coef = np.zeros(len(self.blocks))
+            for key, val in (block or {}).items():
+                coef[self._block_at[key]] = val
         self.block_coef.append(coef)
         self.meta.append((name, rule, unit, branch, lower, upper, short))
         bound = lower if np.isfinite(lower) else upper

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
@@ -22,7 +23,12 @@ from npl_disposal.model._join import PlanJoin, PlanKeys
 from npl_disposal.policy import Policy
 from npl_disposal.policy.budgets import Limit
 from npl_disposal.policy.measures import Measured
+from npl_disposal.policy.risk import FLOOR_RULE
 from npl_disposal.policy.rules import Rules
+
+if TYPE_CHECKING:
+    from npl_disposal.io.scenarios import Scenarios
+    from npl_disposal.model.risk_verify import RiskFigures
 
 __all__ = [
     "VIOLATION_COLUMNS",
@@ -54,12 +60,15 @@ class Verification:
 
     ``violations`` has one row per broken rule (``rule, branch, loan_id, amount,
     limit, excess, unit, explanation``); ``objective`` is the plan's value in
-    CNY yuan recomputed from the options table; ``usage`` is each rule's usage.
+    CNY yuan recomputed from the options table (with scenarios: its expected value);
+    ``usage`` is each rule's usage; ``risk`` the plan's value in each scenario, its
+    expected value and tail mean (with scenarios only).
     """
 
     violations: pd.DataFrame
     objective: float
     usage: Mapping[str, float]
+    risk: RiskFigures | None = None
 
     @property
     def ok(self) -> bool:
@@ -132,6 +141,7 @@ def verify_plan(
     whole_loan: bool | None = None,
     *,
     keys: PlanKeys | None = None,
+    scenarios: Scenarios | None = None,
 ) -> Verification:
     """Check ``plan`` (``loan_id, channel, share``) against every rule of the policy.
 
@@ -140,7 +150,9 @@ def verify_plan(
     exactly when the channel is used). ``whole_loan`` (default: the policy's mode)
     also requires every share to be 0 or 1. ``keys`` (from
     :func:`~npl_disposal.solve`) say where the plan's rows point in the loan table,
-    which spares hashing every loan id.
+    which spares hashing every loan id. With ``scenarios`` the plan is valued in
+    each of them (:func:`~npl_disposal.model.risk_verify.risk_figures`), its value is
+    the expected value and the ``[risk] min_tail_value`` floor is checked.
     """
     log = _Log()
     rules = policy.rules
@@ -162,7 +174,30 @@ def verify_plan(
     usage = {f"{c}_balance": float(v) for c, v in balance.items()}
     usage.update({f"{c}_loans": float(v) for c, v in count.items()})
     usage["profit"] = float(joined.pnl @ joined.share - fixed)
-    return Verification(log.frame(), objective, usage)
+    risk = None
+    if scenarios is not None:
+        risk = _check_risk(log, joined, portfolio, policy, scenarios, fixed)
+        objective = risk.expected_value
+    return Verification(log.frame(), objective, usage, risk)
+
+
+def _check_risk(
+    log: _Log,
+    joined: PlanJoin,
+    portfolio: Portfolio,
+    policy: Policy,
+    scenarios: Scenarios,
+    fixed: float,
+) -> RiskFigures:
+    """The plan's value in each scenario; the tail mean against ``[risk] min_tail_value``."""
+    from npl_disposal.model.risk_verify import floor_miss, risk_figures
+
+    figures = risk_figures(joined, portfolio.loans, scenarios, policy.risk, fixed)
+    miss = floor_miss(figures, policy.risk)
+    if miss is not None:
+        tail, floor, words = miss
+        log.under(FLOOR_RULE, tail, floor, "CNY", words.replace("{", "{{").replace("}", "}}"))
+    return figures
 
 
 def check_loans(log: _Log, joined: PlanJoin, rules: Rules, whole: bool) -> None:

@@ -46,6 +46,8 @@ Kind = Literal[
     "money_list",
     "count_list",
     "period_list",
+    "column",
+    "alpha",
 ]
 
 #: The unit written beside each kind of number.
@@ -102,6 +104,15 @@ def check_value(kind: str, value: object) -> tuple[Any, str | None]:
         return value, f"must be true or false; got {show(value)}"
     if kind in LISTS:
         return _check_list(LISTS[kind], value)
+    if kind == "column":
+        if isinstance(value, str) and value.strip():
+            return value.strip(), None
+        wanted = "must be the name of a portfolio column, e.g. 'classification'"
+        return value, f"{wanted}; got {show(value)}"
+    if kind == "alpha":
+        if is_bool(value) or not isinstance(value, numbers.Real) or not 0.0 <= float(value) < 1.0:
+            return value, f"must be a probability level in [0, 1), e.g. 0.95; got {show(value)}"
+        return float(value), None
     if kind == "period":
         if is_bool(value) or not isinstance(value, numbers.Integral) or int(value) < 1:
             return value, f"must be a period number 1, 2, ...; got {show(value)}"

@@ -34,6 +34,7 @@ from npl_disposal.policy.sections import (
     LongAge,
     Profit,
     Restructure,
+    Risk,
     Schedule,
     Securitisation,
     Tolerance,
@@ -98,6 +99,9 @@ def _not_scheduled(policy: Policy) -> list[Problem]:
     if policy.write_off is not None and policy.write_off.reading == "quota_first":
         problems.append(("[write_off] priority", "quota_first is not available in a schedule "
                                                  "yet; use leave_book or none"))  # fmt: skip
+    if policy.risk is not None:
+        problems.append(("[risk]", "scenarios are not modelled in a schedule yet; plan the "
+                                   "schedule without [risk], or one period with scenarios"))
     wage = policy.wage_pool
     if wage is not None and wage.optimised:
         problems.append(("[wage_pool] weight / max_fall", "the wage-pool terms are not "
@@ -130,6 +134,7 @@ class Policy:
     tolerance: Tolerance | None = None
     wage_pool: WagePool | None = None
     schedule: Schedule | None = None
+    risk: Risk | None = None
     extra: Mapping[str, Mapping[str, object]] = field(default_factory=_empty_extra, hash=False)
     channels: Mapping[str, ChannelLimits] = field(default_factory=_empty_channels, hash=False)
 
@@ -391,6 +396,10 @@ class Policy:
             from npl_disposal.policy.schedule import ScheduleRules  # it reads this class
 
             lines += ScheduleRules.of(self).describe()
+        if self.risk is not None:
+            from npl_disposal.policy.risk import TailRule  # it reads this class
+
+            lines += TailRule(self.risk).describe()
         if self.extra:
             lines.append(f"  also configured: {', '.join(f'[{n}]' for n in self.extra)}")
         return "\n".join(lines)

@@ -40,6 +40,7 @@ __all__ = [
     "ModeSection",
     "Profit",
     "Restructure",
+    "Risk",
     "Schedule",
     "Securitisation",
     "Tolerance",
@@ -243,6 +244,38 @@ class WagePool(Section):
 
 
 @dataclass(frozen=True)
+class Risk(Section):
+    """``[risk]``: how the plan weighs its value in bad scenarios (with a scenarios table).
+
+    The tail mean at ``alpha`` is the mean value of the plan over the worst
+    ``1 - alpha`` of the scenarios' probability; the objective adds ``aversion``
+    times it to the expected value, and ``min_tail_value`` (CNY yuan) is a floor on
+    it. Scenarios group loans by the portfolio column ``segment_by``.
+    """
+
+    section = "risk"
+    alpha: float = field(
+        default=0.95, metadata=meta("alpha", "the tail's level: its mean covers 1 - alpha")
+    )
+    aversion: float = field(
+        default=0.0,
+        metadata=meta("weight", "CNY of objective per CNY of the plan's tail mean (lambda)"),
+    )
+    min_tail_value: float | None = field(
+        default=None, metadata=meta("money", "the least tail mean of the plan's value, CNY yuan")
+    )
+    segment_by: str = field(
+        default="classification",
+        metadata=meta("column", "the portfolio column whose values name the segments"),
+    )
+
+    @property
+    def modelled(self) -> bool:
+        """Whether the optimiser models the tail (an aversion or a floor is set)."""
+        return self.aversion > 0 or self.min_tail_value is not None
+
+
+@dataclass(frozen=True)
 class ChannelLimits(Section):
     """``[channels.NAME]``: the budgets of a user-defined channel (CNY yuan and loans).
 
@@ -296,6 +329,7 @@ SECTION_CLASSES: dict[str, type[Section]] = {
         Tolerance,
         WagePool,
         Schedule,
+        Risk,
     )
 }
 

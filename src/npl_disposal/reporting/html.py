@@ -30,6 +30,7 @@ import pandas as pd
 from npl_disposal.io.output import write_atomically
 from npl_disposal.reporting.labels import Labels, labels
 from npl_disposal.reporting.plots import PLOT_HINT
+from npl_disposal.reporting.risk import risk_html
 from npl_disposal.reporting.tables import (
     BUDGETS_GUIDE,
     COLUMNS,
@@ -354,6 +355,9 @@ def render_report(
     sections += _compliance(result, tables, lab)
     sections.append(_packages(result, lab))
     sections += list(extra_sections)
+    risk = risk_html(result, charts)
+    if risk:  # its own heading, tables and charts, escaped where they are made
+        sections.append(Section("", "risk").html("\n".join(risk)))
     if charts:
         sections.append(_curves(result, lab))
     return _page(lab, title, _meta(result, lab), _chart_notes(charts, lab), sections)

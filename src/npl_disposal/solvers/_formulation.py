@@ -19,6 +19,8 @@ from npl_disposal.solvers._highs import IPM_COLUMNS, ArrayModel, ArraySolution, 
 
 #: Objective and money rows are in CNY millions inside every model.
 MONEY_SCALE = 1e-6
+#: Free loans above which a restricted LP with scenario rows is re-solved cold.
+COLD_FREE = 4000
 #: Cost, in scaled objective units per scaled unit, of violating a row in the elastic model.
 PENALTY = 1e5
 
@@ -289,7 +291,15 @@ class GrowingLP:
         self.session.set_column_limits(cols, lower, upper)
 
     def solve(self, time_limit: float | None = None) -> ArraySolution:
-        """Solve from the last basis (the first solve may use the interior point method)."""
+        """Solve from the last basis (the first solve may use the interior point method).
+
+        With the tail model's scenario rows a cold solve (presolve, then simplex) of
+        the grown LP beats restarting from the last basis about threefold
+        (benchmarks/README.md, design measurements), so the basis is dropped.
+        """
+        risk = self.problem.risk
+        if risk is not None and risk.modelled and self.n_free > COLD_FREE:
+            self.session.h.clearSolver()
         sol = self.session.run(time_limit)
         if self._ipm:
             self.session.use("simplex")

@@ -548,7 +548,10 @@ def _exact_milp(
     restricted = restricted_model(
         problem, free, fixed, allowed=allowed, integer=True, elastic=False, fix_blocks=combo
     )
-    total = abs(float((problem.value * fixed).sum())) + 1.0
+    # The gap is relative to the plan's value: the fixed loans' alone is nothing when
+    # every loan is open (a small problem), and would ask HiGHS for a gap of 1e-9.
+    total = max(abs(float((problem.value * fixed).sum())),
+                abs(float(row_max(problem.eligible_value).sum()))) + 1.0  # fmt: skip
     sol = run_highs(
         restricted.model,
         time_limit=max(deadline - time.perf_counter(), 0.05),

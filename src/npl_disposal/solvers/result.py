@@ -26,7 +26,9 @@ from npl_disposal.io.tables import OUTPUT_ENCODING, check_encoding, recode, writ
 from npl_disposal.model._join import PlanKeys
 from npl_disposal.model.figures import BRANCH_FIGURES, branch_figures
 from npl_disposal.model.problem import AllocationProblem
+from npl_disposal.model.risk_verify import RiskFigures
 from npl_disposal.model.verify import Verification
+from npl_disposal.policy.risk import MODEL_RULES as RISK_MODEL_RULES
 from npl_disposal.solvers._formulation import MONEY_SCALE, row_scale
 
 __all__ = [
@@ -131,6 +133,11 @@ class AllocationResult:
                                                 self.blocks, keys=self.plan_keys))  # fmt: skip
         return self._figures[0].copy()
 
+    @property
+    def risk(self) -> RiskFigures | None:
+        """With scenarios: the plan's value in each, its expected value and tail mean."""
+        return self.verification.risk
+
     def binding(self) -> pd.DataFrame:
         """The rules at their limit, with their shadow prices."""
         return self.constraints[self.constraints["binding"]]
@@ -155,8 +162,10 @@ class AllocationResult:
                 f"  {channel:<16} {_loans(row['loans']):>10} loans  CNY "
                 f"{row['balance'] / 1e6:>12,.2f}m"
             )
+        if self.risk is not None:
+            lines.append("  " + self.risk.summary())
         binding = self.binding()
-        binding = binding[~binding["rule"].isin(MODEL_RULES)]
+        binding = binding[~binding["rule"].isin(MODEL_RULES + RISK_MODEL_RULES)]
         if len(binding):
             lines.append("binding: " + ", ".join(binding["name"]))
         return "\n".join(lines)
@@ -209,8 +218,13 @@ class AllocationResult:
         )
 
     def to_dict(self) -> dict[str, Any]:
-        """The fields of ``summary.json``."""
-        return {
+        """The fields of ``summary.json``.
+
+        With scenarios also ``expected_value``, ``tail_mean``, ``alpha``, ``aversion``,
+        ``min_tail_value`` and each scenario's value (``scenarios``).
+        """
+        constraints = self.constraints[~self.constraints["rule"].isin(RISK_MODEL_RULES)]
+        out = {
             "status": self.status.value,
             "mode": self.mode,
             "objective": self.objective,
@@ -219,7 +233,7 @@ class AllocationResult:
             "loans": self.problem.n_loans,
             "blocks": dict(self.blocks),
             "channels": json.loads(self.channel_mix().to_json(orient="index")),
-            "constraints": constraint_records(self.constraints),
+            "constraints": constraint_records(constraints),
             "solver": {
                 "backend": self.solver.backend,
                 "method": self.solver.method,
@@ -228,6 +242,9 @@ class AllocationResult:
                 "open_loans": self.solver.open_loans,
             },
         }
+        if self.risk is not None:
+            out.update(self.risk.to_dict())
+        return out
 
 
 
@@ -292,6 +309,7 @@ NOTES = {
     "degenerate": "binding at a zero price: relaxing this rule alone gains nothing (another "
     "binding rule holds the plan there)",
     "model": "a row of the wage-pool model, not a budget",
+    "risk_model": "a row of the tail model (scenario values), not a budget",
 }
 
 
@@ -358,15 +376,15 @@ def constraint_table(
 
 def _fixed_costs(problem: AllocationProblem, own: np.ndarray, y: np.ndarray) -> list[str]:
     """Per row, the fixed costs of on/off channels counted in its usage, named with amounts."""
-    kinds = [b.kind for b in problem.blocks]
+    switch = [j for j, b in enumerate(problem.blocks) if b.kind == "switch"]
     out = []
     for r in range(len(problem.rows)):
+        coefs = problem.rows.blocks[r]
         parts = [
-            f"{b.name} CNY {-coef * level:,.2f}"
-            for b, coef, level, mine, kind in zip(problem.blocks, problem.rows.blocks[r], y,
-                                                  own[r], kinds, strict=True)
-            if kind == "switch" and coef < 0 and not mine and level > 0
-        ]  # fmt: skip
+            f"{problem.blocks[j].name} CNY {-coefs[j] * y[j]:,.2f}"
+            for j in switch
+            if coefs[j] < 0 and not own[r, j] and y[j] > 0
+        ]
         out.append("; ".join(parts))
     return out
 
@@ -378,6 +396,8 @@ def _notes(
     for r, name in enumerate(rule):
         if name in MODEL_RULES:
             out.append(NOTES["model"])
+        elif name in RISK_MODEL_RULES:
+            out.append(NOTES["risk_model"])
         elif off[r]:
             out.append(NOTES["off"])
         elif binding[r] and shadow[r] == 0.0:

@@ -30,6 +30,7 @@ from npl_disposal.model.verify import Verification, verify_plan
 from npl_disposal.policy import Policy
 from npl_disposal.solvers._outcome import Outcome
 from npl_disposal.solvers._pricing import solve_fractional
+from npl_disposal.solvers._tail_whole import solve_tail_whole_loan, tangent_applies
 from npl_disposal.solvers.backends import get_backend
 from npl_disposal.solvers.highs_backend import METHODS
 from npl_disposal.solvers.result import (
@@ -40,6 +41,7 @@ from npl_disposal.solvers.result import (
     plan_with_keys,
 )
 from npl_disposal.solvers.schedule_result import ScheduleResult, schedule_plan
+from npl_disposal.solvers.tail_floor import tail_floor_conflict
 
 __all__ = [
     "SOLVER_DEFAULTS",
@@ -146,7 +148,11 @@ def solve(
         raise InfeasiblePolicyError(conflicts)
     backend = get_backend(solver)
     start = time.perf_counter()
-    outcome, method = backend.solve(problem, mode, method, time_limit, mip_gap, progress)
+    if tangent_applies(problem, mode):
+        outcome, method = solve_tail_whole_loan(problem, backend, method, time_limit, mip_gap,
+                                                progress)  # fmt: skip
+    else:
+        outcome, method = backend.solve(problem, mode, method, time_limit, mip_gap, progress)
     seconds = time.perf_counter() - start
     if outcome.status == "infeasible":
         raise InfeasiblePolicyError(explain_infeasibility(problem))
@@ -166,10 +172,20 @@ def explain_infeasibility(problem: AllocationProblem) -> pd.DataFrame:
     """The rules the elastic relaxation had to miss, with the amounts (least total miss).
 
     The relaxation lets every row be missed at a price; its misses are worded by each
-    row's rule (:func:`~npl_disposal.model.diagnose.explain`).
+    row's rule (:func:`~npl_disposal.model.diagnose.explain`). A ``[risk]
+    min_tail_value`` above the most the plan's tail mean can reach under the other
+    rules is named with both amounts.
     """
+    unreachable = tail_floor_conflict(problem)
+    if unreachable is not None:
+        return unreachable
     outcome = solve_fractional(problem, phase_one=True)
     return explain(problem.rows, outcome.shortfall)
+
+
+def risk_blocks(problem: AllocationProblem) -> np.ndarray:
+    """Mask of the blocks of the tail model (their weights are the tail mean's, less a constant)."""
+    return np.array([b.name.startswith("risk_") for b in problem.blocks], dtype=bool)
 
 
 def _no_plan(problem: AllocationProblem, mode: str, report: SolverReport) -> AllocationResult:
@@ -195,17 +211,24 @@ def _result(
     else:
         plan, keys = plan_with_keys(problem, shares)
         whole = mode == "whole_loan"
+        scenarios = problem.risk.scenarios if problem.risk is not None else None
         verification = verify_plan(problem.portfolio, problem.policy, problem.options, plan,
-                                   on=blocks, whole_loan=whole, keys=keys)  # fmt: skip
+                                   on=blocks, whole_loan=whole, keys=keys,
+                                   scenarios=scenarios)  # fmt: skip
     if not verification.ok:
         raise SolverError(
             "the solver returned a plan that breaks the policy; this is a bug in npl_disposal, "
             "please report it with the input files:\n" + verification.summary()
         )
     # With [wage_pool] weight the objective also weighs the modelled wage-pool fall.
-    weighed = ~problem.switches
+    # With [risk] aversion it adds aversion x the tail mean recomputed by sorting.
+    weighed = ~problem.switches & ~risk_blocks(problem)
     objective = verification.objective + float(problem.block_cost[weighed] @ outcome.y[weighed])
-    bound = max(outcome.bound, objective)
+    offset = 0.0
+    if problem.risk is not None and verification.risk is not None:
+        objective += problem.risk.section.aversion * verification.risk.tail_mean
+        offset = problem.risk.offset
+    bound = max(outcome.bound + offset, objective)
     gap = (bound - objective) / max(abs(bound), 1.0)
     status = (
         Status.OPTIMAL if gap <= max(mip_gap, 1e-9) or mode == "fractional" else Status.FEASIBLE

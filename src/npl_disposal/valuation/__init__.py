@@ -8,7 +8,8 @@
 * :mod:`.options`: :func:`value_options`, the options table (value, profit impact and
   derecognised share of every eligible channel of every loan);
 * :mod:`.schedule`: :func:`value_schedule`, the same options over time: keep a loan until
-  the start of a period, then dispose of it (:class:`ScheduleOptions`).
+  the start of a period, then dispose of it (:class:`ScheduleOptions`);
+* :mod:`.stress`: :func:`stress_scenarios`, recovery scenarios from stressed valuations.
 """
 
 from npl_disposal.valuation._workout import MigrationLike
@@ -37,6 +38,12 @@ from npl_disposal.valuation.states import (
     STATES,
     canonical_state,
 )
+from npl_disposal.valuation.stress import (
+    STANDARD_STRESSES,
+    Stress,
+    stress_scenarios,
+    stressed_assumptions,
+)
 
 __all__ = [
     "ABSORBING_STATES",
@@ -46,6 +53,7 @@ __all__ = [
     "NPL_STATES",
     "PARAMETERS",
     "SOURCES",
+    "STANDARD_STRESSES",
     "STATES",
     "STATE_ALIASES",
     "CollateralHaircut",
@@ -54,11 +62,14 @@ __all__ = [
     "MigrationMatrix",
     "RecoveryCurve",
     "ScheduleOptions",
+    "Stress",
     "ValuationAssumptions",
     "canonical_state",
     "estimate_migration",
     "project",
     "read_matrix",
+    "stress_scenarios",
+    "stressed_assumptions",
     "value_options",
     "value_schedule",
     "write_matrix",
