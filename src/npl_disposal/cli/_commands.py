@@ -38,7 +38,7 @@ from npl_disposal.policy import Policy, load_policy
 from npl_disposal.reporting.excel import WORKBOOK_NAME, render_workbook, require_openpyxl
 from npl_disposal.reporting.html import REPORT_NAME, render_report
 from npl_disposal.reporting.labels import labels
-from npl_disposal.reporting.plots import require_matplotlib
+from npl_disposal.reporting.plots import charts_available
 from npl_disposal.reporting.tapes import TAPES_FOLDER, folder_writer, loan_tapes, tape_files
 from npl_disposal.solvers.backends import get_backend
 from npl_disposal.solvers.result import AllocationResult, Status
@@ -185,7 +185,7 @@ def cmd_frontier(args: argparse.Namespace) -> int:
                               mode=args.mode, solver=args.solver, time_limit=args.time_limit,
                               mip_gap=args.mip_gap, progress=_solver_notes(reporter))  # fmt: skip
     files: dict[str, Writer] = {"frontier.csv": lambda p: front.table.to_csv(p, index=False)}
-    if _charts_available():
+    if charts_available():
 
         def chart(path: Path) -> None:
             from matplotlib.figure import Figure
@@ -201,14 +201,6 @@ def cmd_frontier(args: argparse.Namespace) -> int:
     print(front.summary())
     print(f"wrote {' and '.join(files)} to {args.out}")
     return EXIT_OK
-
-
-def _charts_available() -> bool:
-    try:
-        require_matplotlib()
-    except ImportError:
-        return False
-    return True
 
 
 def _schedule_problem(

@@ -234,13 +234,9 @@ def _table(
 
 
 def _charts_available() -> bool:
-    try:
-        from npl_disposal.reporting.plots import require_matplotlib
+    from npl_disposal.reporting.plots import charts_available
 
-        require_matplotlib()
-    except ImportError:
-        return False
-    return True
+    return charts_available()
 
 
 def _chart(

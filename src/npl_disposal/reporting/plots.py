@@ -76,6 +76,15 @@ def require_matplotlib() -> Any:
     return matplotlib
 
 
+def charts_available() -> bool:
+    """Whether matplotlib (the ``plot`` extra) is installed to draw charts."""
+    try:
+        require_matplotlib()
+    except ImportError:
+        return False
+    return True
+
+
 def _axes(ax: Any, figsize: tuple[float, float] = (7.0, 4.0)) -> Any:
     require_matplotlib()
     if ax is not None:
