@@ -223,8 +223,12 @@ class _Search:
         A combination whose bound cannot beat the best plan found is not solved;
         since the bounds are visited in falling order, neither is any after it.
         """
+        # Where the relaxation's own levels are whole, its prices already bound the
+        # combination they point to (order[0]) as tightly as a sample's LP would.
+        levels = self.lp.y[self.problem.switches]
+        whole = bool(np.all(np.abs(levels - np.round(levels)) < 1e-6))
         queue = [
-            (-_combo_bound(self.problem, self.lp.duals, combo, self.at_duals), i, False)
+            (-_combo_bound(self.problem, self.lp.duals, combo, self.at_duals), i, i == 0 and whole)
             for i, combo in enumerate(order)
         ]
         heapq.heapify(queue)
