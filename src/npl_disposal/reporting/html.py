@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -30,7 +30,6 @@ import pandas as pd
 from npl_disposal.io.output import write_atomically
 from npl_disposal.reporting.labels import Labels, labels
 from npl_disposal.reporting.plots import PLOT_HINT
-from npl_disposal.reporting.risk import risk_html
 from npl_disposal.reporting.tables import (
     BUDGETS_GUIDE,
     COLUMNS,
@@ -351,12 +350,49 @@ def render_report(
     sections += _compliance(result, tables, lab)
     sections.append(_packages(result, lab))
     sections += list(extra_sections)
-    risk = risk_html(result, charts)
-    if risk:  # its own heading, tables and charts, escaped where they are made
-        sections.append(Section("", "risk").html("\n".join(risk)))
+    sections += _risk(result, charts, lab)
     if charts:
         sections.append(_curves(result, lab))
     return _page(lab, title, _meta(result, lab), _chart_notes(charts, lab), sections)
+
+
+_SCENARIOS = {"scenario": "text", "probability": "pct", "value": "money"}
+_FRONTIER = {"aversion": "num", "expected_value": "money", "tail_mean": "money"}
+
+
+def _risk(result: AllocationResult, charts: bool, lab: Labels) -> list[Section]:
+    """Recovery risk: the plan's value across scenarios, and the frontier over aversions."""
+    from npl_disposal.reporting import risk as draw
+
+    figures = result.risk
+    if figures is None:
+        return []
+    worst = figures.frame().head(draw.WORST_SHOWN)
+    section = Section(lab.t("risk"), "risk").note(lab.t(
+        "risk_summary", expected=lab.money(figures.expected_value, total=True),
+        tail=lab.money(figures.tail_mean, total=True), worst=f"{1 - figures.alpha:.0%}",
+        n=f"{len(figures.values):,}"))  # fmt: skip
+    section.table(_table(worst, "risk-worst", _SCENARIOS, lab,
+                         lab.t("risk_worst", n=len(worst))))  # fmt: skip
+    if charts:
+        section.chart(_chart(lambda ax: draw.value_distribution(figures, ax, lab.lang),
+                             lab.t("risk"), lab))  # fmt: skip
+    frontier = draw.report_frontier(result)
+    if frontier is None:
+        return [section]
+    section.note(lab.t("risk_frontier_note"))
+    section.table(_table(frontier.table, "risk-frontier", _FRONTIER, lab, lab.t("risk_frontier")))
+    mix = frontier.mix.reset_index()
+    kinds = {"aversion": "num", **{c: "pct" for c in frontier.mix.columns}}
+    mix_table = _table(mix, "risk-mix", kinds, lab, lab.t("risk_mix"))
+    headers = [mix_table.headers[0], *(lab.channel(c) for c in frontier.mix.columns)]
+    section.table(replace(mix_table, headers=headers))
+    if charts:
+        section.chart(_chart(lambda ax: draw.frontier_chart(frontier, ax, lab.lang),
+                             lab.t("risk_frontier"), lab))  # fmt: skip
+        section.chart(_chart(lambda ax: draw.mix_chart(frontier, ax, lab.lang),
+                             lab.t("risk_mix"), lab))  # fmt: skip
+    return [section]
 
 
 def _meta(result: AllocationResult, lab: Labels) -> str:

@@ -83,8 +83,10 @@ _COLUMNS = {
         "package": "资产包", "collateral_value": "抵押物价值", "collateral_cover": "抵押覆盖率",
         "branches": "机构数", "mean_age_months": "平均账龄（月）", "kept": "留存",
         "accrued_interest": "应收利息", "coverage": "拨备覆盖率", "npl_ratio": "不良率",
+        "scenario": "情景", "probability": "概率", "aversion": "风险厌恶系数 λ",
+        "expected_value": "期望价值", "tail_mean": "尾部均值",
     },
-    "en": {},
+    "en": {"aversion": "aversion λ"},
 }  # fmt: skip
 
 #: Summary items (the ``summary`` table's ``item`` column) and statuses.
@@ -102,6 +104,18 @@ _TEXT: dict[str, dict[str, str]] = {
     "en": {
         "title": "NPL disposal plan: {source}",
         "schedule_title": "NPL disposal schedule: {source}",
+        "risk": "Recovery risk",
+        "risk_summary": "Expected value {expected}, tail mean {tail} (the worst {worst} of the "
+                        "probability), over {n} scenarios.",
+        "risk_worst": "The {n} worst scenarios",
+        "risk_frontier_note": "The optimal plan at several aversions λ (fractional): expected "
+                              "value given up for a better tail, and the channel mix that buys it.",
+        "risk_frontier": "Risk frontier", "risk_mix": "Channel mix by aversion (% of balance)",
+        "chart_risk_values": "value of the plan in a scenario ({unit})",
+        "chart_probability": "probability", "chart_expected": "expected value",
+        "chart_tail": "tail mean (worst {worst})", "chart_share": "share of the balance (%)",
+        "chart_tail_axis": "tail mean at α={alpha} ({unit})",
+        "chart_expected_axis": "expected value ({unit})",
         "meta": "{loans} loans, balance {balance}, {branches} branches; generated {when}. "
                 "Money in CNY millions, ratios in percent.",
         "no_charts": "Charts are not shown: {hint}.",
@@ -174,6 +188,18 @@ _TEXT: dict[str, dict[str, str]] = {
     "zh": {
         "title": "不良贷款处置方案：{source}",
         "schedule_title": "不良贷款分期处置方案：{source}",
+        "risk": "回收风险",
+        "risk_summary": "期望价值 {expected}，尾部均值 {tail}（概率最差的 {worst}），"
+                        "共 {n} 个情景。",
+        "risk_worst": "最差的 {n} 个情景",
+        "risk_frontier_note": "不同风险厌恶系数 λ 下的最优方案（可分割）："
+                              "为改善尾部而放弃的期望价值，以及相应的处置方式结构。",
+        "risk_frontier": "风险前沿", "risk_mix": "不同风险厌恶系数下的处置方式结构（占余额 %）",
+        "chart_risk_values": "各情景下的方案价值（{unit}）",
+        "chart_probability": "概率", "chart_expected": "期望价值",
+        "chart_tail": "尾部均值（最差 {worst}）", "chart_share": "占余额比例（%）",
+        "chart_tail_axis": "α={alpha} 时的尾部均值（{unit}）",
+        "chart_expected_axis": "期望价值（{unit}）",
         "meta": "贷款 {loans} 笔，余额 {balance}，机构 {branches} 家；生成于 {when}。"
                 "金额单位：万元（合计为亿元），保留两位小数；比率为百分比。",
         "no_charts": "未显示图表：{hint}。",

@@ -183,7 +183,15 @@ def _summary(result: AllocationResult) -> pd.DataFrame:
 
 
 def _budgets(result: AllocationResult, priced: AllocationResult | None) -> pd.DataFrame:
-    table = result.constraints.copy()
+    """The rules and budgets of the plan, without the tail model's rows.
+
+    Those (one per scenario, and per channel and segment) are not budgets; the report's
+    recovery-risk section shows what they hold.
+    """
+    from npl_disposal.policy.risk import MODEL_RULES
+
+    table = result.constraints
+    table = table[~table["rule"].isin(MODEL_RULES)].reset_index(drop=True)
     if priced is not None:
         by_name = priced.constraints.set_index("name")
         table["shadow_price"] = table["name"].map(by_name["shadow_price"])

@@ -139,8 +139,16 @@ class AllocationResult:
         return self.verification.risk
 
     def binding(self) -> pd.DataFrame:
-        """The rules at their limit, with their shadow prices."""
-        return self.constraints[self.constraints["binding"]]
+        """The rules at their limit, with their shadow prices.
+
+        Rows that only define a model's levels (the wage pool's, the tail model's scenario
+        values) are not rules and are left out.
+        """
+        from npl_disposal.policy.risk import MODEL_RULES as TAIL_RULES
+
+        table = self.constraints
+        model = table["rule"].isin(MODEL_RULES) | table["rule"].isin(TAIL_RULES)
+        return table[table["binding"] & ~model]
 
     def summary(self) -> str:
         """What a risk officer reads first: status, value, gap and binding budgets."""
