@@ -258,7 +258,7 @@ _TEXT: dict[str, dict[str, str]] = {
                          "小微企业贷款占 {small}，普惠型小微占 {inclusive}；"
                          "不良账龄 36 个月及以上 {old} 笔",
         "cli_branches": "机构 {n} 家",
-        "cli_plan": "{status}（{mode}）方案，贷款 {n} 笔：价值 {value}，上界 {bound}，"
+        "cli_plan": "方案求解{status}，模式为{mode}，贷款 {n} 笔：价值 {value}，上界 {bound}，"
                     "最优间隙 {gap}（{solver}，{seconds} 秒）",
         "cli_tapes": "{n} 个资产包的贷款明细清单位于 {folder}",
         "cli_wrote": "已写出",
