@@ -453,10 +453,9 @@ def _demo_schedule(
         print("\n" + timing.summary())
         return
     print(plan_headline(result, lang))
-    table = result.channel_mix().pivot_table(index="channel", columns="period", values="balance",
-                                             aggfunc="sum", fill_value=0.0, sort=False)  # fmt: skip
-    table = table.reindex(range(1, 6), axis=1, fill_value=0.0)
-    table.columns = [*(f"第{t}期" for t in range(1, 5)), lab.item("kept")]
+    assert isinstance(result, ScheduleResult)  # a problem with a schedule solves to one
+    table = result.balance_by_period()
+    table.columns = [*(f"第{t}期" for t in table.columns[:-1]), lab.item("kept")]
     print_table(lab.t("schedule_mix"), table, tuple(table.columns), lang)
     values = timing.table().set_index("plan")[["value", "gain"]]
     values["share"] = values["gain"] / values["value"].abs()

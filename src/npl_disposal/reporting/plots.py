@@ -85,6 +85,16 @@ def charts_available() -> bool:
     return True
 
 
+def stacked_bars(ax: Any, x: Any, table: pd.DataFrame, lab: Labels) -> None:
+    """One bar per row of ``table`` at ``x``, stacked by its channel columns in their colours."""
+    bottom = np.zeros(len(table))
+    for channel in table.columns:
+        heights = table[channel].to_numpy(dtype=float)
+        ax.bar(x, heights, bottom=bottom, label=lab.channel(channel),
+               color=CHANNEL_COLOURS.get(channel))  # fmt: skip
+        bottom += heights
+
+
 def _axes(ax: Any, figsize: tuple[float, float] = (7.0, 4.0)) -> Any:
     require_matplotlib()
     if ax is not None:
@@ -175,12 +185,7 @@ def channel_mix_by_branch(result: AllocationResult, ax: Any = None, lang: str = 
     )
     table = table.reindex(index=branches, columns=channels).fillna(0.0) / lab.money_scale
     x = np.arange(len(branches))
-    bottom = np.zeros(len(branches))
-    for channel in channels:
-        heights = table[channel].to_numpy(dtype=float)
-        ax.bar(x, heights, bottom=bottom, label=lab.channel(channel),
-               color=CHANNEL_COLOURS.get(channel))  # fmt: skip
-        bottom += heights
+    stacked_bars(ax, x, table[channels], lab)
     _ticks(ax, branches)
     ax.set_ylabel(lab.t("chart_mix_y"))
     ax.set_title(lab.t("chart_mix"))
@@ -292,12 +297,7 @@ def schedule_by_period(result: AllocationResult, ax: Any = None, lang: str = "en
     channels = [c for c in dict.fromkeys(str(c) for c in names) if c in table.columns]
     table = table.reindex(index=periods, columns=channels).fillna(0.0) / lab.money_scale
     x = np.arange(len(periods))
-    bottom = np.zeros(len(periods))
-    for channel in channels:
-        heights = table[channel].to_numpy(dtype=float)
-        ax.bar(x, heights, bottom=bottom, label=lab.channel(channel),
-               color=CHANNEL_COLOURS.get(channel))  # fmt: skip
-        bottom += heights
+    stacked_bars(ax, x, table[channels], lab)
     _ticks(ax, [lab.period(t, last) for t in periods])
     ax.set_ylabel(lab.t("chart_sched_y"))
     ax.set_title(lab.t("chart_sched"))

@@ -10,10 +10,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-import numpy as np
-
 from npl_disposal.reporting.labels import labels
-from npl_disposal.reporting.plots import CHANNEL_COLOURS, require_matplotlib
+from npl_disposal.reporting.plots import require_matplotlib, stacked_bars
 
 if TYPE_CHECKING:
     from npl_disposal.model.risk_verify import RiskFigures
@@ -72,13 +70,7 @@ def mix_chart(frontier: RiskFrontier, ax: Any = None, lang: str = "en") -> Any:
     """Each channel's share of the balance at each aversion (stacked bars)."""
     ax, lab = _axes(ax), labels(lang)
     mix = frontier.mix
-    bottom = np.zeros(len(mix))
-    names = [f"λ={a:g}" for a in mix.index]
-    for channel in mix.columns:
-        share = mix[channel].to_numpy() * 100
-        ax.bar(names, share, bottom=bottom, label=lab.channel(channel),
-               color=CHANNEL_COLOURS.get(channel))  # fmt: skip
-        bottom += share
+    stacked_bars(ax, [f"λ={a:g}" for a in mix.index], mix * 100, lab)
     ax.set_ylabel(lab.t("chart_share"))
     ax.legend(fontsize="small")
     return ax

@@ -15,7 +15,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from enum import Enum
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 import pandas as pd
@@ -197,6 +197,13 @@ class AllocationResult:
             mix.rename(columns={"balance": "balance (CNY m)", "value": "value (CNY m)"}),
         )  # fmt: skip
 
+    #: The plan's file in the output folder (a schedule's: ``schedule.csv``).
+    plan_file: ClassVar[str] = "plan.csv"
+
+    def branches_frame(self) -> pd.DataFrame:
+        """What ``branches.csv`` holds: :func:`branches_table`."""
+        return branches_table(self)
+
     def write(
         self, directory: str | os.PathLike[str], encoding: str = OUTPUT_ENCODING
     ) -> list[Path]:
@@ -214,12 +221,12 @@ class AllocationResult:
         written.
         """
         check_encoding(encoding)
-        branches = branches_table(self)
+        branches = self.branches_frame()
         summary = json.dumps(self.to_dict(), indent=2, ensure_ascii=False)
         return replace_folder(
             directory,
             {
-                "plan.csv": lambda p: _write_plan(self.plan, p, encoding),
+                self.plan_file: lambda p: _write_plan(self.plan, p, encoding),
                 "branches.csv": lambda p: branches.to_csv(p, index=False, encoding=encoding),
                 "summary.json": lambda p: p.write_text(summary, encoding="utf-8"),
             },

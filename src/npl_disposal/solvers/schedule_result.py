@@ -10,16 +10,12 @@ period) and ``summary.json`` (with each period's usage).
 from __future__ import annotations
 
 import json
-import os
 from dataclasses import dataclass
-from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 import pandas as pd
 
-from npl_disposal.io.output import replace_folder
-from npl_disposal.io.tables import OUTPUT_ENCODING, check_encoding, recode, write_csv
 from npl_disposal.model.problem import AllocationProblem
 from npl_disposal.model.schedule_figures import schedule_figures
 from npl_disposal.solvers.result import AllocationResult, constraint_records
@@ -70,6 +66,15 @@ class ScheduleResult(AllocationResult):
             self._figures.append(schedule_figures(self.problem, self.plan, self.blocks))
         return self._figures[0].copy()
 
+    def balance_by_period(self) -> pd.DataFrame:
+        """Balance at disposal (CNY yuan) per channel (rows) and period 1..T, then T + 1: kept."""
+        grid = self.problem.schedule
+        periods = grid.horizon.periods if grid is not None else 1
+        table = self.channel_mix().pivot_table(index="channel", columns="period",
+                                               values="balance", aggfunc="sum",
+                                               fill_value=0.0, sort=False)  # fmt: skip
+        return table.reindex(range(1, periods + 2), axis=1, fill_value=0.0)
+
     def summary(self) -> str:
         """Status, value, gap, and the balance disposed per channel and period (CNY m)."""
         horizon = self.problem.schedule.horizon if self.problem.schedule else None
@@ -80,10 +85,7 @@ class ScheduleResult(AllocationResult):
             f"CNY {self.bound / 1e6:,.2f}m, gap {self.gap:.2e} ({self.solver.backend}/"
             f"{self.solver.method}, {self.solver.seconds:.2f} s)"
         ]
-        mix = self.channel_mix()
-        table = mix.pivot_table(index="channel", columns="period", values="balance",
-                                aggfunc="sum", fill_value=0.0, sort=False) / 1e6  # fmt: skip
-        table = table.reindex(range(1, periods + 2), axis=1, fill_value=0.0)  # every period
+        table = self.balance_by_period() / 1e6
         lines.append("  balance disposed, CNY m: " + "  ".join(
             f"period {t}" if t <= periods else "kept" for t in table.columns))  # fmt: skip
         for channel, row in table.iterrows():
@@ -93,24 +95,12 @@ class ScheduleResult(AllocationResult):
             lines.append("binding: " + ", ".join(binding["name"]))
         return "\n".join(lines)
 
-    def write(
-        self, directory: str | os.PathLike[str], encoding: str = OUTPUT_ENCODING
-    ) -> list[Path]:
-        """Write ``schedule.csv``, ``branches.csv`` and ``summary.json`` into ``directory``.
+    #: The schedule's file in the output folder (:meth:`AllocationResult.write`).
+    plan_file: ClassVar[str] = "schedule.csv"
 
-        All or nothing and in ``encoding``, as :meth:`AllocationResult.write`.
-        """
-        check_encoding(encoding)
-        branches = self.branch_figures()
-        summary = json.dumps(self.to_dict(), indent=2, ensure_ascii=False)
-        return replace_folder(
-            directory,
-            {
-                "schedule.csv": lambda p: _write_plan(self.plan, p, encoding),
-                "branches.csv": lambda p: branches.to_csv(p, index=False, encoding=encoding),
-                "summary.json": lambda p: p.write_text(summary, encoding="utf-8"),
-            },
-        )
+    def branches_frame(self) -> pd.DataFrame:
+        """What ``branches.csv`` holds: the branch figures at each checked period."""
+        return self.branch_figures()
 
     def to_dict(self) -> dict[str, Any]:
         """The fields of ``summary.json``, with each period's usage."""
@@ -128,8 +118,3 @@ class ScheduleResult(AllocationResult):
         out["constraints"] = constraint_records(self.constraints)
         return out
 
-
-def _write_plan(plan: pd.DataFrame, path: Path, encoding: str) -> None:
-    """The plan through :func:`~npl_disposal.io.tables.write_csv` (UTF-8), then in ``encoding``."""
-    write_csv(plan, path)
-    recode(path, encoding)
