@@ -393,3 +393,80 @@ def test_pulp_backend_agrees(mode: str) -> None:
     ours, cbc = solve(problem), solve(problem, solver="PULP_CBC_CMD")
     assert cbc.verification.ok and cbc.risk is not None
     assert cbc.objective == pytest.approx(ours.objective, rel=1e-6)
+
+
+# --------------------------------------------------------------------------- speed-ups
+
+
+def test_many_scenarios_enter_the_lp_lazily_and_agree() -> None:
+    """With 200 scenarios most scenario rows never enter; the optimum is the full model's."""
+    from npl_disposal.solvers._formulation import GrowingLP, lazy_rows
+    from npl_disposal.solvers._pricing import argmax_shares, reduced_values
+
+    sp = _portfolio(60, 5)
+    scen = _scenarios(200, 6)
+    for lam in (0.5, 3.0):
+        pol = _policy(sp, "fractional", {"aversion": lam, "alpha": 0.9})
+        problem = build_problem(sp.loans, pol, sp.options, sp.branches, scenarios=scen)
+        base = argmax_shares(reduced_values(problem, np.zeros(len(problem.rows))))
+        lp = GrowingLP(problem, np.ones(problem.n_loans, dtype=bool), base, start=base)
+        sol = lp.solve()
+        assert sol.status == "optimal"
+        scenario_rows = lazy_rows(problem)
+        assert 0 < int((scenario_rows & ~lp.lazy).sum()) < 200
+        y = lp.y(sol.x)
+        level = problem.rows.blocks[scenario_rows] @ y
+        assert (level >= problem.rows.lower[scenario_rows] - 1.0).all()  # within a yuan
+        ours = solve(problem)
+        assert ours.objective == pytest.approx(_plain_highs(sp, scen, pol, "fractional", lam, 0.9),
+                                               rel=1e-6, abs=1.0)  # fmt: skip
+
+
+def test_a_grouped_problem_is_a_restriction_of_the_portfolio() -> None:
+    """Every plan of the groups, given to each member loan, has the same rows and value."""
+    from npl_disposal.solvers._aggregate import group_problem, loan_groups
+
+    sp = _portfolio(300, 8)
+    pol = _policy(sp, "fractional", {"aversion": 1.0, "alpha": 0.9})
+    problem = build_problem(sp.loans, pol, sp.options, sp.branches, scenarios=_scenarios(20, 9))
+    rng = np.random.default_rng(3)
+    group = loan_groups(problem, rng.normal(0.0, 1e-3, len(problem.rows)))
+    groups = group_problem(problem, group)
+    assert 1 < groups.n_loans < problem.n_loans
+    assert (groups.eligible[group] == problem.eligible).all()  # members share their channels
+    shares = rng.random(groups.eligible.shape) * groups.eligible
+    shares /= shares.sum(axis=1, keepdims=True)
+    loans = shares[group]
+    assert np.allclose(problem.rows.matrix @ loans.ravel(), groups.rows.matrix @ shares.ravel(),
+                       rtol=1e-12, atol=1e-6)  # fmt: skip
+    assert float((problem.value * loans).sum()) == pytest.approx(
+        float((groups.value * shares).sum()), rel=1e-12)
+    assert groups.balance.sum() == pytest.approx(problem.balance.sum(), rel=1e-12)
+
+
+def test_grouped_prices_reach_the_same_optimum() -> None:
+    """Above the sample size the tail model's prices come from groups; the LP optimum is one."""
+    from npl_disposal.solvers._pricing import solve_fractional
+
+    sp = _portfolio(9000, 4)
+    pol = _policy(sp, "fractional", {"aversion": 1.0, "alpha": 0.95})
+    problem = build_problem(sp.loans, pol, sp.options, sp.branches, scenarios=_scenarios(100, 5))
+    grouped = solve_fractional(problem, seed=1)
+    plain = solve_fractional(problem, seed=1, grouped=False)
+    assert grouped.status == plain.status == "optimal"
+    assert grouped.objective == pytest.approx(plain.objective, rel=1e-9)
+    assert grouped.bound >= grouped.objective - 1e-6 * abs(grouped.objective)
+    assert grouped.bound == pytest.approx(grouped.objective, rel=1e-8)
+
+
+@pytest.mark.parametrize("mode", ["fractional", "whole_loan"])
+def test_the_decomposition_agrees_with_plain_highs(mode: str) -> None:
+    """The decomposition (lazy scenario rows, the combination search with tail rows) is exact."""
+    sp = _portfolio(80, 13)
+    scen = _scenarios(25, 14)
+    pol = _policy(sp, mode, {"aversion": 1.5, "alpha": 0.9})
+    ours = solve(build_problem(sp.loans, pol, sp.options, sp.branches, scenarios=scen),
+                 method="decomposition")  # fmt: skip
+    assert ours.status.value == "optimal"
+    assert ours.objective == pytest.approx(_plain_highs(sp, scen, pol, mode, 1.5, 0.9),
+                                           rel=2e-6, abs=1.0)  # fmt: skip

@@ -9,6 +9,8 @@ count rows stay in loans.
 
 from __future__ import annotations
 
+import math
+import time
 from dataclasses import dataclass
 
 import numpy as np
@@ -21,6 +23,12 @@ from npl_disposal.solvers._highs import IPM_COLUMNS, ArrayModel, ArraySolution, 
 MONEY_SCALE = 1e-6
 #: Free loans above which a restricted LP with scenario rows is re-solved cold.
 COLD_FREE = 4000
+#: Scaled miss (CNY m, or loans) above which a lazy row is enforced: a tenth of a yuan.
+SLACK_TOL = 1e-7
+#: Rules whose rows a restricted LP leaves out until a solution misses them.
+LAZY_RULES = ("risk.shortfall",)
+#: Fewest lazy rows enforced per solve when more are missed (else a tenth of those left).
+LAZY_STEP = 16
 #: Cost, in scaled objective units per scaled unit, of violating a row in the elastic model.
 PENALTY = 1e5
 
@@ -28,6 +36,15 @@ PENALTY = 1e5
 def row_scale(problem: AllocationProblem) -> np.ndarray:
     """Factor applied to each resource row: 1e-6 for CNY rows, 1 for loan counts."""
     return np.where(np.array(problem.rows.unit) == MONEY, MONEY_SCALE, 1.0)
+
+
+def lazy_rows(problem: AllocationProblem) -> np.ndarray:
+    """Mask of the rows a restricted LP may leave out until a solution misses them.
+
+    The tail model's scenario rows hold only block levels, and most scenarios sit far
+    above the tail, where their rows never bind.
+    """
+    return np.isin(np.array(problem.rows.rule, dtype=object), LAZY_RULES)
 
 
 def scaled_columns(problem: AllocationProblem, cols: np.ndarray) -> sp.coo_matrix:
@@ -206,6 +223,10 @@ class GrowingLP:
         k = len(problem.rows)
         self.resource = np.arange(self.first.loans.size, self.first.loans.size + k)
         self.used = row_scale(problem) * self.first.used  # the fixed loans' usage, known
+        self._grown = 0  # loans freed since the last solve
+        self.lazy = lazy_rows(problem)  # scenario rows left out until a solution misses them
+        if self.lazy.any():
+            self.session.set_row_limits(self.resource, *self._limits())
         self._cols = [self.first.cols]
         self._pos = [np.arange(self.first.n_x)]
         self._ipm = start is None and self.first.model.cost.size > IPM_COLUMNS
@@ -247,9 +268,7 @@ class GrowingLP:
         rows, scale = problem.rows, row_scale(problem)
         gone = (idx[:, None] * m + np.arange(m)).ravel()
         self.used -= scale * (rows.matrix[:, gone] @ self.base[idx].ravel())
-        lower = np.where(np.isfinite(rows.lower), rows.lower * scale - self.used, -np.inf)
-        upper = np.where(np.isfinite(rows.upper), rows.upper * scale - self.used, np.inf)
-        self.session.set_row_limits(self.resource, lower, upper)
+        self.session.set_row_limits(self.resource, *self._limits())
         eq = self.session.add_rows(np.ones(idx.size), np.ones(idx.size))
         mask = np.zeros(problem.n_loans, dtype=bool)
         mask[idx] = True
@@ -280,7 +299,33 @@ class GrowingLP:
             self._ipm = True
         self.free[idx] = True
         self.base[idx] = 0.0
+        self._grown += int(idx.size)
         return int(idx.size)
+
+    def _limits(self) -> tuple[np.ndarray, np.ndarray]:
+        """Each resource row's limits (scaled) less the fixed loans' usage; lazy rows free."""
+        rows, scale = self.problem.rows, row_scale(self.problem)
+        lower = np.where(np.isfinite(rows.lower), rows.lower * scale - self.used, -np.inf)
+        upper = np.where(np.isfinite(rows.upper), rows.upper * scale - self.used, np.inf)
+        lower[self.lazy], upper[self.lazy] = -np.inf, np.inf
+        return lower, upper
+
+    def _enforce_missed(self, x: np.ndarray) -> int:
+        """Enforce the lazy rows a solution ``x`` misses (block rows only); how many."""
+        if not self.lazy.any():
+            return 0
+        rows, scale = self.problem.rows, row_scale(self.problem)
+        at = np.flatnonzero(self.lazy)
+        level = rows.blocks[at] @ self.y(x)
+        miss = np.maximum(rows.lower[at] - level, level - rows.upper[at]) * scale[at]
+        missed = at[miss > SLACK_TOL]
+        if missed.size > (cap := max(LAZY_STEP, at.size // 10)):  # the most missed first
+            missed = missed[np.argsort(-miss[miss > SLACK_TOL], kind="stable")[:cap]]
+        if missed.size:
+            self.lazy[missed] = False
+            self.session.set_row_limits(self.resource[missed], *(v[missed] for v in
+                                                                 self._limits()))  # fmt: skip
+        return int(missed.size)
 
     def fix_blocks(self, levels: np.ndarray) -> None:
         """Fix the block variables at ``levels`` (NaN: free in [0, 1]) for the next solves."""
@@ -298,13 +343,18 @@ class GrowingLP:
         (benchmarks/README.md, design measurements), so the basis is dropped.
         """
         risk = self.problem.risk
-        if risk is not None and risk.modelled and self.n_free > COLD_FREE:
+        if (risk is not None and risk.modelled and self.n_free > COLD_FREE
+                and 10 * self._grown > self.n_free):  # fmt: skip
             self.session.h.clearSolver()
-        sol = self.session.run(time_limit)
-        if self._ipm:
-            self.session.use("simplex")
-            self._ipm = False
-        return sol
+        self._grown = 0
+        deadline = time.perf_counter() + (time_limit if time_limit is not None else math.inf)
+        while True:
+            sol = self.session.run(max(deadline - time.perf_counter(), 0.05))
+            if self._ipm:
+                self.session.use("simplex")
+                self._ipm = False
+            if sol.status != "optimal" or self._enforce_missed(sol.x) == 0:
+                return sol
 
     def resource_duals(self, row_dual: np.ndarray) -> np.ndarray:
         """Duals of the resource rows (scaled units, min form)."""

@@ -24,7 +24,8 @@ import scipy.sparse as sp
 
 from npl_disposal._grid import best_two, row_argmax, row_max
 from npl_disposal.model.problem import AllocationProblem, loan_arrays
-from npl_disposal.solvers._formulation import MONEY_SCALE, GrowingLP, row_scale
+from npl_disposal.solvers._aggregate import solve_by_groups
+from npl_disposal.solvers._formulation import MONEY_SCALE, SLACK_TOL, GrowingLP, row_scale
 from npl_disposal.solvers._highs import ArraySolution
 from npl_disposal.solvers._outcome import Outcome, failed, plan_value
 
@@ -46,7 +47,10 @@ __all__ = [
 ]
 
 TIE_TOL = 1e-9  # scaled (CNY m): a thousandth of a yuan
-SLACK_TOL = 1e-7  # scaled: a tenth of a yuan, or 1e-7 loans
+#: Most loans in the random sample that prices the tail model (groups refine its prices).
+GROUPED_SAMPLE = 10_000
+#: The pricing loop's sample and free loans inside a grouped LP (it starts from given prices).
+GROUP_SAMPLE, GROUP_FREE = 1000, 1500
 
 
 def price_weights(problem: AllocationProblem, duals: np.ndarray) -> np.ndarray:
@@ -128,6 +132,7 @@ def sample_duals(
     fix_blocks: np.ndarray | None = None,
     sample: int = 4000,
     free_target: int = 3000,
+    grouped: bool = True,
 ) -> tuple[np.ndarray, tuple[AllocationProblem, Outcome] | None]:
     """Prices from the exact LP of a random sample, its budgets scaled to the sample.
 
@@ -150,6 +155,7 @@ def sample_duals(
         seed=int(rng.integers(1 << 30)),
         sample=sample,
         free_target=free_target,
+        grouped=grouped,
     )
     if outcome.status != "optimal":
         return np.zeros(len(problem.rows)), None
@@ -203,6 +209,7 @@ def solve_fractional(
     fix_blocks: np.ndarray | None = None,
     prices: np.ndarray | None = None,
     warm: Outcome | None = None,
+    grouped: bool = True,
 ) -> Outcome:
     """Exact LP optimum by pricing and restricted LPs (see the module docstring).
 
@@ -210,13 +217,26 @@ def solve_fractional(
     solve) replace the sample estimate; ``warm`` (an earlier outcome) also gives
     the plan and the open loans to start from, and its restricted LP (grown
     further in place) when it has one and the on/off variables are fixed.
-    ``phase_one`` drops the values: the least total miss of the rows.
+    ``phase_one`` drops the values: the least total miss of the rows. With the tail
+    model a large problem is solved over groups of its loans first
+    (:func:`~npl_disposal.solvers._aggregate.solve_by_groups`) unless ``grouped`` is off.
     """
     start = time.perf_counter()
     deadline = start + (time_limit if time_limit is not None else math.inf)
     duals, free, sampled = _first_prices(
-        problem, deadline, sample, free_target, seed, phase_one, fix_blocks, prices, warm
+        problem, deadline, sample, free_target, seed, phase_one, fix_blocks, prices, warm, grouped
     )
+    if _by_groups(problem, grouped, phase_one, warm, sample + free_target):
+
+        def inner(groups: AllocationProblem, at: np.ndarray, left: float) -> Outcome:
+            return solve_fractional(groups, left, GROUP_SAMPLE, GROUP_FREE, seed,
+                                    fix_blocks=fix_blocks, prices=at, grouped=False)  # fmt: skip
+
+        outcome, duals = solve_by_groups(problem, duals, deadline, inner, free_target,
+                                         fix_blocks)  # fmt: skip
+        if outcome is not None:
+            return replace(outcome, sample=sampled,
+                           seconds={"total": time.perf_counter() - start})  # fmt: skip
     loop = _PricingLoop.start(problem, duals, free, free_target, phase_one, fix_blocks, warm,
                               progress)  # fmt: skip
     seconds = {"prices": time.perf_counter() - start}
@@ -225,6 +245,19 @@ def solve_fractional(
         return loop.failure(sol, seconds)
     seconds["total"] = time.perf_counter() - start
     return loop.outcome(sol, seconds, sampled)
+
+
+def _by_groups(
+    problem: AllocationProblem,
+    grouped: bool,
+    phase_one: bool,
+    warm: Outcome | None,
+    whole: int,
+) -> bool:
+    """Whether the LP is solved over groups of loans first (the tail model, a large problem)."""
+    risk = problem.risk
+    return (grouped and not phase_one and warm is None
+            and problem.n_loans > whole and risk is not None and risk.modelled)  # fmt: skip
 
 
 def _first_prices(
@@ -237,6 +270,7 @@ def _first_prices(
     fix_blocks: np.ndarray | None,
     prices: np.ndarray | None,
     warm: Outcome | None,
+    grouped: bool = True,
 ) -> tuple[np.ndarray, np.ndarray, tuple[AllocationProblem, Outcome] | None]:
     """The prices to start from, the loans free from the start, and the sample priced.
 
@@ -252,9 +286,11 @@ def _first_prices(
     if prices is not None:
         return prices, free, None
     rng = np.random.default_rng(seed)
-    size = max(sample, n // 10)
+    grouped = grouped and problem.risk is not None and problem.risk.modelled and not phase_one
+    size = min(max(sample, n // 10), GROUPED_SAMPLE) if grouped else max(sample, n // 10)
     duals, sampled = sample_duals(problem, size, rng, deadline, phase_one, fix_blocks,
-                                  sample=sample, free_target=free_target)  # fmt: skip
+                                  sample=sample, free_target=free_target,
+                                  grouped=False)  # fmt: skip
     return duals, free, sampled
 
 

@@ -76,7 +76,7 @@ def solve_whole_loan(
     """
     start = time.perf_counter()
     deadline = start + (time_limit if time_limit is not None else math.inf)
-    if problem.switches.any():
+    if problem.switches.any() and not _tail(problem):  # a sample prices the tail poorly
         priced = _sampled_relaxation(problem, deadline, lp_options)
         if priced is not None:
             outcome = _by_combination(problem, priced, start, deadline, mip_gap, max_free,
@@ -133,7 +133,13 @@ def _by_combination(
     """The best whole-loan plan over the on/off combinations, from a relaxation ``lp``."""
     search = _Search(problem, lp, deadline, mip_gap, max_free, progress, lp_options)
     order = combination_order(problem.switches, lp.y)
-    if len(order) > 1:
+    if len(order) > 1 and _tail(problem):
+        # With the tail model the relaxation's prices bound the other combinations loosely
+        # and a sample's are far off: the combination the relaxation points to is solved
+        # first (from the relaxation's prices), then the others best bound first.
+        search.visit(0, order[0])
+        search.best_first(order, skip_first=True)
+    elif len(order) > 1:
         search.best_first(order)
     else:
         for i, combo in enumerate(order):
@@ -217,11 +223,12 @@ class _Search:
             return True
         return best is not None and (bound <= best[2] or gap(best[2], bound) <= self.mip_gap)
 
-    def best_first(self, order: list[np.ndarray | None]) -> None:
+    def best_first(self, order: list[np.ndarray | None], skip_first: bool = False) -> None:
         """Visit the combinations best bound first, tightening a bound before solving.
 
         A combination whose bound cannot beat the best plan found is not solved;
         since the bounds are visited in falling order, neither is any after it.
+        ``skip_first``: the first combination is already visited.
         """
         # Where the relaxation's own levels are whole, its prices already bound the
         # combination they point to (order[0]) as tightly as a sample's LP would.
@@ -230,6 +237,7 @@ class _Search:
         queue = [
             (-_combo_bound(self.problem, self.lp.duals, combo, self.at_duals), i, i == 0 and whole)
             for i, combo in enumerate(order)
+            if i > 0 or not skip_first
         ]
         heapq.heapify(queue)
         prices: dict[int, np.ndarray] = {}
@@ -306,15 +314,18 @@ def _combo_bound(
     """Lagrangian bound (CNY yuan) with the on/off variables fixed at ``combo``.
 
     A block switched off closes its channel; the rows that only limit that
-    channel then hold trivially and their prices are dropped. ``at_duals``
+    channel then hold trivially and their prices are dropped (the tail model's
+    scenario rows, which carry the channel's fixed cost, keep theirs). ``at_duals``
     gives the reduced values at ``duals``, reused when no dropped price was set.
     """
     if combo is None:
         combo = np.full(len(problem.blocks), np.nan)
     off = [b.name for b, on in zip(problem.blocks, combo, strict=True) if on < 0.5]  # NaN: free
     prices = duals.copy()
+    limits = ~np.char.startswith(np.array(problem.rows.rule, dtype=str), "risk.")
     for name in off:
-        prices[problem.rows.blocks[:, [b.name for b in problem.blocks].index(name)] != 0] = 0.0
+        switch = problem.rows.blocks[:, [b.name for b in problem.blocks].index(name)] != 0
+        prices[switch & limits] = 0.0
     unchanged = np.array_equal(price_weights(problem, prices), price_weights(problem, duals))
     reduced = at_duals() if unchanged and at_duals is not None else reduced_values(problem, prices)
     closed = [problem.channels.index(name) for name in off if name in problem.channels]
@@ -413,6 +424,10 @@ def _combo_lp(
     (benchmarks/README.md, design measurements). Otherwise the relaxed LP is grown in place.
     """
     options: dict[str, object] = dict(lp_options)
+    if _tail(problem) and not relaxed.priced_only:  # its groups start from the LP's prices
+        left = deadline - time.perf_counter()
+        return solve_fractional(problem, left, fix_blocks=combo, progress=progress,
+                                prices=relaxed.duals, **options)  # type: ignore[arg-type]  # fmt: skip
     if relaxed.sample is not None:
         sub, sub_lp = relaxed.sample
         left = deadline - time.perf_counter()
@@ -427,6 +442,11 @@ def _combo_lp(
                                 prices=relaxed.duals, **options)  # type: ignore[arg-type]  # fmt: skip
     return solve_fractional(problem, left, fix_blocks=combo, progress=progress, warm=relaxed,
                             **options)  # type: ignore[arg-type]  # fmt: skip
+
+
+def _tail(problem: AllocationProblem) -> bool:
+    """Whether the problem holds the tail model (its LPs are solved over groups of loans)."""
+    return problem.risk is not None and problem.risk.modelled
 
 
 def describe(problem: AllocationProblem, combo: np.ndarray | None) -> str:

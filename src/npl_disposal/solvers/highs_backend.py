@@ -48,8 +48,7 @@ class HighsBackend:
         progress: Callable[[str], None] | None = None,
     ) -> tuple[Outcome, str]:
         """The outcome, and the method used (``direct`` or ``decomposition``)."""
-        if method == "auto":
-            method = "direct" if problem.eligible.sum() <= DIRECT_LIMIT else "decomposition"
+        method = resolve_method(problem, method)
         if method == "decomposition":
             return _decomposition(problem, mode, time_limit, mip_gap, progress), method
         if method != "direct":
@@ -64,6 +63,13 @@ class HighsBackend:
             progress(f"HiGHS: {outcome.status}, value CNY {outcome.objective / 1e6:,.2f}m, "
                      f"bound CNY {outcome.bound / 1e6:,.2f}m")  # fmt: skip
         return outcome, method
+
+
+def resolve_method(problem: AllocationProblem, method: str) -> str:
+    """``auto`` made ``direct`` (up to :data:`DIRECT_LIMIT` options) or ``decomposition``."""
+    if method != "auto":
+        return method
+    return "direct" if problem.eligible.sum() <= DIRECT_LIMIT else "decomposition"
 
 
 def _decomposition(

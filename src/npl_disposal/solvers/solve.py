@@ -31,8 +31,8 @@ from npl_disposal.policy import Policy
 from npl_disposal.solvers._outcome import Outcome
 from npl_disposal.solvers._pricing import solve_fractional
 from npl_disposal.solvers._tail_whole import solve_tail_whole_loan, tangent_applies
-from npl_disposal.solvers.backends import get_backend
-from npl_disposal.solvers.highs_backend import METHODS
+from npl_disposal.solvers.backends import Backend, get_backend
+from npl_disposal.solvers.highs_backend import METHODS, resolve_method
 from npl_disposal.solvers.result import (
     AllocationResult,
     SolverReport,
@@ -148,7 +148,7 @@ def solve(
         raise InfeasiblePolicyError(conflicts)
     backend = get_backend(solver)
     start = time.perf_counter()
-    if tangent_applies(problem, mode):
+    if tangent_applies(problem, mode) and not _decomposes(backend, problem, method):
         outcome, method = solve_tail_whole_loan(problem, backend, method, time_limit, mip_gap,
                                                 progress)  # fmt: skip
     else:
@@ -166,6 +166,11 @@ def solve(
     if outcome.status in ("no_solution", "time_limit") and not np.isfinite(outcome.objective):
         return _no_plan(problem, mode, report)
     return _result(problem, mode, outcome, mip_gap, report)
+
+
+def _decomposes(backend: Backend, problem: AllocationProblem, method: str) -> bool:
+    """Whether HiGHS's decomposition solves it (its whole-loan search holds the tail rows)."""
+    return backend.name == "highs" and resolve_method(problem, method) == "decomposition"
 
 
 def explain_infeasibility(problem: AllocationProblem) -> pd.DataFrame:
