@@ -1,16 +1,18 @@
-"""Prices from the whole portfolio in a few thousand groups: the tail model's first prices.
+"""The tail model's LP over groups of loans, the groups split until none is mispriced.
 
 With the tail model every loan's best channel depends on the prices of the (channel,
-segment) aggregates, and a random tenth of the loans prices them poorly: its
-aggregates sit near other kinks of the tail mean than the portfolio's do, and a third
-of the loans come out mispriced. Here the loans are grouped instead, by eligible
-channels, segment, best and second-best channel at the current prices and how close
-the two are (per yuan of balance, in quantiles); every loan of a group takes the
-group's shares. That LP is the full problem with more constraints (a restriction: its
-plans are plans of the portfolio, its rows hold the whole portfolio's usage), a few
-thousand columns whatever the portfolio's size, and its prices, regrouped at them and
-solved again, misprice a fraction of the loans the sample's did (benchmarks/README.md,
-design measurements).
+segment) aggregates, which move with the scenarios that tie at the tail's edge. A
+random tenth of the loans prices them poorly (its aggregates sit near other kinks of
+the tail mean than the portfolio's do): a third of the loans came out mispriced, and
+the restricted LPs that sorted them out held 20,000 loans. Here every loan takes part
+from the start, in groups of loans alike at the current prices: the same eligible
+channels, segment, best and second-best channel and quantile of the gap between them
+per yuan of balance. Every loan of a group takes the group's shares, so a group's
+columns and values are its loans' sums and the grouped LP is the portfolio's LP with
+more constraints: its plans are the portfolio's plans, its rows hold the whole
+portfolio's usage. Its prices then price every loan; those mispriced are grouped
+finer, then alone, and the grouped LP solved again (benchmarks/README.md, design
+measurements).
 """
 
 from __future__ import annotations
@@ -32,7 +34,7 @@ __all__ = ["GAP_GROUPS", "ROUNDS", "group_problem", "loan_groups", "solve_by_gro
 #: Quantiles of the best-to-second gap (per yuan of balance) that split a group.
 GAP_GROUPS = 48
 #: Most rounds of grouping, solving and splitting before the plain pricing loop takes over.
-ROUNDS = 8
+ROUNDS = 12
 #: A share below this is no share (a loan "held" on an option).
 SHARE_TOL = 1e-9
 
@@ -159,8 +161,9 @@ def _group_keys(
 ) -> np.ndarray:
     """Each loan's group: eligible channels, segment, best and second channel, gap quantile.
 
-    Loans of mask ``fine`` are grouped finer: by branch too, and in four times as many
-    quantiles of their own gaps.
+    Loans of mask ``fine`` are grouped finer: in four times as many quantiles of their
+    own gaps. (Splitting them by branch as well made 1M loans' groups a third more and
+    the LP twice as slow: benchmarks/README.md, design measurements.)
     """
     n, m = problem.n_loans, problem.n_channels
     second = np.where(problem.eligible, reduced, -np.inf)
@@ -173,10 +176,8 @@ def _group_keys(
     if fine is not None and fine.any():
         finer = 4 * GAP_GROUPS
         bucket = np.zeros(n, dtype=np.int64)
-        bucket[fine] = _quantile(per_yuan[fine], finer)
-        branch = problem.branch_index.astype(np.int64)
-        key = _combine(key, (np.where(fine, branch + 1, 0), len(problem.branches) + 1),
-                       (bucket, finer + 1))  # fmt: skip
+        bucket[fine] = _quantile(per_yuan[fine], finer) + 1
+        key = _combine(key, (bucket, finer + 2))
     return key
 
 

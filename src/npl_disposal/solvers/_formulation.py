@@ -192,7 +192,9 @@ class GrowingLP:
     option it was fixed to. Both cut the simplex iterations about twentyfold
     (benchmarks/README.md, design measurements). ``fixed_shares`` may hold the start
     plan in the free loans' rows too; with ``own`` it becomes :attr:`base` itself (its
-    free rows cleared) instead of a copy, sparing a loans x channels grid.
+    free rows cleared) instead of a copy, sparing a loans x channels grid. ``enforced``
+    marks lazy rows (:func:`lazy_rows`) held from the first solve, e.g. those an earlier
+    solve priced.
     """
 
     def __init__(
@@ -205,6 +207,7 @@ class GrowingLP:
         start: np.ndarray | None = None,
         *,
         own: bool = False,
+        enforced: np.ndarray | None = None,
     ) -> None:
         self.problem = problem
         self.phase_one = phase_one
@@ -225,6 +228,9 @@ class GrowingLP:
         self.used = row_scale(problem) * self.first.used  # the fixed loans' usage, known
         self._grown = 0  # loans freed since the last solve
         self.lazy = lazy_rows(problem)  # scenario rows left out until a solution misses them
+        if enforced is not None:
+            self.lazy &= ~enforced
+        self._lazy_blocks = problem.rows.blocks[self.lazy]  # their block rows, the only entries
         if self.lazy.any():
             self.session.set_row_limits(self.resource, *self._limits())
         self._cols = [self.first.cols]
@@ -316,12 +322,13 @@ class GrowingLP:
             return 0
         rows, scale = self.problem.rows, row_scale(self.problem)
         at = np.flatnonzero(self.lazy)
-        level = rows.blocks[at] @ self.y(x)
+        level = self._lazy_blocks @ self.y(x)
         miss = np.maximum(rows.lower[at] - level, level - rows.upper[at]) * scale[at]
         missed = at[miss > SLACK_TOL]
         if missed.size > (cap := max(LAZY_STEP, at.size // 10)):  # the most missed first
             missed = missed[np.argsort(-miss[miss > SLACK_TOL], kind="stable")[:cap]]
         if missed.size:
+            self._lazy_blocks = self._lazy_blocks[~np.isin(at, missed)]
             self.lazy[missed] = False
             self.session.set_row_limits(self.resource[missed], *(v[missed] for v in
                                                                  self._limits()))  # fmt: skip
@@ -339,8 +346,10 @@ class GrowingLP:
         """Solve from the last basis (the first solve may use the interior point method).
 
         With the tail model's scenario rows a cold solve (presolve, then simplex) of
-        the grown LP beats restarting from the last basis about threefold
-        (benchmarks/README.md, design measurements), so the basis is dropped.
+        an LP grown by more than a tenth beats restarting from the last basis about
+        threefold, so the basis is then dropped; a few loans more restart from it
+        (benchmarks/README.md, design measurements). Lazy rows (:func:`lazy_rows`) a
+        solution misses are enforced and the LP solved again.
         """
         risk = self.problem.risk
         if (risk is not None and risk.modelled and self.n_free > COLD_FREE

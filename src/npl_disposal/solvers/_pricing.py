@@ -347,7 +347,8 @@ class _PricingLoop:
             lp.grow(free)
             switch_cost = None
         else:  # the grid becomes the LP's base, free rows cleared: only fixed loans' are read
-            lp = GrowingLP(problem, free, base, phase_one, fix_blocks, start=base, own=True)
+            lp = GrowingLP(problem, free, base, phase_one, fix_blocks, start=base, own=True,
+                           enforced=duals != 0)  # the rows the prices bind
         return cls(problem, lp, duals, reduced, switch_cost, free_target, phase_one, fix_blocks,
                    progress)  # fmt: skip
 
