@@ -172,6 +172,9 @@ class _Search:
         self.work = lp  # the LP behind the best plan, for its passes and open loans
         self._at_duals: np.ndarray | None = None
         self._bounding: tuple[AllocationProblem, Outcome] | None = None
+        # The relaxation's own sample solved with the blocks fixed at a combination: the
+        # combination and that LP, which both tightens its bound and starts its LP.
+        self._sample_fixed: tuple[np.ndarray | None, Outcome] | None = None
 
     def at_duals(self) -> np.ndarray:
         """The reduced values at the relaxation's prices, computed once."""
@@ -200,9 +203,11 @@ class _Search:
     ) -> None:
         """Solve combination ``combo`` over every loan (``prices``: where its LP starts)."""
         best = self.best
+        fixed = self._sample_fixed
+        sample_lp = fixed[1] if fixed is not None and fixed[0] is combo else None
         found, bound, solved = _solve_combo(self.problem, self.lp, combo, best, self.deadline,
                                             self.mip_gap, self.max_free, self.progress,
-                                            self.lp_options, prices)  # fmt: skip
+                                            self.lp_options, prices, sample_lp)  # fmt: skip
         self.bounds.append(min(bound, estimate))
         if found is not None and (best is None or found[2] > best[2]):
             self.best, self.work = found, solved
@@ -241,18 +246,32 @@ class _Search:
             if tight:
                 self.solve(order[i], bound, prices.get(i))
                 continue
-            tighter, found = self.tighten(order[i])
+            tighter, found = self.tighten(order[i], own=i == 0)
             if found is not None:
                 prices[i] = found
             heapq.heappush(queue, (-min(bound, tighter), i, True))
         self.bounds.extend(-q[0] for q in queue)
 
-    def tighten(self, combo: np.ndarray | None) -> tuple[float, np.ndarray | None]:
+    def tighten(
+        self, combo: np.ndarray | None, own: bool = False
+    ) -> tuple[float, np.ndarray | None]:
         """A bound on ``combo`` at the prices of a small sample's LP with its blocks fixed.
 
         Also those prices, to start the combination's LP over every loan (None
         when the sample's LP has no optimum: the bound is then infinite).
+
+        ``own``: ``combo`` is the one the relaxation points to, the likeliest to be
+        solved. When the relaxation was priced on a sample, that sample's LP with the
+        blocks fixed is what the combination's LP starts from (:func:`_combo_lp`); solved
+        here once, it bounds the combination as well and is kept for its LP, sparing a
+        second sample and its LP (about 0.05 s at 100,000 loans).
         """
+        if own and self.lp.sample is not None:
+            priced = _sample_lp(self.lp, combo, self.deadline, self.lp_options)
+            self._sample_fixed = combo, priced
+            if priced.status != "optimal":
+                return math.inf, None
+            return _combo_bound(self.problem, priced.duals, combo), priced.duals
         sub, base = self.bounding_sample()
         left = self.deadline - time.perf_counter()
         priced = solve_fractional(sub, left, fix_blocks=combo, warm=base)
@@ -347,8 +366,12 @@ def _solve_combo(
     progress: Callable[[str], None] | None,
     lp_options: dict[str, object],
     prices: np.ndarray | None = None,
+    sample_lp: Outcome | None = None,
 ) -> tuple[tuple[np.ndarray, np.ndarray, float] | None, float, Outcome]:
-    """Best whole-loan plan with the blocks fixed at ``combo``, a bound on it, and its LP."""
+    """Best whole-loan plan with the blocks fixed at ``combo``, a bound on it, and its LP.
+
+    ``sample_lp``: the relaxation's sample already solved with the blocks at ``combo``.
+    """
     same = combo is None or np.array_equal(relaxed.y[problem.switches], combo[problem.switches])
     if same and not relaxed.priced_only:
         lp = relaxed
@@ -357,7 +380,7 @@ def _solve_combo(
         lp = solve_fractional(problem, left, fix_blocks=combo, progress=progress, prices=prices,
                               **lp_options)  # type: ignore[arg-type]  # fmt: skip
     else:
-        lp = _combo_lp(problem, relaxed, combo, deadline, progress, lp_options)
+        lp = _combo_lp(problem, relaxed, combo, deadline, progress, lp_options, sample_lp)
     if lp.status != "optimal" or np.abs(lp.shortfall).max(initial=0.0) * MONEY_SCALE > SLACK_TOL:
         return None, lp.bound if math.isfinite(lp.bound) else math.inf, lp
     loss, second = losses(reduced_values(problem, lp.duals))
@@ -402,6 +425,7 @@ def _combo_lp(
     deadline: float,
     progress: Callable[[str], None] | None,
     lp_options: dict[str, object],
+    sample_lp: Outcome | None = None,
 ) -> Outcome:
     """The exact LP with the on/off blocks fixed at ``combo``.
 
@@ -411,12 +435,13 @@ def _combo_lp(
     sample's LP is solved again with the blocks fixed (from its last basis), and
     its prices start a fresh LP over every loan, which halves the whole-loan solve
     (benchmarks/README.md, design measurements). Otherwise the relaxed LP is grown in place.
+    ``sample_lp`` is that sample's LP when already solved (:meth:`_Search.tighten`).
     """
     options: dict[str, object] = dict(lp_options)
     if relaxed.sample is not None:
-        sub, sub_lp = relaxed.sample
-        left = deadline - time.perf_counter()
-        priced = solve_fractional(sub, left, fix_blocks=combo, warm=sub_lp, **options)  # type: ignore[arg-type]
+        priced = sample_lp
+        if priced is None:
+            priced = _sample_lp(relaxed, combo, deadline, lp_options)
         if priced.status == "optimal":
             left = deadline - time.perf_counter()
             return solve_fractional(problem, left, fix_blocks=combo, progress=progress,
@@ -427,6 +452,20 @@ def _combo_lp(
                                 prices=relaxed.duals, **options)  # type: ignore[arg-type]  # fmt: skip
     return solve_fractional(problem, left, fix_blocks=combo, progress=progress, warm=relaxed,
                             **options)  # type: ignore[arg-type]  # fmt: skip
+
+
+def _sample_lp(
+    relaxed: Outcome, combo: np.ndarray | None, deadline: float, lp_options: dict[str, object]
+) -> Outcome:
+    """The LP of the relaxation's sample with the on/off blocks fixed at ``combo``.
+
+    Grown from the sample's own LP (its last basis); ``relaxed`` must have a sample.
+    """
+    if relaxed.sample is None:
+        raise ValueError("the relaxation was not priced on a sample")
+    sub, sub_lp = relaxed.sample
+    left = deadline - time.perf_counter()
+    return solve_fractional(sub, left, fix_blocks=combo, warm=sub_lp, **lp_options)  # type: ignore[arg-type]
 
 
 def describe(problem: AllocationProblem, combo: np.ndarray | None) -> str:
