@@ -28,9 +28,10 @@ __all__ = ["BLOCK_KINDS", "Block", "ResourceRows", "RowBuilder", "add_limits"]
 
 
 #: Stored coefficients up to which :meth:`ResourceRows.weighed` keeps copies of the rows it
-#: weighs (some six million loans of the benchmarks' portfolio; beyond, the copies' memory
-#: outweighs what they spare).
-ROW_COPY_LIMIT = 50_000_000
+#: weighs: about 1.3 million loans of the benchmarks' portfolio, whose copies then hold at
+#: most 120 MB (usually a third of that: two or three rows carry prices). Beyond, the
+#: product over every column, which holds nothing.
+ROW_COPY_LIMIT = 10_000_000
 
 #: Kinds of block variable: an on/off switch of a channel (enumerated by the
 #: whole-loan solver), a yes/no flag, or a continuous level in [0, 1].
