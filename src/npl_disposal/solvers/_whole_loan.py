@@ -116,7 +116,7 @@ def _sampled_relaxation(
     return Outcome(status="optimal", shares=argmax_shares(reduced), y=sub_lp.y,
                    objective=math.nan, bound=bound, duals=duals,
                    shortfall=np.zeros(len(problem.rows)), sample=sampled,
-                   priced_only=True)  # fmt: skip
+                   priced_only=True, reduced=reduced)  # fmt: skip
 
 
 
@@ -177,9 +177,14 @@ class _Search:
         self._sample_fixed: tuple[np.ndarray | None, Outcome] | None = None
 
     def at_duals(self) -> np.ndarray:
-        """The reduced values at the relaxation's prices, computed once."""
+        """The reduced values at the relaxation's prices, computed once (read only).
+
+        A relaxation priced on a sample has computed them already.
+        """
         if self._at_duals is None:
-            self._at_duals = reduced_values(self.problem, self.lp.duals)
+            known = self.lp.reduced
+            self._at_duals = known if known is not None else reduced_values(self.problem,
+                                                                             self.lp.duals)
         return self._at_duals
 
     def visit(self, i: int, combo: np.ndarray | None) -> None:
@@ -331,13 +336,17 @@ def _combo_bound(
     if combo is None:
         combo = np.full(len(problem.blocks), np.nan)
     off = [b.name for b, on in zip(problem.blocks, combo, strict=True) if on < 0.5]  # NaN: free
+    closed = [problem.channels.index(name) for name in off if name in problem.channels]
+    open_ = np.setdiff1d(np.arange(problem.n_channels), closed)
+    # A loan none of whose eligible channels is open has no plan at any prices (its best
+    # reduced value is -inf): known from the grid, before a pass over every option.
+    if not problem.eligible[:, open_].any(axis=1).all():
+        return -math.inf
     prices = duals.copy()
     for name in off:
         prices[problem.rows.blocks[:, [b.name for b in problem.blocks].index(name)] != 0] = 0.0
     unchanged = np.array_equal(price_weights(problem, prices), price_weights(problem, duals))
     reduced = at_duals() if unchanged and at_duals is not None else reduced_values(problem, prices)
-    closed = [problem.channels.index(name) for name in off if name in problem.channels]
-    open_ = np.setdiff1d(np.arange(problem.n_channels), closed)
     best = row_max(reduced, open_)
     if not np.isfinite(best).all():
         return -math.inf
