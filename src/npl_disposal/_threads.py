@@ -10,8 +10,8 @@ order).
 from __future__ import annotations
 
 import os
+import threading
 from collections.abc import Callable, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from typing import TypeVar
 
 __all__ = ["for_blocks", "for_each", "thread_count"]
@@ -62,6 +62,31 @@ def for_each(work: Callable[[T], object], items: Sequence[T]) -> None:
         for item in items:
             work(item)
         return
-    with ThreadPoolExecutor(max_workers=threads, thread_name_prefix="npl-block") as pool:
-        for _ in pool.map(work, items):
-            pass
+    # The calling thread takes items too, beside threads - 1 started for the call: a
+    # plan makes a dozen such calls, each a few milliseconds of work, and starting a
+    # pool's threads and waiting on them cost about as much again.
+    order = iter(range(len(items)))
+    lock = threading.Lock()
+    errors: list[tuple[int, BaseException]] = []
+
+    def take() -> None:
+        while True:
+            with lock:
+                i = next(order, None) if not errors else None
+            if i is None:
+                return
+            try:
+                work(items[i])
+            except BaseException as exc:  # raised in the calling thread below
+                with lock:
+                    errors.append((i, exc))
+
+    helpers = [threading.Thread(target=take, name=f"npl-block_{k}", daemon=True)
+               for k in range(threads - 1)]  # fmt: skip
+    for helper in helpers:
+        helper.start()
+    take()
+    for helper in helpers:
+        helper.join()
+    if errors:  # the first item's error, as a loop over the items would raise
+        raise min(errors, key=lambda e: e[0])[1]

@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
+import importlib
 import math
 import sys
+import threading
 from collections.abc import Callable
 from pathlib import Path
 
@@ -18,7 +21,6 @@ from npl_disposal.cli._exits import (
 )
 from npl_disposal.cli._show import plan_headline, print_plan, print_portfolio, print_table
 from npl_disposal.cli.progress import PlainRenderer, Progress
-from npl_disposal.datasets import sample_path, write_sample
 from npl_disposal.exceptions import ExcelUnavailableError, PolicyError
 from npl_disposal.io.options import read_options
 from npl_disposal.io.output import (
@@ -33,19 +35,16 @@ from npl_disposal.io.schema import Column
 from npl_disposal.io.tables import read_table, write_csv
 from npl_disposal.model.figures import branch_figures
 from npl_disposal.model.problem import AllocationProblem, build_problem
-from npl_disposal.model.schedule import build_schedule
 from npl_disposal.policy import Policy, load_policy
 from npl_disposal.reporting.excel import WORKBOOK_NAME, render_workbook, require_openpyxl
-from npl_disposal.reporting.html import REPORT_NAME, render_report
 from npl_disposal.reporting.labels import labels
-from npl_disposal.reporting.plots import charts_available
-from npl_disposal.reporting.tapes import TAPES_FOLDER, folder_writer, loan_tapes, tape_files
 from npl_disposal.solvers.backends import get_backend
 from npl_disposal.solvers.result import AllocationResult, Status
-from npl_disposal.solvers.schedule_result import ScheduleResult
 from npl_disposal.solvers.solve import check_settings, solve
-from npl_disposal.solvers.timing import timing_value
-from npl_disposal.valuation import MigrationEstimator, value_options, value_schedule, write_matrix
+from npl_disposal.valuation.options import value_options
+
+# What only some commands need (reports, schedules, the sample, migration matrices) is
+# imported by those commands: ``plan`` loads none of it.
 
 PLAN_COLUMNS = (
     Column("loan_id", "id", True, "identifier"),
@@ -97,7 +96,26 @@ def check_solver_flags(args: argparse.Namespace) -> None:
         get_backend(args.solver)
 
 
+def _load_highs_meanwhile(args: argparse.Namespace) -> None:
+    """Import HiGHS on a thread of its own while the tables are read and valued.
+
+    The solve would import it when it starts, about 10 ms of one core; on another core
+    it is ready by then. Only where HiGHS solves; an import that fails is left for the
+    solve to report.
+    """
+    if args.solver not in (None, "highs") or "highspy" in sys.modules:
+        return
+    threading.Thread(target=_import_quietly, args=("highspy",), name="npl-import",
+                     daemon=True).start()  # fmt: skip
+
+
+def _import_quietly(name: str) -> None:
+    with contextlib.suppress(ImportError):
+        importlib.import_module(name)
+
+
 def _plan(args: argparse.Namespace, reporter: Progress) -> AllocationResult:
+    _load_highs_meanwhile(args)
     with reporter.stage("read"):
         portfolio = read_portfolio(args.portfolio, branches=args.branches)
         release_memory()  # what reading freed leaves the process before the next step
@@ -165,6 +183,7 @@ def _aversions(text: str) -> list[float]:
 
 def cmd_frontier(args: argparse.Namespace) -> int:
     """Solve at each aversion; write frontier.csv (and frontier.png with matplotlib)."""
+    from npl_disposal.reporting.plots import charts_available
     from npl_disposal.reporting.risk import frontier_chart
     from npl_disposal.solvers.frontier import risk_frontier
 
@@ -206,6 +225,9 @@ def cmd_frontier(args: argparse.Namespace) -> int:
 def _schedule_problem(
     args: argparse.Namespace, reporter: Progress, portfolio: Portfolio, policy: Policy
 ) -> AllocationProblem:
+    from npl_disposal.model.schedule import build_schedule
+    from npl_disposal.valuation.schedule import value_schedule
+
     options, path = args.options, args.path
     if options is None:
         with reporter.stage("value"):
@@ -256,8 +278,7 @@ def cmd_plan(args: argparse.Namespace) -> int:
         result.write(args.out, encoding=args.encoding)
     args.written = True
     print(result.summary())
-    first = "schedule.csv" if isinstance(result, ScheduleResult) else "plan.csv"
-    print(f"wrote {first}, branches.csv and summary.json to {args.out}")
+    print(f"wrote {result.plan_file}, branches.csv and summary.json to {args.out}")
     return EXIT_OK
 
 
@@ -281,6 +302,11 @@ def _excel_wanted(requested: bool | None) -> tuple[bool, str]:
 
 def cmd_report(args: argparse.Namespace) -> int:
     """Plan as ``plan`` does; write report.html and (with openpyxl) report.xlsx into ``--out``."""
+    from npl_disposal.reporting.html import REPORT_NAME, render_report
+    from npl_disposal.reporting.tapes import TAPES_FOLDER, folder_writer, loan_tapes, tape_files
+    from npl_disposal.solvers.schedule_result import ScheduleResult
+    from npl_disposal.solvers.timing import timing_value
+
     check_folder(args.out, "--out")
     check_solver_flags(args)
     try:
@@ -351,6 +377,8 @@ def _write_options(options: pd.DataFrame, path: Path, encoding: str) -> None:
 
 def cmd_migration(args: argparse.Namespace) -> int:
     """Estimate the one-period (cohort) migration matrix from a loan-month history."""
+    from npl_disposal.valuation import MigrationEstimator, write_matrix
+
     out = check_file(args.out, "--out")
     estimator = MigrationEstimator(method=args.method).fit(args.history)
     matrix = estimator.matrix_
@@ -404,6 +432,8 @@ def cmd_check(args: argparse.Namespace) -> int:
 
 def cmd_demo(args: argparse.Namespace) -> int:
     """Run the job on the bundled sample."""
+    from npl_disposal.datasets import sample_path
+
     reporter = reporter_for(args)
     notes = _solver_notes(reporter)
     with reporter.stage("read"):
@@ -436,6 +466,12 @@ def _demo_schedule(
     portfolio: Portfolio, reporter: Progress, notes: Callable[[str], None] | None, lang: str
 ) -> None:
     """The sample over four quarters, and what its timing is worth against two baselines."""
+    from npl_disposal.datasets import sample_path
+    from npl_disposal.model.schedule import build_schedule
+    from npl_disposal.solvers.schedule_result import ScheduleResult
+    from npl_disposal.solvers.timing import timing_value
+    from npl_disposal.valuation.schedule import value_schedule
+
     lab = labels(lang)
     policy = load_policy(sample_path("schedule_policy.toml"))
     print("\n" + lab.t("demo_schedule"))
@@ -465,6 +501,8 @@ def _demo_schedule(
 
 def cmd_sample(args: argparse.Namespace) -> int:
     """Write the bundled sample's files into ``--out``, to run every command on files."""
+    from npl_disposal.datasets import write_sample
+
     written = write_sample(args.out, overwrite=args.force)
     args.written = True
     print(f"wrote {', '.join(p.name for p in written)} to {args.out}")

@@ -225,12 +225,7 @@ def _read_csv(path: Path, columns: tuple[Column, ...]) -> pd.DataFrame:
             repeated = _repeated(path, encoding, header)
             mapping = _header_map(header.drop(list(repeated)), columns)
             as_text = {h: str for h, name in mapping.items() if kinds[name] in _TEXT_KINDS}
-            frame = pd.read_csv(
-                path,
-                encoding=encoding,
-                dtype=as_text,
-                engine=_csv_engine(),
-            ).drop(columns=list(repeated))
+            frame = _read_rows(path, encoding, as_text).drop(columns=list(repeated))
             frame = frame.rename(columns=mapping)
             frame.attrs["repeated"] = sorted(set(repeated.values()))
             return frame
@@ -246,6 +241,28 @@ def _read_csv(path: Path, columns: tuple[Column, ...]) -> pd.DataFrame:
     raise ValueError(
         f"{path.name}: cannot decode the file as UTF-8 or GB18030; save it as UTF-8 CSV"
     ) from last_error
+
+
+def _read_rows(path: Path, encoding: str, as_text: dict[object, type[str]]) -> pd.DataFrame:
+    """Every row of the CSV file in ``encoding``, the ``as_text`` columns as text.
+
+    Arrow reads UTF-8 as it stands (skipping a byte-order mark) on its own threads; told
+    ``utf-8-sig`` it would pass the whole file through Python's decoder first, which
+    only finds out whether the file is UTF-8. Read as UTF-8 it says so too: a text
+    column that is not UTF-8 fails and any other column comes back as bytes. Only
+    then is the file read again through the decoder, which raises the
+    ``UnicodeDecodeError`` that has it tried as GB18030.
+    """
+    engine = _csv_engine()
+    if encoding == "utf-8-sig" and engine == "pyarrow":
+        try:
+            frame = pd.read_csv(path, encoding="utf-8", dtype=as_text, engine=engine)
+        except ValueError:  # not UTF-8, or not a well-formed CSV: the decoder's read says
+            pass
+        else:
+            if not any(dtype == np.dtype(object) for dtype in frame.dtypes):  # no bytes: UTF-8
+                return frame
+    return pd.read_csv(path, encoding=encoding, dtype=as_text, engine=engine)
 
 
 def _repeated(path: Path, encoding: str, header: pd.Index) -> dict[str, str]:

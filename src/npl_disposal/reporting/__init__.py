@@ -10,35 +10,70 @@
 * :mod:`.plots`: the charts (need matplotlib).
 """
 
-from npl_disposal.reporting.excel import (
-    EXCEL_HINT,
-    WORKBOOK_NAME,
-    WORKBOOK_PLAN_ROWS,
-    WORKBOOK_SHEETS,
-    render_workbook,
-    require_openpyxl,
-    write_workbook,
-)
-from npl_disposal.reporting.html import (
-    REPORT_NAME,
-    render_report,
-    render_schedule_report,
-    write_report,
-)
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+# Imported at once: the function ``labels`` is named as its module is, and must stay the
+# package's ``labels`` however the module is imported later. The labels are small.
 from npl_disposal.reporting.labels import LANGUAGES, labels
-from npl_disposal.reporting.tables import (
-    TABLE_IDS,
-    compliance_table,
-    disposal_summary,
-    report_tables,
-)
-from npl_disposal.reporting.tapes import (
-    TAPE_FIELDS,
-    LoanTape,
-    loan_tapes,
-    packages_table,
-    write_tapes,
-)
+
+#: Where each other public name lives, its module imported when the name is first used:
+#: a command that needs only the labels (the plan's printout) loads neither the report's
+#: templates nor its tapes.
+_HOMES = {
+    "EXCEL_HINT": "npl_disposal.reporting.excel",
+    "WORKBOOK_NAME": "npl_disposal.reporting.excel",
+    "WORKBOOK_PLAN_ROWS": "npl_disposal.reporting.excel",
+    "WORKBOOK_SHEETS": "npl_disposal.reporting.excel",
+    "render_workbook": "npl_disposal.reporting.excel",
+    "require_openpyxl": "npl_disposal.reporting.excel",
+    "write_workbook": "npl_disposal.reporting.excel",
+    "REPORT_NAME": "npl_disposal.reporting.html",
+    "render_report": "npl_disposal.reporting.html",
+    "render_schedule_report": "npl_disposal.reporting.html",
+    "write_report": "npl_disposal.reporting.html",
+    "TABLE_IDS": "npl_disposal.reporting.tables",
+    "compliance_table": "npl_disposal.reporting.tables",
+    "disposal_summary": "npl_disposal.reporting.tables",
+    "report_tables": "npl_disposal.reporting.tables",
+    "TAPE_FIELDS": "npl_disposal.reporting.tapes",
+    "LoanTape": "npl_disposal.reporting.tapes",
+    "loan_tapes": "npl_disposal.reporting.tapes",
+    "packages_table": "npl_disposal.reporting.tapes",
+    "write_tapes": "npl_disposal.reporting.tapes",
+}
+
+if TYPE_CHECKING:  # what type checkers and editors see: the same names, imported eagerly
+    from npl_disposal.reporting.excel import (
+        EXCEL_HINT,
+        WORKBOOK_NAME,
+        WORKBOOK_PLAN_ROWS,
+        WORKBOOK_SHEETS,
+        render_workbook,
+        require_openpyxl,
+        write_workbook,
+    )
+    from npl_disposal.reporting.html import (
+        REPORT_NAME,
+        render_report,
+        render_schedule_report,
+        write_report,
+    )
+    from npl_disposal.reporting.tables import (
+        TABLE_IDS,
+        compliance_table,
+        disposal_summary,
+        report_tables,
+    )
+    from npl_disposal.reporting.tapes import (
+        TAPE_FIELDS,
+        LoanTape,
+        loan_tapes,
+        packages_table,
+        write_tapes,
+    )
 
 __all__ = [
     "EXCEL_HINT",
@@ -64,3 +99,17 @@ __all__ = [
     "write_tapes",
     "write_workbook",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    """A public name, imported from its module on first use (then kept in the package)."""
+    home = _HOMES.get(name)
+    if home is None:
+        raise AttributeError(f"module 'npl_disposal.reporting' has no attribute {name!r}")
+    value = getattr(importlib.import_module(home), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *__all__})

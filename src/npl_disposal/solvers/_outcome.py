@@ -26,7 +26,8 @@ class Outcome:
     (scaled units, min form); ``shortfall`` how far an elastic solve missed each row
     (natural units). The rest says how it went: passes, the loans the LP held, the
     seconds of each step, the solver's words; ``lp`` and ``sample`` keep what a later
-    solve of the same problem may restart from. Build it by keywords.
+    solve of the same problem may restart from, ``reduced`` the reduced values at
+    ``duals`` when the solve computed them (not to be changed). Build it by keywords.
     """
 
     status: str
@@ -44,6 +45,7 @@ class Outcome:
     lp: GrowingLP | None = field(default=None, repr=False)
     sample: tuple[AllocationProblem, Outcome] | None = field(default=None, repr=False)
     priced_only: bool = False
+    reduced: np.ndarray | None = field(default=None, repr=False)
 
 
 def failed(problem: AllocationProblem, status: str, message: str = "", **extra: object) -> Outcome:

@@ -71,10 +71,11 @@ def reduced_values(
 ) -> np.ndarray:
     """Reduced value (CNY yuan) of every option at the rows' prices; -inf if not eligible.
 
-    ``v_im - sum_r lambda_r a_r,im`` for every loan and channel in one sparse pass.
+    ``v_im - sum_r lambda_r a_r,im`` for every loan and channel, over the priced rows only
+    (:meth:`~npl_disposal.model.rows.ResourceRows.weighed`).
     """
     weights = price_weights(problem, duals)
-    priced = np.asarray(problem.rows.matrix.T @ weights).reshape(problem.eligible.shape)
+    priced = problem.rows.weighed(weights).reshape(problem.eligible.shape)
     if phase_one:
         priced[~problem.eligible] = -np.inf
         return priced

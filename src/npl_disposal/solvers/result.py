@@ -8,7 +8,6 @@ summarises itself for a risk officer (:meth:`AllocationResult.summary`).
 
 from __future__ import annotations
 
-import html
 import json
 import os
 from collections.abc import Mapping
@@ -273,6 +272,8 @@ def branches_table(result: AllocationResult) -> pd.DataFrame:
 
 def html_view(title: str, fields: Mapping[str, str], table: pd.DataFrame) -> str:
     """A small HTML view: a title, ``fields`` in one line, and ``table`` (2 decimals)."""
+    import html  # for notebooks only: a plan run never shows its result as HTML
+
     head = " &middot; ".join(
         f"<b>{html.escape(k)}</b> {html.escape(v)}" for k, v in fields.items()
     )

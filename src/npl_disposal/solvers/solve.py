@@ -25,7 +25,6 @@ import pandas as pd
 from npl_disposal.exceptions import InfeasiblePolicyError, PolicyError, SolverError
 from npl_disposal.model.diagnose import explain, precheck
 from npl_disposal.model.problem import AllocationProblem
-from npl_disposal.model.schedule_verify import verify_schedule
 from npl_disposal.model.verify import Verification, verify_plan
 from npl_disposal.policy import Policy
 from npl_disposal.solvers._outcome import Outcome
@@ -40,7 +39,6 @@ from npl_disposal.solvers.result import (
     constraint_table,
     plan_with_keys,
 )
-from npl_disposal.solvers.schedule_result import ScheduleResult, schedule_plan
 from npl_disposal.solvers.tail_floor import tail_floor_conflict
 
 __all__ = [
@@ -210,7 +208,10 @@ def _result(
     shares = outcome.shares
     blocks = {b.name: float(v) for b, v in zip(problem.blocks, outcome.y, strict=True)}
     keys = None
-    if problem.schedule is not None:
+    if problem.schedule is not None:  # a schedule's modules are imported for one only
+        from npl_disposal.model.schedule_verify import verify_schedule
+        from npl_disposal.solvers.schedule_result import schedule_plan
+
         plan = schedule_plan(problem, shares)
         verification = verify_schedule(problem, plan, on=blocks, whole_loan=mode == "whole_loan")
     else:
@@ -242,7 +243,11 @@ def _result(
         status = Status.FEASIBLE
     duals = outcome.duals if mode == "fractional" else None
     table = constraint_table(problem, shares, outcome.y, duals)
-    kind = ScheduleResult if problem.schedule is not None else AllocationResult
+    kind = AllocationResult
+    if problem.schedule is not None:
+        from npl_disposal.solvers.schedule_result import ScheduleResult
+
+        kind = ScheduleResult
     return kind(status, mode, plan, objective, bound, gap, table, blocks, verification, report,
                 shares, problem, keys)  # fmt: skip
 

@@ -12,38 +12,78 @@
 * :mod:`.stress`: :func:`stress_scenarios`, recovery scenarios from stressed valuations.
 """
 
-from npl_disposal.valuation._workout import MigrationLike
-from npl_disposal.valuation.assumptions import (
-    HAZARD_DESTINATIONS,
-    PARAMETERS,
-    SOURCES,
-    ValuationAssumptions,
-)
-from npl_disposal.valuation.estimation import MigrationEstimator, estimate_migration
-from npl_disposal.valuation.migration import (
-    EXAMPLE_MATRIX,
-    MigrationMatrix,
-    project,
-    read_matrix,
-    write_matrix,
-)
-from npl_disposal.valuation.options import value_options
-from npl_disposal.valuation.recovery import CollateralHaircut, RecoveryCurve
-from npl_disposal.valuation.schedule import ScheduleOptions, value_schedule
-from npl_disposal.valuation.states import (
-    ABSORBING_STATES,
-    DEFAULT_STATES,
-    NPL_STATES,
-    STATE_ALIASES,
-    STATES,
-    canonical_state,
-)
-from npl_disposal.valuation.stress import (
-    STANDARD_STRESSES,
-    Stress,
-    stress_scenarios,
-    stressed_assumptions,
-)
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+#: Where each public name lives. Importing the package imports none of its modules: a
+#: name's module is imported when the name is first used, so valuing the options
+#: (:func:`value_options`) loads neither the schedule's, the stresses' nor the
+#: estimation's modules.
+_HOMES = {
+    "MigrationLike": "npl_disposal.valuation._workout",
+    "HAZARD_DESTINATIONS": "npl_disposal.valuation.assumptions",
+    "PARAMETERS": "npl_disposal.valuation.assumptions",
+    "SOURCES": "npl_disposal.valuation.assumptions",
+    "ValuationAssumptions": "npl_disposal.valuation.assumptions",
+    "MigrationEstimator": "npl_disposal.valuation.estimation",
+    "estimate_migration": "npl_disposal.valuation.estimation",
+    "EXAMPLE_MATRIX": "npl_disposal.valuation.migration",
+    "MigrationMatrix": "npl_disposal.valuation.migration",
+    "project": "npl_disposal.valuation.migration",
+    "read_matrix": "npl_disposal.valuation.migration",
+    "write_matrix": "npl_disposal.valuation.migration",
+    "value_options": "npl_disposal.valuation.options",
+    "CollateralHaircut": "npl_disposal.valuation.recovery",
+    "RecoveryCurve": "npl_disposal.valuation.recovery",
+    "ScheduleOptions": "npl_disposal.valuation.schedule",
+    "value_schedule": "npl_disposal.valuation.schedule",
+    "ABSORBING_STATES": "npl_disposal.valuation.states",
+    "DEFAULT_STATES": "npl_disposal.valuation.states",
+    "NPL_STATES": "npl_disposal.valuation.states",
+    "STATE_ALIASES": "npl_disposal.valuation.states",
+    "STATES": "npl_disposal.valuation.states",
+    "canonical_state": "npl_disposal.valuation.states",
+    "STANDARD_STRESSES": "npl_disposal.valuation.stress",
+    "Stress": "npl_disposal.valuation.stress",
+    "stress_scenarios": "npl_disposal.valuation.stress",
+    "stressed_assumptions": "npl_disposal.valuation.stress",
+}
+
+if TYPE_CHECKING:  # what type checkers and editors see: the same names, imported eagerly
+    from npl_disposal.valuation._workout import MigrationLike
+    from npl_disposal.valuation.assumptions import (
+        HAZARD_DESTINATIONS,
+        PARAMETERS,
+        SOURCES,
+        ValuationAssumptions,
+    )
+    from npl_disposal.valuation.estimation import MigrationEstimator, estimate_migration
+    from npl_disposal.valuation.migration import (
+        EXAMPLE_MATRIX,
+        MigrationMatrix,
+        project,
+        read_matrix,
+        write_matrix,
+    )
+    from npl_disposal.valuation.options import value_options
+    from npl_disposal.valuation.recovery import CollateralHaircut, RecoveryCurve
+    from npl_disposal.valuation.schedule import ScheduleOptions, value_schedule
+    from npl_disposal.valuation.states import (
+        ABSORBING_STATES,
+        DEFAULT_STATES,
+        NPL_STATES,
+        STATE_ALIASES,
+        STATES,
+        canonical_state,
+    )
+    from npl_disposal.valuation.stress import (
+        STANDARD_STRESSES,
+        Stress,
+        stress_scenarios,
+        stressed_assumptions,
+    )
 
 __all__ = [
     "ABSORBING_STATES",
@@ -74,3 +114,17 @@ __all__ = [
     "value_schedule",
     "write_matrix",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    """A public name, imported from its module on first use (then kept in the package)."""
+    home = _HOMES.get(name)
+    if home is None:
+        raise AttributeError(f"module 'npl_disposal.valuation' has no attribute {name!r}")
+    value = getattr(importlib.import_module(home), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *__all__})
