@@ -444,6 +444,19 @@ def test_a_grouped_problem_is_a_restriction_of_the_portfolio() -> None:
     assert groups.balance.sum() == pytest.approx(problem.balance.sum(), rel=1e-12)
 
 
+def test_segment_keys_never_mix_segments() -> None:
+    from npl_disposal.solvers._aggregate import segment_keys
+
+    sp = _portfolio(300, 8)
+    pol = _policy(sp, "fractional", {"aversion": 1.0, "alpha": 0.9})
+    problem = build_problem(sp.loans, pol, sp.options, sp.branches, scenarios=_scenarios(20, 9))
+    keys = pd.DataFrame({"key": segment_keys(problem),
+                         "pattern": [row.tobytes() for row in problem.eligible],
+                         "segment": sp.loans["classification"].astype(str).to_numpy()})
+    assert (keys["key"] >= 0).all()
+    assert (keys.groupby(["key", "pattern"])["segment"].nunique() == 1).all()
+
+
 def test_grouped_prices_reach_the_same_optimum() -> None:
     """Above the sample size the tail model's prices come from groups; the LP optimum is one."""
     from npl_disposal.solvers._pricing import solve_fractional

@@ -29,7 +29,14 @@ from npl_disposal.model.problem import AllocationProblem
 from npl_disposal.solvers._formulation import MONEY_SCALE
 from npl_disposal.solvers._outcome import Outcome, plan_value
 
-__all__ = ["GAP_GROUPS", "ROUNDS", "group_problem", "loan_groups", "solve_by_groups"]
+__all__ = [
+    "GAP_GROUPS",
+    "ROUNDS",
+    "group_problem",
+    "loan_groups",
+    "segment_keys",
+    "solve_by_groups",
+]
 
 #: Quantiles of the best-to-second gap (per yuan of balance) that split a group.
 GAP_GROUPS = 48
@@ -62,15 +69,17 @@ def solve_by_groups(
     start, n = time.perf_counter(), problem.n_loans
     single = np.zeros(n, dtype=bool)
     fine = np.zeros(n, dtype=bool)  # mispriced once: grouped finer; twice: single
+    segment = segment_keys(problem)
     iterations = 0
+    reduced = reduced_values(problem, duals)
     for _ in range(ROUNDS):
         left = deadline - time.perf_counter()
         if left <= 0.05:
             break
-        reduced = reduced_values(problem, duals)
         best, top, runner = best_two(reduced)
         single[cheapest((top - runner) / np.maximum(problem.balance, 1.0), near)] = True
-        group = _with_singles(_group_keys(problem, reduced, best, top - runner, fine), single)
+        key = _group_keys(problem, reduced, best, top - runner, segment, fine)
+        group = _with_singles(key, single)
         del reduced
         outcome = inner(group_problem(problem, group), duals, left)
         if outcome.status != "optimal":
@@ -112,7 +121,7 @@ def loan_groups(problem: AllocationProblem, duals: np.ndarray) -> np.ndarray:
 
     reduced = reduced_values(problem, duals)
     best, top, runner = best_two(reduced)
-    key = _group_keys(problem, reduced, best, top - runner)
+    key = _group_keys(problem, reduced, best, top - runner, segment_keys(problem))
     return np.unique(key, return_inverse=True)[1].reshape(-1)
 
 
@@ -157,6 +166,7 @@ def _group_keys(
     reduced: np.ndarray,
     best: np.ndarray,
     gap: np.ndarray,
+    segment: np.ndarray,
     fine: np.ndarray | None = None,
 ) -> np.ndarray:
     """Each loan's group: eligible channels, segment, best and second channel, gap quantile.
@@ -171,7 +181,7 @@ def _group_keys(
     runner = second.argmax(axis=1)
     per_yuan = np.where(np.isfinite(gap), gap / np.maximum(problem.balance, 1.0), np.inf)
     pattern = problem.eligible.astype(np.int64) @ (1 << np.arange(m, dtype=np.int64))
-    key = _combine(pattern, (_segment_rows(problem, best) + 1, len(problem.rows) + 1), (best, m),
+    key = _combine(pattern, (segment + 1, len(problem.rows) + 1), (best, m),
                    (runner, m), (_quantile(per_yuan, GAP_GROUPS), GAP_GROUPS + 1))  # fmt: skip
     if fine is not None and fine.any():
         finer = 4 * GAP_GROUPS
@@ -197,19 +207,24 @@ def _combine(first: np.ndarray, *parts: tuple[np.ndarray, int]) -> np.ndarray:
     return key
 
 
-def _segment_rows(problem: AllocationProblem, best: np.ndarray) -> np.ndarray:
-    """The tail model's aggregate row of each loan's best option (its segment), or -1."""
+def segment_keys(problem: AllocationProblem) -> np.ndarray:
+    """Each loan's segment as a number, or -1 without the tail model's aggregate rows.
+
+    The aggregate row (one per channel and segment) of the loan's first option that has
+    one: with the eligible channels alike, loans alike in it share their segment.
+    """
     rows, m = problem.rows, problem.n_channels
     is_aggregate = np.array([r == "risk.aggregate" for r in rows.rule], dtype=bool)
     out = np.full(problem.n_loans, -1, dtype=np.int64)
     if not is_aggregate.any():
         return out
     matrix = rows.matrix
-    cols = np.arange(problem.n_loans) * m + best
-    start, stop = matrix.indptr[cols], matrix.indptr[cols + 1]
-    for step in range(int((stop - start).max(initial=0))):
-        at = np.flatnonzero(start + step < stop)
-        row = matrix.indices[start[at] + step]
-        hit = is_aggregate[row]
-        out[at[hit]] = row[hit]
+    for channel in range(m - 1, -1, -1):  # the first channel's row wins, written last
+        cols = np.arange(problem.n_loans) * m + channel
+        start, stop = matrix.indptr[cols], matrix.indptr[cols + 1]
+        for step in range(int((stop - start).max(initial=0))):
+            at = np.flatnonzero(start + step < stop)
+            row = matrix.indices[start[at] + step]
+            hit = is_aggregate[row]
+            out[at[hit]] = row[hit]
     return out
