@@ -230,7 +230,8 @@ class GrowingLP:
         self.lazy = lazy_rows(problem)  # scenario rows left out until a solution misses them
         if enforced is not None:
             self.lazy &= ~enforced
-        self._lazy_blocks = problem.rows.blocks[self.lazy]  # their block rows, the only entries
+        # The lazy rows' block coefficients, their only entries (a few dozen each).
+        self._lazy_blocks = sp.csr_matrix(problem.rows.blocks[self.lazy])
         if self.lazy.any():
             self.session.set_row_limits(self.resource, *self._limits())
         self._cols = [self.first.cols]
@@ -328,7 +329,7 @@ class GrowingLP:
         if missed.size > (cap := max(LAZY_STEP, at.size // 10)):  # the most missed first
             missed = missed[np.argsort(-miss[miss > SLACK_TOL], kind="stable")[:cap]]
         if missed.size:
-            self._lazy_blocks = self._lazy_blocks[~np.isin(at, missed)]
+            self._lazy_blocks = self._lazy_blocks[np.flatnonzero(~np.isin(at, missed))]
             self.lazy[missed] = False
             self.session.set_row_limits(self.resource[missed], *(v[missed] for v in
                                                                  self._limits()))  # fmt: skip
