@@ -29,6 +29,8 @@ SLACK_TOL = 1e-7
 LAZY_RULES = ("risk.shortfall",)
 #: Fewest lazy rows enforced per solve when more are missed (else a tenth of those left).
 LAZY_STEP = 16
+#: HiGHS's ``simplex_strategy`` values: the dual and the primal simplex.
+DUAL, PRIMAL = 1, 4
 #: Cost, in scaled objective units per scaled unit, of violating a row in the elastic model.
 PENALTY = 1e5
 
@@ -348,17 +350,25 @@ class GrowingLP:
 
         With the tail model's scenario rows a cold solve (presolve, then simplex) of
         an LP grown by more than a tenth beats restarting from the last basis about
-        threefold, so the basis is then dropped; a few loans more restart from it
-        (benchmarks/README.md, design measurements). Lazy rows (:func:`lazy_rows`) a
-        solution misses are enforced and the LP solved again.
+        threefold, so the basis is then dropped; a few loans more restart from it, by
+        the primal simplex (the freed loans enter on their fixed option, so the basis
+        stays primal feasible). Lazy rows (:func:`lazy_rows`) a solution misses are
+        enforced and the LP solved again by the dual simplex (benchmarks/README.md,
+        design measurements).
         """
         risk = self.problem.risk
-        if (risk is not None and risk.modelled and self.n_free > COLD_FREE
-                and 10 * self._grown > self.n_free):  # fmt: skip
+        tail = risk is not None and risk.modelled
+        primal = False
+        if tail and self.n_free > COLD_FREE and 10 * self._grown > self.n_free:
             self.session.h.clearSolver()
+        else:
+            primal = tail and self._grown > 0
         self._grown = 0
         deadline = time.perf_counter() + (time_limit if time_limit is not None else math.inf)
         while True:
+            if tail:
+                self.session.h.setOptionValue("simplex_strategy", PRIMAL if primal else DUAL)
+                primal = False
             sol = self.session.run(max(deadline - time.perf_counter(), 0.05))
             if self._ipm:
                 self.session.use("simplex")
