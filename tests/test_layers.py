@@ -16,7 +16,7 @@ SRC = Path(__file__).resolve().parents[1] / "src" / "npl_disposal"
 
 #: Layers from the bottom up; a module may import its own layer and any below.
 LAYERS = {
-    "exceptions": 0, "_memory": 0, "_threads": 0, "_grid": 0, "_version": 0,
+    "exceptions": 0, "_memory": 0, "_threads": 0, "_grid": 0, "_version": 0, "_lazy": 0,
     "io": 1,
     "policy": 2,
     "valuation": 3,

@@ -7,9 +7,9 @@ inclusive small/micro NPL tolerance per branch. Money is CNY yuan throughout.
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
+from npl_disposal._lazy import lazy_names
 from npl_disposal._version import __version__
 
 #: Where each public name lives. Importing the package imports none of them (nor pandas,
@@ -129,15 +129,4 @@ __all__ = [
 ]
 
 
-def __getattr__(name: str) -> Any:
-    """A public name, imported from its module on first use (then kept in the package)."""
-    home = _HOMES.get(name)
-    if home is None:
-        raise AttributeError(f"module 'npl_disposal' has no attribute {name!r}")
-    value = getattr(importlib.import_module(home), name)
-    globals()[name] = value
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted(set(globals()) | set(__all__))
+__getattr__, __dir__ = lazy_names(__name__, _HOMES, __all__, globals())

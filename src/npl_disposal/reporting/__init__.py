@@ -12,8 +12,9 @@
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from npl_disposal._lazy import lazy_names
 
 # Imported at once: the function ``labels`` is named as its module is, and must stay the
 # package's ``labels`` however the module is imported later. The labels are small.
@@ -101,15 +102,4 @@ __all__ = [
 ]
 
 
-def __getattr__(name: str) -> Any:
-    """A public name, imported from its module on first use (then kept in the package)."""
-    home = _HOMES.get(name)
-    if home is None:
-        raise AttributeError(f"module 'npl_disposal.reporting' has no attribute {name!r}")
-    value = getattr(importlib.import_module(home), name)
-    globals()[name] = value
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted({*globals(), *__all__})
+__getattr__, __dir__ = lazy_names(__name__, _HOMES, __all__, globals())

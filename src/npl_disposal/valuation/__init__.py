@@ -14,8 +14,9 @@
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from npl_disposal._lazy import lazy_names
 
 #: Where each public name lives. Importing the package imports none of its modules: a
 #: name's module is imported when the name is first used, so valuing the options
@@ -116,15 +117,4 @@ __all__ = [
 ]
 
 
-def __getattr__(name: str) -> Any:
-    """A public name, imported from its module on first use (then kept in the package)."""
-    home = _HOMES.get(name)
-    if home is None:
-        raise AttributeError(f"module 'npl_disposal.valuation' has no attribute {name!r}")
-    value = getattr(importlib.import_module(home), name)
-    globals()[name] = value
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted({*globals(), *__all__})
+__getattr__, __dir__ = lazy_names(__name__, _HOMES, __all__, globals())
