@@ -87,3 +87,47 @@ def test_categories_already_clean_keep_their_codes() -> None:
     cleaned = _stripped_categories(messy, empty_is_missing=True)
     assert list(cleaned.cat.categories) == ["b", "a"]
     assert cleaned.tolist()[:3] == ["b", "a", "b"] and pd.isna(cleaned[3])
+
+
+
+def _loans_file(path: Path, balance: str) -> Path:
+    path.write_text(
+        "loan_id,branch,balance,provision,classification\n"
+        f"007,B1,{balance},10,substandard\n008,B2,200,20,doubtful\n",
+        encoding="utf-8",
+    )
+    return path
+
+
+def test_a_file_read_ahead_is_the_file_read_then() -> None:
+    import npl_disposal
+    from npl_disposal.io.schema import LOAN_COLUMNS
+    from npl_disposal.io.tables import _AHEAD, read_ahead, read_table
+
+    data = Path(npl_disposal.__file__).parent / "data"
+    read_ahead([(data / "portfolio.csv", LOAN_COLUMNS), (data / "missing.csv", LOAN_COLUMNS)])
+    assert len(_AHEAD) == 1
+    ahead = read_table(data / "portfolio.csv", LOAN_COLUMNS)
+    assert not _AHEAD
+    pd.testing.assert_frame_equal(ahead, read_table(data / "portfolio.csv", LOAN_COLUMNS))
+
+
+def test_a_file_changed_after_its_read_ahead_is_read_again(tmp_path: Path) -> None:
+    from npl_disposal.io.schema import LOAN_COLUMNS
+    from npl_disposal.io.tables import _AHEAD, read_ahead, read_table
+
+    path = _loans_file(tmp_path / "loans.csv", "100")
+    read_ahead([(path, LOAN_COLUMNS)])
+    next(iter(_AHEAD.values())).done.wait()
+    _loans_file(path, "1234.5")
+    assert read_table(path, LOAN_COLUMNS)["balance"].tolist() == [1234.5, 200.0]
+    assert not _AHEAD
+
+
+def test_a_read_ahead_not_taken_is_forgotten(tmp_path: Path) -> None:
+    from npl_disposal.io.schema import LOAN_COLUMNS
+    from npl_disposal.io.tables import _AHEAD, forget_read_ahead, read_ahead
+
+    read_ahead([(_loans_file(tmp_path / "loans.csv", "100"), LOAN_COLUMNS)])
+    forget_read_ahead()
+    assert not _AHEAD

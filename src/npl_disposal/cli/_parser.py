@@ -17,16 +17,37 @@ class _Jobs:
 
     def __getattr__(self, name: str) -> Callable[[argparse.Namespace], int]:
         def job(args: argparse.Namespace) -> int:
-            run: Callable[[argparse.Namespace], int] = getattr(
-                importlib.import_module("npl_disposal.cli._commands"), name
-            )
-            return run(args)
+            if name != "cmd_plan":
+                run: Callable[[argparse.Namespace], int] = getattr(
+                    importlib.import_module("npl_disposal.cli._commands"), name
+                )
+                return run(args)
+            forget = _read_portfolio_ahead(args)
+            try:
+                return int(getattr(importlib.import_module("npl_disposal.cli._commands"),
+                                   name)(args))  # fmt: skip
+            finally:
+                forget()
 
         job.__name__ = job.__qualname__ = name
         return job
 
 
 commands = _Jobs()
+
+
+def _read_portfolio_ahead(args: argparse.Namespace) -> Callable[[], None]:
+    """Have Arrow parse the portfolio file on a thread while the plan's modules import.
+
+    Pandas is imported first, here (the reading thread imports nothing the main thread
+    may be importing); :func:`npl_disposal.io.tables.read_ahead` says the rest. Returns
+    what drops the read if the run never takes it.
+    """
+    from npl_disposal.io.schema import LOAN_COLUMNS
+    from npl_disposal.io.tables import forget_read_ahead, read_ahead
+
+    read_ahead([(args.portfolio, LOAN_COLUMNS)])
+    return forget_read_ahead
 
 __all__ = ["build_parser"]
 

@@ -9,9 +9,11 @@ every problem of every row at once.
 from __future__ import annotations
 
 import codecs
+import importlib
 import os
 import shutil
-from collections.abc import Iterable
+import threading
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any, Union
 
@@ -174,7 +176,105 @@ def read_table(source: TableSource, columns: tuple[Column, ...]) -> pd.DataFrame
     if is_workbook(path):
         frame = read_excel_table(path, columns)
         return frame.rename(columns=_header_map(frame.columns, columns))
-    return _read_csv(path, columns)
+    ahead = _read_already(path, columns)
+    return ahead if ahead is not None else _read_csv(path, columns)
+
+
+class _ReadAhead:
+    """One CSV file read on a thread of its own; :func:`read_table` takes the frame."""
+
+    def __init__(self, path: Path, columns: tuple[Column, ...], stat: os.stat_result) -> None:
+        self.path, self.columns, self.stat = path, columns, stat
+        self.done = threading.Event()
+        self.frame: pd.DataFrame | None = None
+
+    def read(self) -> None:
+        try:
+            self.frame = _read_csv(self.path, self.columns)
+        except Exception:  # the caller's own read raises it again, in its words
+            self.frame = None
+        finally:
+            self.done.set()
+
+
+#: Modules a CSV read imports when it first runs.
+_READ_IMPORTS = (
+    "pandas.io.parsers.arrow_parser_wrapper",
+    "pyarrow.csv",
+    "pyarrow.pandas_compat",
+    "pyarrow.vendored.version",
+)
+#: Files being read ahead (:func:`read_ahead`), by resolved path.
+_AHEAD: dict[str, _ReadAhead] = {}
+_AHEAD_LOCK = threading.Lock()
+
+
+def read_ahead(tables: Sequence[tuple[object, tuple[Column, ...]]]) -> None:
+    """Start reading the CSV ``tables`` (path, columns), in order, on one thread.
+
+    The command line calls it as soon as pandas is imported, so that Arrow parses the
+    files on the other core while the rest of the program is imported (benchmarks/
+    README.md, design measurements). :func:`read_table` given the same path and columns
+    waits for that read and takes its frame, if the file is unchanged since and the read
+    succeeded; otherwise (a bad file too) it reads the file itself, as it would have.
+    Files that are not CSV by their name or first bytes are left to :func:`read_table`.
+    """
+    # What the read imports is imported here, not on the thread beside the caller's imports.
+    for module in _READ_IMPORTS:
+        importlib.import_module(module)
+    codecs.lookup("utf-8-sig")
+    reads: list[_ReadAhead] = []
+    for source, columns in tables:
+        if not isinstance(source, (str, os.PathLike)):
+            continue
+        path = Path(source)
+        try:
+            if path.suffix.lower() in (".parquet", ".pq") or is_workbook(path):
+                continue
+            key, stat = str(path.resolve()), path.stat()
+        except OSError:
+            continue
+        with _AHEAD_LOCK:
+            if key not in _AHEAD:
+                _AHEAD[key] = _ReadAhead(path, columns, stat)
+                reads.append(_AHEAD[key])
+    if reads:
+        threading.Thread(target=_read_each, args=(reads,), name="npl-read-ahead",
+                         daemon=True).start()  # fmt: skip
+
+
+def _read_each(reads: list[_ReadAhead]) -> None:
+    for ahead in reads:
+        ahead.read()
+
+
+def forget_read_ahead() -> None:
+    """Drop the reads :func:`read_ahead` started that nobody took (a run that stopped early)."""
+    with _AHEAD_LOCK:
+        _AHEAD.clear()
+
+
+def _read_already(path: Path, columns: tuple[Column, ...]) -> pd.DataFrame | None:
+    """The frame :func:`read_ahead` read of ``path`` with ``columns``, once; else None."""
+    if not _AHEAD:
+        return None
+    try:
+        key = str(path.resolve())
+    except OSError:
+        return None
+    with _AHEAD_LOCK:
+        ahead = _AHEAD.get(key)
+        if ahead is None or ahead.columns is not columns:
+            return None
+        del _AHEAD[key]
+    ahead.done.wait()
+    try:
+        stat = path.stat()
+    except OSError:
+        return None
+    same = (stat.st_mtime_ns, stat.st_size, stat.st_ino) == (
+        ahead.stat.st_mtime_ns, ahead.stat.st_size, ahead.stat.st_ino)  # fmt: skip
+    return ahead.frame if same else None
 
 
 def _header_map(headers: Iterable[object], columns: tuple[Column, ...]) -> dict[object, str]:
