@@ -94,3 +94,23 @@ def test_pulp_solvers_are_listed_when_asked() -> None:
     from npl_disposal.solvers import available_solvers
 
     assert available_solvers()[0] == "highs"
+
+
+def test_plan_reads_options_ahead_only_as_given(tmp_path: Path) -> None:
+    """``--options`` is read ahead for a one-period policy, not for a schedule's."""
+    import argparse
+
+    import npl_disposal
+    from npl_disposal.cli._parser import _options_read_as_given
+
+    data = Path(npl_disposal.__file__).parent / "data"
+    options = str(data / "options.csv")
+
+    def given(policy: Path) -> bool:
+        return _options_read_as_given(argparse.Namespace(options=options, policy=str(policy)))
+
+    assert given(data / "policy.toml")
+    assert not given(data / "schedule_policy.toml")
+    assert not given(tmp_path / "missing.toml")
+    (tmp_path / "bad.toml").write_text("[[", encoding="utf-8")
+    assert not given(tmp_path / "bad.toml")

@@ -4,9 +4,14 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import os
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 from npl_disposal._version import __version__
+
+if TYPE_CHECKING:
+    from npl_disposal.io.schema import Column
 
 #: ``reporting.excel.WORKBOOK_NAME``, written here so that ``--help`` imports no pandas.
 WORKBOOK_NAME = "report.xlsx"
@@ -36,18 +41,41 @@ class _Jobs:
 commands = _Jobs()
 
 
-def _read_portfolio_ahead(args: argparse.Namespace) -> Callable[[], None]:
-    """Have Arrow parse the portfolio file on a thread while the plan's modules import.
+#: Largest options file read ahead, bytes: a larger one would be held beside the
+#: portfolio's validation, raising the run's peak memory.
+OPTIONS_AHEAD_BYTES = 256 << 20
 
-    Pandas is imported first, here (the reading thread imports nothing the main thread
-    may be importing); :func:`npl_disposal.io.tables.read_ahead` says the rest. Returns
-    what drops the read if the run never takes it.
+
+def _read_portfolio_ahead(args: argparse.Namespace) -> Callable[[], None]:
+    """Have Arrow parse the plan's CSV files on a thread while the plan's modules import.
+
+    The portfolio, then ``--options`` where the plan reads it as given (a policy without
+    ``[schedule]``) and it is not large. Pandas is imported first, here (the reading
+    thread imports nothing the main thread may be importing);
+    :func:`npl_disposal.io.tables.read_ahead` says the rest. Returns what drops the reads
+    the run never takes.
     """
-    from npl_disposal.io.schema import LOAN_COLUMNS
+    from npl_disposal.io.schema import LOAN_COLUMNS, OPTION_COLUMNS
     from npl_disposal.io.tables import forget_read_ahead, read_ahead
 
-    read_ahead([(args.portfolio, LOAN_COLUMNS)])
+    tables: list[tuple[object, tuple[Column, ...]]] = [(args.portfolio, LOAN_COLUMNS)]
+    if getattr(args, "options", None) is not None and _options_read_as_given(args):
+        tables.append((args.options, OPTION_COLUMNS))
+    read_ahead(tables)
     return forget_read_ahead
+
+
+def _options_read_as_given(args: argparse.Namespace) -> bool:
+    """Whether the options file is small and the policy file has no ``[schedule]``."""
+    import tomllib
+
+    try:
+        if os.path.getsize(args.options) > OPTIONS_AHEAD_BYTES:
+            return False
+        with open(args.policy, "rb") as f:
+            return "schedule" not in tomllib.load(f)
+    except (OSError, ValueError):  # tomllib.TOMLDecodeError is a ValueError
+        return False
 
 __all__ = ["build_parser"]
 
