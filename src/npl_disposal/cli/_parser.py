@@ -43,7 +43,7 @@ commands = _Jobs()
 
 #: Largest options file read ahead, bytes: a larger one would be held beside the
 #: portfolio's validation, raising the run's peak memory.
-OPTIONS_AHEAD_BYTES = 256 << 20
+OPTIONS_AHEAD_BYTES = 64 << 20
 
 
 def _read_portfolio_ahead(args: argparse.Namespace) -> Callable[[], None]:
