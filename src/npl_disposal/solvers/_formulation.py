@@ -352,7 +352,8 @@ class GrowingLP:
         an LP grown by more than a tenth beats restarting from the last basis about
         threefold, so the basis is then dropped; a few loans more restart from it, by
         the primal simplex (the freed loans enter on their fixed option, so the basis
-        stays primal feasible). Lazy rows (:func:`lazy_rows`) a solution misses are
+        stays primal feasible; should it end without a status, the LP is solved cold by
+        the dual simplex). Lazy rows (:func:`lazy_rows`) a solution misses are
         enforced and the LP solved again by the dual simplex (benchmarks/README.md,
         design measurements).
         """
@@ -368,8 +369,12 @@ class GrowingLP:
         while True:
             if tail:
                 self.session.h.setOptionValue("simplex_strategy", PRIMAL if primal else DUAL)
-                primal = False
             sol = self.session.run(max(deadline - time.perf_counter(), 0.05))
+            if primal and sol.status == "error":  # the primal simplex gave up: solve cold
+                self.session.h.setOptionValue("simplex_strategy", DUAL)
+                self.session.h.clearSolver()
+                sol = self.session.run(max(deadline - time.perf_counter(), 0.05))
+            primal = False
             if self._ipm:
                 self.session.use("simplex")
                 self._ipm = False
