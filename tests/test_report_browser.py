@@ -21,6 +21,7 @@ from npl_disposal.datasets import sample_path
 from npl_disposal.model.schedule import build_schedule
 from npl_disposal.reporting import TABLE_IDS, write_report
 from npl_disposal.solvers.timing import timing_value
+from strategies.schedule import two_window_tables
 
 BROWSERS = ("chromium", "chromium-browser", "google-chrome", "google-chrome-stable", "chrome")
 BROWSER = os.environ.get("NPL_CHROMIUM") or next(
@@ -105,20 +106,7 @@ def test_report_in_a_browser(result: object, lang: str, tmp_path: Path) -> None:
 
 
 def test_schedule_report_in_a_browser(tmp_path: Path) -> None:
-    ids = [f"L{i}" for i in range(6)]
-    loans = pd.DataFrame({
-        "loan_id": ids, "branch": ["支行甲", "支行甲", "支行乙", "支行乙", "支行丙", "支行丙"],
-        "balance": [100.0, 200.0, 300.0, 400.0, 500.0, 600.0], "provision": [50.0] * 6,
-        "classification": ["loss"] * 6, "npl_age_months": [6.0] * 6,
-        "small_micro": [True] * 6, "inclusive": [True] * 6,
-    })  # fmt: skip
-    rows = [(i, "retain", 3, 1.0, 0.0, 0.0) for i in ids]
-    for t in (1, 2):
-        rows += [(i, "bulk_transfer", t, 40.0 + (10.0 if (k % 2) == (t - 1) else 0.0), -1.0, 1.0)
-                 for k, i in enumerate(ids)]  # fmt: skip
-        rows += [(i, "write_off", t, 5.0, -20.0, 1.0) for i in ids]
-    options = pd.DataFrame(rows, columns=["loan_id", "channel", "period", "value", "pnl",
-                                          "derecognised"])  # fmt: skip
+    loans, options = two_window_tables(("支行甲", "支行乙", "支行丙"), 1.0)
     branches = pd.DataFrame({"branch": ["支行甲", "支行乙", "支行丙"],
                              "inclusive_loans": [1e4] * 3, "profit": [1e6] * 3})  # fmt: skip
     policy = {"schedule": {"periods": 2}, "bulk_transfer": {"capacity": 1e6},

@@ -27,6 +27,7 @@ from npl_disposal.reporting import (
     write_workbook,
 )
 from npl_disposal.solvers.result import AllocationResult
+from strategies.schedule import two_window_tables
 
 try:
     import matplotlib
@@ -528,20 +529,8 @@ def test_cli_report_all_or_nothing(tmp_path: Path, monkeypatch: pytest.MonkeyPat
 def schedule() -> Any:
     from npl_disposal.model.schedule import build_schedule
 
-    ids = [f"L{i}" for i in range(6)]
-    loans = pd.DataFrame({
-        "loan_id": ids, "branch": ["A", "A", "B", "B", "C", "C"],
-        "balance": [1e6, 2e6, 3e6, 4e6, 5e6, 6e6], "provision": [5e5] * 6,
-        "classification": ["loss"] * 6, "npl_age_months": [6.0] * 6,
-        "small_micro": [True] * 6, "inclusive": [True] * 6,
-    })  # fmt: skip
-    rows = [(i, "retain", 3, 1e4, 0.0, 0.0) for i in ids]
-    for t in (1, 2):  # half the loans sell best now, half later; bulk transfer opens in both
-        rows += [(i, "bulk_transfer", t, 4e5 + (1e5 if k % 2 == t - 1 else 0.0), -1e4, 1.0)
-                 for k, i in enumerate(ids)]  # fmt: skip
-        rows += [(i, "write_off", t, 5e4, -2e5, 1.0) for i in ids]
-    options = pd.DataFrame(rows, columns=["loan_id", "channel", "period", "value", "pnl",
-                                          "derecognised"])  # fmt: skip
+    # Half the loans sell best now, half later; bulk transfer opens in both periods.
+    loans, options = two_window_tables(("A", "B", "C"), 1e4)
     branches = pd.DataFrame({"branch": ["A", "B", "C"], "inclusive_loans": [1e8] * 3,
                              "profit": [1e7] * 3})  # fmt: skip
     policy = {"schedule": {"periods": 2}, "bulk_transfer": {"capacity": 1e8, "min_loans": 2},

@@ -287,3 +287,27 @@ def _tolerance(prob: Any, x: dict, opts: pd.DataFrame, case: ScheduleCase,
             if (npl - tau * total) / (1 - tau) > 0:
                 prob += npl - d <= tau * (total - d)
     return None
+
+
+def two_window_tables(branches: tuple[str, str, str], unit: float) -> tuple[pd.DataFrame,
+                                                                             pd.DataFrame]:
+    """Six loans, two to a branch, and their options over two periods (money in ``unit``).
+
+    Half the loans sell best by bulk transfer now, half later; write-off is open in both
+    periods and retaining keeps a loan to the end. The loans and the options tables.
+    """
+    ids = [f"L{i}" for i in range(6)]
+    loans = pd.DataFrame({
+        "loan_id": ids, "branch": [b for b in branches for _ in range(2)],
+        "balance": [unit * 100.0 * (k + 1) for k in range(6)], "provision": [unit * 50.0] * 6,
+        "classification": ["loss"] * 6, "npl_age_months": [6.0] * 6,
+        "small_micro": [True] * 6, "inclusive": [True] * 6,
+    })  # fmt: skip
+    rows = [(i, "retain", 3, unit * 1.0, 0.0, 0.0) for i in ids]
+    for t in (1, 2):
+        rows += [(i, "bulk_transfer", t, unit * (40.0 + (10.0 if k % 2 == t - 1 else 0.0)),
+                  -unit, 1.0) for k, i in enumerate(ids)]  # fmt: skip
+        rows += [(i, "write_off", t, unit * 5.0, unit * -20.0, 1.0) for i in ids]
+    options = pd.DataFrame(rows, columns=["loan_id", "channel", "period", "value", "pnl",
+                                          "derecognised"])  # fmt: skip
+    return loans, options
