@@ -63,6 +63,11 @@ class AllocationProblem:
     risk: RiskTerms | None = field(default=None, repr=False)
 
     @property
+    def has_tail(self) -> bool:
+        """Whether the tail model's rows and levels are in the problem (an aversion or a floor)."""
+        return self.risk is not None and self.risk.modelled
+
+    @property
     def n_loans(self) -> int:
         """Number of loans."""
         return len(self.loan_ids)

@@ -357,8 +357,7 @@ class GrowingLP:
         enforced and the LP solved again by the dual simplex (benchmarks/README.md,
         design measurements).
         """
-        risk = self.problem.risk
-        tail = risk is not None and risk.modelled
+        tail = self.problem.has_tail
         primal = False
         if tail and self.n_free > COLD_FREE and 10 * self._grown > self.n_free:
             self.session.h.clearSolver()

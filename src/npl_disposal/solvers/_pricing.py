@@ -226,10 +226,12 @@ def solve_fractional(
     """
     start = time.perf_counter()
     deadline = start + (time_limit if time_limit is not None else math.inf)
+    by_groups = grouped and _by_groups(problem, phase_one, warm, sample + free_target)
     duals, free, sampled = _first_prices(
-        problem, deadline, sample, free_target, seed, phase_one, fix_blocks, prices, warm, grouped
+        problem, deadline, sample, free_target, seed, phase_one, fix_blocks, prices, warm,
+        by_groups,
     )
-    if _by_groups(problem, grouped, phase_one, warm, sample + free_target):
+    if by_groups:
 
         def inner(groups: AllocationProblem, at: np.ndarray, left: float) -> Outcome:
             return solve_fractional(groups, left, GROUP_SAMPLE, GROUP_FREE, seed,
@@ -251,16 +253,10 @@ def solve_fractional(
 
 
 def _by_groups(
-    problem: AllocationProblem,
-    grouped: bool,
-    phase_one: bool,
-    warm: Outcome | None,
-    whole: int,
+    problem: AllocationProblem, phase_one: bool, warm: Outcome | None, whole: int
 ) -> bool:
     """Whether the LP is solved over groups of loans first (the tail model, a large problem)."""
-    risk = problem.risk
-    return (grouped and not phase_one and warm is None
-            and problem.n_loans > whole and risk is not None and risk.modelled)  # fmt: skip
+    return problem.has_tail and not phase_one and warm is None and problem.n_loans > whole
 
 
 def _first_prices(
@@ -273,11 +269,12 @@ def _first_prices(
     fix_blocks: np.ndarray | None,
     prices: np.ndarray | None,
     warm: Outcome | None,
-    grouped: bool = True,
+    grouped: bool = False,
 ) -> tuple[np.ndarray, np.ndarray, tuple[AllocationProblem, Outcome] | None]:
     """The prices to start from, the loans free from the start, and the sample priced.
 
     A problem small enough is solved whole (every loan free, no prices needed).
+    ``grouped``: groups of loans refine the prices next, so a smaller sample does.
     """
     n = problem.n_loans
     free = np.zeros(n, dtype=bool)
@@ -289,7 +286,6 @@ def _first_prices(
     if prices is not None:
         return prices, free, None
     rng = np.random.default_rng(seed)
-    grouped = grouped and problem.risk is not None and problem.risk.modelled and not phase_one
     # Groups refine the tail model's prices: a 25th of the loans, 4,000 to 10,000, prices
     # them well enough (benchmarks/README.md, design measurements).
     size = min(max(sample, n // 25), GROUPED_SAMPLE) if grouped else max(sample, n // 10)

@@ -76,7 +76,7 @@ def solve_whole_loan(
     """
     start = time.perf_counter()
     deadline = start + (time_limit if time_limit is not None else math.inf)
-    if problem.switches.any() and not _tail(problem):  # a sample prices the tail poorly
+    if problem.switches.any() and not problem.has_tail:  # a sample prices the tail poorly
         priced = _sampled_relaxation(problem, deadline, lp_options)
         if priced is not None:
             outcome = _by_combination(problem, priced, start, deadline, mip_gap, max_free,
@@ -133,7 +133,7 @@ def _by_combination(
     """The best whole-loan plan over the on/off combinations, from a relaxation ``lp``."""
     search = _Search(problem, lp, deadline, mip_gap, max_free, progress, lp_options)
     order = combination_order(problem.switches, lp.y)
-    if len(order) > 1 and _tail(problem):
+    if len(order) > 1 and problem.has_tail:
         # With the tail model the relaxation's prices bound the other combinations loosely
         # and a sample's are far off: the combination the relaxation points to is solved
         # first (from the relaxation's prices), then the others best bound first.
@@ -458,7 +458,7 @@ def _combo_lp(
     ``sample_lp`` is that sample's LP when already solved (:meth:`_Search.tighten`).
     """
     options: dict[str, object] = dict(lp_options)
-    if _tail(problem) and not relaxed.priced_only:  # its groups start from the LP's prices
+    if problem.has_tail and not relaxed.priced_only:  # its groups start from the LP's prices
         left = deadline - time.perf_counter()
         return solve_fractional(problem, left, fix_blocks=combo, progress=progress,
                                 prices=relaxed.duals, **options)  # type: ignore[arg-type]  # fmt: skip
@@ -476,11 +476,6 @@ def _combo_lp(
                                 prices=relaxed.duals, **options)  # type: ignore[arg-type]  # fmt: skip
     return solve_fractional(problem, left, fix_blocks=combo, progress=progress, warm=relaxed,
                             **options)  # type: ignore[arg-type]  # fmt: skip
-
-
-def _tail(problem: AllocationProblem) -> bool:
-    """Whether the problem holds the tail model (its LPs are solved over groups of loans)."""
-    return problem.risk is not None and problem.risk.modelled
 
 
 def _sample_lp(
