@@ -22,17 +22,15 @@ class _Jobs:
 
     def __getattr__(self, name: str) -> Callable[[argparse.Namespace], int]:
         def job(args: argparse.Namespace) -> int:
-            if name != "cmd_plan":
+            forget = _read_portfolio_ahead(args) if name == "cmd_plan" else None
+            try:
                 run: Callable[[argparse.Namespace], int] = getattr(
                     importlib.import_module("npl_disposal.cli._commands"), name
                 )
                 return run(args)
-            forget = _read_portfolio_ahead(args)
-            try:
-                return int(getattr(importlib.import_module("npl_disposal.cli._commands"),
-                                   name)(args))  # fmt: skip
             finally:
-                forget()
+                if forget is not None:
+                    forget()
 
         job.__name__ = job.__qualname__ = name
         return job
@@ -66,16 +64,21 @@ def _read_portfolio_ahead(args: argparse.Namespace) -> Callable[[], None]:
 
 
 def _options_read_as_given(args: argparse.Namespace) -> bool:
-    """Whether the options file is small and the policy file has no ``[schedule]``."""
-    import tomllib
+    """Whether the options file is small and the policy has no ``[schedule]``.
+
+    The policy is read by :func:`~npl_disposal.policy.load_policy`, as the plan reads
+    it; a file it refuses leaves the options to the plan (which then says why).
+    """
+    from npl_disposal.exceptions import NplDisposalError
+    from npl_disposal.policy import load_policy
 
     try:
         if os.path.getsize(args.options) > OPTIONS_AHEAD_BYTES:
             return False
-        with open(args.policy, "rb") as f:
-            return "schedule" not in tomllib.load(f)
-    except (OSError, ValueError):  # tomllib.TOMLDecodeError is a ValueError
+        return load_policy(args.policy).schedule is None
+    except (OSError, NplDisposalError):
         return False
+
 
 __all__ = ["build_parser"]
 
