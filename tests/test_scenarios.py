@@ -14,6 +14,7 @@ import itertools
 import json
 import math
 from pathlib import Path
+from typing import Any
 
 import highspy
 import numpy as np
@@ -444,6 +445,32 @@ def test_a_grouped_problem_is_a_restriction_of_the_portfolio() -> None:
     assert groups.balance.sum() == pytest.approx(problem.balance.sum(), rel=1e-12)
 
 
+def test_splitting_groups_sums_as_grouping_afresh() -> None:
+    """Moving loans out of their groups gives the problem a fresh grouping would."""
+    from npl_disposal.solvers._aggregate import group_problem, loan_groups, split_groups
+
+    sp = _portfolio(300, 8)
+    pol = _policy(sp, "fractional", {"aversion": 1.0, "alpha": 0.9})
+    problem = build_problem(sp.loans, pol, sp.options, sp.branches, scenarios=_scenarios(20, 9))
+    rng = np.random.default_rng(4)
+    group = loan_groups(problem, rng.normal(0.0, 1e-3, len(problem.rows)))
+    grouped = group_problem(problem, group)
+    for moving in (40, 1, problem.n_loans):
+        loans = np.sort(rng.choice(problem.n_loans, moving, replace=False))
+        local = np.unique(rng.integers(0, 7, moving), return_inverse=True)[1].reshape(-1)
+        new, split, origin = split_groups(problem, group, grouped, loans, local)
+        afresh = group_problem(problem, new)
+        assert np.array_equal(np.unique(new), np.arange(split.n_loans))  # none empty
+        assert np.allclose(split.rows.matrix.toarray(), afresh.rows.matrix.toarray(),
+                           rtol=1e-12, atol=0)  # fmt: skip
+        for name in ("balance", "value", "pnl", "derecognised", "eligible", "loan_ids"):
+            assert np.array_equal(getattr(split, name), getattr(afresh, name)), name
+        stayed = np.setdiff1d(np.arange(problem.n_loans), loans)
+        assert (origin[new[stayed]] == group[stayed]).all()  # a loan that stays keeps its group
+        assert (origin[new[loans]] == -1).all()  # a moved loan is in a new group
+        group, grouped = new, split
+
+
 def test_segment_keys_never_mix_segments() -> None:
     from npl_disposal.solvers._aggregate import segment_keys
 
@@ -470,6 +497,42 @@ def test_grouped_prices_reach_the_same_optimum() -> None:
     assert grouped.objective == pytest.approx(plain.objective, rel=1e-9)
     assert grouped.bound >= grouped.objective - 1e-6 * abs(grouped.objective)
     assert grouped.bound == pytest.approx(grouped.objective, rel=1e-8)
+
+
+def test_new_groups_free_from_the_start_and_groups_reused_reach_the_optimum(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Groups split round by round (as above 500k loans), every round's new groups free
+    from the start, and a later solve from the last grouping with the on/off blocks fixed,
+    reach the optima of the plain pricing loop."""
+    from npl_disposal.solvers import _aggregate
+    from npl_disposal.solvers._pricing import solve_fractional
+
+    sp = _portfolio(9000, 4)
+    pol = _policy(sp, "fractional", {"aversion": 1.0, "alpha": 0.95})
+    problem = build_problem(sp.loans, pol, sp.options, sp.branches, scenarios=_scenarios(100, 5))
+    plain = solve_fractional(problem, seed=1, grouped=False)
+    monkeypatch.setattr(_aggregate, "FRESH_FREE", 0)
+    monkeypatch.setattr(_aggregate, "REGROUP_LIMIT", 0)
+    started: list[int] = []
+    fresh_start = _aggregate._fresh_start
+
+    def spy(outcome: Any, origin: np.ndarray) -> Any:
+        started.append(int((origin < 0).sum()))
+        return fresh_start(outcome, origin)
+
+    monkeypatch.setattr(_aggregate, "_fresh_start", spy)
+    fresh = solve_fractional(problem, seed=1)
+    assert fresh.status == "optimal" and fresh.groups is not None
+    assert started and max(started) > 0  # some round started with new groups free
+    assert fresh.objective == pytest.approx(plain.objective, rel=1e-9)
+    combo = np.where(problem.switches, 1.0, np.nan)
+    reused = solve_fractional(problem, seed=1, fix_blocks=combo, prices=fresh.duals,
+                              groups=fresh.groups)  # fmt: skip
+    anew = solve_fractional(problem, seed=1, fix_blocks=combo, grouped=False)
+    assert reused.status == anew.status == "optimal"
+    assert reused.objective == pytest.approx(anew.objective, rel=1e-9)
+    assert reused.bound == pytest.approx(reused.objective, rel=1e-8)
 
 
 @pytest.mark.parametrize("mode", ["fractional", "whole_loan"])

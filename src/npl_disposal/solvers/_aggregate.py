@@ -18,8 +18,10 @@ measurements).
 from __future__ import annotations
 
 import time
+import weakref
 from collections.abc import Callable
-from dataclasses import replace
+from dataclasses import dataclass, replace
+from typing import Any
 
 import numpy as np
 import scipy.sparse as sp
@@ -30,8 +32,10 @@ from npl_disposal.solvers._formulation import MONEY_SCALE
 from npl_disposal.solvers._outcome import Outcome, plan_value
 
 __all__ = [
+    "FRESH_FREE",
     "GAP_GROUPS",
     "ROUNDS",
+    "Grouping",
     "group_problem",
     "loan_groups",
     "segment_keys",
@@ -44,60 +48,114 @@ GAP_GROUPS = 48
 ROUNDS = 12
 #: A share below this is no share (a loan "held" on an option).
 SHARE_TOL = 1e-9
+#: More new groups than this in a round enter its LP free from the start (:func:`_fresh_start`).
+FRESH_FREE = 5000
+#: Up to this many loans every round groups every loan afresh at its prices; above it the
+#: mispriced leave their groups and the rest stay (:func:`split_groups`).
+REGROUP_LIMIT = 500_000
+
+
+@dataclass(frozen=True, eq=False)
+class Grouping:
+    """Each loan's group (``group``), the problem over the groups, the loans alone in one."""
+
+    group: np.ndarray
+    problem: AllocationProblem
+    single: np.ndarray
 
 
 def solve_by_groups(
     problem: AllocationProblem,
     duals: np.ndarray,
     deadline: float,
-    inner: Callable[[AllocationProblem, np.ndarray, float], Outcome],
+    inner: Callable[[AllocationProblem, np.ndarray, float, Outcome | None], Outcome],
     near: int,
     fix_blocks: np.ndarray | None = None,
+    groups: Grouping | None = None,
 ) -> tuple[Outcome | None, np.ndarray]:
     """The LP optimum over groups of loans, the groups split until no member is mispriced.
 
-    Each round groups the loans alike at ``duals`` (a loan mispriced once more finely,
-    the ``near`` closest to a tie and a loan mispriced twice alone), solves that
-    restricted LP with ``inner(groups, duals, seconds left)`` and prices every loan at
-    its duals. When every loan's shares sit on its best options the plan is optimal for
-    the portfolio's LP (complementary slackness), with the Lagrangian bound at those
-    prices. Returns ``None`` (and the last prices) when the rounds run out or a grouped
-    LP does not solve.
+    The first round groups the loans alike at ``duals``, the ``near`` closest to a tie
+    alone. Each round solves that restricted LP with ``inner(groups, duals, seconds
+    left, start)`` and prices every loan at its duals; the loans mispriced leave their
+    groups for new ones of loans alike at those prices (more finely than at first; a
+    loan mispriced twice, or newly near a tie, alone). ``start`` is the last round's
+    plan with many new groups free (:func:`_fresh_start`). When every loan's shares sit
+    on its best options the plan is optimal for the portfolio's LP (complementary
+    slackness), with the Lagrangian bound at those prices (the outcome's ``groups``
+    the last grouping). ``groups`` (of the same loans, e.g. solved before with other
+    on/off levels) replaces the first round's grouping. Returns ``None`` (and the
+    last prices) when the rounds run out or a grouped LP does not solve.
     """
     from npl_disposal.solvers._pricing import TIE_TOL, cheapest, lagrangian_bound, reduced_values
 
     start, n = time.perf_counter(), problem.n_loans
-    single = np.zeros(n, dtype=bool)
+    single = np.zeros(n, dtype=bool) if groups is None else groups.single.copy()
     fine = np.zeros(n, dtype=bool)  # mispriced once: grouped finer; twice: single
+    moved = np.zeros(n, dtype=bool)  # loans that leave their group this round
     segment = segment_keys(problem)
     iterations = 0
     reduced = reduced_values(problem, duals)
+    group, grouped, outcome = np.zeros(0, dtype=np.int64), problem, None
+    if groups is not None:
+        group, grouped = groups.group, groups.problem
     for _ in range(ROUNDS):
         left = deadline - time.perf_counter()
         if left <= 0.05:
             break
         best, top, runner = best_two(reduced)
-        single[cheapest((top - runner) / np.maximum(problem.balance, 1.0), near)] = True
-        key = _group_keys(problem, reduced, best, top - runner, segment, fine)
-        group = _with_singles(key, single)
+        closest = np.zeros(n, dtype=bool)
+        closest[cheapest((top - runner) / np.maximum(problem.balance, 1.0), near)] = True
+        moved |= closest & ~single
+        single |= closest
+        warm = None
+        if group.size == 0 or (n <= REGROUP_LIMIT and outcome is not None):
+            key = _group_keys(problem, reduced, best, top - runner, segment, fine)
+            group = _with_singles(key, single)
+            grouped = group_problem(problem, group)
+        elif moved.any():
+            at = np.flatnonzero(moved)
+            key = _group_keys(problem, reduced, best, top - runner, segment, fine, at)
+            group, grouped, origin = split_groups(problem, group, grouped, at,
+                                                  _with_singles(key, single[at]))  # fmt: skip
+            warm = _fresh_start(outcome, origin) if outcome is not None else None
         del reduced
-        outcome = inner(group_problem(problem, group), duals, left)
+        outcome = inner(grouped, duals, left, warm)
         if outcome.status != "optimal":
             break
         iterations += outcome.iterations
         duals, shares = outcome.duals, outcome.shares[group]
         reduced = reduced_values(problem, duals)
-        wrong = _mispriced(reduced, shares, TIE_TOL / MONEY_SCALE)
-        if not wrong.any():
+        moved = _mispriced(reduced, shares, TIE_TOL / MONEY_SCALE)
+        if not moved.any():
             bound = lagrangian_bound(problem, duals, reduced, fix_blocks=fix_blocks)
             return replace(
                 outcome, shares=shares, objective=plan_value(problem, shares, outcome.y),
                 bound=bound, iterations=iterations, free_loans=int(single.sum()), free=single,
                 seconds={"total": time.perf_counter() - start}, lp=None, sample=None,
+                groups=Grouping(group, grouped, single),
             ), duals  # fmt: skip
-        single |= wrong & fine
-        fine |= wrong
+        single |= moved & fine
+        fine |= moved
     return None, duals
+
+
+def _fresh_start(outcome: Outcome, origin: np.ndarray) -> Outcome | None:
+    """The last round's plan on the new groups, the new ones free; None if they are few.
+
+    A group that kept its loans keeps its shares. Left to the pricing loop, the new
+    groups would enter the LP a few hundred at a time, each time a restart; free from
+    the start, 1M loans' second round took 1.8 s instead of 3.2-3.9 s. Below
+    :data:`FRESH_FREE` new groups the loop is quicker (100k loans: 0.65 s against
+    0.9 s; benchmarks/README.md, design measurements).
+    """
+    fresh = origin < 0
+    if int(fresh.sum()) <= FRESH_FREE:
+        return None
+    shares = np.zeros((origin.size, outcome.shares.shape[1]))
+    shares[~fresh] = outcome.shares[origin[~fresh]]
+    return replace(outcome, shares=shares, free=fresh, lp=None, sample=None, reduced=None,
+                   groups=None)  # fmt: skip
 
 
 def _with_singles(key: np.ndarray, single: np.ndarray) -> np.ndarray:
@@ -132,33 +190,87 @@ def group_problem(problem: AllocationProblem, group: np.ndarray) -> AllocationPr
     each loan taking its group's shares, is a plan of the portfolio with the same rows
     and value.
     """
-    n, m = problem.n_loans, problem.n_channels
-    k = int(group.max()) + 1
+    arrays, matrix = _group_sums(problem, None, group)
+    return replace(problem, **arrays, rows=replace(problem.rows, matrix=matrix))
+
+
+def split_groups(
+    problem: AllocationProblem,
+    group: np.ndarray,
+    grouped: AllocationProblem,
+    loans: np.ndarray,
+    local: np.ndarray,
+) -> tuple[np.ndarray, AllocationProblem, np.ndarray]:
+    """Loans ``loans`` (ascending) moved out of their groups into new ones (``local``: 0, 1...).
+
+    The new grouping, its problem (as :func:`group_problem` makes it) and each group's
+    group before the move (-1 for a new one). Only the groups the loans leave are
+    summed again, with the new ones: between rounds a few loans move, out of groups
+    that hold a fifth of the loans. Untouched groups come first, in their order; then
+    those the loans left; then the new ones.
+    """
+    k, m = grouped.n_loans, problem.n_channels
+    touched = np.zeros(k, dtype=bool)
+    touched[group[loans]] = True
+    before = group.copy()  # the moved loans in new groups numbered from k
+    before[loans] = k + local
+    total = k + int(local.max(initial=-1)) + 1
+    redo = np.concatenate([touched, np.ones(total - k, dtype=bool)])
+    redo &= np.bincount(before, minlength=total) > 0  # a group the loans all left is gone
+    kept, summed = np.flatnonzero(~touched), np.flatnonzero(redo)
+    renumber = np.full(total, -1, dtype=np.int64)
+    renumber[kept] = np.arange(kept.size)
+    renumber[summed] = kept.size + np.arange(summed.size)
+    members = np.flatnonzero(redo[before])
+    new = renumber[before]
+    arrays, matrix = _group_sums(problem, members, new[members] - kept.size)
+    merged: dict[str, Any] = {name: np.concatenate([getattr(grouped, name)[kept], part])
+              for name, part in arrays.items()}  # fmt: skip
+    cells = (kept[:, None] * m + np.arange(m)).ravel()
+    matrix = sp.hstack([grouped.rows.matrix[:, cells], matrix], format="csc")
+    origin = np.concatenate([kept, np.where(summed < k, summed, -1)])
+    return new, replace(problem, **merged, rows=replace(problem.rows, matrix=matrix)), origin
+
+
+def _group_sums(
+    problem: AllocationProblem, loans: np.ndarray | None, group: np.ndarray
+) -> tuple[dict[str, Any], sp.csc_matrix]:
+    """Per-group arrays and row columns of ``loans`` (all when None) in groups ``group``.
+
+    A member matrix with one entry per option (each loan's option to its group's)
+    sums the columns; built by rows, it costs no sort.
+    """
+    m = problem.n_channels
+    k = int(group.max(initial=-1)) + 1
+    size = group.size
     cells = (group[:, None] * m + np.arange(m)).ravel()
-    member = sp.csc_matrix((np.ones(n * m), (np.arange(n * m), cells)), shape=(n * m, k * m))
+    member = sp.csr_matrix((np.ones(size * m), cells, np.arange(size * m + 1)),
+                           shape=(size * m, k * m))  # fmt: skip
+    take = (lambda a: a) if loans is None else (lambda a: a[loans])
+    matrix = problem.rows.matrix
+    if loans is not None:
+        matrix = matrix[:, (loans[:, None] * m + np.arange(m)).ravel()]
     eligible = np.zeros((k, m), dtype=bool)
-    eligible[group] = problem.eligible
-    first = np.full(k, n)
-    np.minimum.at(first, group, np.arange(n))
+    eligible[group] = take(problem.eligible)
+    first = np.full(k, size)
+    np.minimum.at(first, group, np.arange(size))
+    index = first if loans is None else loans[first]
+
+    def sums(grid: np.ndarray) -> np.ndarray:
+        return np.bincount(cells, take(grid).ravel(), minlength=k * m).reshape(k, m)
+
     arrays = {
-        "loan_ids": problem.loan_ids[first],
-        "balance": np.bincount(group, problem.balance, minlength=k),
-        "branch_index": problem.branch_index[first],
-        "inclusive": problem.inclusive[first],
-        "value": _sums(group, problem.value, k),
-        "pnl": _sums(group, problem.pnl, k),
-        "derecognised": _sums(group, problem.derecognised, k),
+        "loan_ids": problem.loan_ids[index],
+        "balance": np.bincount(group, take(problem.balance), minlength=k),
+        "branch_index": problem.branch_index[index],
+        "inclusive": problem.inclusive[index],
+        "value": sums(problem.value),
+        "pnl": sums(problem.pnl),
+        "derecognised": sums(problem.derecognised),
         "offered": eligible,
         "eligible": eligible,
     }
-    rows = replace(problem.rows, matrix=sp.csc_matrix(problem.rows.matrix @ member))
-    return replace(problem, **arrays, rows=rows)
-
-
-def _sums(group: np.ndarray, grid: np.ndarray, k: int) -> np.ndarray:
-    """Per-group column sums of a loans x channels ``grid``."""
-    return np.stack([np.bincount(group, grid[:, j], minlength=k) for j in range(grid.shape[1])],
-                    axis=1)  # fmt: skip
+    return arrays, sp.csc_matrix(matrix @ member)
 
 
 def _group_keys(
@@ -168,24 +280,29 @@ def _group_keys(
     gap: np.ndarray,
     segment: np.ndarray,
     fine: np.ndarray | None = None,
+    at: np.ndarray | None = None,
 ) -> np.ndarray:
     """Each loan's group: eligible channels, segment, best and second channel, gap quantile.
 
     Loans of mask ``fine`` are grouped finer: in four times as many quantiles of their
     own gaps. (Splitting them by branch as well made 1M loans' groups a third more and
-    the LP twice as slow: benchmarks/README.md, design measurements.)
+    the LP twice as slow: benchmarks/README.md, design measurements.) ``at``: only
+    these loans' keys, the quantiles among them.
     """
-    n, m = problem.n_loans, problem.n_channels
-    second = np.where(problem.eligible, reduced, -np.inf)
-    second[np.arange(n), best] = -np.inf
+    m = problem.n_channels
+    take = (lambda a: a) if at is None else (lambda a: a[at])
+    eligible, best, gap = take(problem.eligible), take(best), take(gap)
+    second = np.where(eligible, take(reduced), -np.inf)
+    second[np.arange(best.size), best] = -np.inf
     runner = second.argmax(axis=1)
-    per_yuan = np.where(np.isfinite(gap), gap / np.maximum(problem.balance, 1.0), np.inf)
-    pattern = problem.eligible.astype(np.int64) @ (1 << np.arange(m, dtype=np.int64))
-    key = _combine(pattern, (segment + 1, len(problem.rows) + 1), (best, m),
+    balance = take(problem.balance)
+    per_yuan = np.where(np.isfinite(gap), gap / np.maximum(balance, 1.0), np.inf)
+    pattern = eligible.astype(np.int64) @ (1 << np.arange(m, dtype=np.int64))
+    key = _combine(pattern, (take(segment) + 1, len(problem.rows) + 1), (best, m),
                    (runner, m), (_quantile(per_yuan, GAP_GROUPS), GAP_GROUPS + 1))  # fmt: skip
-    if fine is not None and fine.any():
+    if fine is not None and (fine := take(fine)).any():
         finer = 4 * GAP_GROUPS
-        bucket = np.zeros(n, dtype=np.int64)
+        bucket = np.zeros(best.size, dtype=np.int64)
         bucket[fine] = _quantile(per_yuan[fine], finer) + 1
         key = _combine(key, (bucket, finer + 2))
     return key
@@ -207,12 +324,24 @@ def _combine(first: np.ndarray, *parts: tuple[np.ndarray, int]) -> np.ndarray:
     return key
 
 
+_SEGMENTS: weakref.WeakKeyDictionary[AllocationProblem, np.ndarray] = weakref.WeakKeyDictionary()
+
+
 def segment_keys(problem: AllocationProblem) -> np.ndarray:
     """Each loan's segment as a number, or -1 without the tail model's aggregate rows.
 
     The aggregate row (one per channel and segment) of the loan's first option that has
     one: with the eligible channels alike, loans alike in it share their segment.
+    Found once per problem (a plan's LPs with other on/off levels group it again).
     """
+    known = _SEGMENTS.get(problem)
+    if known is None:
+        known = _SEGMENTS[problem] = _segment_rows(problem)
+    return known
+
+
+def _segment_rows(problem: AllocationProblem) -> np.ndarray:
+    """:func:`segment_keys`, computed."""
     rows, m = problem.rows, problem.n_channels
     is_aggregate = np.array([r == "risk.aggregate" for r in rows.rule], dtype=bool)
     out = np.full(problem.n_loans, -1, dtype=np.int64)

@@ -11,6 +11,7 @@ import numpy as np
 from npl_disposal.model.problem import AllocationProblem
 
 if TYPE_CHECKING:
+    from npl_disposal.solvers._aggregate import Grouping
     from npl_disposal.solvers._formulation import GrowingLP
 
 __all__ = ["Outcome", "failed", "plan_value"]
@@ -27,7 +28,8 @@ class Outcome:
     (natural units). The rest says how it went: passes, the loans the LP held, the
     seconds of each step, the solver's words; ``lp`` and ``sample`` keep what a later
     solve of the same problem may restart from, ``reduced`` the reduced values at
-    ``duals`` when the solve computed them (not to be changed). Build it by keywords.
+    ``duals`` when the solve computed them (not to be changed), ``groups`` the loans'
+    groups a solve over groups ended with. Build it by keywords.
     """
 
     status: str
@@ -46,6 +48,7 @@ class Outcome:
     sample: tuple[AllocationProblem, Outcome] | None = field(default=None, repr=False)
     priced_only: bool = False
     reduced: np.ndarray | None = field(default=None, repr=False)
+    groups: Grouping | None = field(default=None, repr=False)
 
 
 def failed(problem: AllocationProblem, status: str, message: str = "", **extra: object) -> Outcome:

@@ -24,7 +24,7 @@ import scipy.sparse as sp
 
 from npl_disposal._grid import best_two, row_argmax, row_max
 from npl_disposal.model.problem import AllocationProblem, loan_arrays
-from npl_disposal.solvers._aggregate import solve_by_groups
+from npl_disposal.solvers._aggregate import Grouping, solve_by_groups
 from npl_disposal.solvers._formulation import MONEY_SCALE, SLACK_TOL, GrowingLP, row_scale
 from npl_disposal.solvers._highs import ArraySolution
 from npl_disposal.solvers._outcome import Outcome, failed, plan_value
@@ -47,8 +47,10 @@ __all__ = [
 ]
 
 TIE_TOL = 1e-9  # scaled (CNY m): a thousandth of a yuan
-#: Most loans in the random sample that prices the tail model (groups refine its prices).
-GROUPED_SAMPLE = 10_000
+#: The random sample that prices the tail model (groups refine its prices) is a
+#: ``SAMPLE_SHARE``-th of the loans: up to 10,000, solved by the pricing loop; one of more
+#: than 20,000 (above 500k loans) is itself solved by groups, up to 40,000.
+GROUPED_SAMPLE, SAMPLE_BY_GROUPS, LARGE_SAMPLE, SAMPLE_SHARE = 10_000, 20_000, 40_000, 25
 #: The pricing loop's sample and free loans inside a grouped LP (it starts from given prices;
 #: 200 free groups rather than 1,500: 100k loans with 1,000 scenarios 3.2 s to 1.9 s, 1M 21 s
 #: to 17 s, 300k alike; benchmarks/README.md, design measurements).
@@ -213,6 +215,7 @@ def solve_fractional(
     prices: np.ndarray | None = None,
     warm: Outcome | None = None,
     grouped: bool = True,
+    groups: Grouping | None = None,
 ) -> Outcome:
     """Exact LP optimum by pricing and restricted LPs (see the module docstring).
 
@@ -222,7 +225,8 @@ def solve_fractional(
     further in place) when it has one and the on/off variables are fixed.
     ``phase_one`` drops the values: the least total miss of the rows. With the tail
     model a large problem is solved over groups of its loans first
-    (:func:`~npl_disposal.solvers._aggregate.solve_by_groups`) unless ``grouped`` is off.
+    (:func:`~npl_disposal.solvers._aggregate.solve_by_groups`, from ``groups`` when
+    given) unless ``grouped`` is off.
     """
     start = time.perf_counter()
     deadline = start + (time_limit if time_limit is not None else math.inf)
@@ -233,12 +237,15 @@ def solve_fractional(
     )
     if by_groups:
 
-        def inner(groups: AllocationProblem, at: np.ndarray, left: float) -> Outcome:
-            return solve_fractional(groups, left, GROUP_SAMPLE, GROUP_FREE, seed,
-                                    fix_blocks=fix_blocks, prices=at, grouped=False)  # fmt: skip
+        def inner(
+            over: AllocationProblem, at: np.ndarray, left: float, start: Outcome | None
+        ) -> Outcome:
+            return solve_fractional(over, left, GROUP_SAMPLE, GROUP_FREE, seed,
+                                    fix_blocks=fix_blocks, prices=at, warm=start,
+                                    grouped=False)  # fmt: skip
 
         outcome, duals = solve_by_groups(problem, duals, deadline, inner, free_target,
-                                         fix_blocks)  # fmt: skip
+                                         fix_blocks, groups)  # fmt: skip
         if outcome is not None:
             return replace(outcome, sample=sampled,
                            seconds={"total": time.perf_counter() - start})  # fmt: skip
@@ -286,12 +293,17 @@ def _first_prices(
     if prices is not None:
         return prices, free, None
     rng = np.random.default_rng(seed)
-    # Groups refine the tail model's prices: a 25th of the loans, 4,000 to 10,000, prices
-    # them well enough (benchmarks/README.md, design measurements).
-    size = min(max(sample, n // 25), GROUPED_SAMPLE) if grouped else max(sample, n // 10)
+    # Groups refine the tail model's prices: a 25th of the loans prices them well enough;
+    # 1M loans' 40,000, solved by groups, leave half the loans mispriced that 10,000 did
+    # (benchmarks/README.md, design measurements).
+    size, by_groups = max(sample, n // 10), False
+    if grouped:
+        size = max(sample, n // SAMPLE_SHARE)
+        by_groups = size > SAMPLE_BY_GROUPS
+        size = min(size, LARGE_SAMPLE if by_groups else GROUPED_SAMPLE)
     duals, sampled = sample_duals(problem, size, rng, deadline, phase_one, fix_blocks,
                                   sample=sample, free_target=free_target,
-                                  grouped=False)  # fmt: skip
+                                  grouped=by_groups)  # fmt: skip
     return duals, free, sampled
 
 

@@ -458,10 +458,11 @@ def _combo_lp(
     ``sample_lp`` is that sample's LP when already solved (:meth:`_Search.tighten`).
     """
     options: dict[str, object] = dict(lp_options)
-    if problem.has_tail and not relaxed.priced_only:  # its groups start from the LP's prices
+    if problem.has_tail and not relaxed.priced_only:  # from the LP's prices and groups
         left = deadline - time.perf_counter()
         return solve_fractional(problem, left, fix_blocks=combo, progress=progress,
-                                prices=relaxed.duals, **options)  # type: ignore[arg-type]  # fmt: skip
+                                prices=relaxed.duals, groups=relaxed.groups,
+                                **options)  # type: ignore[arg-type]  # fmt: skip
     if relaxed.sample is not None:
         priced = sample_lp
         if priced is None:
