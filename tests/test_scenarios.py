@@ -14,7 +14,6 @@ import itertools
 import json
 import math
 from pathlib import Path
-from typing import Any
 
 import highspy
 import numpy as np
@@ -458,7 +457,7 @@ def test_splitting_groups_sums_as_grouping_afresh() -> None:
     for moving in (40, 1, problem.n_loans):
         loans = np.sort(rng.choice(problem.n_loans, moving, replace=False))
         local = np.unique(rng.integers(0, 7, moving), return_inverse=True)[1].reshape(-1)
-        new, split, origin = split_groups(problem, group, grouped, loans, local)
+        new, split = split_groups(problem, group, grouped, loans, local)
         afresh = group_problem(problem, new)
         assert np.array_equal(np.unique(new), np.arange(split.n_loans))  # none empty
         assert np.allclose(split.rows.matrix.toarray(), afresh.rows.matrix.toarray(),
@@ -466,8 +465,9 @@ def test_splitting_groups_sums_as_grouping_afresh() -> None:
         for name in ("balance", "value", "pnl", "derecognised", "eligible", "loan_ids"):
             assert np.array_equal(getattr(split, name), getattr(afresh, name)), name
         stayed = np.setdiff1d(np.arange(problem.n_loans), loans)
-        assert (origin[new[stayed]] == group[stayed]).all()  # a loan that stays keeps its group
-        assert (origin[new[loans]] == -1).all()  # a moved loan is in a new group
+        together = pd.crosstab(group[stayed], new[stayed]).to_numpy() > 0
+        assert (together.sum(axis=1) == 1).all()  # loans that stay stay together
+        assert not np.isin(new[loans], new[stayed]).any()  # moved loans join no old group
         group, grouped = new, split
 
 
@@ -499,36 +499,20 @@ def test_grouped_prices_reach_the_same_optimum() -> None:
     assert grouped.bound == pytest.approx(grouped.objective, rel=1e-8)
 
 
-def test_new_groups_free_from_the_start_and_groups_reused_reach_the_optimum(
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
-    """Groups split round by round (as above 500k loans), every round's new groups free
-    from the start, and a later solve from the last grouping with the on/off blocks fixed,
-    reach the optima of the plain pricing loop."""
-    from npl_disposal.solvers import _aggregate
+def test_a_solve_from_a_kept_grouping_reaches_the_optimum() -> None:
+    """With the on/off blocks fixed, a solve from the relaxation's last grouping and
+    prices reaches the plain pricing loop's optimum."""
     from npl_disposal.solvers._pricing import solve_fractional
 
     sp = _portfolio(9000, 4)
     pol = _policy(sp, "fractional", {"aversion": 1.0, "alpha": 0.95})
     problem = build_problem(sp.loans, pol, sp.options, sp.branches, scenarios=_scenarios(100, 5))
-    plain = solve_fractional(problem, seed=1, grouped=False)
-    monkeypatch.setattr(_aggregate, "FRESH_FREE", 0)
-    monkeypatch.setattr(_aggregate, "REGROUP_LIMIT", 0)
-    started: list[int] = []
-    fresh_start = _aggregate._fresh_start
-
-    def spy(outcome: Any, origin: np.ndarray) -> Any:
-        started.append(int((origin < 0).sum()))
-        return fresh_start(outcome, origin)
-
-    monkeypatch.setattr(_aggregate, "_fresh_start", spy)
-    fresh = solve_fractional(problem, seed=1)
-    assert fresh.status == "optimal" and fresh.groups is not None
-    assert started and max(started) > 0  # some round started with new groups free
-    assert fresh.objective == pytest.approx(plain.objective, rel=1e-9)
+    relaxed = solve_fractional(problem, seed=1)
+    assert relaxed.status == "optimal" and relaxed.groups is not None
+    assert relaxed.groups.problem.n_loans < problem.n_loans
     combo = np.where(problem.switches, 1.0, np.nan)
-    reused = solve_fractional(problem, seed=1, fix_blocks=combo, prices=fresh.duals,
-                              groups=fresh.groups)  # fmt: skip
+    reused = solve_fractional(problem, seed=1, fix_blocks=combo, prices=relaxed.duals,
+                              groups=relaxed.groups)  # fmt: skip
     anew = solve_fractional(problem, seed=1, fix_blocks=combo, grouped=False)
     assert reused.status == anew.status == "optimal"
     assert reused.objective == pytest.approx(anew.objective, rel=1e-9)

@@ -10,9 +10,9 @@ channels, segment, best and second-best channel and quantile of the gap between 
 per yuan of balance. Every loan of a group takes the group's shares, so a group's
 columns and values are its loans' sums and the grouped LP is the portfolio's LP with
 more constraints: its plans are the portfolio's plans, its rows hold the whole
-portfolio's usage. Its prices then price every loan; those mispriced are grouped
-finer, then alone, and the grouped LP solved again (benchmarks/README.md, design
-measurements).
+portfolio's usage. Its prices then price every loan; those mispriced leave their
+groups, grouped finer, then alone, and the grouped LP is solved again
+(benchmarks/README.md, design measurements).
 """
 
 from __future__ import annotations
@@ -32,7 +32,6 @@ from npl_disposal.solvers._formulation import MONEY_SCALE
 from npl_disposal.solvers._outcome import Outcome, plan_value
 
 __all__ = [
-    "FRESH_FREE",
     "GAP_GROUPS",
     "ROUNDS",
     "Grouping",
@@ -48,11 +47,6 @@ GAP_GROUPS = 48
 ROUNDS = 12
 #: A share below this is no share (a loan "held" on an option).
 SHARE_TOL = 1e-9
-#: More new groups than this in a round enter its LP free from the start (:func:`_fresh_start`).
-FRESH_FREE = 5000
-#: Up to this many loans every round groups every loan afresh at its prices; above it the
-#: mispriced leave their groups and the rest stay (:func:`split_groups`).
-REGROUP_LIMIT = 500_000
 
 
 @dataclass(frozen=True, eq=False)
@@ -68,26 +62,27 @@ def solve_by_groups(
     problem: AllocationProblem,
     duals: np.ndarray,
     deadline: float,
-    inner: Callable[[AllocationProblem, np.ndarray, float, Outcome | None], Outcome],
-    near: int,
+    inner: Callable[[AllocationProblem, np.ndarray, float], Outcome],
     fix_blocks: np.ndarray | None = None,
     groups: Grouping | None = None,
 ) -> tuple[Outcome | None, np.ndarray]:
     """The LP optimum over groups of loans, the groups split until no member is mispriced.
 
-    The first round groups the loans alike at ``duals``, the ``near`` closest to a tie
-    alone. Each round solves that restricted LP with ``inner(groups, duals, seconds
-    left, start)`` and prices every loan at its duals; the loans mispriced leave their
-    groups for new ones of loans alike at those prices (more finely than at first; a
-    loan mispriced twice, or newly near a tie, alone). ``start`` is the last round's
-    plan with many new groups free (:func:`_fresh_start`). When every loan's shares sit
-    on its best options the plan is optimal for the portfolio's LP (complementary
+    The first round groups the loans alike at ``duals``. Each round solves that
+    restricted LP with ``inner(groups, duals, seconds left)`` and prices every loan at
+    its duals; the loans mispriced leave their groups for new ones of loans alike at
+    those prices (more finely than at first; a loan mispriced twice alone), the others
+    stay (:func:`split_groups`). No loan is alone for being near a tie: 3,000 such
+    loans a round made the LPs larger and 1M loans 1.6 times slower; regrouping every
+    loan each round, or starting a round's LP with its new groups in it, was slower
+    too (benchmarks/README.md, design measurements). When every loan's shares sit on
+    its best options the plan is optimal for the portfolio's LP (complementary
     slackness), with the Lagrangian bound at those prices (the outcome's ``groups``
     the last grouping). ``groups`` (of the same loans, e.g. solved before with other
     on/off levels) replaces the first round's grouping. Returns ``None`` (and the
     last prices) when the rounds run out or a grouped LP does not solve.
     """
-    from npl_disposal.solvers._pricing import TIE_TOL, cheapest, lagrangian_bound, reduced_values
+    from npl_disposal.solvers._pricing import TIE_TOL, lagrangian_bound, reduced_values
 
     start, n = time.perf_counter(), problem.n_loans
     single = np.zeros(n, dtype=bool) if groups is None else groups.single.copy()
@@ -96,7 +91,7 @@ def solve_by_groups(
     segment = segment_keys(problem)
     iterations = 0
     reduced = reduced_values(problem, duals)
-    group, grouped, outcome = np.zeros(0, dtype=np.int64), problem, None
+    group, grouped = np.zeros(0, dtype=np.int64), problem
     if groups is not None:
         group, grouped = groups.group, groups.problem
     for _ in range(ROUNDS):
@@ -104,23 +99,17 @@ def solve_by_groups(
         if left <= 0.05:
             break
         best, top, runner = best_two(reduced)
-        closest = np.zeros(n, dtype=bool)
-        closest[cheapest((top - runner) / np.maximum(problem.balance, 1.0), near)] = True
-        moved |= closest & ~single
-        single |= closest
-        warm = None
-        if group.size == 0 or (n <= REGROUP_LIMIT and outcome is not None):
-            key = _group_keys(problem, reduced, best, top - runner, segment, fine)
+        if group.size == 0:
+            key = _group_keys(problem, reduced, best, top - runner, segment)
             group = _with_singles(key, single)
             grouped = group_problem(problem, group)
         elif moved.any():
             at = np.flatnonzero(moved)
             key = _group_keys(problem, reduced, best, top - runner, segment, fine, at)
-            group, grouped, origin = split_groups(problem, group, grouped, at,
-                                                  _with_singles(key, single[at]))  # fmt: skip
-            warm = _fresh_start(outcome, origin) if outcome is not None else None
+            group, grouped = split_groups(problem, group, grouped, at,
+                                          _with_singles(key, single[at]))  # fmt: skip
         del reduced
-        outcome = inner(grouped, duals, left, warm)
+        outcome = inner(grouped, duals, left)
         if outcome.status != "optimal":
             break
         iterations += outcome.iterations
@@ -138,24 +127,6 @@ def solve_by_groups(
         single |= moved & fine
         fine |= moved
     return None, duals
-
-
-def _fresh_start(outcome: Outcome, origin: np.ndarray) -> Outcome | None:
-    """The last round's plan on the new groups, the new ones free; None if they are few.
-
-    A group that kept its loans keeps its shares. Left to the pricing loop, the new
-    groups would enter the LP a few hundred at a time, each time a restart; free from
-    the start, 1M loans' second round took 1.8 s instead of 3.2-3.9 s. Below
-    :data:`FRESH_FREE` new groups the loop is quicker (100k loans: 0.65 s against
-    0.9 s; benchmarks/README.md, design measurements).
-    """
-    fresh = origin < 0
-    if int(fresh.sum()) <= FRESH_FREE:
-        return None
-    shares = np.zeros((origin.size, outcome.shares.shape[1]))
-    shares[~fresh] = outcome.shares[origin[~fresh]]
-    return replace(outcome, shares=shares, free=fresh, lp=None, sample=None, reduced=None,
-                   groups=None)  # fmt: skip
 
 
 def _with_singles(key: np.ndarray, single: np.ndarray) -> np.ndarray:
@@ -200,14 +171,13 @@ def split_groups(
     grouped: AllocationProblem,
     loans: np.ndarray,
     local: np.ndarray,
-) -> tuple[np.ndarray, AllocationProblem, np.ndarray]:
+) -> tuple[np.ndarray, AllocationProblem]:
     """Loans ``loans`` (ascending) moved out of their groups into new ones (``local``: 0, 1...).
 
-    The new grouping, its problem (as :func:`group_problem` makes it) and each group's
-    group before the move (-1 for a new one). Only the groups the loans leave are
-    summed again, with the new ones: between rounds a few loans move, out of groups
-    that hold a fifth of the loans. Untouched groups come first, in their order; then
-    those the loans left; then the new ones.
+    The new grouping and its problem (as :func:`group_problem` makes it). Only the
+    groups the loans leave are summed again, with the new ones: between rounds a few
+    loans move, out of groups that hold a fifth of the loans. Untouched groups come
+    first, in their order; then those the loans left; then the new ones.
     """
     k, m = grouped.n_loans, problem.n_channels
     touched = np.zeros(k, dtype=bool)
@@ -228,8 +198,7 @@ def split_groups(
               for name, part in arrays.items()}  # fmt: skip
     cells = (kept[:, None] * m + np.arange(m)).ravel()
     matrix = sp.hstack([grouped.rows.matrix[:, cells], matrix], format="csc")
-    origin = np.concatenate([kept, np.where(summed < k, summed, -1)])
-    return new, replace(problem, **merged, rows=replace(problem.rows, matrix=matrix)), origin
+    return new, replace(problem, **merged, rows=replace(problem.rows, matrix=matrix))
 
 
 def _group_sums(

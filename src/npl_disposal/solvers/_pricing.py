@@ -237,15 +237,11 @@ def solve_fractional(
     )
     if by_groups:
 
-        def inner(
-            over: AllocationProblem, at: np.ndarray, left: float, start: Outcome | None
-        ) -> Outcome:
+        def inner(over: AllocationProblem, at: np.ndarray, left: float) -> Outcome:
             return solve_fractional(over, left, GROUP_SAMPLE, GROUP_FREE, seed,
-                                    fix_blocks=fix_blocks, prices=at, warm=start,
-                                    grouped=False)  # fmt: skip
+                                    fix_blocks=fix_blocks, prices=at, grouped=False)  # fmt: skip
 
-        outcome, duals = solve_by_groups(problem, duals, deadline, inner, free_target,
-                                         fix_blocks, groups)  # fmt: skip
+        outcome, duals = solve_by_groups(problem, duals, deadline, inner, fix_blocks, groups)
         if outcome is not None:
             return replace(outcome, sample=sampled,
                            seconds={"total": time.perf_counter() - start})  # fmt: skip
