@@ -39,6 +39,7 @@ __all__ = [
     "loan_groups",
     "segment_keys",
     "solve_by_groups",
+    "split_groups",
 ]
 
 #: Quantiles of the best-to-second gap (per yuan of balance) that split a group.
@@ -194,8 +195,9 @@ def split_groups(
     members = np.flatnonzero(redo[before])
     new = renumber[before]
     arrays, matrix = _group_sums(problem, members, new[members] - kept.size)
-    merged: dict[str, Any] = {name: np.concatenate([getattr(grouped, name)[kept], part])
-              for name, part in arrays.items()}  # fmt: skip
+    merged: dict[str, Any] = {
+        name: np.concatenate([getattr(grouped, name)[kept], part]) for name, part in arrays.items()
+    }
     cells = (kept[:, None] * m + np.arange(m)).ravel()
     matrix = sp.hstack([grouped.rows.matrix[:, cells], matrix], format="csc")
     return new, replace(problem, **merged, rows=replace(problem.rows, matrix=matrix))
@@ -215,22 +217,22 @@ def _group_sums(
     cells = (group[:, None] * m + np.arange(m)).ravel()
     member = sp.csr_matrix((np.ones(size * m), cells, np.arange(size * m + 1)),
                            shape=(size * m, k * m))  # fmt: skip
-    take = (lambda a: a) if loans is None else (lambda a: a[loans])
+    at: slice | np.ndarray = slice(None) if loans is None else loans  # a view for all loans
     matrix = problem.rows.matrix
     if loans is not None:
         matrix = matrix[:, (loans[:, None] * m + np.arange(m)).ravel()]
     eligible = np.zeros((k, m), dtype=bool)
-    eligible[group] = take(problem.eligible)
+    eligible[group] = problem.eligible[at]
     first = np.full(k, size)
     np.minimum.at(first, group, np.arange(size))
     index = first if loans is None else loans[first]
 
     def sums(grid: np.ndarray) -> np.ndarray:
-        return np.bincount(cells, take(grid).ravel(), minlength=k * m).reshape(k, m)
+        return np.bincount(cells, grid[at].ravel(), minlength=k * m).reshape(k, m)
 
     arrays = {
         "loan_ids": problem.loan_ids[index],
-        "balance": np.bincount(group, take(problem.balance), minlength=k),
+        "balance": np.bincount(group, problem.balance[at], minlength=k),
         "branch_index": problem.branch_index[index],
         "inclusive": problem.inclusive[index],
         "value": sums(problem.value),
@@ -259,17 +261,17 @@ def _group_keys(
     these loans' keys, the quantiles among them.
     """
     m = problem.n_channels
-    take = (lambda a: a) if at is None else (lambda a: a[at])
-    eligible, best, gap = take(problem.eligible), take(best), take(gap)
-    second = np.where(eligible, take(reduced), -np.inf)
+    some: slice | np.ndarray = slice(None) if at is None else at  # a view for all loans
+    eligible, best, gap = problem.eligible[some], best[some], gap[some]
+    second = np.where(eligible, reduced[some], -np.inf)
     second[np.arange(best.size), best] = -np.inf
     runner = second.argmax(axis=1)
-    balance = take(problem.balance)
+    balance = problem.balance[some]
     per_yuan = np.where(np.isfinite(gap), gap / np.maximum(balance, 1.0), np.inf)
     pattern = eligible.astype(np.int64) @ (1 << np.arange(m, dtype=np.int64))
-    key = _combine(pattern, (take(segment) + 1, len(problem.rows) + 1), (best, m),
+    key = _combine(pattern, (segment[some] + 1, len(problem.rows) + 1), (best, m),
                    (runner, m), (_quantile(per_yuan, GAP_GROUPS), GAP_GROUPS + 1))  # fmt: skip
-    if fine is not None and (fine := take(fine)).any():
+    if fine is not None and (fine := fine[some]).any():
         finer = 4 * GAP_GROUPS
         bucket = np.zeros(best.size, dtype=np.int64)
         bucket[fine] = _quantile(per_yuan[fine], finer) + 1
