@@ -23,6 +23,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from npl_disposal import (
+    AllocationProblem,
     InfeasiblePolicyError,
     Policy,
     PolicyError,
@@ -422,13 +423,22 @@ def test_many_scenarios_enter_the_lp_lazily_and_agree() -> None:
                                                rel=1e-6, abs=1.0)  # fmt: skip
 
 
+@functools.lru_cache(maxsize=2)
+def _tail_problem(n: int) -> AllocationProblem:
+    """A fractional problem with the tail model: 300 loans and 20 scenarios (aversion 1 at
+    alpha 0.9), or 9,000 loans and 100 scenarios (alpha 0.95); not to be changed."""
+    small = n == 300
+    sp = _portfolio(n, 8 if small else 4)
+    pol = _policy(sp, "fractional", {"aversion": 1.0, "alpha": 0.9 if small else 0.95})
+    scenarios = _scenarios(20, 9) if small else _scenarios(100, 5)
+    return build_problem(sp.loans, pol, sp.options, sp.branches, scenarios=scenarios)
+
+
 def test_a_grouped_problem_is_a_restriction_of_the_portfolio() -> None:
     """Every plan of the groups, given to each member loan, has the same rows and value."""
     from npl_disposal.solvers._aggregate import group_problem, loan_groups
 
-    sp = _portfolio(300, 8)
-    pol = _policy(sp, "fractional", {"aversion": 1.0, "alpha": 0.9})
-    problem = build_problem(sp.loans, pol, sp.options, sp.branches, scenarios=_scenarios(20, 9))
+    problem = _tail_problem(300)
     rng = np.random.default_rng(3)
     group = loan_groups(problem, rng.normal(0.0, 1e-3, len(problem.rows)))
     groups = group_problem(problem, group)
@@ -448,9 +458,7 @@ def test_splitting_groups_sums_as_grouping_afresh() -> None:
     """Moving loans out of their groups gives the problem a fresh grouping would."""
     from npl_disposal.solvers._aggregate import group_problem, loan_groups, split_groups
 
-    sp = _portfolio(300, 8)
-    pol = _policy(sp, "fractional", {"aversion": 1.0, "alpha": 0.9})
-    problem = build_problem(sp.loans, pol, sp.options, sp.branches, scenarios=_scenarios(20, 9))
+    problem = _tail_problem(300)
     rng = np.random.default_rng(4)
     group = loan_groups(problem, rng.normal(0.0, 1e-3, len(problem.rows)))
     grouped = group_problem(problem, group)
@@ -474,9 +482,7 @@ def test_splitting_groups_sums_as_grouping_afresh() -> None:
 def test_segment_keys_never_mix_segments() -> None:
     from npl_disposal.solvers._aggregate import segment_keys
 
-    sp = _portfolio(300, 8)
-    pol = _policy(sp, "fractional", {"aversion": 1.0, "alpha": 0.9})
-    problem = build_problem(sp.loans, pol, sp.options, sp.branches, scenarios=_scenarios(20, 9))
+    problem, sp = _tail_problem(300), _portfolio(300, 8)
     keys = pd.DataFrame({"key": segment_keys(problem),
                          "pattern": [row.tobytes() for row in problem.eligible],
                          "segment": sp.loans["classification"].astype(str).to_numpy()})
@@ -488,9 +494,7 @@ def test_grouped_prices_reach_the_same_optimum() -> None:
     """Above the sample size the tail model's prices come from groups; the LP optimum is one."""
     from npl_disposal.solvers._pricing import solve_fractional
 
-    sp = _portfolio(9000, 4)
-    pol = _policy(sp, "fractional", {"aversion": 1.0, "alpha": 0.95})
-    problem = build_problem(sp.loans, pol, sp.options, sp.branches, scenarios=_scenarios(100, 5))
+    problem = _tail_problem(9000)
     grouped = solve_fractional(problem, seed=1)
     plain = solve_fractional(problem, seed=1, grouped=False)
     assert grouped.status == plain.status == "optimal"
@@ -504,9 +508,7 @@ def test_a_solve_from_a_kept_grouping_reaches_the_optimum() -> None:
     prices reaches the plain pricing loop's optimum."""
     from npl_disposal.solvers._pricing import solve_fractional
 
-    sp = _portfolio(9000, 4)
-    pol = _policy(sp, "fractional", {"aversion": 1.0, "alpha": 0.95})
-    problem = build_problem(sp.loans, pol, sp.options, sp.branches, scenarios=_scenarios(100, 5))
+    problem = _tail_problem(9000)
     relaxed = solve_fractional(problem, seed=1)
     assert relaxed.status == "optimal" and relaxed.groups is not None
     assert relaxed.groups.problem.n_loans < problem.n_loans
