@@ -521,6 +521,35 @@ def test_a_solve_from_a_kept_grouping_reaches_the_optimum() -> None:
     assert reused.bound == pytest.approx(reused.objective, rel=1e-8)
 
 
+def test_a_restart_the_primal_simplex_gives_up_is_solved_cold(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Should HiGHS's primal simplex end a warm restart without a status (by the plain
+    pricing loop here), the LP is solved cold by the dual simplex: the same optimum."""
+    from npl_disposal.solvers import _formulation, _highs
+    from npl_disposal.solvers._pricing import solve_fractional
+
+    problem = _tail_problem(9000)
+    expected = solve_fractional(problem, seed=1, grouped=False)
+    run = _highs.HighsSession.run
+    gave_up: list[int] = []
+
+    def primal_gives_up(
+        session: _highs.HighsSession, time_limit: float | None = None
+    ) -> _highs.ArraySolution:
+        if session.h.getOptionValue("simplex_strategy")[1] == _formulation.PRIMAL:
+            gave_up.append(1)
+            return _highs.ArraySolution("error", np.zeros(0), np.zeros(0), math.nan, math.nan,
+                                        0.0, "simulated")  # fmt: skip
+        return run(session, time_limit)
+
+    monkeypatch.setattr(_highs.HighsSession, "run", primal_gives_up)
+    cold = solve_fractional(problem, seed=1, grouped=False)
+    assert gave_up  # warm restarts were tried, and each fell back
+    assert cold.status == "optimal"
+    assert cold.objective == pytest.approx(expected.objective, rel=1e-9)
+
+
 @pytest.mark.parametrize("mode", ["fractional", "whole_loan"])
 def test_the_decomposition_agrees_with_plain_highs(mode: str) -> None:
     """The decomposition (lazy scenario rows, the combination search with tail rows) is exact."""
