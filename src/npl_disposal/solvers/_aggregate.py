@@ -200,6 +200,7 @@ def split_groups(
     }
     cells = (kept[:, None] * m + np.arange(m)).ravel()
     matrix = sp.hstack([grouped.rows.matrix[:, cells], matrix], format="csc")
+    matrix.sort_indices()  # as group_problem's: each column's rows in order
     return new, replace(problem, **merged, rows=replace(problem.rows, matrix=matrix))
 
 
@@ -308,6 +309,7 @@ def segment_keys(problem: AllocationProblem) -> np.ndarray:
     known = _SEGMENTS.get(problem)
     if known is None:
         known = _SEGMENTS[problem] = _segment_rows(problem)
+        known.flags.writeable = False  # shared by every caller
     return known
 
 
