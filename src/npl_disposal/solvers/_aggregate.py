@@ -99,13 +99,14 @@ def solve_by_groups(
         left = deadline - time.perf_counter()
         if left <= 0.05:
             break
-        best, top, runner = best_two(reduced)
         if group.size == 0:
+            best, top, runner = best_two(reduced)
             key = _group_keys(problem, reduced, best, top - runner, segment)
             group = _with_singles(key, single)
             grouped = group_problem(problem, group)
         elif moved.any():
             at = np.flatnonzero(moved)
+            best, top, runner = best_two(reduced)
             key = _group_keys(problem, reduced, best, top - runner, segment, fine, at)
             group, grouped = split_groups(problem, group, grouped, at,
                                           _with_singles(key, single[at]))  # fmt: skip

@@ -457,26 +457,36 @@ def _combo_lp(
     (benchmarks/README.md, design measurements). Otherwise the relaxed LP is grown in place.
     ``sample_lp`` is that sample's LP when already solved (:meth:`_Search.tighten`).
     """
-    options: dict[str, object] = dict(lp_options)
-    if problem.has_tail and not relaxed.priced_only:  # from the LP's prices and groups
-        left = deadline - time.perf_counter()
-        return solve_fractional(problem, left, fix_blocks=combo, progress=progress,
-                                prices=relaxed.duals, groups=relaxed.groups,
-                                **options)  # type: ignore[arg-type]  # fmt: skip
-    if relaxed.sample is not None:
-        priced = sample_lp
-        if priced is None:
-            priced = _sample_lp(relaxed, combo, deadline, lp_options)
-        if priced.status == "optimal":
-            left = deadline - time.perf_counter()
-            return solve_fractional(problem, left, fix_blocks=combo, progress=progress,
-                                    prices=priced.duals, **options)  # type: ignore[arg-type]  # fmt: skip
+    start = _combo_start(problem, relaxed, combo, deadline, lp_options, sample_lp)
     left = deadline - time.perf_counter()
+    return solve_fractional(problem, left, fix_blocks=combo, progress=progress,
+                            **start, **lp_options)  # type: ignore[arg-type]  # fmt: skip
+
+
+def _combo_start(
+    problem: AllocationProblem,
+    relaxed: Outcome,
+    combo: np.ndarray | None,
+    deadline: float,
+    lp_options: dict[str, object],
+    sample_lp: Outcome | None,
+) -> dict[str, object]:
+    """Where :func:`_combo_lp`'s LP starts: the prices it is given, or the relaxed LP grown.
+
+    With the tail model, the relaxation's prices and last grouping; after a sampled
+    relaxation, its sample's LP with the blocks fixed (when it solves); after one priced
+    only, its prices; otherwise the relaxed LP itself.
+    """
+    if problem.has_tail and not relaxed.priced_only:
+        return {"prices": relaxed.duals, "groups": relaxed.groups}
+    if relaxed.sample is not None:
+        priced = sample_lp if sample_lp is not None else _sample_lp(relaxed, combo, deadline,
+                                                                    lp_options)  # fmt: skip
+        if priced.status == "optimal":
+            return {"prices": priced.duals}
     if relaxed.priced_only:
-        return solve_fractional(problem, left, fix_blocks=combo, progress=progress,
-                                prices=relaxed.duals, **options)  # type: ignore[arg-type]  # fmt: skip
-    return solve_fractional(problem, left, fix_blocks=combo, progress=progress, warm=relaxed,
-                            **options)  # type: ignore[arg-type]  # fmt: skip
+        return {"prices": relaxed.duals}
+    return {"warm": relaxed}
 
 
 def _sample_lp(

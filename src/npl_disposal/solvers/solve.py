@@ -208,10 +208,12 @@ def _result(
     shares = outcome.shares
     blocks = {b.name: float(v) for b, v in zip(problem.blocks, outcome.y, strict=True)}
     keys = None
+    kind = AllocationResult
     if problem.schedule is not None:  # a schedule's modules are imported for one only
         from npl_disposal.model.schedule_verify import verify_schedule
-        from npl_disposal.solvers.schedule_result import schedule_plan
+        from npl_disposal.solvers.schedule_result import ScheduleResult, schedule_plan
 
+        kind = ScheduleResult
         plan = schedule_plan(problem, shares)
         verification = verify_schedule(problem, plan, on=blocks, whole_loan=mode == "whole_loan")
     else:
@@ -243,11 +245,6 @@ def _result(
         status = Status.FEASIBLE
     duals = outcome.duals if mode == "fractional" else None
     table = constraint_table(problem, shares, outcome.y, duals)
-    kind = AllocationResult
-    if problem.schedule is not None:
-        from npl_disposal.solvers.schedule_result import ScheduleResult
-
-        kind = ScheduleResult
     return kind(status, mode, plan, objective, bound, gap, table, blocks, verification, report,
                 shares, problem, keys)  # fmt: skip
 
