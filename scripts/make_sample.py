@@ -5,8 +5,11 @@ Usage (from the repository root)::
     PYTHONPATH=src python scripts/make_sample.py [OUT_DIR]
 
 Writes ``portfolio.csv`` (2,000 loans, 8 branches, seed 2022), ``branches.csv``,
-``options.csv`` and ``policy.toml``. Money columns are written with two decimals (cents) so
-they round-trip exactly; shares, ages and days are written in full.
+``options.csv``, ``policy.toml`` and ``schedule_policy.toml``; ``scenarios.csv`` (the
+standard stresses of the written portfolio, for ``npl-disposal frontier``) and
+``history.csv`` (a loan-month history of 300 loans over 24 months drawn from the example
+migration matrix, for ``npl-disposal migration``). Money columns are written with two
+decimals (cents) so they round-trip exactly; shares, ages, days and factors in full.
 """
 
 from __future__ import annotations
@@ -18,10 +21,14 @@ from typing import Any
 
 import pandas as pd
 
-from npl_disposal.datasets import SAMPLE_FILES, SyntheticPortfolio, make_portfolio
+from npl_disposal.datasets import SAMPLE_FILES, SyntheticPortfolio, make_history, make_portfolio
+from npl_disposal.io.portfolio import read_portfolio
 from npl_disposal.io.schema import BRANCH_COLUMNS, LOAN_COLUMNS, OPTION_COLUMNS, Column
+from npl_disposal.valuation.stress import stress_scenarios
 
 N_LOANS, N_BRANCHES, SEED = 2000, 8, 2022
+#: The sample history's size: loans and months.
+HISTORY_LOANS, HISTORY_MONTHS = 300, 24
 DEFAULT_OUT = Path(__file__).resolve().parents[1] / "src" / "npl_disposal" / "data"
 
 POLICY_HEADER = f"""\
@@ -80,7 +87,7 @@ def policy_toml(policy: dict[str, dict[str, Any]], header: str = "") -> str:
 
 
 def write_sample(portfolio: SyntheticPortfolio, out: Path) -> None:
-    """Write the four sample files of ``portfolio`` into ``out``."""
+    """Write the sample files of ``portfolio`` into ``out``."""
     out.mkdir(parents=True, exist_ok=True)
     write_csv(portfolio.loans, LOAN_COLUMNS, out / "portfolio.csv")
     write_csv(portfolio.branches, BRANCH_COLUMNS, out / "branches.csv")
@@ -88,6 +95,10 @@ def write_sample(portfolio: SyntheticPortfolio, out: Path) -> None:
     (out / "policy.toml").write_text(policy_toml(portfolio.policy_dict()), encoding="utf-8")
     schedule = policy_toml(schedule_policy(portfolio.policy_dict()), SCHEDULE_HEADER)
     (out / "schedule_policy.toml").write_text(schedule, encoding="utf-8")
+    written = read_portfolio(out / "portfolio.csv", out / "branches.csv")
+    stress_scenarios(written).to_csv(out / "scenarios.csv", index=False, lineterminator="\n")
+    history = make_history(HISTORY_LOANS, HISTORY_MONTHS, seed=SEED)
+    history.to_csv(out / "history.csv", index=False, lineterminator="\n")
 
 
 def main(argv: list[str]) -> int:

@@ -306,3 +306,73 @@ def test_whole_loan_time_limit_writes_a_feasible_plan_or_exits_4(tmp_path, capsy
     assert plan.groupby("loan_id")["share"].sum().round(9).eq(1).all()
     assert plan["share"].isin([1.0]).all()  # whole loans
     assert len(plan) == pd.read_csv(sample_path("portfolio.csv")).shape[0]
+
+
+def test_plan_in_chinese_prints_chinese_and_writes_the_same_files(tmp_path, capsys) -> None:
+    assert main([*_plan_args(tmp_path / "en")]) == 0
+    english = capsys.readouterr().out
+    assert main([*_plan_args(tmp_path / "zh"), "--lang", "zh"]) == 0
+    chinese = capsys.readouterr().out
+    assert "write_off" in english and "wrote plan.csv, branches.csv and summary.json" in english
+    for word in ("核销", "批量转让", "处置方式结构", "万元", "紧约束：", "已将 plan.csv"):
+        assert word in chinese
+    assert not re.search(r"\b(write_off|bulk_transfer|retain|binding)\b", chinese)
+    for name in ("plan.csv", "branches.csv"):
+        assert (tmp_path / "en" / name).read_bytes() == (tmp_path / "zh" / name).read_bytes()
+
+
+def test_schedule_plan_in_chinese_shows_each_period(tmp_path, capsys) -> None:
+    args = _plan_args(tmp_path / "s", policy=str(sample_path("schedule_policy.toml")))
+    args.remove("--options")
+    args.remove(str(sample_path("options.csv")))
+    assert main([*args, "--lang", "zh"]) == 0
+    said = capsys.readouterr().out
+    assert "第1期（万元）" in said and "留存至期末（万元）" in said
+    assert "schedule.csv" in said
+
+
+def test_value_and_migration_in_chinese(tmp_path, capsys) -> None:
+    from npl_disposal.datasets import make_history
+
+    out = tmp_path / "options.csv"
+    assert main(["value", str(sample_path("portfolio.csv")), "--out", str(out),
+                 "--lang", "zh"]) == 0  # fmt: skip
+    assert "已估值 2,000 笔贷款" in capsys.readouterr().out
+    history = tmp_path / "history.csv"
+    make_history(300, 6, seed=2).to_csv(history, index=False)
+    assert main(["migration", str(history), "--out", str(tmp_path / "m.csv"),
+                 "--lang", "zh"]) == 0  # fmt: skip
+    said = capsys.readouterr().out
+    for word in ("迁徙矩阵", "次级", "可疑", "损失", "已核销", "期初状态"):
+        assert word in said
+    assert not re.search(r"\b(substandard|doubtful|written_off|from_state)\b", said)
+
+
+def test_a_failing_disk_exits_2_with_one_line_and_keeps_the_old_output(
+    tmp_path, monkeypatch, capsys
+) -> None:
+    import errno
+
+    from npl_disposal.solvers.result import AllocationResult
+
+    out = tmp_path / "plan"
+    assert main(_plan_args(out)) == 0
+    before = {p.name: p.read_bytes() for p in out.iterdir()}
+    capsys.readouterr()
+
+    def full(*args: object, **kwargs: object) -> None:
+        raise OSError(errno.ENOSPC, "No space left on device", str(out))
+
+    monkeypatch.setattr(AllocationResult, "write", full)
+    assert main(_plan_args(out)) == 2
+    err = capsys.readouterr().err.strip()
+    assert err == (f"npl-disposal: {out}: No space left on device; nothing was written; an "
+                   "output folder there was left as it was")  # fmt: skip
+    assert {p.name: p.read_bytes() for p in out.iterdir()} == before
+
+
+def test_report_help_names_what_report_writes(capsys) -> None:
+    with pytest.raises(SystemExit):
+        main(["report", "--help"])
+    said = " ".join(capsys.readouterr().out.split())
+    assert "folder for report.html" in said and "plan.csv" not in said.split("--out")[-1]

@@ -62,6 +62,19 @@ def test_frontier_writes_the_table(files: dict[str, Path], tmp_path: Path,
     assert table["expected_value"].is_monotonic_decreasing
     assert table["tail_mean"].is_monotonic_increasing
     assert "risk frontier" in capsys.readouterr().out
+    assert (out / "frontier.csv").read_bytes().startswith(b"\xef\xbb\xbf")  # Excel's BOM
+
+
+def test_frontier_in_chinese_and_gb18030(files: dict[str, Path], tmp_path: Path,
+                                         capsys: pytest.CaptureFixture[str]) -> None:  # fmt: skip
+    out = tmp_path / "front"
+    args = ["frontier", *_args(files), "--aversion", "0,1", "--out", str(out)]
+    assert main([*args, "--lang", "zh", "--encoding", "gb18030"]) == 0
+    said = capsys.readouterr().out
+    assert "风险前沿" in said and "期望价值" in said and "亿元" in said
+    assert "expected value" not in said
+    table = pd.read_csv(out / "frontier.csv", encoding="gb18030")
+    assert list(table["aversion"]) == [0.0, 1.0]
 
 
 def test_bad_aversions_and_bad_scenarios_exit_2(

@@ -355,6 +355,25 @@ def test_bundled_csv_equals_the_generator(
     pd.testing.assert_frame_equal(read[others], expected[others], check_dtype=False)
 
 
+def test_bundled_scenarios_and_history_equal_their_generators() -> None:
+    """scenarios.csv: the standard stresses of the bundled portfolio; history.csv: 300
+    loans over 24 months of the example chain (``scripts/make_sample.py`` writes both)."""
+    from npl_disposal import read_portfolio
+    from npl_disposal.datasets import make_history
+    from npl_disposal.valuation.stress import stress_scenarios
+
+    portfolio = read_portfolio(DATA / "portfolio.csv", DATA / "branches.csv")
+    expected = stress_scenarios(portfolio)
+    read = pd.read_csv(DATA / "scenarios.csv")
+    pd.testing.assert_frame_equal(read, expected, check_dtype=False, rtol=1e-12, atol=0)
+    history = pd.read_csv(DATA / "history.csv")
+    drawn = make_history(300, 24, seed=SAMPLE[2])
+    assert list(history.columns) == list(drawn.columns)
+    assert history["loan_id"].tolist() == drawn["loan_id"].tolist()
+    assert (history["period"].to_numpy() == drawn["period"].to_numpy()).all()
+    assert history["state"].tolist() == drawn["state"].astype(str).tolist()
+
+
 def test_bundled_sample_is_small() -> None:
     files = ["portfolio.csv", "branches.csv", "options.csv", "policy.toml"]
     assert sum((DATA / name).stat().st_size for name in files) < 1_000_000

@@ -11,7 +11,7 @@ from npl_disposal.cli import EXIT_BAD_INPUT, EXIT_OK, main
 from npl_disposal.datasets import SAMPLE_FILES, sample_path, write_sample
 
 
-def test_writes_the_four_files_as_bundled(tmp_path: Path) -> None:
+def test_writes_the_files_as_bundled(tmp_path: Path) -> None:
     out = tmp_path / "new" / "sample"
     written = write_sample(out)
     assert [p.name for p in written] == list(SAMPLE_FILES)
@@ -63,3 +63,22 @@ def test_every_command_runs_on_the_written_files(
     assert main(["sample", "--out", str(out)]) == EXIT_BAD_INPUT
     assert "--force" in capsys.readouterr().err
     assert main(["sample", "--out", str(out), "--force"]) == EXIT_OK
+
+
+def test_frontier_and_migration_run_on_the_written_files(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    out = tmp_path / "sample"
+    assert main(["sample", "--out", str(out)]) == EXIT_OK
+    said = capsys.readouterr().out
+    assert "npl-disposal frontier" in said and "npl-disposal migration" in said
+    files = {n.split(".")[0]: str(out / n) for n in SAMPLE_FILES}
+    frontier = ["frontier", files["portfolio"], "--branches", files["branches"], "--policy",
+                files["policy"], "--scenarios", files["scenarios"], "--options",
+                files["options"], "--mode", "fractional", "--aversion", "0,2",
+                "--out", str(tmp_path / "frontier")]  # fmt: skip
+    assert main(frontier) == EXIT_OK
+    assert (tmp_path / "frontier" / "frontier.csv").exists()
+    matrix = tmp_path / "matrix.csv"
+    assert main(["migration", files["history"], "--out", str(matrix)]) == EXIT_OK
+    assert matrix.exists()

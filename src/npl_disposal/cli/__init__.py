@@ -1,7 +1,8 @@
 """The ``npl-disposal`` command line (also ``python -m npl_disposal``).
 
 Exit status: 0 done, 2 bad input (the message names file, row, loan_id and
-column; or an output path that cannot be written, an unusable solver setting), 3 the
+column; or a file that cannot be read or written, a disk full, an unusable solver
+setting), 3 the
 policy cannot be met, 4 no feasible plan within the time limit, 130 / 143 stopped by
 Ctrl-C / SIGTERM, 141 standard output closed early. Nothing is written unless the whole
 run succeeds, and an output folder is replaced as one. ``--progress`` (and
@@ -95,6 +96,21 @@ def _dispatch(args: argparse.Namespace) -> int:
     except ValueError as exc:
         print(f"npl-disposal: bad input: {exc}", file=sys.stderr)
         return EXIT_BAD_INPUT
+    except BrokenPipeError:
+        raise
+    except OSError as exc:  # a disk full, a folder not writable, a file not readable
+        done = "its output was written first" if getattr(args, "written", False) else (
+            "nothing was written; an output folder there was left as it was"
+        )
+        print(f"npl-disposal: {_os_problem(exc)}; {done}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+
+
+def _os_problem(exc: OSError) -> str:
+    """``/data/out: No space left on device``: the path and the system's reason."""
+    if exc.strerror and exc.filename is not None:
+        return f"{exc.filename}: {exc.strerror}"
+    return str(exc)
 
 
 class Stopped(BaseException):

@@ -10,6 +10,7 @@ import sys
 import threading
 from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pandas as pd
 
@@ -19,7 +20,15 @@ from npl_disposal.cli._exits import (
     EXIT_NO_PLAN,
     EXIT_OK,
 )
-from npl_disposal.cli._show import plan_headline, print_plan, print_portfolio, print_table
+from npl_disposal.cli._show import (
+    migration_text,
+    plan_headline,
+    print_outcome,
+    print_plan,
+    print_portfolio,
+    print_schedule,
+    print_table,
+)
 from npl_disposal.cli.progress import PlainRenderer, Progress
 from npl_disposal.exceptions import ExcelUnavailableError, PolicyError
 from npl_disposal.io.options import read_options
@@ -37,11 +46,14 @@ from npl_disposal.model.figures import branch_figures
 from npl_disposal.model.problem import AllocationProblem, build_problem
 from npl_disposal.policy import Policy, load_policy
 from npl_disposal.reporting.excel import WORKBOOK_NAME, render_workbook, require_openpyxl
-from npl_disposal.reporting.labels import labels
+from npl_disposal.reporting.labels import Labels, labels
 from npl_disposal.solvers.backends import get_backend
 from npl_disposal.solvers.result import AllocationResult, Status
 from npl_disposal.solvers.solve import check_settings, solve
 from npl_disposal.valuation.options import value_options
+
+if TYPE_CHECKING:
+    from npl_disposal.solvers.frontier import RiskFrontier
 
 # What only some commands need (reports, schedules, the sample, migration matrices) is
 # imported by those commands: ``plan`` loads none of it.
@@ -203,23 +215,38 @@ def cmd_frontier(args: argparse.Namespace) -> int:
         front = risk_frontier(portfolio, policy, options, args.scenarios, aversions,
                               mode=args.mode, solver=args.solver, time_limit=args.time_limit,
                               mip_gap=args.mip_gap, progress=_solver_notes(reporter))  # fmt: skip
-    files: dict[str, Writer] = {"frontier.csv": lambda p: front.table.to_csv(p, index=False)}
+    lab = labels(getattr(args, "lang", "en"))
+    files: dict[str, Writer] = {
+        "frontier.csv": lambda p: write_csv(front.table, p, args.encoding)
+    }
     if charts_available():
 
         def chart(path: Path) -> None:
             from matplotlib.figure import Figure
 
             fig = Figure(figsize=(7.0, 4.5), dpi=100)
-            frontier_chart(front, fig.subplots())
+            frontier_chart(front, fig.subplots(), lab.lang)
             fig.tight_layout()
             fig.savefig(path, format="png")
 
         files["frontier.png"] = chart
     _write(reporter, Path(args.out), files)
     args.written = True
-    print(front.summary())
-    print(f"wrote {' and '.join(files)} to {args.out}")
+    print(front.summary() if not lab.zh else frontier_text(front, lab))
+    print(lab.t("cli_frontier_wrote", files=lab.joined(files), out=args.out))
     return EXIT_OK
+
+
+def frontier_text(front: RiskFrontier, lab: Labels) -> str:
+    """The frontier's lines in ``lab``'s words: expected value and tail mean per aversion."""
+    alpha = f"{front.table['alpha'].iloc[0]:g}"
+    lines = [lab.t("cli_frontier", alpha=alpha, n=len(front.table))]
+    for row in front.table.itertuples(index=False):
+        lines.append(lab.t("cli_frontier_row", aversion=f"{row.aversion:g}",
+                           expected=lab.money(row.expected_value, total=True),
+                           tail=lab.money(row.tail_mean, total=True),
+                           status=lab.item(row.status)))  # fmt: skip
+    return "\n".join(lines)
 
 
 def _schedule_problem(
@@ -277,8 +304,11 @@ def cmd_plan(args: argparse.Namespace) -> int:
     with reporter.stage("write"):
         result.write(args.out, encoding=args.encoding)
     args.written = True
-    print(result.summary())
-    print(f"wrote {result.plan_file}, branches.csv and summary.json to {args.out}")
+    lab = labels(getattr(args, "lang", "en"))
+    print_outcome(result, lab.lang)
+    files = (result.plan_file, "branches.csv", "summary.json")
+    files_text = ", ".join(files[:-1]) + " and " + files[-1] if not lab.zh else lab.joined(files)
+    print(lab.t("cli_plan_wrote", files=files_text, out=args.out))
     return EXIT_OK
 
 
@@ -367,7 +397,8 @@ def cmd_value(args: argparse.Namespace) -> int:
         write_file(out, lambda p: _write_options(options, p, args.encoding))
         reporter.advance()
     args.written = True
-    print(f"valued {portfolio.n_loans:,} loans: {len(options):,} eligible options written to {out}")
+    print(labels(getattr(args, "lang", "en")).t(
+        "cli_valued", n=f"{portfolio.n_loans:,}", options=f"{len(options):,}", out=out))
     return EXIT_OK
 
 
@@ -384,8 +415,9 @@ def cmd_migration(args: argparse.Namespace) -> int:
     matrix = estimator.matrix_
     write_matrix(matrix, out, encoding=args.encoding)
     args.written = True
-    print(matrix.summary())
-    print(f"wrote {out}")
+    lab = labels(getattr(args, "lang", "en"))
+    print(migration_text(matrix, lab.lang))
+    print(f"{lab.t('cli_wrote')} {out}")
     return EXIT_OK
 
 
@@ -488,11 +520,8 @@ def _demo_schedule(
         print(result.summary())
         print("\n" + timing.summary())
         return
-    print(plan_headline(result, lang))
     assert isinstance(result, ScheduleResult)  # a problem with a schedule solves to one
-    table = result.balance_by_period()
-    table.columns = [*(f"第{t}期" for t in table.columns[:-1]), lab.item("kept")]
-    print_table(lab.t("schedule_mix"), table, tuple(table.columns), lang)
+    print_schedule(result, lang)
     values = timing.table().set_index("plan")[["value", "gain"]]
     values["share"] = values["gain"] / values["value"].abs()
     values.index = [lab.item(p) for p in values.index]
@@ -507,8 +536,12 @@ def cmd_sample(args: argparse.Namespace) -> int:
     args.written = True
     print(f"wrote {', '.join(p.name for p in written)} to {args.out}")
     out = args.out
-    print(
-        f"try: npl-disposal plan {out}/portfolio.csv --branches {out}/branches.csv "
-        f"--policy {out}/policy.toml --options {out}/options.csv --out {out}/plan"
-    )
+    tables = f"{out}/portfolio.csv --branches {out}/branches.csv"
+    print(f"try: npl-disposal plan {tables} --policy {out}/policy.toml --options "
+          f"{out}/options.csv --out {out}/plan")  # fmt: skip
+    print(f"     npl-disposal report {tables} --policy {out}/schedule_policy.toml --tapes "
+          f"--lang zh --out {out}/report")  # fmt: skip
+    print(f"     npl-disposal frontier {tables} --policy {out}/policy.toml --scenarios "
+          f"{out}/scenarios.csv --mode fractional --out {out}/frontier")  # fmt: skip
+    print(f"     npl-disposal migration {out}/history.csv --out {out}/matrix.csv")
     return EXIT_OK

@@ -83,8 +83,8 @@ def _options_read_as_given(args: argparse.Namespace) -> bool:
 __all__ = ["build_parser"]
 
 
-def _plan_arguments(command: argparse.ArgumentParser) -> None:
-    """The arguments ``plan`` and ``report`` share."""
+def _plan_arguments(command: argparse.ArgumentParser, out_help: str) -> None:
+    """The arguments ``plan`` and ``report`` share; ``out_help`` says what ``--out`` holds."""
     command.add_argument("portfolio", help="loans: CSV, Parquet or Excel")
     command.add_argument("--branches", required=True, help="branch table: CSV, Parquet or Excel")
     command.add_argument("--policy", required=True, help="policy.toml")
@@ -104,11 +104,7 @@ def _plan_arguments(command: argparse.ArgumentParser) -> None:
         "default: today's inclusive loans, no new NPL",
     )
     _scenarios_argument(command)
-    command.add_argument(
-        "--out",
-        required=True,
-        help="folder for plan.csv (a schedule: schedule.csv), branches.csv, summary.json",
-    )
+    command.add_argument("--out", required=True, help=out_help)
     command.add_argument("--mode", choices=["whole_loan", "fractional"], help="overrides [mode]")
     command.add_argument(
         "--solver", default=None, help="highs (default) or a PuLP solver name; else [solver]"
@@ -139,8 +135,8 @@ def _scenarios_argument(command: argparse.ArgumentParser, required: bool = False
 
 def _frontier_arguments(command: argparse.ArgumentParser) -> None:
     """``frontier``: the tables of ``plan``, the scenarios and the aversions."""
-    command.add_argument("portfolio", help="loans: CSV or Parquet")
-    command.add_argument("--branches", required=True, help="branch table: CSV or Parquet")
+    command.add_argument("portfolio", help="loans: CSV, Parquet or Excel")
+    command.add_argument("--branches", required=True, help="branch table: CSV, Parquet or Excel")
     command.add_argument("--policy", required=True, help="policy.toml ([risk] alpha, floor)")
     command.add_argument("--options", help="options table; default: the library's own valuation")
     _scenarios_argument(command, required=True)
@@ -241,15 +237,20 @@ def build_parser() -> argparse.ArgumentParser:
     )
     _lang_argument(report, "the report, the workbook and the tapes' workbooks")
     report.set_defaults(func=commands.cmd_report)
-    for command in (plan, report):
-        _plan_arguments(command)
+    _plan_arguments(plan, "folder for plan.csv (a schedule: schedule.csv), branches.csv, "
+                    "summary.json")  # fmt: skip
+    _plan_arguments(report, f"folder for report.html, {WORKBOOK_NAME} (with openpyxl) and, "
+                    "with --tapes, tapes/")  # fmt: skip
     _encoding_argument(plan)
+    _lang_argument(plan, "the printed tables")
     plan.set_defaults(func=commands.cmd_plan)
 
     frontier = sub.add_parser(
         "frontier", help="the optimal plan's expected value and tail mean at several aversions"
     )
     _frontier_arguments(frontier)
+    _encoding_argument(frontier)
+    _lang_argument(frontier, "the printed lines and frontier.png")
     frontier.set_defaults(func=commands.cmd_frontier)
 
     value = sub.add_parser("value", help="value every channel of every loan: options.csv")
@@ -258,6 +259,7 @@ def build_parser() -> argparse.ArgumentParser:
     value.add_argument("--out", required=True, help="options CSV to write")
     _progress_arguments(value)
     _encoding_argument(value)
+    _lang_argument(value, "the printed line")
     value.set_defaults(func=commands.cmd_value)
 
     tolerance = sub.add_parser("tolerance", help="check the per-branch NPL tolerance")
@@ -276,10 +278,12 @@ def build_parser() -> argparse.ArgumentParser:
     migration.add_argument("--out", required=True, help="matrix CSV to write")
     migration.add_argument("--method", choices=["cohort", "aalen_johansen"], default="cohort")
     _encoding_argument(migration)
+    _lang_argument(migration, "the printed tables")
     migration.set_defaults(func=commands.cmd_migration)
 
     sample = sub.add_parser(
-        "sample", help="write the bundled sample's files (portfolio, branches, options, policy)"
+        "sample", help="write the bundled sample's files (portfolio, branches, options, "
+        "policy, schedule policy, scenarios, loan-month history)",
     )
     sample.add_argument("--out", required=True, help="folder to write them into (new or empty)")
     sample.add_argument(

@@ -3,8 +3,15 @@
 The files are those ``npl-disposal demo`` runs on: ``portfolio.csv``, ``branches.csv``,
 ``options.csv`` and ``policy.toml`` (made by ``make_portfolio(2000, 8, seed=2022)``), and
 ``schedule_policy.toml``: the same policy over four quarters, with AMC auction windows in
-Q1 and Q3 and a securitisation issue in Q4. :func:`write_sample` copies them into a folder
-(``npl-disposal sample --out DIR``), so that every command can be tried on files.
+Q1 and Q3 and a securitisation issue in Q4; ``scenarios.csv``, the standard recovery
+stresses of the portfolio (``npl-disposal frontier``); ``history.csv``, a loan-month
+history of 300 loans over 24 months (``npl-disposal migration``). :func:`write_sample`
+copies them into a folder (``npl-disposal sample --out DIR``), so that every command can
+be tried on files.
+
+The bundled ``options.csv`` is the sample generator's own table; ``npl-disposal demo``
+and a plan without ``--options`` value the loans with the library's valuation instead,
+so their figures differ from a plan given ``--options options.csv``.
 """
 
 from __future__ import annotations
@@ -22,8 +29,9 @@ __all__ = ["SAMPLE_FILES", "sample_path", "write_sample"]
 
 #: The files of the bundled sample.
 SAMPLE_FILES: tuple[str, ...] = (
-    "portfolio.csv", "branches.csv", "options.csv", "policy.toml", "schedule_policy.toml"
-)
+    "portfolio.csv", "branches.csv", "options.csv", "policy.toml", "schedule_policy.toml",
+    "scenarios.csv", "history.csv",
+)  # fmt: skip
 
 
 def sample_path(name: str) -> Path:
@@ -39,7 +47,7 @@ def write_sample(folder: str | os.PathLike[str], overwrite: bool = False) -> lis
 
     ``folder`` may not exist yet (it is created) or be empty; then the files appear
     together or not at all. A folder holding anything else is refused with an
-    :class:`~npl_disposal.OutputError` unless ``overwrite``: then the sample's four
+    :class:`~npl_disposal.OutputError` unless ``overwrite``: then the sample's
     files replace their namesakes there (each one whole) and other files are kept.
     """
     out = Path(folder)
