@@ -24,6 +24,7 @@ import pandas as pd
 
 from npl_disposal import build_problem, load_policy, read_portfolio, solve, value_options
 from npl_disposal.datasets import sample_path
+from npl_disposal.reporting import table_text
 
 #: channel: (price relative to the valuation's bulk-transfer price, capacity in CNY yuan)
 AMCS = {"amc_a": (1.05, 150e6), "amc_b": (0.97, 250e6)}
@@ -44,13 +45,9 @@ def amc_options(options: pd.DataFrame, amcs: dict[str, tuple[float, float]] = AM
 
 
 def show_mix(title: str, mix: pd.DataFrame) -> None:
-    """Print a channel mix with money in CNY millions."""
-    shown = mix.copy()
-    money = ["balance", "value", "pnl"]
-    shown[money] = shown[money] / 1e6
-    shown = shown.rename(columns={c: f"{c} (CNY m)" for c in money})
+    """Print a channel mix as the command line does: money in CNY millions."""
     print(f"\n{title}")
-    print(shown.to_string(float_format=lambda x: f"{x:,.2f}"))
+    print(table_text(mix, money=("balance", "value", "pnl")))
 
 
 def main() -> None:

@@ -20,6 +20,7 @@ import pandas as pd
 
 from npl_disposal import build_problem, load_policy, read_portfolio, solve, value_options
 from npl_disposal.datasets import sample_path
+from npl_disposal.reporting import table_text
 
 MONEY_COLUMNS = (
     "balance",
@@ -38,14 +39,9 @@ MONEY_COLUMNS = (
 
 
 def show(title: str, frame: pd.DataFrame) -> None:
-    """Print a table with money in CNY millions."""
-    shown = frame.copy()
-    money = [c for c in MONEY_COLUMNS if c in shown]
-    shown[money] = shown[money] / 1e6
-    shown = shown.rename(columns={c: f"{c} (CNY m)" for c in money})
+    """Print a table as the command line does: money in CNY millions, ratios in percent."""
     print(f"\n{title}")
-    with pd.option_context("display.width", 160, "display.max_columns", 30):
-        print(shown.to_string(float_format=lambda x: f"{x:,.3f}"))
+    print(table_text(frame, money=[c for c in MONEY_COLUMNS if c in frame]))
 
 
 def main() -> None:
@@ -92,9 +88,9 @@ def main() -> None:
 
     # Which budgets are worth money? The LP relaxation gives shadow prices (fast: ~0.1 s).
     priced = solve(problem, mode="fractional")
-    binding = priced.binding()[["name", "unit", "usage", "limit", "shadow_price"]]
-    print("\nBinding budgets (fractional relaxation; shadow price = CNY of value per unit)")
-    print(binding.to_string(index=False, float_format=lambda x: f"{x:,.4f}"))
+    binding = priced.binding().set_index("name")[["unit", "usage", "limit", "shadow_price"]]
+    show("Binding budgets (fractional relaxation; usage and limit in their unit; shadow "
+         "price = CNY of value per unit)", binding)
 
 
 if __name__ == "__main__":

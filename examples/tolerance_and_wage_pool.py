@@ -31,29 +31,21 @@ from npl_disposal import (
 )
 from npl_disposal.datasets import sample_path
 from npl_disposal.model.figures import branch_figures
+from npl_disposal.reporting import table_text
 
 SHARES = (0.0, 0.5, 1.0)
 
 
-def money(frame: pd.DataFrame, columns: list[str]) -> pd.DataFrame:
-    """Copy of ``frame`` with ``columns`` in CNY millions (renamed accordingly)."""
-    out = frame.copy()
-    out[columns] = out[columns] / 1e6
-    return out.rename(columns={c: f"{c} (CNY m)" for c in columns})
-
-
 def tolerance_table(figures: pd.DataFrame, ratio: str) -> pd.DataFrame:
-    """Ratio, threshold, within and headroom per branch."""
+    """Ratio, threshold, within and headroom (CNY yuan) per branch."""
     table = figures.set_index("branch")[[ratio, "threshold", "within", "headroom"]]
-    table = table.rename(columns={ratio: "npl_ratio"})
-    return money(table, ["headroom"])
+    return table.rename(columns={ratio: "npl_ratio"})
 
 
-def print_table(title: str, frame: pd.DataFrame) -> None:
-    """Print a titled table with readable numbers."""
+def print_table(title: str, frame: pd.DataFrame, money: tuple[str, ...]) -> None:
+    """Print a titled table as the command line does: ``money`` columns in CNY m."""
     print(f"\n{title}")
-    with pd.option_context("display.width", 160, "display.max_columns", 30):
-        print(frame.to_string(float_format=lambda x: f"{x:,.4f}"))
+    print(table_text(frame, money=money))
 
 
 def relief_by_share(result: AllocationResult, shares: tuple[float, ...] = SHARES) -> pd.DataFrame:
@@ -88,6 +80,7 @@ def main() -> None:
         "1. Before disposal: inclusive small/micro NPL ratio and headroom "
         "(negative headroom = NPL the branch must still derecognise)",
         tolerance_table(before, "ratio_before"),
+        ("headroom",),
     )
     out = before.loc[~before["within"], ["branch", "headroom"]]
     for row in out.itertuples():
@@ -101,18 +94,20 @@ def main() -> None:
     after = result.branch_figures()
     table = tolerance_table(after, "ratio_after")
     table.insert(0, "ratio_before", after.set_index("branch")["ratio_before"])
-    table["derecognised (CNY m)"] = after.set_index("branch")["derecognised"].to_numpy() / 1e6
-    print_table("2. After the plan", table)
+    table["derecognised"] = after.set_index("branch")["derecognised"]
+    print_table("2. After the plan", table, ("headroom", "derecognised"))
     print(f"   branches within tolerance: {int(after['within'].sum())} of {len(after)}")
 
     relief = relief_by_share(result)
     npl_loss = after.set_index("branch")["npl_loss"]
-    shown = relief / 1e6
-    shown.insert(0, ("npl_loss", ""), npl_loss / 1e6)
+    shown = relief.copy()
+    shown.columns = [f"{figure} at {share:g}" for figure, share in relief.columns]
+    shown.insert(0, "npl_loss", npl_loss)
     print_table(
-        "3. Wage-pool relief and wage pool (CNY m) by [wage_pool] consider_share "
+        "3. Wage-pool relief and wage pool by [wage_pool] consider_share "
         "(0 = NPL loss disregarded, 1 = counted in full); same plan",
         shown,
+        tuple(shown.columns),
     )
     totals = relief.sum()
     for share in SHARES:
@@ -128,14 +123,11 @@ def main() -> None:
     figures = branch_figures(
         portfolio, strict, result.plan, result.problem.options, result.blocks
     ).set_index("branch")
-    table = money(
-        figures[["ratio_after", "threshold", "within", "npl_loss", "relief"]],
-        ["npl_loss", "relief"],
-    )
     print_table(
         f"4. What if the margin were 0.5 pp (threshold {strict.tolerance.threshold:.2%}), "
         "same plan, consider_share 0",
-        table,
+        figures[["ratio_after", "threshold", "within", "npl_loss", "relief"]],
+        ("npl_loss", "relief"),
     )
     lost = figures.loc[~figures["within"], "npl_loss"]
     print(

@@ -11,8 +11,8 @@ import pandas as pd
 import pytest
 
 from npl_disposal.cli import main
-from npl_disposal.cli._numbers import count, percent, readable
 from npl_disposal.datasets import sample_path
+from npl_disposal.reporting.console import count, percent, readable
 
 
 def test_percent_and_count() -> None:

@@ -93,13 +93,14 @@ def test_public_name_imports_and_is_documented(name: str) -> None:
     assert not doc.startswith(f"{name}("), f"{name} has only the dataclass's generated docstring"
 
 
-#: ``npl_disposal.reporting``'s public names: the report, the workbook, the labels, the tapes.
+#: ``npl_disposal.reporting``'s public names: the report, the workbook, the labels, the tapes,
+#: the console's tables.
 REPORTING = {
     "EXCEL_HINT", "LANGUAGES", "REPORT_NAME", "TABLE_IDS", "TAPE_FIELDS", "WORKBOOK_NAME",
     "WORKBOOK_PLAN_ROWS", "WORKBOOK_SHEETS", "LoanTape", "compliance_table", "disposal_summary",
     "labels", "loan_tapes", "packages_table", "render_report", "render_schedule_report",
     "render_workbook", "report_tables", "require_openpyxl", "write_report", "write_tapes",
-    "write_workbook",
+    "write_workbook", "readable", "table_text",
 }  # fmt: skip
 
 

@@ -11,10 +11,10 @@ from typing import TYPE_CHECKING
 
 import pandas as pd
 
-from npl_disposal.cli._numbers import count, money, readable
 from npl_disposal.io.portfolio import Portfolio
 from npl_disposal.model.figures import BRANCH_FIGURES
-from npl_disposal.reporting.labels import Labels, labels
+from npl_disposal.reporting.console import amounts, table_text
+from npl_disposal.reporting.labels import labels
 from npl_disposal.solvers.result import (
     MODEL_RULES,
     RISK_MODEL_RULES,
@@ -41,43 +41,9 @@ __all__ = [
 def print_table(
     title: str, frame: pd.DataFrame, money: Sequence[str] = (), lang: str = "en"
 ) -> None:
-    """Print ``frame`` under ``title``, the ``money`` columns in CNY millions (zh: 万元).
-
-    Ratios show in percent and loan counts as whole numbers (:mod:`._numbers`); money
-    with three decimals (zh: two, to the hundred yuan).
-    """
-    lab = labels(lang)
-    shown = frame.copy()
-    for col in money:
-        if col in shown:
-            shown[col] = shown[col] / lab.money_scale
-    if lab.zh:
-        shown = _translated(shown, lab)
-        shown.index.name = lab.column(str(shown.index.name)) if shown.index.name else None
-    shown = readable(shown, money, digits=2 if lab.zh else 3)
-    shown = shown.rename(columns={c: lab.column(c, lab.money_unit if c in money else "")
-                                  for c in shown.columns})  # fmt: skip
+    """Print ``frame`` under ``title`` (:func:`~npl_disposal.reporting.console.table_text`)."""
     print(f"\n{title}")
-    with pd.option_context("display.width", 120, "display.max_columns", 20,
-                           "display.unicode.east_asian_width", lab.zh):  # fmt: skip
-        print(shown.to_string(justify="right"))
-
-
-def _translated(frame: pd.DataFrame, lab: Labels) -> pd.DataFrame:
-    """Channels, classes and yes/no of ``frame`` (index and columns) in ``lab``'s words."""
-    index_name = str(frame.index.name)
-    if index_name == "channel":
-        frame.index = frame.index.map(lab.channel)
-    elif index_name == "classification":
-        frame.index = frame.index.map(lab.classification)
-    elif index_name == "age_bucket":
-        frame.index = frame.index.map(lab.age)
-    for col in frame.columns:
-        if frame[col].dtype == bool:
-            frame[col] = frame[col].map(lab.flag)
-        elif col == "channel":
-            frame[col] = frame[col].map(lab.channel)
-    return frame
+    print(table_text(frame, money, lang))
 
 
 def print_portfolio(portfolio: Portfolio, lang: str = "en") -> None:
@@ -164,7 +130,7 @@ def print_plan(
     if priced is not None:
         binding = priced.binding()[["name", "unit", "usage", "limit", "level", "shadow_price"]]
         print("\n" + lab.t("cli_binding"))
-        shown = _amounts(binding)
+        shown = amounts(binding)
         if lab.zh:
             rules = priced.binding()["rule"].tolist()
             branches = priced.binding()["branch"].tolist()
@@ -183,18 +149,6 @@ def print_plan(
         ("npl_loss", "profit_after", "relief", "wage_pool"),
         lang,
     )
-
-
-def _amounts(binding: pd.DataFrame) -> pd.DataFrame:
-    """Usage and limit as text: loans whole (:func:`count`), CNY to the fen."""
-    shown = binding.copy()
-    in_loans = shown["unit"].eq("loans")
-    for column in ("usage", "limit"):
-        shown[column] = [
-            count(v) if loans else money(v, 2)
-            for v, loans in zip(shown[column], in_loans, strict=True)
-        ]
-    return shown
 
 
 def migration_text(matrix: MigrationMatrix, lang: str = "en", horizon_months: float = 12) -> str:

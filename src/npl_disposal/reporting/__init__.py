@@ -6,6 +6,8 @@
 * :mod:`.tapes`: :func:`loan_tapes`, :func:`write_tapes` (the loan tape of each package
   and pool, for buyers);
 * :mod:`.labels`: the Chinese and English labels (``lang="zh"`` / ``"en"``);
+* :mod:`.console`: :func:`table_text`, a table as the command line prints it (ratios in
+  percent, counts whole, money in CNY m or 万元);
 * :mod:`.excel`: :func:`write_workbook` (``report.xlsx``, needs openpyxl);
 * :mod:`.plots`: the charts (need matplotlib).
 """
@@ -24,6 +26,8 @@ from npl_disposal.reporting.labels import LANGUAGES, labels
 #: a command that needs only the labels (the plan's printout) loads neither the report's
 #: templates nor its tapes.
 _HOMES = {
+    "readable": "npl_disposal.reporting.console",
+    "table_text": "npl_disposal.reporting.console",
     "EXCEL_HINT": "npl_disposal.reporting.excel",
     "WORKBOOK_NAME": "npl_disposal.reporting.excel",
     "WORKBOOK_PLAN_ROWS": "npl_disposal.reporting.excel",
@@ -47,6 +51,7 @@ _HOMES = {
 }
 
 if TYPE_CHECKING:  # what type checkers and editors see: the same names, imported eagerly
+    from npl_disposal.reporting.console import readable, table_text
     from npl_disposal.reporting.excel import (
         EXCEL_HINT,
         WORKBOOK_NAME,
@@ -91,11 +96,13 @@ __all__ = [
     "labels",
     "loan_tapes",
     "packages_table",
+    "readable",
     "render_report",
     "render_schedule_report",
     "render_workbook",
     "report_tables",
     "require_openpyxl",
+    "table_text",
     "write_report",
     "write_tapes",
     "write_workbook",
