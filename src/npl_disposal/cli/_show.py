@@ -21,9 +21,9 @@ from npl_disposal.solvers.result import (
     AllocationResult,
     branches_table,
 )
-from npl_disposal.solvers.schedule_result import ScheduleResult
 
 if TYPE_CHECKING:
+    from npl_disposal.solvers.schedule_result import ScheduleResult
     from npl_disposal.valuation.migration import MigrationMatrix
 
 __all__ = [
@@ -92,8 +92,8 @@ def print_outcome(result: AllocationResult, lang: str = "en") -> None:
     if not lab.zh:
         print(result.summary())
         return
-    if isinstance(result, ScheduleResult):
-        print_schedule(result, lang)
+    if result.problem.schedule is not None:  # a schedule's result (its module not imported)
+        print_schedule(result, lang)  # type: ignore[arg-type]
     else:
         print(plan_headline(result, lang))
         print_table(lab.t("channel_mix"), result.channel_mix(), ("balance", "value", "pnl"), lang)
