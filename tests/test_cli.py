@@ -6,6 +6,7 @@ import re
 import subprocess
 import sys
 
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -204,6 +205,19 @@ def test_tolerance_before_and_after_a_plan(tmp_path, capsys) -> None:
     after = pd.read_csv(tmp_path / "a.csv")
     assert after["within"].all()  # the policy enforces the tolerance
     assert (after["ratio_after"] <= after["threshold"] + 1e-12).all()
+    # A file a person opens: no float noise (0.0459, not 0.045899999999999996) ...
+    text = (tmp_path / "a.csv").read_text(encoding="utf-8-sig")
+    digits = [len(re.sub(r"[^0-9]", "", n).lstrip("0")) for n in re.findall(r"[0-9.]+", text)]
+    assert max(digits) <= 15
+    # ... and the same numbers as the computation, to 15 digits.
+    from npl_disposal import load_policy, read_options, read_portfolio
+    from npl_disposal.model.figures import branch_figures
+
+    portfolio = read_portfolio(data["portfolio"], data["branches"])
+    figures = branch_figures(portfolio, load_policy(data["policy"]), pd.read_csv(plan),
+                             read_options(data["options"], portfolio))  # fmt: skip
+    for column in ("ratio_after", "threshold", "headroom"):
+        np.testing.assert_allclose(after[column], figures[column], rtol=1e-14, atol=1e-6)
 
 
 def test_report_writes_the_html_report_and_the_workbook(tmp_path) -> None:

@@ -66,6 +66,10 @@ PLAN_COLUMNS = (
 
 Command = Callable[[argparse.Namespace], int]
 
+#: Numbers of a table a person opens (``tolerance --out``): 15 significant digits, so a
+#: ratio computed as 0.045899999999999996 reads 0.0459 (a double holds 15-17 digits).
+READABLE_FLOAT = "%.15g"
+
 
 def reporter_for(args: argparse.Namespace) -> Progress:
     """The progress reporter the flags ask for, writing to standard error.
@@ -450,7 +454,8 @@ def cmd_tolerance(args: argparse.Namespace) -> int:
     print("\n" + lab.t("tol_outside", n=len(outside))
           + (f": {', '.join(outside)}" if outside else ""))  # fmt: skip
     if args.out:
-        write_file(args.out, lambda p: table.to_csv(p, index=False, encoding=args.encoding))
+        write_file(args.out, lambda p: table.to_csv(p, index=False, encoding=args.encoding,
+                                                    float_format=READABLE_FLOAT))  # fmt: skip
         args.written = True
     return EXIT_OK
 

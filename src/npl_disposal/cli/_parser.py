@@ -268,7 +268,9 @@ def build_parser() -> argparse.ArgumentParser:
     tolerance.add_argument("--policy", required=True, help="policy.toml with [tolerance]")
     tolerance.add_argument("--plan", help="plan.csv (loan_id, channel, share): check after it")
     tolerance.add_argument("--options", help="options table of the plan (default: own valuation)")
-    tolerance.add_argument("--out", help="CSV to write the table to")
+    tolerance.add_argument(
+        "--out", help="CSV to write the table to (CNY yuan and ratios, 15 significant digits)"
+    )
     _encoding_argument(tolerance)
     _lang_argument(tolerance, "the printed table")
     tolerance.set_defaults(func=commands.cmd_tolerance)
