@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import numpy as np
@@ -72,7 +73,7 @@ def test_a_plan_that_sells_nothing_has_no_tape(result: AllocationResult) -> None
     assert list(packages_table({}).columns)[:2] == ["package", "channel"]
 
 
-def _schedule_and_user_channel() -> AllocationResult:
+def _schedule_and_user_channel(disposal_factor: float = 1.0) -> AllocationResult:
     ids = ["a", "b", "c", "d"]
     loans = pd.DataFrame({
         "loan_id": ids, "branch": ["B1", "B1", "B2", "B2"], "balance": [100.0, 200.0, 300.0, 400.0],
@@ -86,6 +87,8 @@ def _schedule_and_user_channel() -> AllocationResult:
     rows += [("d", "amc_b", 1, 80.0, -1.0, 1.0)]
     options = pd.DataFrame(rows, columns=["loan_id", "channel", "period", "value", "pnl",
                                           "derecognised"])  # fmt: skip
+    today = options["loan_id"].map(dict(zip(ids, loans["balance"], strict=True)))
+    options["balance"] = today * disposal_factor ** (options["period"].clip(upper=2) - 1)
     branches = pd.DataFrame({"branch": ["B1", "B2"], "inclusive_loans": [1e4, 1e4],
                              "profit": [1e6, 1e6]})  # fmt: skip
     policy = {"schedule": {"periods": 2}, "bulk_transfer": {"capacity": 1e6}}
@@ -128,3 +131,58 @@ def test_a_folder_of_other_files_is_refused(result: AllocationResult, tmp_path: 
     with pytest.raises(OutputError, match=r"notes\.txt"):
         write_tapes(loan_tapes(result), tmp_path)
     assert [p.name for p in tmp_path.iterdir()] == ["notes.txt"]
+
+
+def _assert_tapes_match_the_plan(result: AllocationResult) -> None:
+    """Every package's tape totals the plan's balance and loans of its channel and period."""
+    tapes = loan_tapes(result)
+    mix = result.channel_mix()
+    if "period" not in mix:  # one period: keyed by channel
+        mix = mix.reset_index().assign(period=1)
+    mix = mix.set_index(["channel", "period"])
+    summary = result.to_dict()
+    assert tapes
+    for tape in tapes.values():
+        planned = mix.loc[(tape.channel, tape.period)]
+        n = len(tape.tape)
+        np.testing.assert_allclose(tape.tape["balance_in_package"].sum(), planned["balance"],
+                                   rtol=0, atol=0.005 * n + 1e-6)  # cents per loan  # fmt: skip
+        np.testing.assert_allclose(tape.figures["balance"], tape.tape["balance_in_package"].sum())
+        np.testing.assert_allclose(tape.figures["loans"], planned["loans"], atol=1e-9)
+        written = (summary["periods"][str(tape.period)] if "periods" in summary
+                   else summary["channels"])[tape.channel]["balance"]  # fmt: skip
+        np.testing.assert_allclose(tape.figures["balance"], written, rtol=0, atol=0.005 * n + 1e-6)
+
+
+def test_a_later_window_tapes_the_balance_and_age_at_disposal() -> None:
+    result = _schedule_and_user_channel(disposal_factor=0.8)
+    tapes = loan_tapes(result)
+    later = tapes["bulk_transfer-p2"].tape.set_index("loan_id")
+    assert later.loc["c", "principal_balance"] == pytest.approx(300.0 * 0.8)
+    assert later.loc["c", "principal_balance_today"] == 300.0
+    assert later.loc["c", "months_in_default"] == 6 + 3  # a quarter older at period 2
+    _assert_tapes_match_the_plan(result)
+
+
+@pytest.fixture(scope="module")
+def later_windows(tmp_path_factory: pytest.TempPathFactory) -> AllocationResult:
+    """The sample's schedule with bulk transfers held to periods 1 and 3 (fractional)."""
+    text = sample_path("schedule_policy.toml").read_text(encoding="utf-8")
+    text = re.sub(r"(?m)^(capacity = 650516921\.0)$",
+                  r"\1\ncapacity_by_period = [150000000.0, 0, 150000000.0, 0]", text)
+    text = re.sub(r"(?m)^quota = 243805392\.0$", "quota = 600000000.0", text)
+    policy = tmp_path_factory.mktemp("policy") / "policy.toml"
+    policy.write_text(text, encoding="utf-8")
+    pf = read_portfolio(sample_path("portfolio.csv"), sample_path("branches.csv"))
+    return solve(build_schedule(pf, policy), mode="fractional")
+
+
+def test_a_fractional_schedule_tapes_what_the_plan_disposes(
+    later_windows: AllocationResult,
+) -> None:
+    assert {t.period for t in loan_tapes(later_windows).values()} - {1}  # later windows sold
+    _assert_tapes_match_the_plan(later_windows)
+
+
+def test_a_one_period_plan_tapes_what_the_plan_disposes(result: AllocationResult) -> None:
+    _assert_tapes_match_the_plan(result)

@@ -85,8 +85,9 @@ _COLUMNS = {
         "accrued_interest": "应收利息", "coverage": "拨备覆盖率", "npl_ratio": "不良率",
         "scenario": "情景", "probability": "概率", "aversion": "风险厌恶系数 λ",
         "expected_value": "期望价值", "tail_mean": "尾部均值",
+        "balance_at_disposal": "处置时入包余额",
     },
-    "en": {"aversion": "aversion λ"},
+    "en": {"aversion": "aversion λ", "balance_at_disposal": "balance at disposal"},
 }  # fmt: skip
 
 #: Summary items (the ``summary`` table's ``item`` column) and statuses.

@@ -14,7 +14,9 @@ claim in the bank and have no buyer. A one-period plan has one package per sale 
 used (period 1); a schedule has one per sale channel and window used, as the model makes
 each used window its own package (bulk transfer) or pool (securitisation). The package's
 id is ``CHANNEL-pT`` (``bulk_transfer-p2``). In a fractional plan a loan may be split:
-the tape gives the share in the package and the balance that share carries.
+the tape gives the share in the package and the balance that share carries. Balances and
+NPL ages are as at disposal: a schedule's later window sells the loan's expected balance
+at the start of that period (the balance the plan counts), a quarter older per period.
 
 **Fields.** The tape follows the loan, counterparty, collateral and enforcement templates
 of the EBA NPL data templates (Commission Implementing Regulation (EU) 2023/2083), as far
@@ -84,16 +86,18 @@ TAPE_FIELDS: tuple[TapeField, ...] = (
     TapeField("branch", "Originating branch", "经办机构", "loan", "branch"),
     TapeField("classification", "Asset classification (five-class)", "五级分类", "loan",
               "classification"),
-    TapeField("principal_balance", "Principal balance (CNY)", "本金余额（元）", "loan",
-              "balance", "money"),
+    TapeField("principal_balance", "Principal balance at disposal (CNY)", "处置时本金余额（元）",
+              "loan", "balance", "money"),
+    TapeField("principal_balance_today", "Principal balance at the portfolio date (CNY)",
+              "当前本金余额（元）", "loan", "balance_today", "money"),
     TapeField("share_in_package", "Share of the loan in the package", "入包比例", "loan",
               "share", "share"),
     TapeField("balance_in_package", "Principal balance in the package (CNY)",
               "入包本金余额（元）", "loan", "balance_in_package", "money"),
     TapeField("accrued_interest", "Accrued interest receivable (CNY)", "应收利息（元）", "loan",
               "interest_receivable", "money"),
-    TapeField("months_in_default", "Months since default (NPL age)", "不良账龄（月）", "loan",
-              "npl_age_months", "number"),
+    TapeField("months_in_default", "Months since default at disposal (NPL age)",
+              "处置时不良账龄（月）", "loan", "npl_age_months", "number"),
     TapeField("days_past_due", "Days past due", "逾期天数", "loan", "days_past_due", "number"),
     TapeField("small_micro", "Small or micro enterprise", "是否小微企业", "counterparty",
               "small_micro", "flag"),
@@ -160,15 +164,47 @@ def loan_tapes(
     for channel, t in groups:
         rows = sold[(sold["channel"] == channel) & (sold["period"] == t)]
         package = f"{channel}-p{int(t)}"
-        base = by_id.loc[rows["loan_id"].astype(str)].reset_index()
-        base["share"] = rows["share"].to_numpy(dtype=float)
-        base["balance_in_package"] = base["share"] * base["balance"].to_numpy(dtype=float)
+        base = _at_disposal(result, by_id, rows, str(channel), int(t))
         tape = pd.DataFrame({f.name: base[f.source].to_numpy() for f in TAPE_FIELDS
                              if f.source in base.columns})  # fmt: skip
         breakdown = _breakdown(base)
         out[package] = LoanTape(package, str(channel), int(t), tape, breakdown,
                                 _figures(package, str(channel), int(t), base))  # fmt: skip
     return out
+
+
+def _at_disposal(
+    result: AllocationResult, by_id: pd.DataFrame, rows: pd.DataFrame, channel: str, t: int
+) -> pd.DataFrame:
+    """The package's loans as at disposal in period ``t``: balance and NPL age then.
+
+    ``balance`` becomes the balance the plan disposes of (a schedule's balance at
+    disposal, the balance of today in a one-period plan), ``balance_today`` keeps
+    today's; ``npl_age_months`` is the age at the start of period ``t``.
+    """
+    problem = result.problem
+    ids = rows["loan_id"].astype(str)
+    base = by_id.loc[ids].reset_index()
+    base["share"] = rows["share"].to_numpy(dtype=float)
+    base["balance_today"] = base["balance"].to_numpy(dtype=float)
+    at = pd.Index(problem.loan_ids.astype(str)).get_indexer(ids)
+    grid = problem.schedule
+    if grid is None:
+        base["balance"] = problem.balance[at]
+    else:
+        column = _grid_column(grid.column_channel, grid.column_period, channel, t)
+        base["balance"] = grid.disposal[at, column]
+        months = (t - 1) * grid.horizon.period_months
+        base["npl_age_months"] = base["npl_age_months"].to_numpy(dtype=float) + months
+    base["balance_in_package"] = base["share"] * base["balance"]
+    return base
+
+
+def _grid_column(channels: tuple[str, ...], periods: np.ndarray, channel: str, t: int) -> int:
+    """The schedule grid's column of ``channel`` in period ``t``."""
+    hits = np.flatnonzero((np.asarray(channels, dtype=object) == channel)
+                          & (np.asarray(periods) == t))  # fmt: skip
+    return int(hits[0])
 
 
 def _breakdown(base: pd.DataFrame) -> pd.DataFrame:
@@ -217,7 +253,8 @@ def _figures(package: str, channel: str, period: int, base: pd.DataFrame) -> dic
 def packages_table(tapes: Mapping[str, LoanTape]) -> pd.DataFrame:
     """One row per package: its key figures (``package, channel, period, loans, balance``...).
 
-    ``loans`` counts loan shares; ``balance`` is the principal in the package,
+    ``loans`` counts loan shares; ``balance`` is the principal in the package at
+    disposal (a schedule's window: the balance the plan disposes of then),
     ``collateral_cover`` its collateral value over that balance, ``mean_age_months``
     the balance-weighted NPL age, ``balance_<class>`` the balance per class.
     """
