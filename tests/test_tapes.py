@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from npl_disposal import build_problem, read_portfolio, solve
+from npl_disposal import build_problem, load_policy, read_portfolio, solve, value_options
 from npl_disposal.datasets import sample_path
 from npl_disposal.exceptions import OutputError
 from npl_disposal.model.schedule import build_schedule
@@ -186,3 +186,29 @@ def test_a_fractional_schedule_tapes_what_the_plan_disposes(
 
 def test_a_one_period_plan_tapes_what_the_plan_disposes(result: AllocationResult) -> None:
     _assert_tapes_match_the_plan(result)
+
+
+def test_no_text_becomes_a_formula_in_any_workbook(tmp_path: Path) -> None:
+    openpyxl = pytest.importorskip("openpyxl")
+    from npl_disposal.reporting import render_workbook
+
+    hostile = '=HYPERLINK("http://x.test","a")'
+    loans = pd.read_csv(sample_path("portfolio.csv"), dtype=str).head(300)
+    branches = pd.read_csv(sample_path("branches.csv"), dtype=str)
+    first = branches.loc[0, "branch"]
+    branches.loc[0, "branch"] = loans.loc[loans["branch"] == first, "branch"] = f"={first}"
+    loans["loan_id"] = "=" + loans["loan_id"]
+    loans["industry"] = hostile
+    pf = read_portfolio(loans, branches)
+    options = value_options(pf, policy=load_policy(sample_path("policy.toml")))
+    result = solve(build_problem(pf, sample_path("policy.toml"), options), mode="fractional")
+    write_tapes(loan_tapes(result), tmp_path / "tapes", lang="zh")
+    (tmp_path / "report.xlsx").write_bytes(render_workbook(result, lang="zh"))
+    books = [*sorted((tmp_path / "tapes").glob("*.xlsx")), tmp_path / "report.xlsx"]
+    assert len(books) >= 2
+    for path in books:
+        book = openpyxl.load_workbook(path)
+        cells = [c for ws in book.worksheets for row in ws.iter_rows() for c in row]
+        assert not [c.coordinate for c in cells if c.data_type == "f"], path.name
+        texts = {c.value for c in cells if isinstance(c.value, str)}
+        assert any(t.startswith("=") for t in texts), path.name  # kept, as text

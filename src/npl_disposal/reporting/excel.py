@@ -29,7 +29,7 @@ if TYPE_CHECKING:
 
 __all__ = ["EXCEL_HINT", "WORKBOOK_NAME", "WORKBOOK_PLAN_ROWS", "WORKBOOK_SHEETS",
            "WORKBOOK_SHEETS_ZH", "render_workbook", "require_openpyxl",
-           "write_workbook"]  # fmt: skip
+           "write_workbook", "xl_as_text"]  # fmt: skip
 
 #: File name written by :func:`write_workbook`.
 WORKBOOK_NAME = "report.xlsx"
@@ -88,6 +88,20 @@ _XL_UNITS = {"money": " (CNY)", "pct": " (%)"}
 
 #: The rows a worksheet holds (Excel's limit), header included.
 _XL_MAX_ROWS = 1_048_576
+
+
+def xl_as_text(book: Any) -> None:
+    """Store every text cell of ``book`` as text, never as a formula.
+
+    openpyxl takes a string starting with ``=`` (a loan id, a branch, an industry from
+    the portfolio) for a formula Excel would run; such a cell is stored as the string.
+    Every workbook the library writes passes through this before it is saved.
+    """
+    for sheet in book.worksheets:
+        for row in sheet.iter_rows():
+            for cell in row:
+                if cell.data_type == "f" and isinstance(cell.value, str):
+                    cell.data_type = "s"
 
 
 def _xl_width(text: str) -> int:
@@ -234,6 +248,7 @@ def render_workbook(
             _xl_sheet(writer, sheets[table_id], frame, table_id, limit, lab)
         writer.book.properties.title = title or lab.t(
             "title", source=result.problem.portfolio.source)
+        xl_as_text(writer.book)
     return buffer.getvalue()
 
 

@@ -326,7 +326,7 @@ def _tape_csv(tape: LoanTape, path: Path) -> None:
 
 
 def _tape_xlsx(tape: LoanTape, lang: str) -> bytes:
-    from npl_disposal.reporting.excel import require_openpyxl
+    from npl_disposal.reporting.excel import require_openpyxl, xl_as_text
 
     require_openpyxl()
     shown = _tape_sheet(tape, lang)
@@ -342,6 +342,7 @@ def _tape_xlsx(tape: LoanTape, lang: str) -> bytes:
             for column in sheet.columns:
                 width = max(len(str(c.value or "")) for c in column)
                 sheet.column_dimensions[column[0].column_letter].width = min(width * 1.6 + 2, 50)
+        xl_as_text(writer.book)
     return buffer.getvalue()
 
 
