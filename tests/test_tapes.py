@@ -212,3 +212,25 @@ def test_no_text_becomes_a_formula_in_any_workbook(tmp_path: Path) -> None:
         assert not [c.coordinate for c in cells if c.data_type == "f"], path.name
         texts = {c.value for c in cells if isinstance(c.value, str)}
         assert any(t.startswith("=") for t in texts), path.name  # kept, as text
+
+
+def test_a_split_loan_counts_and_carries_its_share(
+    result: AllocationResult, tmp_path: Path
+) -> None:
+    tapes = loan_tapes(result)
+    assert any(t.figures["split_loans"] for t in tapes.values())  # the sample splits a loan
+    write_tapes(tapes, tmp_path / "tapes", excel=False)
+    table = pd.read_csv(tmp_path / "tapes" / "packages.csv", encoding="utf-8-sig")
+    for row in table.itertuples():
+        tape = pd.read_csv(tmp_path / "tapes" / f"{row.package}.csv", encoding="utf-8-sig")
+        share = tape["share_in_package"]
+        assert row.whole_loans == len(tape) and row.split_loans == tape["split"].sum()
+        assert (tape["split"] == (share < 1)).all()
+        np.testing.assert_allclose(row.loans, share.sum(), atol=1e-9)
+        for whole, part, total in (
+            ("principal_balance", "balance_in_package", row.balance),
+            ("accrued_interest", "accrued_interest_in_package", row.accrued_interest),
+            ("collateral_value", "collateral_value_in_package", row.collateral_value),
+        ):
+            np.testing.assert_allclose(tape[part], share * tape[whole].fillna(0), atol=0.005)
+            np.testing.assert_allclose(tape[part].sum(), total, rtol=0, atol=1e-6)

@@ -94,8 +94,12 @@ TAPE_FIELDS: tuple[TapeField, ...] = (
               "share", "share"),
     TapeField("balance_in_package", "Principal balance in the package (CNY)",
               "入包本金余额（元）", "loan", "balance_in_package", "money"),
+    TapeField("split", "Split loan (only a share in the package)", "是否部分入包", "loan",
+              "split", "flag"),
     TapeField("accrued_interest", "Accrued interest receivable (CNY)", "应收利息（元）", "loan",
               "interest_receivable", "money"),
+    TapeField("accrued_interest_in_package", "Accrued interest in the package (CNY)",
+              "入包应收利息（元）", "loan", "interest_in_package", "money"),
     TapeField("months_in_default", "Months since default at disposal (NPL age)",
               "处置时不良账龄（月）", "loan", "npl_age_months", "number"),
     TapeField("days_past_due", "Days past due", "逾期天数", "loan", "days_past_due", "number"),
@@ -109,6 +113,8 @@ TAPE_FIELDS: tuple[TapeField, ...] = (
               "collateral_type"),
     TapeField("collateral_value", "Collateral value (CNY)", "抵押物价值（元）", "collateral",
               "collateral_value", "money"),
+    TapeField("collateral_value_in_package", "Collateral value in the package (CNY)",
+              "入包抵押物价值（元）", "collateral", "collateral_in_package", "money"),
     TapeField("guarantee_cover", "Guarantee cover (share of the loss)", "担保覆盖率",
               "collateral", "guarantee_cover", "share"),
     TapeField("recourse_days", "Enforcement: days of recourse so far", "追索天数",
@@ -121,8 +127,9 @@ class LoanTape:
     """One package's tape, its breakdown and its key figures (CNY yuan).
 
     ``tape``: one row per loan (the fields of :data:`TAPE_FIELDS` the portfolio
-    has); ``breakdown``: ``dimension, group, loans, balance`` by classification, NPL
-    age bucket and branch (balance in the package); ``figures``: the package's key
+    has); ``breakdown``: ``dimension, group, loans, balance, whole_loans`` by
+    classification, NPL age bucket and branch (loan shares, balance in the package, loans
+    on the tape); ``figures``: the package's key
     figures (the row of :func:`packages_table`).
     """
 
@@ -196,8 +203,19 @@ def _at_disposal(
         base["balance"] = grid.disposal[at, column]
         months = (t - 1) * grid.horizon.period_months
         base["npl_age_months"] = base["npl_age_months"].to_numpy(dtype=float) + months
-    base["balance_in_package"] = base["share"] * base["balance"]
+    base["split"] = base["share"] < 1.0 - _WHOLE
+    for name, source in _IN_PACKAGE.items():
+        if source in base:
+            base[name] = base["share"] * base[source].astype(float).fillna(0.0)
     return base
+
+
+#: A share this close to 1 is the whole loan.
+_WHOLE = 1e-9
+
+#: The package's share of a loan's amounts: column -> the loan's amount (CNY yuan).
+_IN_PACKAGE = {"balance_in_package": "balance", "interest_in_package": "interest_receivable",
+               "collateral_in_package": "collateral_value"}  # fmt: skip
 
 
 def _grid_column(channels: tuple[str, ...], periods: np.ndarray, channel: str, t: int) -> int:
@@ -219,24 +237,25 @@ def _breakdown(base: pd.DataFrame) -> pd.DataFrame:
     for dimension, key in keys.items():
         grouped = base.groupby(key, observed=True, sort=True)
         part = pd.DataFrame({"loans": grouped["share"].sum(),
-                             "balance": grouped["balance_in_package"].sum()})  # fmt: skip
+                             "balance": grouped["balance_in_package"].sum(),
+                             "whole_loans": grouped["share"].size()})  # fmt: skip
         part.index = part.index.astype(str)
         frames.append(part.rename_axis("group").reset_index().assign(dimension=dimension))
     out = pd.concat(frames, ignore_index=True)
-    return out[["dimension", "group", "loans", "balance"]]
+    return out[["dimension", "group", "loans", "balance", "whole_loans"]]
 
 
 def _figures(package: str, channel: str, period: int, base: pd.DataFrame) -> dict[str, Any]:
+    """The package's key figures, each the sum of a tape column (CNY yuan, months)."""
     balance = float(base["balance_in_package"].sum())
-    share = base["share"].to_numpy(dtype=float)
     figures: dict[str, Any] = {
         "package": package, "channel": channel, "period": period,
-        "loans": float(share.sum()), "balance": balance,
+        "loans": float(base["share"].sum()), "balance": balance,
     }  # fmt: skip
-    if "interest_receivable" in base:
-        figures["accrued_interest"] = float((share * base["interest_receivable"]).sum())
-    if "collateral_value" in base:
-        collateral = float((share * base["collateral_value"].fillna(0.0)).sum())
+    if "interest_in_package" in base:
+        figures["accrued_interest"] = float(base["interest_in_package"].sum())
+    if "collateral_in_package" in base:
+        collateral = float(base["collateral_in_package"].sum())
         figures["collateral_value"] = collateral
         figures["collateral_cover"] = collateral / balance if balance > 0 else np.nan
     weights = base["balance_in_package"].to_numpy(dtype=float)
@@ -247,14 +266,18 @@ def _figures(package: str, channel: str, period: int, base: pd.DataFrame) -> dic
     for cls in NPL_CLASSES:
         figures[f"balance_{cls}"] = float(weights[base["classification"].astype(str) == cls]
                                           .sum())  # fmt: skip
+    figures["whole_loans"] = len(base)
+    figures["split_loans"] = int(base["split"].sum())
     return figures
 
 
 def packages_table(tapes: Mapping[str, LoanTape]) -> pd.DataFrame:
     """One row per package: its key figures (``package, channel, period, loans, balance``...).
 
-    ``loans`` counts loan shares; ``balance`` is the principal in the package at
-    disposal (a schedule's window: the balance the plan disposes of then),
+    ``loans`` counts loan shares (a loan split between packages counts its share),
+    ``whole_loans`` the loans on the tape, ``split_loans`` those of them split;
+    ``balance`` is the principal in the package at disposal (a schedule's window: the
+    balance the plan disposes of then); money is the sum of the tape's column,
     ``collateral_cover`` its collateral value over that balance, ``mean_age_months``
     the balance-weighted NPL age, ``balance_<class>`` the balance per class.
     """
@@ -283,27 +306,34 @@ _FIGURE_UNITS = {"balance": ("CNY", "元"), "accrued_interest": ("CNY", "元"),
                  "collateral_value": ("CNY", "元"), "collateral_cover": ("%", "%")}  # fmt: skip
 
 
+def _summary_figures(figures: Mapping[str, Any]) -> list[tuple[str, Any]]:
+    """The key figures the summary shows, whole-loan counts beside the share count."""
+    counts = ("loans", "whole_loans", "split_loans")
+    shown = [k for k in figures if not k.startswith("balance_") and k not in counts[1:]]
+    at = shown.index("loans") + 1
+    shown[at:at] = [k for k in counts[1:] if k in figures]
+    return [(k, figures[k]) for k in shown]
+
+
 def _summary_sheet(tape: LoanTape, lang: str) -> pd.DataFrame:
     """The one-page summary: key figures, then the breakdown, in the reader's labels."""
     lab = labels(lang)
-    rows: list[tuple[str, str, Any, Any]] = []
-    for key, value in tape.figures.items():
-        if key.startswith("balance_"):
-            continue
+    rows: list[tuple[str, str, Any, Any, Any]] = []
+    for key, value in _summary_figures(tape.figures):
         unit = _FIGURE_UNITS.get(key, ("", ""))[1 if lab.zh else 0]
         shown = lab.channel(value) if key == "channel" else value
         if key == "collateral_cover":
             shown = round(float(value) * 100, 2)
         elif isinstance(value, float):
             shown = round(value, 2)
-        rows.append((lab.column(key, unit), "", shown, None))
-    for dimension, group, n, balance in tape.breakdown.itertuples(index=False, name=None):
+        rows.append((lab.column(key, unit), "", shown, None, None))
+    for dimension, group, n, balance, whole in tape.breakdown.itertuples(index=False, name=None):
         shown = (lab.classification(group) if dimension == "classification" else
                  lab.age(group) if dimension == "age" else group)  # fmt: skip
         name = lab.column("age_bucket" if dimension == "age" else dimension)
-        rows.append((name, shown, round(float(n), 4), round(float(balance), 2)))
-    head = (["项目", "分组", "数值（户数）", "入包余额（元）"] if lab.zh else
-            ["item", "group", "value (loans)", "balance in package (CNY)"])  # fmt: skip
+        rows.append((name, shown, round(float(n), 4), round(float(balance), 2), int(whole)))
+    head = (["项目", "分组", "数值（户数）", "入包余额（元）", "整笔户数"] if lab.zh else
+            ["item", "group", "value (loans)", "balance in package (CNY)", "whole loans"])  # fmt: skip
     return pd.DataFrame(rows, columns=head)
 
 
