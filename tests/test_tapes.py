@@ -234,3 +234,35 @@ def test_a_split_loan_counts_and_carries_its_share(
         ):
             np.testing.assert_allclose(tape[part], share * tape[whole].fillna(0), atol=0.005)
             np.testing.assert_allclose(tape[part].sum(), total, rtol=0, atol=1e-6)
+
+
+def test_files_hold_cents_integers_and_formatted_fractions(
+    result: AllocationResult, tmp_path: Path
+) -> None:
+    openpyxl = pytest.importorskip("openpyxl")
+    write_tapes(loan_tapes(_schedule_and_user_channel(0.8)), tmp_path / "whole", excel=False)
+    text = (tmp_path / "whole" / "packages.csv").read_text(encoding="utf-8-sig").splitlines()
+    assert [line.split(",")[3] for line in text] == ["loans", "2", "1", "1"]  # not 2.0
+    tapes = loan_tapes(result)
+    write_tapes(tapes, tmp_path / "tapes", lang="zh")
+    first = next(iter(tapes))
+    tape = pd.read_csv(tmp_path / "tapes" / f"{first}.csv", encoding="utf-8-sig", dtype=str)
+    assert tape["months_in_default"].str.fullmatch(r"\d+").all()
+    assert tape["days_past_due"].str.fullmatch(r"\d+").all()
+    assert tape["balance_in_package"].str.fullmatch(r"\d+(\.\d{1,2})?").all()  # cents
+    fields = pd.read_csv(tmp_path / "tapes" / "fields.csv", encoding="utf-8-sig")
+    assert fields.set_index("field").loc["principal_balance", "unit"].startswith("CNY yuan")
+    book = openpyxl.load_workbook(tmp_path / "tapes" / f"{first}.xlsx")
+    summary = {row[0].value: row[2] for row in book["摘要"].iter_rows(min_row=2)}
+    cover = summary["抵押覆盖率（%）"]
+    assert cover.number_format == "0.00%"
+    assert cover.value == pytest.approx(tapes[first].figures["collateral_cover"])
+    sheet = book["明细"]
+    header = [c.value for c in sheet[1]]
+    cells = [row[header.index("入包本金余额（元）")] for row in sheet.iter_rows(min_row=2)]
+    assert {c.number_format for c in cells} == {"#,##0.00"}
+    balance = summary["余额（元）"]
+    assert balance.number_format == "#,##0.00"
+    assert balance.value == pytest.approx(sum(c.value for c in cells), abs=1e-6)  # reconciles
+    guarantee = header.index("担保覆盖率")
+    assert {row[guarantee].number_format for row in sheet.iter_rows(min_row=2)} == {"0.00%"}

@@ -29,7 +29,7 @@ if TYPE_CHECKING:
 
 __all__ = ["EXCEL_HINT", "WORKBOOK_NAME", "WORKBOOK_PLAN_ROWS", "WORKBOOK_SHEETS",
            "WORKBOOK_SHEETS_ZH", "render_workbook", "require_openpyxl",
-           "write_workbook", "xl_as_text"]  # fmt: skip
+           "write_workbook", "xl_as_text", "xl_format", "xl_frame"]  # fmt: skip
 
 #: File name written by :func:`write_workbook`.
 WORKBOOK_NAME = "report.xlsx"
@@ -102,6 +102,46 @@ def xl_as_text(book: Any) -> None:
             for cell in row:
                 if cell.data_type == "f" and isinstance(cell.value, str):
                     cell.data_type = "s"
+
+
+def xl_format(kind: str, value: Any = None) -> str | None:
+    """The number format of a cell of ``kind`` holding ``value`` (None: text, as written).
+
+    ``money``: CNY yuan with thousands separators and 2 decimals; ``pct``: a ratio held
+    as a fraction, shown in percent; ``share``: 4 decimals; ``count``: whole or 2
+    decimals as ``value`` is; ``months``: 2 decimals.
+    """
+    if kind == "count":
+        return _xl_count(value)
+    if kind == "months":
+        return _XL_FRACTION
+    return _XL_FORMATS.get(kind)
+
+
+def xl_frame(
+    writer: pd.ExcelWriter,
+    sheet: str,
+    frame: pd.DataFrame,
+    formats: list[list[str | None]],
+    freeze: tuple[int, int] = (1, 0),
+) -> None:
+    """Write ``frame`` to ``sheet``: each cell's number format, the header frozen, widths.
+
+    ``formats`` holds one list per column, a format (or None) per row.
+    """
+    from openpyxl.utils import get_column_letter
+
+    frame.to_excel(writer, sheet_name=sheet, index=False, freeze_panes=freeze)
+    ws = writer.sheets[sheet]
+    for j, (header, column_formats) in enumerate(zip(frame.columns, formats, strict=True),
+                                                 start=1):  # fmt: skip
+        width = _xl_width(str(header))
+        values = frame.iloc[:, j - 1].tolist()
+        for i, (value, fmt) in enumerate(zip(values, column_formats, strict=True), start=2):
+            if fmt is not None:
+                ws.cell(row=i, column=j).number_format = fmt
+            width = max(width, _xl_width(_xl_shown(value, fmt)))
+        ws.column_dimensions[get_column_letter(j)].width = min(width + 2, 60)
 
 
 def _xl_width(text: str) -> int:
@@ -182,8 +222,6 @@ def _xl_sheet(
 
     A frame of more than ``max_rows`` rows gets a one-cell note instead.
     """
-    from openpyxl.utils import get_column_letter
-
     kinds = COLUMNS[table_id]
     columns = [c for c in kinds if c in frame.columns]
     if len(frame) > min(max_rows, _XL_MAX_ROWS - 1):
@@ -207,19 +245,8 @@ def _xl_sheet(
     headers = [c + _XL_UNITS.get(kinds[c], "") for c in columns]
     if zh and lab is not None:
         headers = [lab.column(c, {"money": "元", "pct": "%"}.get(kinds[c], "")) for c in columns]
-    shown.set_axis(headers, axis=1).to_excel(
-        writer, sheet_name=sheet, index=False, freeze_panes=(1, 0)
-    )
-    ws = writer.sheets[sheet]
-    for j, (column, header) in enumerate(zip(columns, headers, strict=True), start=1):
-        formats = _xl_cell_formats(frame, column, kinds[column])
-        values = shown[column].tolist()
-        width = _xl_width(header)
-        for i, (value, fmt) in enumerate(zip(values, formats, strict=True), start=2):
-            if fmt is not None:
-                ws.cell(row=i, column=j).number_format = fmt
-            width = max(width, _xl_width(_xl_shown(value, fmt)))
-        ws.column_dimensions[get_column_letter(j)].width = min(width + 2, 60)
+    formats = [_xl_cell_formats(frame, column, kinds[column]) for column in columns]
+    xl_frame(writer, sheet, shown.set_axis(headers, axis=1), formats)
 
 
 def render_workbook(

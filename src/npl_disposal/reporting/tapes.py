@@ -69,7 +69,13 @@ TAPES_FOLDER = "tapes"
 
 @dataclass(frozen=True)
 class TapeField:
-    """One field of a loan tape: its name, labels, template section and source column."""
+    """One field of a loan tape: its name, labels, template section and source column.
+
+    ``kind``: ``text``, ``money`` (CNY yuan, to the cent), ``share`` (of the loan, in
+    [0, 1]), ``pct`` (a ratio held as a fraction, shown in percent in a workbook),
+    ``count`` (months, days: a whole number when the portfolio's is) or ``flag``;
+    ``unit`` the count's unit.
+    """
 
     name: str
     label_en: str
@@ -77,6 +83,23 @@ class TapeField:
     section: str
     source: str
     kind: str = "text"
+    unit: str = ""
+
+    @property
+    def units(self) -> tuple[str, str]:
+        """The field's unit in English and Chinese, as the data dictionary gives it."""
+        return _KIND_UNITS.get(self.kind) or _COUNT_UNITS.get(self.unit, ("", ""))
+
+
+#: Units by field kind (English, Chinese).
+_KIND_UNITS = {
+    "money": ("CNY yuan, rounded to the cent", "元，精确到分"),
+    "share": ("fraction of the loan, 0 to 1", "占贷款的比例，0 至 1"),
+    "pct": ("fraction, 0 to 1 (0.25 = 25%)", "比例，0 至 1（0.25 即 25%）"),
+    "flag": ("true/false", "是/否"),
+}
+#: Units of count fields (English, Chinese).
+_COUNT_UNITS = {"months": ("months", "月"), "days": ("days", "天")}
 
 
 #: The tape's fields in order: ``source`` is the portfolio column (``share`` and
@@ -101,8 +124,9 @@ TAPE_FIELDS: tuple[TapeField, ...] = (
     TapeField("accrued_interest_in_package", "Accrued interest in the package (CNY)",
               "入包应收利息（元）", "loan", "interest_in_package", "money"),
     TapeField("months_in_default", "Months since default at disposal (NPL age)",
-              "处置时不良账龄（月）", "loan", "npl_age_months", "number"),
-    TapeField("days_past_due", "Days past due", "逾期天数", "loan", "days_past_due", "number"),
+              "处置时不良账龄（月）", "loan", "npl_age_months", "count", "months"),
+    TapeField("days_past_due", "Days past due", "逾期天数", "loan", "days_past_due", "count",
+              "days"),
     TapeField("small_micro", "Small or micro enterprise", "是否小微企业", "counterparty",
               "small_micro", "flag"),
     TapeField("inclusive", "Inclusive small/micro loan", "是否普惠型小微贷款", "counterparty",
@@ -116,9 +140,9 @@ TAPE_FIELDS: tuple[TapeField, ...] = (
     TapeField("collateral_value_in_package", "Collateral value in the package (CNY)",
               "入包抵押物价值（元）", "collateral", "collateral_in_package", "money"),
     TapeField("guarantee_cover", "Guarantee cover (share of the loss)", "担保覆盖率",
-              "collateral", "guarantee_cover", "share"),
+              "collateral", "guarantee_cover", "pct"),
     TapeField("recourse_days", "Enforcement: days of recourse so far", "追索天数",
-              "enforcement", "recourse_days", "number"),
+              "enforcement", "recourse_days", "count", "days"),
 )  # fmt: skip
 
 
@@ -174,6 +198,7 @@ def loan_tapes(
         base = _at_disposal(result, by_id, rows, str(channel), int(t))
         tape = pd.DataFrame({f.name: base[f.source].to_numpy() for f in TAPE_FIELDS
                              if f.source in base.columns})  # fmt: skip
+        tape = _integers(tape, [f.name for f in TAPE_FIELDS if f.kind == "count"])
         breakdown = _breakdown(base)
         out[package] = LoanTape(package, str(channel), int(t), tape, breakdown,
                                 _figures(package, str(channel), int(t), base))  # fmt: skip
@@ -187,7 +212,8 @@ def _at_disposal(
 
     ``balance`` becomes the balance the plan disposes of (a schedule's balance at
     disposal, the balance of today in a one-period plan), ``balance_today`` keeps
-    today's; ``npl_age_months`` is the age at the start of period ``t``.
+    today's; ``npl_age_months`` is the age at the start of period ``t``. Money is
+    rounded to the cent, the package's share of each amount too (``_IN_PACKAGE``).
     """
     problem = result.problem
     ids = rows["loan_id"].astype(str)
@@ -204,9 +230,11 @@ def _at_disposal(
         months = (t - 1) * grid.horizon.period_months
         base["npl_age_months"] = base["npl_age_months"].to_numpy(dtype=float) + months
     base["split"] = base["share"] < 1.0 - _WHOLE
+    money = [f.source for f in TAPE_FIELDS if f.kind == "money" and f.source in base]
+    base[money] = base[money].astype(float).round(2)
     for name, source in _IN_PACKAGE.items():
         if source in base:
-            base[name] = base["share"] * base[source].astype(float).fillna(0.0)
+            base[name] = (base["share"] * base[source].fillna(0.0)).round(2)
     return base
 
 
@@ -225,6 +253,20 @@ def _grid_column(channels: tuple[str, ...], periods: np.ndarray, channel: str, t
     return int(hits[0])
 
 
+def _integers(frame: pd.DataFrame, columns: list[str]) -> pd.DataFrame:
+    """``frame`` with the whole numbers of ``columns`` as integers (``21``, not ``21.0``)."""
+    out = frame.copy()
+    for c in (c for c in columns if c in out):
+        x = pd.to_numeric(out[c])
+        whole = x.notna() & (x == x.round())
+        if whole[x.notna()].all():
+            out[c] = x.round().astype("Int64")
+        else:
+            out[c] = pd.Series([int(v) if w else v for v, w in zip(x, whole, strict=True)],
+                               index=out.index, dtype=object)  # fmt: skip
+    return out
+
+
 def _breakdown(base: pd.DataFrame) -> pd.DataFrame:
     frames = []
     keys = {
@@ -237,7 +279,7 @@ def _breakdown(base: pd.DataFrame) -> pd.DataFrame:
     for dimension, key in keys.items():
         grouped = base.groupby(key, observed=True, sort=True)
         part = pd.DataFrame({"loans": grouped["share"].sum(),
-                             "balance": grouped["balance_in_package"].sum(),
+                             "balance": grouped["balance_in_package"].sum().round(2),
                              "whole_loans": grouped["share"].size()})  # fmt: skip
         part.index = part.index.astype(str)
         frames.append(part.rename_axis("group").reset_index().assign(dimension=dimension))
@@ -247,15 +289,15 @@ def _breakdown(base: pd.DataFrame) -> pd.DataFrame:
 
 def _figures(package: str, channel: str, period: int, base: pd.DataFrame) -> dict[str, Any]:
     """The package's key figures, each the sum of a tape column (CNY yuan, months)."""
-    balance = float(base["balance_in_package"].sum())
+    balance = _cents(base["balance_in_package"])
     figures: dict[str, Any] = {
         "package": package, "channel": channel, "period": period,
         "loans": float(base["share"].sum()), "balance": balance,
     }  # fmt: skip
     if "interest_in_package" in base:
-        figures["accrued_interest"] = float(base["interest_in_package"].sum())
+        figures["accrued_interest"] = _cents(base["interest_in_package"])
     if "collateral_in_package" in base:
-        collateral = float(base["collateral_in_package"].sum())
+        collateral = _cents(base["collateral_in_package"])
         figures["collateral_value"] = collateral
         figures["collateral_cover"] = collateral / balance if balance > 0 else np.nan
     weights = base["balance_in_package"].to_numpy(dtype=float)
@@ -264,11 +306,15 @@ def _figures(package: str, channel: str, period: int, base: pd.DataFrame) -> dic
         np.nan)  # fmt: skip
     figures["branches"] = int(base["branch"].nunique())
     for cls in NPL_CLASSES:
-        figures[f"balance_{cls}"] = float(weights[base["classification"].astype(str) == cls]
-                                          .sum())  # fmt: skip
+        figures[f"balance_{cls}"] = _cents(weights[base["classification"].astype(str) == cls])
     figures["whole_loans"] = len(base)
     figures["split_loans"] = int(base["split"].sum())
     return figures
+
+
+def _cents(amounts: Any) -> float:
+    """The sum of amounts held to the cent (CNY yuan), itself to the cent."""
+    return round(float(np.sum(amounts)), 2)
 
 
 def packages_table(tapes: Mapping[str, LoanTape]) -> pd.DataFrame:
@@ -295,15 +341,23 @@ def _field_labels(lang: str) -> dict[str, str]:
 
 
 def fields_table() -> pd.DataFrame:
-    """The tape's data dictionary: ``field, label_en, label_zh, section, source``."""
-    return pd.DataFrame([(f.name, f.label_en, f.label_zh, f.section, f.source)
+    """The tape's data dictionary: ``field, label_en, label_zh, section, source, unit, unit_zh``.
+
+    ``unit``: money is CNY yuan rounded to the cent, ratios are fractions (0.25 = 25%).
+    """
+    return pd.DataFrame([(f.name, f.label_en, f.label_zh, f.section, f.source, *f.units)
                          for f in TAPE_FIELDS],
-                        columns=["field", "label_en", "label_zh", "section", "source"])  # fmt: skip
+                        columns=["field", "label_en", "label_zh", "section", "source", "unit",
+                                 "unit_zh"])  # fmt: skip
 
 
-#: Units of the key figures in the summary sheet (English, Chinese).
-_FIGURE_UNITS = {"balance": ("CNY", "元"), "accrued_interest": ("CNY", "元"),
-                 "collateral_value": ("CNY", "元"), "collateral_cover": ("%", "%")}  # fmt: skip
+#: The kind of each key figure in the summary sheet (:func:`~.excel.xl_format`'s kinds).
+_FIGURE_KINDS = {"period": "count", "loans": "count", "whole_loans": "count",
+                 "split_loans": "count", "balance": "money", "accrued_interest": "money",
+                 "collateral_value": "money", "collateral_cover": "pct",
+                 "mean_age_months": "months", "branches": "count"}  # fmt: skip
+#: The unit a header gives by kind (English, Chinese).
+_HEADER_UNITS = {"money": ("CNY", "元"), "pct": ("%", "%")}
 
 
 def _summary_figures(figures: Mapping[str, Any]) -> list[tuple[str, Any]]:
@@ -315,26 +369,32 @@ def _summary_figures(figures: Mapping[str, Any]) -> list[tuple[str, Any]]:
     return [(k, figures[k]) for k in shown]
 
 
-def _summary_sheet(tape: LoanTape, lang: str) -> pd.DataFrame:
-    """The one-page summary: key figures, then the breakdown, in the reader's labels."""
+def _summary_sheet(tape: LoanTape, lang: str) -> tuple[pd.DataFrame, list[list[str | None]]]:
+    """The one-page summary (key figures, then the breakdown) and its cells' number formats."""
+    from npl_disposal.reporting.excel import xl_format
+
     lab = labels(lang)
     rows: list[tuple[str, str, Any, Any, Any]] = []
+    formats: list[tuple[str | None, ...]] = []
     for key, value in _summary_figures(tape.figures):
-        unit = _FIGURE_UNITS.get(key, ("", ""))[1 if lab.zh else 0]
+        kind = _FIGURE_KINDS.get(key, "text")
+        unit = _HEADER_UNITS.get(kind, ("", ""))[1 if lab.zh else 0]
         shown = lab.channel(value) if key == "channel" else value
-        if key == "collateral_cover":
-            shown = round(float(value) * 100, 2)
-        elif isinstance(value, float):
-            shown = round(value, 2)
+        if kind == "money":
+            shown = round(float(value), 2)
         rows.append((lab.column(key, unit), "", shown, None, None))
+        formats.append((None, None, xl_format(kind, value), None, None))
     for dimension, group, n, balance, whole in tape.breakdown.itertuples(index=False, name=None):
         shown = (lab.classification(group) if dimension == "classification" else
                  lab.age(group) if dimension == "age" else group)  # fmt: skip
         name = lab.column("age_bucket" if dimension == "age" else dimension)
-        rows.append((name, shown, round(float(n), 4), round(float(balance), 2), int(whole)))
+        rows.append((name, shown, float(n), round(float(balance), 2), int(whole)))
+        formats.append((None, None, xl_format("count", n), xl_format("money"),
+                        xl_format("count", whole)))  # fmt: skip
     head = (["项目", "分组", "数值（户数）", "入包余额（元）", "整笔户数"] if lab.zh else
-            ["item", "group", "value (loans)", "balance in package (CNY)", "whole loans"])  # fmt: skip
-    return pd.DataFrame(rows, columns=head)
+            ["item", "group", "value (loans)", "balance in package (CNY)",
+             "whole loans"])  # fmt: skip
+    return pd.DataFrame(rows, columns=head), [list(c) for c in zip(*formats, strict=True)]
 
 
 def _tape_sheet(tape: LoanTape, lang: str) -> pd.DataFrame:
@@ -355,23 +415,28 @@ def _tape_csv(tape: LoanTape, path: Path) -> None:
     tape.tape.to_csv(path, index=False, encoding="utf-8-sig")
 
 
+def _tape_formats(tape: pd.DataFrame) -> list[list[str | None]]:
+    """The number format of every cell of the tape sheet, by its field's kind."""
+    from npl_disposal.reporting.excel import xl_format
+
+    kinds = {f.name: f.kind for f in TAPE_FIELDS}
+    return [[xl_format(kinds.get(str(c), "text"), v) for v in tape[c].tolist()]
+            for c in tape.columns]  # fmt: skip
+
+
 def _tape_xlsx(tape: LoanTape, lang: str) -> bytes:
-    from npl_disposal.reporting.excel import require_openpyxl, xl_as_text
+    from npl_disposal.reporting.excel import require_openpyxl, xl_as_text, xl_frame
 
     require_openpyxl()
-    shown = _tape_sheet(tape, lang)
     sheets = ("摘要", "明细", "字段说明") if lang == "zh" else ("Summary", "Tape", "Fields")
+    fields = fields_table()
+    fields = fields[fields["field"].isin(tape.tape.columns)]
     buffer = io.BytesIO()
     with pd.ExcelWriter(buffer, engine="openpyxl") as writer:
-        _summary_sheet(tape, lang).to_excel(writer, sheet_name=sheets[0], index=False)
-        shown.to_excel(writer, sheet_name=sheets[1], index=False, freeze_panes=(1, 1))
-        fields = fields_table()
-        fields[fields["field"].isin(tape.tape.columns)].to_excel(
-            writer, sheet_name=sheets[2], index=False)
-        for sheet in writer.sheets.values():
-            for column in sheet.columns:
-                width = max(len(str(c.value or "")) for c in column)
-                sheet.column_dimensions[column[0].column_letter].width = min(width * 1.6 + 2, 50)
+        summary, formats = _summary_sheet(tape, lang)
+        xl_frame(writer, sheets[0], summary, formats)
+        xl_frame(writer, sheets[1], _tape_sheet(tape, lang), _tape_formats(tape.tape), (1, 1))
+        xl_frame(writer, sheets[2], fields, [[None] * len(fields)] * fields.shape[1])
         xl_as_text(writer.book)
     return buffer.getvalue()
 
@@ -402,7 +467,7 @@ def tape_files(
         if excel:
             data = _tape_xlsx(tape, lang)
             files[f"{name}.xlsx"] = lambda p, d=data: p.write_bytes(d)
-    table = packages_table(tapes)
+    table = _integers(packages_table(tapes), ["loans"])
     files["packages.csv"] = lambda p: table.to_csv(p, index=False, encoding="utf-8-sig")
     fields = fields_table()
     files["fields.csv"] = lambda p: fields.to_csv(p, index=False, encoding="utf-8-sig")
