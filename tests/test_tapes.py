@@ -266,3 +266,30 @@ def test_files_hold_cents_integers_and_formatted_fractions(
     assert balance.value == pytest.approx(sum(c.value for c in cells), abs=1e-6)  # reconciles
     guarantee = header.index("担保覆盖率")
     assert {row[guarantee].number_format for row in sheet.iter_rows(min_row=2)} == {"0.00%"}
+
+
+def test_workbook_labels_speak_the_readers_language(
+    result: AllocationResult, tmp_path: Path
+) -> None:
+    pytest.importorskip("openpyxl")
+    loans = result.problem.portfolio.loans.copy()
+    loans["industry"] = loans["industry"].astype(object)
+    loans.loc[loans.index[::2], "industry"] = "fishing_fleet"  # a code the labels do not know
+    pf = read_portfolio(loans, sample_path("branches.csv"))
+    tapes = loan_tapes(result, pf)
+    first = next(iter(tapes))
+    books = {}
+    for lang in ("en", "zh"):
+        write_tapes(tapes, tmp_path / lang, lang=lang)
+        books[lang] = pd.read_excel(tmp_path / lang / f"{first}.xlsx", sheet_name=None,
+                                    engine="openpyxl")
+    en = books["en"]["Summary"]
+    assert list(en.columns)[2] == "value"
+    assert not [i for i in en["item"] if "_" in str(i)], "raw keys in the English summary"
+    zh = books["zh"]
+    assert list(zh["摘要"].columns)[2] == "数值"
+    assert not [c for c in zh["字段说明"].columns if re.search("[A-Za-z]", c)]
+    industries = set(zh["明细"]["所属行业"])
+    assert "fishing_fleet" in industries and "制造业" in industries
+    codes = industries | set(zh["明细"]["抵押物类型"])
+    assert not {"manufacturing", "real_estate", "other"} & codes

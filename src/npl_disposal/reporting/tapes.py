@@ -387,13 +387,12 @@ def _summary_sheet(tape: LoanTape, lang: str) -> tuple[pd.DataFrame, list[list[s
     for dimension, group, n, balance, whole in tape.breakdown.itertuples(index=False, name=None):
         shown = (lab.classification(group) if dimension == "classification" else
                  lab.age(group) if dimension == "age" else group)  # fmt: skip
-        name = lab.column("age_bucket" if dimension == "age" else dimension)
+        name = lab.column("npl_age_bucket" if dimension == "age" else dimension)
         rows.append((name, shown, float(n), round(float(balance), 2), int(whole)))
         formats.append((None, None, xl_format("count", n), xl_format("money"),
                         xl_format("count", whole)))  # fmt: skip
-    head = (["项目", "分组", "数值（户数）", "入包余额（元）", "整笔户数"] if lab.zh else
-            ["item", "group", "value (loans)", "balance in package (CNY)",
-             "whole loans"])  # fmt: skip
+    head = (["项目", "分组", "数值", "入包余额（元）", "整笔户数"] if lab.zh else
+            ["item", "group", "value", "balance in package (CNY)", "whole loans"])  # fmt: skip
     return pd.DataFrame(rows, columns=head), [list(c) for c in zip(*formats, strict=True)]
 
 
@@ -407,7 +406,22 @@ def _tape_sheet(tape: LoanTape, lang: str) -> pd.DataFrame:
         for f in TAPE_FIELDS:
             if f.kind == "flag" and f.name in shown:
                 shown[f.name] = shown[f.name].map(lab.flag)
+        for name in (n for n in _CODED if n in shown):
+            shown[name] = shown[name].map(lambda v: v if pd.isna(v) else lab.code(v))
     return shown.rename(columns=_field_labels(lang))
+
+
+#: Fields holding the portfolio's codes, shown in the reader's words (unknown: as is).
+_CODED = ("industry", "collateral_type")
+
+
+def _fields_sheet(fields: pd.DataFrame, lang: str) -> pd.DataFrame:
+    """The data dictionary in the reader's labels (Chinese: headers and sections)."""
+    lab = labels(lang)
+    if not lab.zh:
+        return fields
+    return fields.assign(section=fields["section"].map(lab.code)).rename(
+        columns={c: lab.column(c) for c in fields.columns})
 
 
 def _tape_csv(tape: LoanTape, path: Path) -> None:
@@ -436,7 +450,8 @@ def _tape_xlsx(tape: LoanTape, lang: str) -> bytes:
         summary, formats = _summary_sheet(tape, lang)
         xl_frame(writer, sheets[0], summary, formats)
         xl_frame(writer, sheets[1], _tape_sheet(tape, lang), _tape_formats(tape.tape), (1, 1))
-        xl_frame(writer, sheets[2], fields, [[None] * len(fields)] * fields.shape[1])
+        xl_frame(writer, sheets[2], _fields_sheet(fields, lang),
+                 [[None] * len(fields)] * fields.shape[1])
         xl_as_text(writer.book)
     return buffer.getvalue()
 
