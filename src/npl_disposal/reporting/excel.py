@@ -188,9 +188,17 @@ def _xl_shown(value: Any, fmt: str | None) -> str:
     return str(value)
 
 
-def _xl_translated(frame: pd.DataFrame, lab: Labels) -> pd.DataFrame:
-    """The text cells a reader sees (channels, rules, classes, units, items) in ``lab``'s words."""
+def _xl_translated(
+    frame: pd.DataFrame, lab: Labels, kinds: dict[str, str] | None = None
+) -> pd.DataFrame:
+    """The text cells a reader sees (channels, rules, classes, units, items) in ``lab``'s words.
+
+    Yes/no cells (``kinds`` ``flag`` or ``check``) become ``lab.flag``'s words (是/否).
+    """
     out = frame.copy()
+    for column, kind in (kinds or {}).items():
+        if kind in ("flag", "check") and column in out:
+            out[column] = [v if isnan(v) else lab.flag(v) for v in out[column]]
     if "name" in out and "rule" in frame:
         out["name"] = [lab.constraint(n, r, b) for n, r, b in
                        zip(frame["name"], frame["rule"], frame.get("branch", [None] * len(frame)),
@@ -233,7 +241,8 @@ def _xl_sheet(
         writer.sheets[sheet].column_dimensions["A"].width = len(note) + 2
         return
     zh = lab is not None and lab.zh
-    shown = _xl_translated(frame, lab)[columns] if zh and lab is not None else frame[columns]
+    shown = _xl_translated(frame, lab, kinds)[columns] if zh and lab is not None else (
+        frame[columns])  # fmt: skip
     if table_id == "summary":
         items = [
             i + _XL_UNITS.get(SUMMARY_KINDS.get(i, "text"), "") for i in frame["item"].tolist()
