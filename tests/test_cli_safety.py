@@ -136,10 +136,15 @@ def test_a_new_run_replaces_the_whole_folder_not_file_by_file(tmp_path: Path) ->
     report = ["report", SAMPLE["portfolio"], "--branches", SAMPLE["branches"], "--policy",
               SAMPLE["policy"], "--options", SAMPLE["options"], "--out", str(out),
               "--mode", "fractional", "--no-excel"]  # fmt: skip
+    assert main([*report, "--tapes"]) == 0
+    assert sorted(p.name for p in out.iterdir()) == ["report.html", "tapes"]
     assert main(report) == 0
     assert sorted(p.name for p in out.iterdir()) == ["report.html"]
-    assert main(_plan(out, "--mode", "fractional")) == 0
-    assert sorted(p.name for p in out.iterdir()) == ["branches.csv", "plan.csv", "summary.json"]
+    plan = tmp_path / "plan"
+    assert main(_plan(plan, "--mode", "fractional")) == 0
+    assert main(_plan(plan, "--mode", "whole_loan", "--encoding", "utf-8")) == 0
+    assert sorted(p.name for p in plan.iterdir()) == ["branches.csv", "plan.csv", "summary.json"]
+    assert not (plan / "plan.csv").read_bytes().startswith(b"\xef\xbb\xbf")  # the new run's
 
 
 def test_two_runs_into_one_folder_leave_one_complete_output(tmp_path: Path) -> None:
@@ -193,6 +198,28 @@ def test_an_out_holding_other_files_is_refused_and_left_alone(
     assert main(_plan(out)) == 2
     assert "notes.txt" in capsys.readouterr().err
     assert sorted(p.name for p in out.iterdir()) == ["notes.txt"]
+
+
+def test_an_out_holding_another_kind_of_output_is_refused_and_left_alone(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "report.html").write_text("<html>a report</html>", encoding="utf-8")
+    assert main(_plan(out)) == 2
+    err = capsys.readouterr().err
+    assert "holds a report (report.html)" in err and "not a plan" in err
+    assert sorted(p.name for p in out.iterdir()) == ["report.html"]
+
+
+def test_a_schedule_is_rerun_into_its_own_folder(tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    inputs = [SAMPLE["portfolio"], "--branches", SAMPLE["branches"], "--policy",
+              str(sample_path("schedule_policy.toml")), "--mode", "fractional"]  # fmt: skip
+    for _ in range(2):
+        assert main(["plan", *inputs, "--out", str(out)]) == 0
+    assert sorted(p.name for p in out.iterdir()) == ["branches.csv", "schedule.csv",
+                                                     "summary.json"]  # fmt: skip
 
 
 @pytest.mark.skipif(os.geteuid() == 0, reason="root may write anywhere")

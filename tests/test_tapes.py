@@ -293,3 +293,26 @@ def test_workbook_labels_speak_the_readers_language(
     assert "fishing_fleet" in industries and "制造业" in industries
     codes = industries | set(zh["明细"]["抵押物类型"])
     assert not {"manufacturing", "real_estate", "other"} & codes
+
+
+def test_tapes_replace_only_tapes_and_never_a_users_file(
+    result: AllocationResult, tmp_path: Path
+) -> None:
+    from npl_disposal.io.output import replace_folder
+
+    tapes = loan_tapes(result)
+    report = tmp_path / "report"
+    replace_folder(report, {"report.html": lambda p: p.write_text("<html>", encoding="utf-8")})
+    with pytest.raises(OutputError, match=r"holds a report \(report\.html\).*another folder"):
+        write_tapes(tapes, report, excel=False)
+    assert [p.name for p in report.iterdir()] == ["report.html"]
+    out = tmp_path / "tapes"
+    write_tapes(tapes, out, excel=False)
+    with pytest.raises(OutputError, match=r"holds loan tapes .*not a report"):
+        replace_folder(out, {"report.html": lambda p: p.write_text("", encoding="utf-8")})
+    (out / "notes-p1.csv").write_text("mine", encoding="utf-8")  # a tape's name, not a tape
+    with pytest.raises(OutputError, match=r"did not write \(notes-p1\.csv\)"):
+        write_tapes(tapes, out, excel=False)
+    assert (out / "notes-p1.csv").read_text(encoding="utf-8") == "mine"
+    (out / "notes-p1.csv").unlink()
+    write_tapes(tapes, out, excel=False)  # its own tapes: replaced
