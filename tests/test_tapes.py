@@ -316,3 +316,20 @@ def test_tapes_replace_only_tapes_and_never_a_users_file(
     assert (out / "notes-p1.csv").read_text(encoding="utf-8") == "mine"
     (out / "notes-p1.csv").unlink()
     write_tapes(tapes, out, excel=False)  # its own tapes: replaced
+
+
+@pytest.mark.parametrize("channel", ["../evil", "a/b", "x\\y", "/abs"])
+def test_a_package_name_that_leaves_the_folder_is_refused(
+    result: AllocationResult, tmp_path: Path, channel: str
+) -> None:
+    from npl_disposal.reporting.tapes import folder_writer
+
+    tape = next(iter(loan_tapes(result).values()))
+    out = tmp_path / "deep" / "tapes"
+    with pytest.raises(OutputError, match=r"not a file name inside the folder.*channel"):
+        write_tapes({f"{channel}-p1": tape}, out, excel=False)
+    for name in (f"{channel}.csv", "..", "."):
+        with pytest.raises(OutputError, match="not a file name inside the folder"):
+            folder_writer({name: lambda p: None})
+    assert not (tmp_path / "deep").exists()
+    assert sorted(p.name for p in tmp_path.rglob("*")) == []

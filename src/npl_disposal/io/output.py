@@ -37,6 +37,7 @@ __all__ = [
     "Writer",
     "check_file",
     "check_folder",
+    "check_name",
     "output_kind",
     "replace_folder",
     "write_atomically",
@@ -142,6 +143,21 @@ def _listed_packages(path: Path) -> set[str]:
         return set()
 
 
+def check_name(name: str, what: str = "output folder", hint: str = "") -> str:
+    """``name`` if it names a file right inside a folder; else OutputError saying so.
+
+    A name with a path separator or a NUL, or ``.`` or ``..``, would write outside the
+    folder (or nowhere). ``hint`` ends the message (what to change).
+    """
+    seps = {"/", "\\", os.sep, *([os.altsep] if os.altsep else [])}
+    if name in ("", ".", "..") or "\0" in name or any(sep in name for sep in seps):
+        raise OutputError(
+            f"{what}: {name!r} is not a file name inside the folder (a name may not hold "
+            f"'/' or '\\' nor be '.' or '..'){'; ' + hint if hint else ''}"
+        )
+    return name
+
+
 def output_kind(names: Iterable[str]) -> str | None:
     """The kind of output (a key of :data:`OUTPUT_KINDS`) ``names`` make; None if not one."""
     kinds = {_kind_of(n) for n in names}
@@ -176,6 +192,8 @@ def replace_folder(out: str | os.PathLike[str], files: Mapping[str, Writer]) -> 
     second run and an interruption see.
     """
     target = check_folder(out, kind=output_kind(files))
+    for name in files:
+        check_name(name, f"output folder {target}")
     target.parent.mkdir(parents=True, exist_ok=True)
     scratch = Path(tempfile.mkdtemp(dir=target.parent, prefix=f".{target.name}.npl-"))
     try:

@@ -456,6 +456,11 @@ def _tape_xlsx(tape: LoanTape, lang: str) -> bytes:
     return buffer.getvalue()
 
 
+#: What to change when a package's name cannot be a file name.
+_NAME_HINT = ("a package's files are named after its channel (CHANNEL-pT.csv): name the "
+              "channel with letters, digits, '_' and '-'")  # fmt: skip
+
+
 def tape_files(
     tapes: Mapping[str, LoanTape], lang: str = "en", excel: bool | None = None
 ) -> dict[str, Any]:
@@ -464,9 +469,12 @@ def tape_files(
     ``PACKAGE.csv`` (the tape, UTF-8 with BOM, English field names), ``PACKAGE.xlsx``
     (summary, tape and field sheets in ``lang``'s labels; with openpyxl),
     ``packages.csv`` (one row per package) and ``fields.csv`` (the data dictionary).
-    ``excel``: None writes the workbooks when openpyxl is installed.
+    ``excel``: None writes the workbooks when openpyxl is installed. A package whose
+    name would leave the folder (a channel ``../x``) raises
+    :class:`~npl_disposal.exceptions.OutputError` before anything is written.
     """
     from npl_disposal.exceptions import ExcelUnavailableError
+    from npl_disposal.io.output import check_name
     from npl_disposal.reporting.excel import require_openpyxl
 
     labels(lang)  # checks lang
@@ -478,6 +486,7 @@ def tape_files(
             excel = False
     files: dict[str, Any] = {}
     for name, tape in tapes.items():
+        check_name(f"{name}.csv", f"{TAPES_FOLDER} folder", _NAME_HINT)
         files[f"{name}.csv"] = lambda p, t=tape: _tape_csv(t, p)
         if excel:
             data = _tape_xlsx(tape, lang)
@@ -490,7 +499,14 @@ def tape_files(
 
 
 def folder_writer(files: Mapping[str, Any]) -> Any:
-    """A writer that makes a folder at its path holding ``files`` (for an output folder)."""
+    """A writer that makes a folder at its path holding ``files`` (for an output folder).
+
+    A name that would leave the folder (``../x.csv``) raises OutputError here.
+    """
+    from npl_disposal.io.output import check_name
+
+    for name in files:
+        check_name(name, f"{TAPES_FOLDER} folder", _NAME_HINT)
 
     def write(path: Path) -> None:
         path.mkdir()
