@@ -167,6 +167,47 @@ def test_two_runs_into_one_folder_leave_one_complete_output(tmp_path: Path) -> N
         assert _siblings(out) == []
 
 
+_SLOW_WRITER = """
+import sys, time
+from pathlib import Path
+from npl_disposal.io.output import replace_folder
+
+def slow(path: Path) -> None:
+    path.write_text("partial", encoding="utf-8")
+    time.sleep(60)
+
+replace_folder(sys.argv[1], {"plan.csv": slow})
+"""
+
+
+def test_a_killed_runs_hidden_folder_is_removed_by_the_next_run(
+    old_output: Path, tmp_path: Path
+) -> None:
+    from npl_disposal.io.output import replace_folder
+
+    child = subprocess.Popen([sys.executable, "-c", _SLOW_WRITER, str(old_output)])
+    live = subprocess.Popen([sys.executable, "-c", _SLOW_WRITER, str(old_output)])
+    try:
+        deadline = time.monotonic() + 60
+        while len(_siblings(old_output)) < 2:  # both runs are writing
+            assert child.poll() is None and live.poll() is None and time.monotonic() < deadline
+            time.sleep(0.05)
+        child.kill()
+        assert child.wait(timeout=30) == -signal.SIGKILL
+        killed = [n for n in _siblings(old_output) if f"-{child.pid}-" in n]
+        assert len(killed) == 1
+        (old_output.parent / ".out.npl-1234").mkdir()  # owner unknown: kept
+        replace_folder(old_output, {"plan.csv": lambda p: p.write_text("new", encoding="utf-8")})
+        left = _siblings(old_output)
+        assert killed[0] not in left and ".out.npl-1234" in left
+        assert [n for n in left if f"-{live.pid}-" in n]  # a live run's folder is kept
+    finally:
+        for run in (child, live):
+            run.kill()
+            run.wait(timeout=30)
+    assert (old_output / "plan.csv").read_text(encoding="utf-8") == "new"
+
+
 # --------------------------------------------------------------------------- checked first
 
 

@@ -6,7 +6,9 @@ step (Linux: ``renameat2(RENAME_EXCHANGE)``; elsewhere two renames), so a reader
 the old set or the new set, never a mix, and of two runs into one folder at once the
 folder ends with one run's complete output. Anything that stops the run before the
 swap (an error, Ctrl-C, ``kill``) leaves the folder exactly as it was and removes the
-hidden folder. Because the folder is replaced as a whole, :func:`check_folder` refuses a
+hidden folder; one left by a run killed outright (SIGKILL) is removed by the next run
+into the same folder once its process is gone (the hidden folder's name carries the
+host and process id). Because the folder is replaced as a whole, :func:`check_folder` refuses a
 folder holding files this library did not write, or another kind of output
 (:data:`OUTPUT_KINDS`: a plan, a report, loan tapes, a risk frontier): a run replaces
 only a folder of its own kind. :func:`write_file` does the same for
@@ -19,10 +21,13 @@ import contextlib
 import csv
 import ctypes
 import errno
+import glob
+import hashlib
 import os
 import re
 import shutil
 import signal
+import socket
 import sys
 import tempfile
 import threading
@@ -67,6 +72,8 @@ OUTPUT_NAMES = frozenset().union(*OUTPUT_KINDS.values())
 _TAPE_FILE = re.compile(r"(?P<package>[\w.-]+-p\d+)\.(csv|xlsx)")
 #: Files a desktop leaves in folders, replaced with the folder.
 _LITTER = frozenset({".DS_Store", "Thumbs.db", "desktop.ini"})
+#: This host in a hidden folder's name, so a run never judges another host's process.
+_HOST = hashlib.sha1(socket.gethostname().encode(), usedforsecurity=False).hexdigest()[:8]
 #: ``renameat2``'s arguments (Linux).
 _AT_FDCWD, _RENAME_EXCHANGE = -100, 2
 
@@ -195,7 +202,8 @@ def replace_folder(out: str | os.PathLike[str], files: Mapping[str, Writer]) -> 
     for name in files:
         check_name(name, f"output folder {target}")
     target.parent.mkdir(parents=True, exist_ok=True)
-    scratch = Path(tempfile.mkdtemp(dir=target.parent, prefix=f".{target.name}.npl-"))
+    _remove_stale(target)
+    scratch = Path(tempfile.mkdtemp(dir=target.parent, prefix=_scratch_prefix(target)))
     try:
         for name, write in files.items():
             write(scratch / name)
@@ -207,6 +215,38 @@ def replace_folder(out: str | os.PathLike[str], files: Mapping[str, Writer]) -> 
         shutil.rmtree(scratch, ignore_errors=True)
         raise
     return [target / name for name in files]
+
+
+def _scratch_prefix(out: Path, pid: int | None = None) -> str:
+    """The name's start of a run's hidden folder beside ``out``: its host and process id."""
+    return f".{out.name}.npl-{_HOST}-{os.getpid() if pid is None else pid}-"
+
+
+def _remove_stale(out: Path) -> None:
+    """Remove the hidden folders beside ``out`` left by runs of this host that were killed.
+
+    A folder is removed only when its name carries this host and the id of a process that
+    no longer runs (a run killed by SIGKILL or a power cut); a live run's is kept, as is
+    any folder whose owner cannot be told (another host, another naming, not POSIX).
+    """
+    if os.name != "posix":
+        return
+    start = f".{out.name}.npl-{_HOST}-"
+    for path in out.parent.glob(f"{glob.escape(start)}*"):
+        pid = path.name[len(start):].partition("-")[0]
+        if pid.isdigit() and path.is_dir() and not path.is_symlink() and not _alive(int(pid)):
+            shutil.rmtree(path, ignore_errors=True)
+
+
+def _alive(pid: int) -> bool:
+    """Whether process ``pid`` runs on this host (one of another user's counts as running)."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except OSError:  # no permission to signal it: it exists
+        return True
+    return True
 
 
 def write_file(target: str | os.PathLike[str], write: Writer) -> Path:
