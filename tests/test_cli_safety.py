@@ -136,10 +136,15 @@ def test_a_new_run_replaces_the_whole_folder_not_file_by_file(tmp_path: Path) ->
     report = ["report", SAMPLE["portfolio"], "--branches", SAMPLE["branches"], "--policy",
               SAMPLE["policy"], "--options", SAMPLE["options"], "--out", str(out),
               "--mode", "fractional", "--no-excel"]  # fmt: skip
+    assert main([*report, "--tapes"]) == 0
+    assert sorted(p.name for p in out.iterdir()) == ["report.html", "tapes"]
     assert main(report) == 0
     assert sorted(p.name for p in out.iterdir()) == ["report.html"]
-    assert main(_plan(out, "--mode", "fractional")) == 0
-    assert sorted(p.name for p in out.iterdir()) == ["branches.csv", "plan.csv", "summary.json"]
+    plan = tmp_path / "plan"
+    assert main(_plan(plan, "--mode", "fractional")) == 0
+    assert main(_plan(plan, "--mode", "whole_loan", "--encoding", "utf-8")) == 0
+    assert sorted(p.name for p in plan.iterdir()) == ["branches.csv", "plan.csv", "summary.json"]
+    assert not (plan / "plan.csv").read_bytes().startswith(b"\xef\xbb\xbf")  # the new run's
 
 
 def test_two_runs_into_one_folder_leave_one_complete_output(tmp_path: Path) -> None:
@@ -160,6 +165,47 @@ def test_two_runs_into_one_folder_leave_one_complete_output(tmp_path: Path) -> N
         got = _content(out)
         assert got in (expected["fractional"], expected["whole_loan"]), sorted(got)
         assert _siblings(out) == []
+
+
+_SLOW_WRITER = """
+import sys, time
+from pathlib import Path
+from npl_disposal.io.output import replace_folder
+
+def slow(path: Path) -> None:
+    path.write_text("partial", encoding="utf-8")
+    time.sleep(60)
+
+replace_folder(sys.argv[1], {"plan.csv": slow})
+"""
+
+
+def test_a_killed_runs_hidden_folder_is_removed_by_the_next_run(
+    old_output: Path, tmp_path: Path
+) -> None:
+    from npl_disposal.io.output import replace_folder
+
+    child = subprocess.Popen([sys.executable, "-c", _SLOW_WRITER, str(old_output)])
+    live = subprocess.Popen([sys.executable, "-c", _SLOW_WRITER, str(old_output)])
+    try:
+        deadline = time.monotonic() + 60
+        while len(_siblings(old_output)) < 2:  # both runs are writing
+            assert child.poll() is None and live.poll() is None and time.monotonic() < deadline
+            time.sleep(0.05)
+        child.kill()
+        assert child.wait(timeout=30) == -signal.SIGKILL
+        killed = [n for n in _siblings(old_output) if f"-{child.pid}-" in n]
+        assert len(killed) == 1
+        (old_output.parent / ".out.npl-1234").mkdir()  # owner unknown: kept
+        replace_folder(old_output, {"plan.csv": lambda p: p.write_text("new", encoding="utf-8")})
+        left = _siblings(old_output)
+        assert killed[0] not in left and ".out.npl-1234" in left
+        assert [n for n in left if f"-{live.pid}-" in n]  # a live run's folder is kept
+    finally:
+        for run in (child, live):
+            run.kill()
+            run.wait(timeout=30)
+    assert (old_output / "plan.csv").read_text(encoding="utf-8") == "new"
 
 
 # --------------------------------------------------------------------------- checked first
@@ -193,6 +239,28 @@ def test_an_out_holding_other_files_is_refused_and_left_alone(
     assert main(_plan(out)) == 2
     assert "notes.txt" in capsys.readouterr().err
     assert sorted(p.name for p in out.iterdir()) == ["notes.txt"]
+
+
+def test_an_out_holding_another_kind_of_output_is_refused_and_left_alone(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "report.html").write_text("<html>a report</html>", encoding="utf-8")
+    assert main(_plan(out)) == 2
+    err = capsys.readouterr().err
+    assert "holds a report (report.html)" in err and "not a plan" in err
+    assert sorted(p.name for p in out.iterdir()) == ["report.html"]
+
+
+def test_a_schedule_is_rerun_into_its_own_folder(tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    inputs = [SAMPLE["portfolio"], "--branches", SAMPLE["branches"], "--policy",
+              str(sample_path("schedule_policy.toml")), "--mode", "fractional"]  # fmt: skip
+    for _ in range(2):
+        assert main(["plan", *inputs, "--out", str(out)]) == 0
+    assert sorted(p.name for p in out.iterdir()) == ["branches.csv", "schedule.csv",
+                                                     "summary.json"]  # fmt: skip
 
 
 @pytest.mark.skipif(os.geteuid() == 0, reason="root may write anywhere")

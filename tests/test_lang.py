@@ -136,3 +136,21 @@ def test_report_lang_and_tapes_on_the_command_line(
                      "securitisation-p1.csv"]  # fmt: skip
     assert "批量转让" in (out / "report.html").read_text(encoding="utf-8")
     assert main(args) == 0  # the folder, tapes included, is the library's own: replaced
+
+
+def test_yes_no_cells_in_words_in_a_chinese_workbook(
+    result: AllocationResult, tmp_path: Path
+) -> None:
+    pytest.importorskip("openpyxl")
+    read = {}
+    for lang in ("zh", "en"):
+        path = write_workbook(result, tmp_path / lang, priced=result, lang=lang)
+        read[lang] = pd.read_excel(path, sheet_name=None, engine="openpyxl")
+    zh = read["zh"]
+    within = zh[WORKBOOK_SHEETS_ZH["tolerance"]]["是否达标"].dropna()
+    binding = zh[WORKBOOK_SHEETS_ZH["budgets"]]["是否紧约束"].dropna()
+    assert len(within) and len(binding)
+    assert set(within) <= {"是", "否"} and set(binding) <= {"是", "否"}
+    assert "是" in set(binding)  # the sample's plan binds a budget
+    en = read["en"]["Branch tolerance"]["within"].dropna()
+    assert set(en) <= {True, False}  # English keeps Excel's own booleans

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
 
-from npl_disposal import build_problem, read_portfolio, solve
+from npl_disposal import build_problem, load_policy, read_portfolio, solve, value_options
 from npl_disposal.datasets import sample_path
 from npl_disposal.exceptions import OutputError
 from npl_disposal.model.schedule import build_schedule
@@ -72,7 +73,7 @@ def test_a_plan_that_sells_nothing_has_no_tape(result: AllocationResult) -> None
     assert list(packages_table({}).columns)[:2] == ["package", "channel"]
 
 
-def _schedule_and_user_channel() -> AllocationResult:
+def _schedule_and_user_channel(disposal_factor: float = 1.0) -> AllocationResult:
     ids = ["a", "b", "c", "d"]
     loans = pd.DataFrame({
         "loan_id": ids, "branch": ["B1", "B1", "B2", "B2"], "balance": [100.0, 200.0, 300.0, 400.0],
@@ -86,6 +87,8 @@ def _schedule_and_user_channel() -> AllocationResult:
     rows += [("d", "amc_b", 1, 80.0, -1.0, 1.0)]
     options = pd.DataFrame(rows, columns=["loan_id", "channel", "period", "value", "pnl",
                                           "derecognised"])  # fmt: skip
+    today = options["loan_id"].map(dict(zip(ids, loans["balance"], strict=True)))
+    options["balance"] = today * disposal_factor ** (options["period"].clip(upper=2) - 1)
     branches = pd.DataFrame({"branch": ["B1", "B2"], "inclusive_loans": [1e4, 1e4],
                              "profit": [1e6, 1e6]})  # fmt: skip
     policy = {"schedule": {"periods": 2}, "bulk_transfer": {"capacity": 1e6}}
@@ -128,3 +131,205 @@ def test_a_folder_of_other_files_is_refused(result: AllocationResult, tmp_path: 
     with pytest.raises(OutputError, match=r"notes\.txt"):
         write_tapes(loan_tapes(result), tmp_path)
     assert [p.name for p in tmp_path.iterdir()] == ["notes.txt"]
+
+
+def _assert_tapes_match_the_plan(result: AllocationResult) -> None:
+    """Every package's tape totals the plan's balance and loans of its channel and period."""
+    tapes = loan_tapes(result)
+    mix = result.channel_mix()
+    if "period" not in mix:  # one period: keyed by channel
+        mix = mix.reset_index().assign(period=1)
+    mix = mix.set_index(["channel", "period"])
+    summary = result.to_dict()
+    assert tapes
+    for tape in tapes.values():
+        planned = mix.loc[(tape.channel, tape.period)]
+        n = len(tape.tape)
+        np.testing.assert_allclose(tape.tape["balance_in_package"].sum(), planned["balance"],
+                                   rtol=0, atol=0.005 * n + 1e-6)  # cents per loan  # fmt: skip
+        np.testing.assert_allclose(tape.figures["balance"], tape.tape["balance_in_package"].sum())
+        np.testing.assert_allclose(tape.figures["loans"], planned["loans"], atol=1e-9)
+        written = (summary["periods"][str(tape.period)] if "periods" in summary
+                   else summary["channels"])[tape.channel]["balance"]  # fmt: skip
+        np.testing.assert_allclose(tape.figures["balance"], written, rtol=0, atol=0.005 * n + 1e-6)
+
+
+def test_a_later_window_tapes_the_balance_and_age_at_disposal() -> None:
+    result = _schedule_and_user_channel(disposal_factor=0.8)
+    tapes = loan_tapes(result)
+    later = tapes["bulk_transfer-p2"].tape.set_index("loan_id")
+    assert later.loc["c", "principal_balance"] == pytest.approx(300.0 * 0.8)
+    assert later.loc["c", "principal_balance_today"] == 300.0
+    assert later.loc["c", "months_in_default"] == 6 + 3  # a quarter older at period 2
+    _assert_tapes_match_the_plan(result)
+
+
+@pytest.fixture(scope="module")
+def later_windows(tmp_path_factory: pytest.TempPathFactory) -> AllocationResult:
+    """The sample's schedule with bulk transfers held to periods 1 and 3 (fractional)."""
+    text = sample_path("schedule_policy.toml").read_text(encoding="utf-8")
+    text = re.sub(r"(?m)^(capacity = 650516921\.0)$",
+                  r"\1\ncapacity_by_period = [150000000.0, 0, 150000000.0, 0]", text)
+    text = re.sub(r"(?m)^quota = 243805392\.0$", "quota = 600000000.0", text)
+    policy = tmp_path_factory.mktemp("policy") / "policy.toml"
+    policy.write_text(text, encoding="utf-8")
+    pf = read_portfolio(sample_path("portfolio.csv"), sample_path("branches.csv"))
+    return solve(build_schedule(pf, policy), mode="fractional")
+
+
+def test_a_fractional_schedule_tapes_what_the_plan_disposes(
+    later_windows: AllocationResult,
+) -> None:
+    assert {t.period for t in loan_tapes(later_windows).values()} - {1}  # later windows sold
+    _assert_tapes_match_the_plan(later_windows)
+
+
+def test_a_one_period_plan_tapes_what_the_plan_disposes(result: AllocationResult) -> None:
+    _assert_tapes_match_the_plan(result)
+
+
+def test_no_text_becomes_a_formula_in_any_workbook(tmp_path: Path) -> None:
+    openpyxl = pytest.importorskip("openpyxl")
+    from npl_disposal.reporting import render_workbook
+
+    hostile = '=HYPERLINK("http://x.test","a")'
+    loans = pd.read_csv(sample_path("portfolio.csv"), dtype=str).head(300)
+    branches = pd.read_csv(sample_path("branches.csv"), dtype=str)
+    first = branches.loc[0, "branch"]
+    branches.loc[0, "branch"] = loans.loc[loans["branch"] == first, "branch"] = f"={first}"
+    loans["loan_id"] = "=" + loans["loan_id"]
+    loans["industry"] = hostile
+    pf = read_portfolio(loans, branches)
+    options = value_options(pf, policy=load_policy(sample_path("policy.toml")))
+    result = solve(build_problem(pf, sample_path("policy.toml"), options), mode="fractional")
+    write_tapes(loan_tapes(result), tmp_path / "tapes", lang="zh")
+    (tmp_path / "report.xlsx").write_bytes(render_workbook(result, lang="zh"))
+    books = [*sorted((tmp_path / "tapes").glob("*.xlsx")), tmp_path / "report.xlsx"]
+    assert len(books) >= 2
+    for path in books:
+        book = openpyxl.load_workbook(path)
+        cells = [c for ws in book.worksheets for row in ws.iter_rows() for c in row]
+        assert not [c.coordinate for c in cells if c.data_type == "f"], path.name
+        texts = {c.value for c in cells if isinstance(c.value, str)}
+        assert any(t.startswith("=") for t in texts), path.name  # kept, as text
+
+
+def test_a_split_loan_counts_and_carries_its_share(
+    result: AllocationResult, tmp_path: Path
+) -> None:
+    tapes = loan_tapes(result)
+    assert any(t.figures["split_loans"] for t in tapes.values())  # the sample splits a loan
+    write_tapes(tapes, tmp_path / "tapes", excel=False)
+    table = pd.read_csv(tmp_path / "tapes" / "packages.csv", encoding="utf-8-sig")
+    for row in table.itertuples():
+        tape = pd.read_csv(tmp_path / "tapes" / f"{row.package}.csv", encoding="utf-8-sig")
+        share = tape["share_in_package"]
+        assert row.whole_loans == len(tape) and row.split_loans == tape["split"].sum()
+        assert (tape["split"] == (share < 1)).all()
+        np.testing.assert_allclose(row.loans, share.sum(), atol=1e-9)
+        for whole, part, total in (
+            ("principal_balance", "balance_in_package", row.balance),
+            ("accrued_interest", "accrued_interest_in_package", row.accrued_interest),
+            ("collateral_value", "collateral_value_in_package", row.collateral_value),
+        ):
+            np.testing.assert_allclose(tape[part], share * tape[whole].fillna(0), atol=0.005)
+            np.testing.assert_allclose(tape[part].sum(), total, rtol=0, atol=1e-6)
+
+
+def test_files_hold_cents_integers_and_formatted_fractions(
+    result: AllocationResult, tmp_path: Path
+) -> None:
+    openpyxl = pytest.importorskip("openpyxl")
+    write_tapes(loan_tapes(_schedule_and_user_channel(0.8)), tmp_path / "whole", excel=False)
+    text = (tmp_path / "whole" / "packages.csv").read_text(encoding="utf-8-sig").splitlines()
+    assert [line.split(",")[3] for line in text] == ["loans", "2", "1", "1"]  # not 2.0
+    tapes = loan_tapes(result)
+    write_tapes(tapes, tmp_path / "tapes", lang="zh")
+    first = next(iter(tapes))
+    tape = pd.read_csv(tmp_path / "tapes" / f"{first}.csv", encoding="utf-8-sig", dtype=str)
+    assert tape["months_in_default"].str.fullmatch(r"\d+").all()
+    assert tape["days_past_due"].str.fullmatch(r"\d+").all()
+    assert tape["balance_in_package"].str.fullmatch(r"\d+(\.\d{1,2})?").all()  # cents
+    fields = pd.read_csv(tmp_path / "tapes" / "fields.csv", encoding="utf-8-sig")
+    assert fields.set_index("field").loc["principal_balance", "unit"].startswith("CNY yuan")
+    book = openpyxl.load_workbook(tmp_path / "tapes" / f"{first}.xlsx")
+    summary = {row[0].value: row[2] for row in book["摘要"].iter_rows(min_row=2)}
+    cover = summary["抵押覆盖率（%）"]
+    assert cover.number_format == "0.00%"
+    assert cover.value == pytest.approx(tapes[first].figures["collateral_cover"])
+    sheet = book["明细"]
+    header = [c.value for c in sheet[1]]
+    cells = [row[header.index("入包本金余额（元）")] for row in sheet.iter_rows(min_row=2)]
+    assert {c.number_format for c in cells} == {"#,##0.00"}
+    balance = summary["余额（元）"]
+    assert balance.number_format == "#,##0.00"
+    assert balance.value == pytest.approx(sum(c.value for c in cells), abs=1e-6)  # reconciles
+    guarantee = header.index("担保覆盖率")
+    assert {row[guarantee].number_format for row in sheet.iter_rows(min_row=2)} == {"0.00%"}
+
+
+def test_workbook_labels_speak_the_readers_language(
+    result: AllocationResult, tmp_path: Path
+) -> None:
+    pytest.importorskip("openpyxl")
+    loans = result.problem.portfolio.loans.copy()
+    loans["industry"] = loans["industry"].astype(object)
+    loans.loc[loans.index[::2], "industry"] = "fishing_fleet"  # a code the labels do not know
+    pf = read_portfolio(loans, sample_path("branches.csv"))
+    tapes = loan_tapes(result, pf)
+    first = next(iter(tapes))
+    books = {}
+    for lang in ("en", "zh"):
+        write_tapes(tapes, tmp_path / lang, lang=lang)
+        books[lang] = pd.read_excel(tmp_path / lang / f"{first}.xlsx", sheet_name=None,
+                                    engine="openpyxl")
+    en = books["en"]["Summary"]
+    assert list(en.columns)[2] == "value"
+    assert not [i for i in en["item"] if "_" in str(i)], "raw keys in the English summary"
+    zh = books["zh"]
+    assert list(zh["摘要"].columns)[2] == "数值"
+    assert not [c for c in zh["字段说明"].columns if re.search("[A-Za-z]", c)]
+    industries = set(zh["明细"]["所属行业"])
+    assert "fishing_fleet" in industries and "制造业" in industries
+    codes = industries | set(zh["明细"]["抵押物类型"])
+    assert not {"manufacturing", "real_estate", "other"} & codes
+
+
+def test_tapes_replace_only_tapes_and_never_a_users_file(
+    result: AllocationResult, tmp_path: Path
+) -> None:
+    from npl_disposal.io.output import replace_folder
+
+    tapes = loan_tapes(result)
+    report = tmp_path / "report"
+    replace_folder(report, {"report.html": lambda p: p.write_text("<html>", encoding="utf-8")})
+    with pytest.raises(OutputError, match=r"holds a report \(report\.html\).*another folder"):
+        write_tapes(tapes, report, excel=False)
+    assert [p.name for p in report.iterdir()] == ["report.html"]
+    out = tmp_path / "tapes"
+    write_tapes(tapes, out, excel=False)
+    with pytest.raises(OutputError, match=r"holds loan tapes .*not a report"):
+        replace_folder(out, {"report.html": lambda p: p.write_text("", encoding="utf-8")})
+    (out / "notes-p1.csv").write_text("mine", encoding="utf-8")  # a tape's name, not a tape
+    with pytest.raises(OutputError, match=r"did not write \(notes-p1\.csv\)"):
+        write_tapes(tapes, out, excel=False)
+    assert (out / "notes-p1.csv").read_text(encoding="utf-8") == "mine"
+    (out / "notes-p1.csv").unlink()
+    write_tapes(tapes, out, excel=False)  # its own tapes: replaced
+
+
+@pytest.mark.parametrize("channel", ["../evil", "a/b", "x\\y", "/abs"])
+def test_a_package_name_that_leaves_the_folder_is_refused(
+    result: AllocationResult, tmp_path: Path, channel: str
+) -> None:
+    from npl_disposal.reporting.tapes import folder_writer
+
+    tape = next(iter(loan_tapes(result).values()))
+    out = tmp_path / "deep" / "tapes"
+    with pytest.raises(OutputError, match=r"not a file name inside the folder.*channel"):
+        write_tapes({f"{channel}-p1": tape}, out, excel=False)
+    for name in (f"{channel}.csv", "..", "."):
+        with pytest.raises(OutputError, match="not a file name inside the folder"):
+            folder_writer({name: lambda p: None})
+    assert not (tmp_path / "deep").exists()
+    assert sorted(p.name for p in tmp_path.rglob("*")) == []

@@ -29,7 +29,7 @@ if TYPE_CHECKING:
 
 __all__ = ["EXCEL_HINT", "WORKBOOK_NAME", "WORKBOOK_PLAN_ROWS", "WORKBOOK_SHEETS",
            "WORKBOOK_SHEETS_ZH", "render_workbook", "require_openpyxl",
-           "write_workbook"]  # fmt: skip
+           "write_workbook", "xl_as_text", "xl_format", "xl_frame"]  # fmt: skip
 
 #: File name written by :func:`write_workbook`.
 WORKBOOK_NAME = "report.xlsx"
@@ -90,6 +90,60 @@ _XL_UNITS = {"money": " (CNY)", "pct": " (%)"}
 _XL_MAX_ROWS = 1_048_576
 
 
+def xl_as_text(book: Any) -> None:
+    """Store every text cell of ``book`` as text, never as a formula.
+
+    openpyxl takes a string starting with ``=`` (a loan id, a branch, an industry from
+    the portfolio) for a formula Excel would run; such a cell is stored as the string.
+    Every workbook the library writes passes through this before it is saved.
+    """
+    for sheet in book.worksheets:
+        for row in sheet.iter_rows():
+            for cell in row:
+                if cell.data_type == "f" and isinstance(cell.value, str):
+                    cell.data_type = "s"
+
+
+def xl_format(kind: str, value: Any = None) -> str | None:
+    """The number format of a cell of ``kind`` holding ``value`` (None: text, as written).
+
+    ``money``: CNY yuan with thousands separators and 2 decimals; ``pct``: a ratio held
+    as a fraction, shown in percent; ``share``: 4 decimals; ``count``: whole or 2
+    decimals as ``value`` is; ``months``: 2 decimals.
+    """
+    if kind == "count":
+        return _xl_count(value)
+    if kind == "months":
+        return _XL_FRACTION
+    return _XL_FORMATS.get(kind)
+
+
+def xl_frame(
+    writer: pd.ExcelWriter,
+    sheet: str,
+    frame: pd.DataFrame,
+    formats: list[list[str | None]],
+    freeze: tuple[int, int] = (1, 0),
+) -> None:
+    """Write ``frame`` to ``sheet``: each cell's number format, the header frozen, widths.
+
+    ``formats`` holds one list per column, a format (or None) per row.
+    """
+    from openpyxl.utils import get_column_letter
+
+    frame.to_excel(writer, sheet_name=sheet, index=False, freeze_panes=freeze)
+    ws = writer.sheets[sheet]
+    for j, (header, column_formats) in enumerate(zip(frame.columns, formats, strict=True),
+                                                 start=1):  # fmt: skip
+        width = _xl_width(str(header))
+        values = frame.iloc[:, j - 1].tolist()
+        for i, (value, fmt) in enumerate(zip(values, column_formats, strict=True), start=2):
+            if fmt is not None:
+                ws.cell(row=i, column=j).number_format = fmt
+            width = max(width, _xl_width(_xl_shown(value, fmt)))
+        ws.column_dimensions[get_column_letter(j)].width = min(width + 2, 60)
+
+
 def _xl_width(text: str) -> int:
     """Columns ``text`` takes in Excel: CJK (wide) characters count twice."""
     return sum(2 if unicodedata.east_asian_width(ch) in "WF" else 1 for ch in text)
@@ -134,9 +188,17 @@ def _xl_shown(value: Any, fmt: str | None) -> str:
     return str(value)
 
 
-def _xl_translated(frame: pd.DataFrame, lab: Labels) -> pd.DataFrame:
-    """The text cells a reader sees (channels, rules, classes, units, items) in ``lab``'s words."""
+def _xl_translated(
+    frame: pd.DataFrame, lab: Labels, kinds: dict[str, str] | None = None
+) -> pd.DataFrame:
+    """The text cells a reader sees (channels, rules, classes, units, items) in ``lab``'s words.
+
+    Yes/no cells (``kinds`` ``flag`` or ``check``) become ``lab.flag``'s words (是/否).
+    """
     out = frame.copy()
+    for column, kind in (kinds or {}).items():
+        if kind in ("flag", "check") and column in out:
+            out[column] = [v if isnan(v) else lab.flag(v) for v in out[column]]
     if "name" in out and "rule" in frame:
         out["name"] = [lab.constraint(n, r, b) for n, r, b in
                        zip(frame["name"], frame["rule"], frame.get("branch", [None] * len(frame)),
@@ -168,8 +230,6 @@ def _xl_sheet(
 
     A frame of more than ``max_rows`` rows gets a one-cell note instead.
     """
-    from openpyxl.utils import get_column_letter
-
     kinds = COLUMNS[table_id]
     columns = [c for c in kinds if c in frame.columns]
     if len(frame) > min(max_rows, _XL_MAX_ROWS - 1):
@@ -181,7 +241,8 @@ def _xl_sheet(
         writer.sheets[sheet].column_dimensions["A"].width = len(note) + 2
         return
     zh = lab is not None and lab.zh
-    shown = _xl_translated(frame, lab)[columns] if zh and lab is not None else frame[columns]
+    shown = _xl_translated(frame, lab, kinds)[columns] if zh and lab is not None else (
+        frame[columns])  # fmt: skip
     if table_id == "summary":
         items = [
             i + _XL_UNITS.get(SUMMARY_KINDS.get(i, "text"), "") for i in frame["item"].tolist()
@@ -193,19 +254,8 @@ def _xl_sheet(
     headers = [c + _XL_UNITS.get(kinds[c], "") for c in columns]
     if zh and lab is not None:
         headers = [lab.column(c, {"money": "元", "pct": "%"}.get(kinds[c], "")) for c in columns]
-    shown.set_axis(headers, axis=1).to_excel(
-        writer, sheet_name=sheet, index=False, freeze_panes=(1, 0)
-    )
-    ws = writer.sheets[sheet]
-    for j, (column, header) in enumerate(zip(columns, headers, strict=True), start=1):
-        formats = _xl_cell_formats(frame, column, kinds[column])
-        values = shown[column].tolist()
-        width = _xl_width(header)
-        for i, (value, fmt) in enumerate(zip(values, formats, strict=True), start=2):
-            if fmt is not None:
-                ws.cell(row=i, column=j).number_format = fmt
-            width = max(width, _xl_width(_xl_shown(value, fmt)))
-        ws.column_dimensions[get_column_letter(j)].width = min(width + 2, 60)
+    formats = [_xl_cell_formats(frame, column, kinds[column]) for column in columns]
+    xl_frame(writer, sheet, shown.set_axis(headers, axis=1), formats)
 
 
 def render_workbook(
@@ -234,6 +284,7 @@ def render_workbook(
             _xl_sheet(writer, sheets[table_id], frame, table_id, limit, lab)
         writer.book.properties.title = title or lab.t(
             "title", source=result.problem.portfolio.source)
+        xl_as_text(writer.book)
     return buffer.getvalue()
 
 

@@ -51,6 +51,16 @@ _RULES = {
            "wage_pool.within": "效益工资（容忍度内）"},
 }  # fmt: skip
 
+#: The portfolio's codes (industries, collateral types) and the tape's template sections
+#: in Chinese; a code not here is shown as it is.
+_CODES_ZH = {
+    "manufacturing": "制造业", "wholesale_retail": "批发和零售业", "construction": "建筑业",
+    "accommodation_catering": "住宿和餐饮业", "transport_logistics": "交通运输、仓储和物流业",
+    "agriculture": "农林牧渔业", "business_services": "租赁和商务服务业", "other": "其他",
+    "real_estate": "房地产", "equipment": "机器设备", "receivables": "应收账款", "none": "无",
+    "loan": "贷款", "counterparty": "交易对手", "collateral": "抵押物", "enforcement": "执行",
+}  # fmt: skip
+
 #: What a loan rule's label adds in brackets (compliance table).
 _TAILS = {"no other channel": "无其他处置方式", "quota_first": "额度优先"}
 
@@ -85,8 +95,17 @@ _COLUMNS = {
         "accrued_interest": "应收利息", "coverage": "拨备覆盖率", "npl_ratio": "不良率",
         "scenario": "情景", "probability": "概率", "aversion": "风险厌恶系数 λ",
         "expected_value": "期望价值", "tail_mean": "尾部均值",
+        "balance_at_disposal": "处置时入包余额",
+        "whole_loans": "整笔户数", "split_loans": "部分入包户数", "npl_age_bucket": "账龄区间",
+        "field": "字段", "label_en": "英文名称", "label_zh": "中文名称", "section": "模板部分",
+        "source": "来源列", "unit_zh": "单位（中文）", "industry": "所属行业",
+        "collateral_type": "抵押物类型",
     },
-    "en": {"aversion": "aversion λ"},
+    "en": {"aversion": "aversion λ", "balance_at_disposal": "balance at disposal",
+           "accrued_interest": "accrued interest", "collateral_value": "collateral value",
+           "collateral_cover": "collateral cover", "mean_age_months": "mean NPL age (months)",
+           "whole_loans": "whole loans", "split_loans": "split loans",
+           "npl_age_bucket": "NPL age bucket", "unit_zh": "unit (Chinese)"},
 }  # fmt: skip
 
 #: Summary items (the ``summary`` table's ``item`` column) and statuses.
@@ -415,6 +434,10 @@ class Labels:
         """An NPL age bucket (``12-24m`` -> ``12-24个月``)."""
         text = str(bucket)
         return text.replace("m", "个月") if self.zh else text
+
+    def code(self, value: Any) -> str:
+        """A portfolio code (industry, collateral type) in this language; unknown: as is."""
+        return _CODES_ZH.get(str(value), str(value)) if self.zh else str(value)
 
     def joined(self, parts: Any) -> str:
         """``a and b`` / ``a、b``."""
