@@ -203,7 +203,7 @@ def cmd_frontier(args: argparse.Namespace) -> int:
     from npl_disposal.reporting.risk import frontier_chart
     from npl_disposal.solvers.frontier import risk_frontier
 
-    check_folder(args.out, "--out")
+    check_folder(args.out, "--out", kind="frontier")
     check_solver_flags(args)
     aversions = _aversions(args.aversion)
     reporter = reporter_for(args)
@@ -290,7 +290,7 @@ def _counted(reporter: Progress, write: Writer) -> Writer:
 
 def cmd_plan(args: argparse.Namespace) -> int:
     """Plan the disposal and write plan.csv, branches.csv and summary.json."""
-    check_folder(args.out, "--out")
+    check_folder(args.out, "--out", kind="plan")
     check_solver_flags(args)
     reporter = reporter_for(args)
     result = _plan(args, reporter)
@@ -341,7 +341,7 @@ def cmd_report(args: argparse.Namespace) -> int:
     from npl_disposal.solvers.schedule_result import ScheduleResult
     from npl_disposal.solvers.timing import timing_value
 
-    check_folder(args.out, "--out")
+    check_folder(args.out, "--out", kind="report")
     check_solver_flags(args)
     try:
         excel, why_not = _excel_wanted(args.excel)
