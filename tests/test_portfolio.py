@@ -249,3 +249,30 @@ def test_parquet_text_columns_are_cleaned_as_in_csv(tmp_path) -> None:
     loans.to_parquet(tmp_path / "bad.parquet")
     with pytest.raises(PortfolioValidationError, match=r"bad\.parquet, row 5, .*classification"):
         read_portfolio(tmp_path / "bad.parquet", SAMPLE.branches)
+
+
+@pytest.mark.parametrize("fault", ["repeated", "blank", "no_column"])
+def test_a_bad_branch_id_is_reported_without_knock_on_problems(tmp_path, fault: str) -> None:
+    """A repeated or blank branch, or no branch column: one clear error, no crash."""
+    from npl_disposal.cli import EXIT_BAD_INPUT, main
+
+    branches = SAMPLE.branches.copy()
+    if fault == "repeated":
+        branches = pd.concat([branches, branches.iloc[[0]]], ignore_index=True)
+    elif fault == "blank":
+        branches["branch"] = branches["branch"].astype(object)
+        branches.loc[0, "branch"] = None
+    else:
+        branches = branches.rename(columns={"branch": "brunch"})
+    for source in (branches, tmp_path / "b.csv"):
+        if not isinstance(source, pd.DataFrame):
+            branches.to_csv(source, index=False)
+        with pytest.raises(PortfolioValidationError) as info:
+            read_portfolio(SAMPLE.loans, source)
+        problems = info.value.problems
+        assert set(problems["column"]) == {"branch"}, problems
+        assert problems["file"].isin(["branches", "b.csv"]).all(), problems
+    SAMPLE.loans.to_csv(tmp_path / "l.csv", index=False)
+    assert main(["check", str(tmp_path / "l.csv"), "--branches", str(tmp_path / "b.csv")]) == (
+        EXIT_BAD_INPUT
+    )

@@ -237,7 +237,7 @@ def read_portfolio(
     log = ProblemLog("")
     loan_table = read_loans(loans, log)
     branch_table = read_branches(branches, log) if branches is not None else None
-    if branch_table is not None and {"branch", "balance", "inclusive"} <= set(loan_table.columns):
+    if _comparable(loan_table, branch_table):
         _check_between(
             loan_table,
             branch_table,
@@ -318,6 +318,20 @@ def _check_branches(frame: pd.DataFrame, log: ProblemLog) -> None:
             "rate outside [0, 1]",
             "a share in [0, 1] of profit",
         )
+
+
+def _comparable(loans: pd.DataFrame, branches: pd.DataFrame | None) -> bool:
+    """Whether the checks between the tables can run: their columns present, branches once.
+
+    A blank or repeated branch is reported already; looking loans up by it would only add
+    knock-on problems (or fail).
+    """
+    if branches is None or "branch" not in branches.columns:
+        return False
+    if not {"branch", "balance", "inclusive"} <= set(loans.columns):
+        return False
+    ids = branches["branch"]
+    return not (ids.isna().any() or duplicated(ids).any())
 
 
 def _check_between(
