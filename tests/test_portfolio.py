@@ -276,3 +276,76 @@ def test_a_bad_branch_id_is_reported_without_knock_on_problems(tmp_path, fault: 
     assert main(["check", str(tmp_path / "l.csv"), "--branches", str(tmp_path / "b.csv")]) == (
         EXIT_BAD_INPUT
     )
+
+
+def _with_channel(options: pd.DataFrame, old: str, new: str) -> pd.DataFrame:
+    out = options.copy()
+    out["channel"] = out["channel"].astype(object).replace(old, new)
+    return out
+
+
+def test_a_misspelt_standard_channel_is_refused_unless_declared(tmp_path) -> None:
+    from npl_disposal import build_problem, load_policy
+    from npl_disposal.cli import EXIT_BAD_INPUT, main
+    from npl_disposal.datasets import sample_path
+
+    portfolio = read_portfolio(sample_path("portfolio.csv"), sample_path("branches.csv"))
+    options = pd.read_csv(sample_path("options.csv"))
+    typo = _with_channel(options, "write_off", "writeoff")
+    typo.to_csv(tmp_path / "x.csv", index=False)
+    policy = load_policy(sample_path("policy.toml"))
+    first = int(np.flatnonzero(typo["channel"] == "writeoff")[0])
+    with pytest.raises(PortfolioValidationError) as info:
+        build_problem(portfolio, policy, tmp_path / "x.csv")
+    problems = info.value.problems
+    assert len(problems) == 1 and problems.loc[0, "row"] == first + 1
+    assert problems.loc[0, "file"] == "x.csv" and problems.loc[0, "value"] == "writeoff"
+    said = str(info.value)
+    assert "did you mean write_off?" in said and "[channels.writeoff]" in said
+    assert f"on {int((typo['channel'] == 'writeoff').sum()):,} rows" in said
+    declared = policy.with_section("channels", writeoff={"capacity": 1e8})
+    assert "writeoff" in build_problem(portfolio, declared, typo).channels
+    assert "amc_b" in build_problem(portfolio, policy, _with_channel(options, "write_off",
+                                                                     "amc_b")).channels
+    out = tmp_path / "out"
+    args = ["plan", str(sample_path("portfolio.csv")), "--branches",
+            str(sample_path("branches.csv")), "--policy", str(sample_path("policy.toml")),
+            "--options", str(tmp_path / "x.csv"), "--out", str(out)]  # fmt: skip
+    assert main(args) == EXIT_BAD_INPUT and not out.exists()
+
+
+def test_chinese_channel_names_are_the_standard_channels() -> None:
+    from npl_disposal.io.schema import CHANNEL_NAMES_ZH
+    from npl_disposal.reporting.labels import labels
+
+    portfolio, options = _options_case()
+    chinese = options.copy()
+    chinese["channel"] = chinese["channel"].astype(object).map(lambda c: CHANNEL_NAMES_ZH[c])
+    read = read_options(chinese, portfolio)
+    expected = read_options(options, portfolio)
+    assert read["channel"].astype(str).tolist() == expected["channel"].astype(str).tolist()
+    assert all(labels("zh").channel(c) == zh for c, zh in CHANNEL_NAMES_ZH.items())
+
+
+@pytest.mark.parametrize("name", ["../../pwned", "a/b", "1st", "=cmd", "x.csv", "_x"])
+def test_a_channel_name_unfit_for_a_file_name_is_refused(name: str, tmp_path) -> None:
+    from npl_disposal.cli import EXIT_BAD_INPUT, main
+    from npl_disposal.datasets import sample_path
+
+    portfolio, options = _options_case()
+    bad = options.copy()
+    bad["channel"] = bad["channel"].astype(object)
+    bad.loc[[3, 5], "channel"] = name
+    with pytest.raises(PortfolioValidationError) as info:
+        read_options(bad, portfolio)
+    problems = info.value.problems
+    flagged = problems[problems["column"] == "channel"]
+    assert flagged["row"].tolist() == [4] and flagged["value"].tolist() == [name]
+    assert "not a usable channel name" in flagged["problem"].iloc[0]
+    sample = pd.read_csv(sample_path("options.csv"))
+    sample.loc[1, "channel"] = name
+    sample.to_csv(tmp_path / "o.csv", index=False)
+    args = ["plan", str(sample_path("portfolio.csv")), "--branches",
+            str(sample_path("branches.csv")), "--policy", str(sample_path("policy.toml")),
+            "--options", str(tmp_path / "o.csv"), "--out", str(tmp_path / "out")]  # fmt: skip
+    assert main(args) == EXIT_BAD_INPUT

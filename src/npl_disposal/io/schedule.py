@@ -25,7 +25,7 @@ import numpy as np
 import pandas as pd
 
 from npl_disposal.io._ids import locate, repeated_keys
-from npl_disposal.io.options import portfolio_rows
+from npl_disposal.io.options import clean_channels, portfolio_rows
 from npl_disposal.io.portfolio import Portfolio
 from npl_disposal.io.schema import OPTION_COLUMNS, Column
 from npl_disposal.io.tables import (
@@ -114,7 +114,9 @@ def read_schedule_options(source: TableSource, portfolio: Portfolio, periods: in
         ids = portfolio.loans["loan_id"].to_numpy(dtype=object)
         out["loan_id"] = pd.Series(ids[loan], index=out.index, dtype=object)
     out["_loan"] = loan
-    return out.reset_index(drop=True)
+    out = out.reset_index(drop=True)
+    out.attrs["file"] = name
+    return out
 
 
 def _twice(channel: pd.Series, loan: np.ndarray, period: np.ndarray, periods: int) -> np.ndarray:
@@ -143,6 +145,8 @@ def _loan_table(
     log.raise_if_any(f"{what} validation failed")
     clean_columns(frame, columns, log, ids_as_text=True, categorical=("channel",),
                   clean=("loan_id",) if own is not None else ())  # fmt: skip
+    if "channel" in frame:
+        frame["channel"] = clean_channels(frame["channel"], log)
     loan = own if own is not None else locate(portfolio.loans["loan_id"], frame["loan_id"])
     log.flag((loan < 0) & log.ok("loan_id"), "loan_id", frame["loan_id"],
              "loan_id not in the portfolio", "a loan_id of the portfolio")  # fmt: skip

@@ -578,9 +578,17 @@ def _stripped_categories(raw: pd.Series, empty_is_missing: bool) -> pd.Series:
     stripped = raw.cat.categories.astype("string").str.strip()
     if empty_is_missing:
         stripped = stripped.where(stripped != "", None)
-    recode, names = pd.factorize(stripped, use_na_sentinel=True)
-    categories = pd.Index(names, dtype="string")
-    if len(names) == len(recode) and bool((recode == np.arange(len(recode))).all()):
+    return rename_categories(raw, stripped)
+
+
+def rename_categories(raw: pd.Series, names: Sequence[object] | pd.Index) -> pd.Series:
+    """The categorical ``raw`` with category ``i`` renamed ``names[i]``; equal names merge.
+
+    A missing name makes its cells missing.
+    """
+    recode, uniques = pd.factorize(pd.Index(names, dtype="string"), use_na_sentinel=True)
+    categories = pd.Index(uniques, dtype="string")
+    if len(uniques) == len(recode) and bool((recode == np.arange(len(recode))).all()):
         return raw.cat.rename_categories(categories)  # clean already: the codes stand
     codes = raw.cat.codes.to_numpy()
     codes = np.where(codes >= 0, np.append(recode, -1)[codes], -1)
