@@ -349,3 +349,17 @@ def test_a_channel_name_unfit_for_a_file_name_is_refused(name: str, tmp_path) ->
             str(sample_path("branches.csv")), "--policy", str(sample_path("policy.toml")),
             "--options", str(tmp_path / "o.csv"), "--out", str(tmp_path / "out")]  # fmt: skip
     assert main(args) == EXIT_BAD_INPUT
+
+
+def test_a_loan_without_a_retain_row_is_named_by_its_id_not_a_row() -> None:
+    portfolio, options = _options_case()
+    lost = portfolio.loans["loan_id"].iloc[2]
+    bad = options[~((options["loan_id"] == lost) & (options["channel"] == "retain"))]
+    with pytest.raises(PortfolioValidationError) as info:
+        read_options(bad.reset_index(drop=True), portfolio)
+    problems = info.value.problems
+    assert problems["loan_id"].tolist() == [lost]
+    assert problems["row"].isna().all()  # no row of the options table holds it
+    assert f"options, loan_id {lost}, column channel: the loan has no retain row" in str(
+        info.value
+    )

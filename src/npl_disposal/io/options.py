@@ -87,7 +87,8 @@ def read_options(source: TableSource, portfolio: Portfolio) -> pd.DataFrame:
     has_retain = np.zeros(portfolio.n_loans, dtype=bool)
     is_retain = (frame["channel"] == "retain").to_numpy(dtype=bool, na_value=False)
     has_retain[loan_pos[is_retain & (loan_pos >= 0)]] = True
-    missing = ProblemLog(name, portfolio.loans["loan_id"].to_numpy(dtype=object))
+    # Rows of the portfolio, not of this table: named by loan_id alone.
+    missing = ProblemLog(name, portfolio.loans["loan_id"].to_numpy(dtype=object), numbered=False)
     missing.flag(
         ~has_retain,
         "channel",

@@ -191,7 +191,8 @@ def _check_retain_rows(
 ) -> None:
     """Every loan of the portfolio has exactly one retain row."""
     count = np.bincount(loan[retain & (loan >= 0)], minlength=portfolio.n_loans)
-    missing = ProblemLog(name, portfolio.loans["loan_id"].to_numpy(dtype=object))
+    # Rows of the portfolio, not of this table: named by loan_id alone.
+    missing = ProblemLog(name, portfolio.loans["loan_id"].to_numpy(dtype=object), numbered=False)
     missing.flag(count == 0, "channel", None, "the loan has no retain row",
                  "one row with channel = retain (period T + 1) for every loan")  # fmt: skip
     missing.flag(count > 1, "channel", None, "the loan has more than one retain row",

@@ -48,11 +48,17 @@ class ProblemLog:
     """Collects validation problems, vectorised: one call flags every bad row of a column."""
 
     def __init__(
-        self, file: str, ids: np.ndarray | ExtensionArray | None = None, id_label: str = "loan_id"
+        self,
+        file: str,
+        ids: np.ndarray | ExtensionArray | None = None,
+        id_label: str = "loan_id",
+        numbered: bool = True,
     ) -> None:
+        """``ids`` label the flagged rows; ``numbered=False``: rows not of ``file`` (no row)."""
         self.file = file
         self.ids = ids
         self.id_label = id_label
+        self.numbered = numbered
         self._parts: list[pd.DataFrame] = []
         self._bad: dict[str, np.ndarray] = {}
 
@@ -93,7 +99,7 @@ class ProblemLog:
         part = pd.DataFrame(
             {
                 "file": self.file,
-                "row": rows + 1,
+                "row": rows + 1 if self.numbered else None,
                 "loan_id": loan,
                 "column": column,
                 "value": shown.map(_show),
