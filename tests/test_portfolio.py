@@ -363,3 +363,15 @@ def test_a_loan_without_a_retain_row_is_named_by_its_id_not_a_row() -> None:
     assert f"options, loan_id {lost}, column channel: the loan has no retain row" in str(
         info.value
     )
+
+
+def test_a_blank_branch_is_missing_without_a_made_up_label() -> None:
+    branches = SAMPLE.branches.copy()
+    branches["branch"] = branches["branch"].astype(object)
+    branches.loc[2, "branch"] = "  "
+    with pytest.raises(PortfolioValidationError) as info:
+        read_portfolio(SAMPLE.loans, branches)
+    problems = info.value.problems
+    assert problems["problem"].tolist() == ["missing"]
+    assert "branches, row 3, column branch: missing" in str(info.value)
+    assert "nan" not in str(info.value)

@@ -129,3 +129,24 @@ def test_plan_from_workbooks(tmp_path: Path) -> None:
     assert main(args) == EXIT_OK
     assert list(pd.read_csv(tmp_path / "out" / "plan.csv").columns) == [
         "loan_id", "channel", "share"]  # fmt: skip
+
+
+def test_texts_read_as_missing_are_the_same_in_csv_and_workbooks(tmp_path: Path) -> None:
+    from npl_disposal.io.schema import NA_TEXTS
+
+    loans = _sample("portfolio").head(30)
+    loans.loc[6, "branch"] = None
+    for row, text in zip(range(8, 30), ("n/a", "NULL", "#N/A", "NA", "None"), strict=False):
+        assert text in NA_TEXTS
+        loans.loc[row, "balance"] = text
+    loans.loc[20, "balance"] = "nothing"  # not a missing text: not a number
+    csv, xlsx = _both(loans, tmp_path, "na")
+    problems = {}
+    for path in (csv, xlsx):
+        with pytest.raises(PortfolioValidationError) as err:
+            read_portfolio(path)
+        problems[path.suffix] = err.value.problems.drop(columns=["file"])
+    pd.testing.assert_frame_equal(problems[".xlsx"], problems[".csv"])
+    said = problems[".csv"].set_index("row")["problem"]
+    assert (said.loc[[7, 9, 10, 11, 12, 13]] == "missing").all()
+    assert said.loc[21] == "not a number"

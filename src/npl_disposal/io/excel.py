@@ -18,7 +18,7 @@ from typing import Any
 import pandas as pd
 
 from npl_disposal.exceptions import ExcelUnavailableError
-from npl_disposal.io.schema import Column, alias_map, normalise_header
+from npl_disposal.io.schema import NA_TEXTS, Column, alias_map, normalise_header
 
 __all__ = ["EXCEL_SUFFIXES", "is_workbook", "read_excel_table"]
 
@@ -47,7 +47,7 @@ def read_excel_table(path: Path, columns: tuple[Column, ...]) -> pd.DataFrame:
     ValueError naming the file when it cannot be read.
     """
     rows = _sheet_rows(path)
-    rows = [row for row in rows if any(not _blank(cell) for cell in row)]
+    rows = [row for row in rows if any(not _empty(cell) for cell in row)]
     if not rows:
         raise ValueError(f"{path.name}: the sheet is empty; it needs a header row")
     header = [_header(cell, j) for j, cell in enumerate(rows[0])]
@@ -88,12 +88,20 @@ def _sheet_rows(path: Path) -> list[list[Any]]:
     return rows
 
 
-def _blank(cell: object) -> bool:
+def _empty(cell: object) -> bool:
     return cell is None or (isinstance(cell, str) and cell.strip() == "")
 
 
+def _blank(cell: object) -> bool:
+    """Whether a value is missing: empty, or a text a CSV reader takes for missing (``n/a``)."""
+    return _empty(cell) or (isinstance(cell, str) and cell in _NA_TEXTS)
+
+
+_NA_TEXTS = frozenset(NA_TEXTS)
+
+
 def _header(cell: object, j: int) -> str:
-    if _blank(cell):
+    if _empty(cell):
         return f"Unnamed: {j}"  # as pandas names a CSV's empty header
     return _text(cell)
 

@@ -24,6 +24,12 @@ class Column:
     aliases: tuple[str, ...] = ()
 
 
+#: Cell texts read as a missing value, in CSV files and workbooks alike (pandas' defaults).
+NA_TEXTS: tuple[str, ...] = (
+    "", "#N/A", "#N/A N/A", "#NA", "-1.#IND", "-1.#QNAN", "-NaN", "-nan", "1.#IND",
+    "1.#QNAN", "<NA>", "N/A", "NA", "NULL", "NaN", "None", "n/a", "nan", "null",
+)  # fmt: skip
+
 #: The five-class loan classification; NPL = substandard + doubtful + loss.
 NPL_CLASSES: tuple[str, ...] = ("substandard", "doubtful", "loss")
 

@@ -27,6 +27,7 @@ from npl_disposal.io.schema import (
     BOOL_ALIASES,
     BOOL_ALLOWED,
     CLASS_ALIASES,
+    NA_TEXTS,
     NPL_CLASSES,
     PERFORMING_CLASSES,
     Column,
@@ -40,6 +41,8 @@ _TEXT_KINDS = ("id", "text", "class", "bool")
 #: A number written with thousands separators: groups of three digits after the first,
 #: a decimal point after them (``1,234,567.89``; ``，`` as written in Chinese text too).
 _GROUPED = r"[+-]?\d{1,3}(?:[,，]\d{3})+(?:\.\d*)?"
+#: The texts a CSV cell is missing by: those a workbook's cell is too (one definition).
+_NA: dict[str, Any] = {"na_values": list(NA_TEXTS), "keep_default_na": False}
 #: Text kinds read from Parquet as dictionaries (loan_id excepted): few distinct values.
 _FEW_VALUES = ("id", "text", "class")
 
@@ -95,7 +98,7 @@ class ProblemLog:
         if self.ids is not None and self.id_label == "loan_id":
             loan = pd.Series(self.ids[rows], dtype=object)
         elif self.ids is not None:
-            text = self.id_label + " " + pd.Series(self.ids[rows]).astype(str) + ": " + text
+            text = _labelled(self.id_label, pd.Series(self.ids[rows], dtype=object), text)
         part = pd.DataFrame(
             {
                 "file": self.file,
@@ -147,6 +150,13 @@ class ProblemLog:
         """Raise one PortfolioValidationError listing every problem, if there is any."""
         if self:
             raise PortfolioValidationError(self.frame(), what)
+
+
+def _labelled(label: str, ids: pd.Series, text: pd.Series) -> pd.Series:
+    """``text`` after ``"{label} {id}: "`` where the row has an id (none where it is missing)."""
+    named = ids.notna() & (ids.astype(str).str.strip() != "")
+    prefix = (label + " " + ids.astype(str) + ": ").where(named, "")
+    return prefix + text
 
 
 def _show(value: object) -> object:
@@ -362,13 +372,13 @@ def _read_rows(path: Path, encoding: str, as_text: dict[object, type[str]]) -> p
     engine = _csv_engine()
     if encoding == "utf-8-sig" and engine == "pyarrow":
         try:
-            frame = pd.read_csv(path, encoding="utf-8", dtype=as_text, engine=engine)
+            frame = pd.read_csv(path, encoding="utf-8", dtype=as_text, engine=engine, **_NA)
         except ValueError:  # not UTF-8, or not a well-formed CSV: the decoder's read says
             pass
         else:
             if not any(dtype == np.dtype(object) for dtype in frame.dtypes):  # no bytes: UTF-8
                 return frame
-    return pd.read_csv(path, encoding=encoding, dtype=as_text, engine=engine)
+    return pd.read_csv(path, encoding=encoding, dtype=as_text, engine=engine, **_NA)
 
 
 def _repeated(path: Path, encoding: str, header: pd.Index) -> dict[str, str]:
