@@ -150,3 +150,40 @@ def test_texts_read_as_missing_are_the_same_in_csv_and_workbooks(tmp_path: Path)
     said = problems[".csv"].set_index("row")["problem"]
     assert (said.loc[[7, 9, 10, 11, 12, 13]] == "missing").all()
     assert said.loc[21] == "not a number"
+
+
+def _with_blank_rows(frame: pd.DataFrame, before: list[int]) -> list[list[str]]:
+    """The header and rows of ``frame`` as text, a blank row inserted before each of ``before``."""
+    rows: list[list[str]] = [list(frame.columns)]
+    for i, row in enumerate(frame.itertuples(index=False)):
+        rows += [[]] * before.count(i)
+        rows.append(["" if pd.isna(v) else str(v) for v in row])
+    return rows
+
+
+@pytest.mark.parametrize("before", [[0, 0], [0, 5], [5, 7], []])
+def test_blank_rows_do_not_shift_the_rows_named(tmp_path: Path, before: list[int]) -> None:
+    """Row r is the r-th row below the header, blank rows counted, in CSV and workbooks."""
+    import csv
+
+    from openpyxl import Workbook
+
+    loans = _sample("portfolio").head(30)
+    loans.loc[10, "balance"] = "-5"
+    loans.loc[25, "classification"] = "unknown-class"
+    rows = _with_blank_rows(loans, before)
+    with open(tmp_path / "b.csv", "w", newline="", encoding="utf-8") as f:
+        csv.writer(f).writerows(rows)
+    book = Workbook()
+    for row in rows:
+        book.active.append([float(c) if c.replace(".", "").lstrip("-").isdigit() else c
+                            for c in row] if row else [])  # fmt: skip
+    book.save(tmp_path / "b.xlsx")
+    for name in ("b.csv", "b.xlsx"):
+        with pytest.raises(PortfolioValidationError) as err:
+            read_portfolio(tmp_path / name)
+        problems = err.value.problems.set_index("loan_id")["row"]
+        for i in (10, 25):
+            # the line (sheet row) holding the loan, less the header's line
+            line = next(n for n, r in enumerate(rows) if r and r[0] == loans.at[i, "loan_id"])
+            assert problems[loans.at[i, "loan_id"]] == line, (name, problems)

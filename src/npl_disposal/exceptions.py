@@ -41,8 +41,8 @@ class PortfolioValidationError(NplDisposalError, ValueError):
 
     ``problems`` is a DataFrame with one row per problem found, all rows checked
     before raising, and columns ``file, row, loan_id, column, value, problem,
-    allowed``. ``row`` is the 1-based data row (the header is not counted), so
-    a CSV row ``r`` is on line ``r + 1`` of the file.
+    allowed``. ``row`` is the 1-based data row (the header is not counted, blank rows
+    are), so a CSV row ``r`` is on line ``r + 1`` of the file.
     """
 
     def __init__(self, problems: pd.DataFrame, what: str = "input") -> None:

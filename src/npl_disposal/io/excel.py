@@ -3,10 +3,10 @@
 python-calamine (an optional extra: ``pip install 'npl-disposal[xlsx]'``) reads the
 first visible sheet; the first non-empty row is the header, as in a CSV file, so a
 problem in data row ``r`` is reported as row ``r`` (Excel's row ``r + 1`` when the
-header is on row 1). Cells arrive typed: identifier and text columns are turned into
-text (a whole number ``123.0`` as ``"123"``, a date as ``2024-06-30``), number columns
-keep their numbers, and text in them is parsed as in a CSV file; the same validation
-follows.
+header is on row 1; blank rows are counted, not read). Cells arrive typed: identifier
+and text columns are turned into text (a whole number ``123.0`` as ``"123"``, a date as
+``2024-06-30``), number columns keep their numbers, and text in them is parsed as in a
+CSV file; the same validation follows.
 """
 
 from __future__ import annotations
@@ -15,6 +15,7 @@ import datetime as dt
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from npl_disposal.exceptions import ExcelUnavailableError
@@ -47,7 +48,8 @@ def read_excel_table(path: Path, columns: tuple[Column, ...]) -> pd.DataFrame:
     ValueError naming the file when it cannot be read.
     """
     rows = _sheet_rows(path)
-    rows = [row for row in rows if any(not _empty(cell) for cell in row)]
+    kept = [i for i, row in enumerate(rows) if any(not _empty(cell) for cell in row)]
+    rows = [rows[i] for i in kept]
     if not rows:
         raise ValueError(f"{path.name}: the sheet is empty; it needs a header row")
     header = [_header(cell, j) for j, cell in enumerate(rows[0])]
@@ -64,6 +66,8 @@ def read_excel_table(path: Path, columns: tuple[Column, ...]) -> pd.DataFrame:
         data[name] = _as_text(cells) if kind in _TEXT_KINDS else _as_values(cells)
     frame = pd.DataFrame(data, index=pd.RangeIndex(len(rows) - 1))
     frame.attrs["repeated"] = sorted(set(repeated))
+    below = np.asarray(kept[1:], dtype=np.int64) - kept[0]  # blank rows counted
+    frame.attrs["below"] = below if below.size and below[-1] != below.size else None
     return frame
 
 

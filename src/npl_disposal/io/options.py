@@ -29,6 +29,7 @@ from npl_disposal.io.tables import (
     clean_columns,
     read_table,
     rename_categories,
+    row_numbers,
     source_name,
 )
 
@@ -54,7 +55,8 @@ def read_options(source: TableSource, portfolio: Portfolio) -> pd.DataFrame:
     own = portfolio_rows(frame, portfolio)
     if "loan_id" in frame and own is None:  # as text once: the log's labels and cleaning share it
         frame["loan_id"] = frame["loan_id"].astype("string")
-    log = ProblemLog(name, frame["loan_id"].array if "loan_id" in frame else None)
+    log = ProblemLog(name, frame["loan_id"].array if "loan_id" in frame else None,
+                     rows=row_numbers(frame))  # fmt: skip
     check_headers(frame, OPTION_COLUMNS, log)
     log.raise_if_any("options validation failed")
     clean_columns(frame, OPTION_COLUMNS, log, ids_as_text=True,
@@ -150,7 +152,7 @@ def check_channels(options: pd.DataFrame, declared: Collection[str] = ()) -> Non
     if not isinstance(channel.dtype, pd.CategoricalDtype):
         channel = channel.astype("category")
     file = str(options.attrs.get("file", "options"))
-    log = ProblemLog(file, options["loan_id"].to_numpy(dtype=object))
+    log = ProblemLog(file, options["loan_id"].to_numpy(dtype=object), rows=row_numbers(options))
     for code, name in enumerate(channel.cat.categories):
         near = near_standard(str(name)) if str(name) not in declared else None
         if near is not None:

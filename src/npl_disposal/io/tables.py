@@ -9,7 +9,9 @@ every problem of every row at once.
 from __future__ import annotations
 
 import codecs
+import csv
 import importlib
+import io
 import os
 import shutil
 import threading
@@ -47,6 +49,61 @@ _NA: dict[str, Any] = {"na_values": list(NA_TEXTS), "keep_default_na": False}
 _FEW_VALUES = ("id", "text", "class")
 
 
+class RowNumbers:
+    """Each data row's number in its file: rows below the header, blank rows counted.
+
+    Readers skip a file's blank rows; a problem in the row after two blank ones is then
+    two rows further down than its place in the table. A workbook's reader records the
+    rows as it drops them (``below``); a CSV file is scanned for blank lines only when a
+    problem is reported (``path``), so a clean read costs nothing.
+    """
+
+    def __init__(
+        self,
+        size: int,
+        path: Path | None = None,
+        encoding: str = "utf-8",
+        below: np.ndarray | None = None,
+    ) -> None:
+        self.size, self.path, self.encoding = size, path, encoding
+        self._below, self._scanned = below, path is None
+
+    def __deepcopy__(self, memo: dict[int, object]) -> RowNumbers:
+        return self  # never changed once made: pandas copying a frame's attrs shares it
+
+    def of(self, rows: np.ndarray) -> np.ndarray:
+        """The 1-based numbers of the 0-based table rows ``rows``."""
+        if not self._scanned:
+            self._below, self._scanned = _csv_rows(self.path, self.encoding), True
+        if self._below is None or len(self._below) != self.size:  # no blank rows (or unsure)
+            return rows + 1
+        return self._below[rows]
+
+
+def _csv_rows(path: Path | None, encoding: str) -> np.ndarray | None:
+    """Each record's number below the header in the CSV at ``path``; None if no blank line."""
+    if path is None:
+        return None
+    try:
+        data = path.read_bytes()
+        lines = data.replace(b"\r\n", b"\n").replace(b"\r", b"\n").strip(b"\n")
+        if b"\n\n" not in lines:
+            return None
+        text = data.decode("utf-8-sig" if encoding.startswith("utf-8") else encoding)
+    except (OSError, UnicodeDecodeError):
+        return None
+    records = (bool(record) for record in csv.reader(io.StringIO(text, newline="")))
+    filled = np.fromiter(records, dtype=bool)
+    start = int(np.argmax(filled))  # the header: blank lines above it are not counted
+    return np.flatnonzero(filled[start + 1 :]) + 1
+
+
+def row_numbers(frame: pd.DataFrame) -> RowNumbers | None:
+    """The row numbers of a table :func:`read_table` read (None: its rows as they are)."""
+    rows = frame.attrs.get("rows")
+    return rows if isinstance(rows, RowNumbers) else None
+
+
 class ProblemLog:
     """Collects validation problems, vectorised: one call flags every bad row of a column."""
 
@@ -56,12 +113,17 @@ class ProblemLog:
         ids: np.ndarray | ExtensionArray | None = None,
         id_label: str = "loan_id",
         numbered: bool = True,
+        rows: RowNumbers | None = None,
     ) -> None:
-        """``ids`` label the flagged rows; ``numbered=False``: rows not of ``file`` (no row)."""
+        """``ids`` label the flagged rows; ``numbered=False``: rows not of ``file`` (no row).
+
+        ``rows`` numbers the rows as the file does (:func:`row_numbers`).
+        """
         self.file = file
         self.ids = ids
         self.id_label = id_label
         self.numbered = numbered
+        self.rows = rows
         self._parts: list[pd.DataFrame] = []
         self._bad: dict[str, np.ndarray] = {}
 
@@ -102,7 +164,7 @@ class ProblemLog:
         part = pd.DataFrame(
             {
                 "file": self.file,
-                "row": rows + 1 if self.numbered else None,
+                "row": self._numbers(rows) if self.numbered else None,
                 "loan_id": loan,
                 "column": column,
                 "value": shown.map(_show),
@@ -111,6 +173,9 @@ class ProblemLog:
             }
         )
         self._parts.append(part)
+
+    def _numbers(self, rows: np.ndarray) -> np.ndarray:
+        return rows + 1 if self.rows is None else self.rows.of(rows)
 
     def ok(self, *columns: str) -> np.ndarray | bool:
         """Rows where none of ``columns`` has been flagged (so later checks skip bad cells)."""
@@ -191,6 +256,7 @@ def read_table(source: TableSource, columns: tuple[Column, ...]) -> pd.DataFrame
         return _read_parquet(path, columns)
     if is_workbook(path):
         frame = read_excel_table(path, columns)
+        frame.attrs["rows"] = RowNumbers(len(frame), below=frame.attrs.pop("below", None))
         return frame.rename(columns=_header_map(frame.columns, columns))
     ahead = _read_already(path, columns)
     return ahead if ahead is not None else _read_csv(path, columns)
@@ -344,6 +410,7 @@ def _read_csv(path: Path, columns: tuple[Column, ...]) -> pd.DataFrame:
             frame = _read_rows(path, encoding, as_text).drop(columns=list(repeated))
             frame = frame.rename(columns=mapping)
             frame.attrs["repeated"] = sorted(set(repeated.values()))
+            frame.attrs["rows"] = RowNumbers(len(frame), path, encoding)
             return frame
         except UnicodeDecodeError as exc:
             last_error = exc
