@@ -340,8 +340,11 @@ def test_a_channel_name_unfit_for_a_file_name_is_refused(name: str, tmp_path) ->
         read_options(bad, portfolio)
     problems = info.value.problems
     flagged = problems[problems["column"] == "channel"]
-    assert flagged["row"].tolist() == [4] and flagged["value"].tolist() == [name]
-    assert "not a usable channel name" in flagged["problem"].iloc[0]
+    formula = name.startswith("=")  # refused cell by cell as a formula, else once by name
+    assert flagged["row"].tolist() == ([4, 6] if formula else [4])
+    assert set(flagged["value"]) == {name}
+    said = flagged["problem"].iloc[0]
+    assert ("Excel would read it" if formula else "not a usable channel name") in said
     sample = pd.read_csv(sample_path("options.csv"))
     sample.loc[1, "channel"] = name
     sample.to_csv(tmp_path / "o.csv", index=False)
@@ -375,3 +378,46 @@ def test_a_blank_branch_is_missing_without_a_made_up_label() -> None:
     assert problems["problem"].tolist() == ["missing"]
     assert "branches, row 3, column branch: missing" in str(info.value)
     assert "nan" not in str(info.value)
+
+
+FORMULAS = ["=cmd|' /C calc'!A0", '=HYPERLINK("http://x","y")', "@SUM(A1)", "+cmd", "-2+cmd"]
+
+
+@pytest.mark.parametrize("column", ["loan_id", "branch", "industry", "collateral_type"])
+@pytest.mark.parametrize("formula", FORMULAS)
+def test_a_text_excel_would_run_as_a_formula_is_refused(column: str, formula: str) -> None:
+    bad = SAMPLE.loans.copy()
+    bad[column] = bad[column].astype(object)
+    bad.loc[4, column] = formula
+    with pytest.raises(PortfolioValidationError) as info:
+        read_portfolio(bad, SAMPLE.branches)
+    problems = info.value.problems
+    assert problems[["row", "column", "value"]].values.tolist() == [[5, column, formula]]
+    assert "Excel would read it as a formula" in str(info.value)
+
+
+def test_dashes_and_signed_numbers_stay_text() -> None:
+    loans = SAMPLE.loans.copy()
+    loans["industry"] = loans["industry"].astype(object)
+    loans.loc[:3, "industry"] = ["-", "--", "-5", "+86 10 1234"]
+    read = read_portfolio(loans, SAMPLE.branches).loans
+    assert read.loc[:3, "industry"].astype(str).tolist() == ["-", "--", "-5", "+86 10 1234"]
+
+
+def test_formulas_in_the_branch_table_and_options_are_refused(tmp_path) -> None:
+    branches = SAMPLE.branches.copy()
+    branches.loc[1, "branch"] = '=HYPERLINK("x")'
+    branches.to_csv(tmp_path / "b.csv", index=False)
+    with pytest.raises(PortfolioValidationError) as info:
+        read_portfolio(SAMPLE.loans, tmp_path / "b.csv")
+    problems = info.value.problems  # no knock-on "branch not in b.csv" for the loans
+    assert problems[["file", "row", "column"]].values.tolist() == [["b.csv", 2, "branch"]]
+    portfolio, options = _options_case()
+    bad = options.copy()
+    bad["channel"] = bad["channel"].astype(object)
+    bad.loc[2, "channel"] = "=1+1"
+    with pytest.raises(PortfolioValidationError) as info:
+        read_options(bad, portfolio)
+    flagged = info.value.problems.query("column == 'channel'")
+    assert flagged["row"].tolist() == [3]
+    assert flagged["problem"].tolist() == ["Excel would read it as a formula"]

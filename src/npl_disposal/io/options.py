@@ -133,8 +133,11 @@ def _flag_first(
     at = channel.cat.codes.to_numpy()
     text = np.full(len(at), "", dtype=object)
     first = np.zeros(len(at), dtype=bool)
+    fine = np.broadcast_to(log.ok("channel"), at.shape)  # a formula is flagged already
     for code in codes:
         rows = np.flatnonzero(at == code)
+        if not fine[rows[0]]:
+            continue
         first[rows[0]] = True
         more = f" (on {rows.size:,} rows; this is the first)" if rows.size > 1 else ""
         text[rows[0]] = problem + more

@@ -25,6 +25,7 @@ from npl_disposal.io.tables import (
     TableSource,
     check_headers,
     clean_columns,
+    formula_like,
     read_table,
     row_numbers,
     source_name,
@@ -235,10 +236,11 @@ def read_portfolio(
         if branches is None:
             return loans
         loans = loans.loans
-    log = ProblemLog("")
+    log, branch_log = ProblemLog(""), ProblemLog("")
     loan_table = read_loans(loans, log)
-    branch_table = read_branches(branches, log) if branches is not None else None
-    if _comparable(loan_table, branch_table):
+    branch_table = read_branches(branches, branch_log) if branches is not None else None
+    log.extend(branch_log)
+    if _comparable(loan_table, branch_table) and not branch_log.concerns("branch"):
         _check_between(
             loan_table,
             branch_table,
@@ -324,8 +326,8 @@ def _check_branches(frame: pd.DataFrame, log: ProblemLog) -> None:
 def _comparable(loans: pd.DataFrame, branches: pd.DataFrame | None) -> bool:
     """Whether the checks between the tables can run: their columns present, branches once.
 
-    A blank or repeated branch is reported already; looking loans up by it would only add
-    knock-on problems (or fail).
+    A blank, repeated or otherwise refused branch is reported already; looking loans up by
+    it would only add knock-on problems (or fail).
     """
     if branches is None or "branch" not in branches.columns:
         return False
@@ -345,11 +347,13 @@ def _check_between(
     known = set(branches["branch"].dropna())
     branch = loans["branch"]
     if isinstance(branch.dtype, pd.CategoricalDtype):  # one check per branch, not per loan
-        listed = np.append(branch.cat.categories.isin(known), True)
+        names = pd.Series(branch.cat.categories, dtype="string")
+        listed = np.append(names.isin(known).to_numpy() | formula_like(names), True)
         absent = ~listed[branch.cat.codes.to_numpy()]
     else:
-        values = branch.astype(object).to_numpy()
-        absent = ~pd.Series(values).isin(known).to_numpy() & pd.notna(values)
+        values = pd.Series(branch.astype(object).to_numpy(), dtype="string")
+        absent = ~values.isin(known).to_numpy() & values.notna().to_numpy()
+        absent &= ~formula_like(values)  # refused already, in the loans' own checks
     missing_log = ProblemLog(loans_file, loans["loan_id"].array, rows=row_numbers(loans))
     missing_log.flag(
         absent,

@@ -24,6 +24,7 @@ import pandas as pd
 from pandas.api.extensions import ExtensionArray
 
 from npl_disposal.exceptions import PROBLEM_COLUMNS, PortfolioValidationError
+from npl_disposal.io._ids import starts_with_any
 from npl_disposal.io.excel import is_workbook, read_excel_table
 from npl_disposal.io.schema import (
     BOOL_ALIASES,
@@ -47,6 +48,40 @@ _GROUPED = r"[+-]?\d{1,3}(?:[,，]\d{3})+(?:\.\d*)?"
 _NA: dict[str, Any] = {"na_values": list(NA_TEXTS), "keep_default_na": False}
 #: Text kinds read from Parquet as dictionaries (loan_id excepted): few distinct values.
 _FEW_VALUES = ("id", "text", "class")
+
+
+#: First characters that make a spreadsheet read a cell as a formula.
+_FORMULA_START = "=+-@\t\r"
+#: After ``+`` or ``-``: a signed number or a dash placeholder (``-``, ``-5``), no formula.
+_SIGNED_PLAIN = r"[+-][\d\s.,%+-]*"
+FORMULA_PROBLEM = "Excel would read it as a formula"
+FORMULA_ALLOWED = "text not starting with =, @, or + / - followed by more than a number"
+
+
+def formula_like(text: pd.Series) -> np.ndarray:
+    """Mask of the texts a spreadsheet would run as a formula (``=HYPERLINK(...)``, ``@x``).
+
+    Texts starting with ``=``, ``@``, a tab or a carriage return, or with ``+`` / ``-``
+    followed by anything but a number (``-`` alone, ``-5`` and ``+86 10`` stay text).
+    Vectorised: the rare candidates alone are matched against the pattern.
+    """
+    starts = starts_with_any(text, _FORMULA_START)
+    if not starts.any():
+        return starts
+    rows = np.flatnonzero(starts)
+    plain = text.iloc[rows].str.fullmatch(_SIGNED_PLAIN).fillna(False).to_numpy(dtype=bool)
+    starts[rows[plain]] = False
+    return starts
+
+
+def _flag_formulas(
+    text: pd.Series, codes: np.ndarray | None, col: Column, raw: pd.Series, log: ProblemLog
+) -> None:
+    """Flag the cells of ``raw`` holding a formula; ``text`` its categories when ``codes``."""
+    bad = formula_like(text)
+    if codes is not None:
+        bad = np.append(bad, False)[codes]
+    log.flag(bad, col.name, raw, FORMULA_PROBLEM, FORMULA_ALLOWED)
 
 
 class RowNumbers:
@@ -176,6 +211,10 @@ class ProblemLog:
 
     def _numbers(self, rows: np.ndarray) -> np.ndarray:
         return rows + 1 if self.rows is None else self.rows.of(rows)
+
+    def concerns(self, column: str) -> bool:
+        """Whether any problem recorded concerns ``column``."""
+        return any(bool((part["column"] == column).any()) for part in self._parts)
 
     def ok(self, *columns: str) -> np.ndarray | bool:
         """Rows where none of ``columns`` has been flagged (so later checks skip bad cells)."""
@@ -613,7 +652,7 @@ def clean_columns(
         elif col.kind == "id":
             frame[col.name] = _to_id(raw, col, log, ids_as_text)
         elif col.kind == "text":
-            frame[col.name] = _to_text(_as_categorical(raw))
+            frame[col.name] = _to_text(_as_categorical(raw), col, log)
         elif col.kind == "bool":
             frame[col.name] = _to_bool(raw, col, log)
         elif col.kind == "class":
@@ -629,6 +668,7 @@ def _to_id(raw: pd.Series, col: Column, log: ProblemLog, as_text: bool = False) 
     missing = (text.isna() | (text == "")).to_numpy(dtype=bool)
     if col.required:
         log.flag(missing, col.name, raw, "missing", "a non-empty identifier")
+    _flag_formulas(text, None, col, raw, log)
     if as_text:
         return text.mask(missing)
     return text.astype(object).where(~missing, None)
@@ -643,7 +683,14 @@ def _categorical_id(raw: pd.Series, col: Column, log: ProblemLog) -> pd.Series:
     cleaned = _stripped_categories(raw, empty_is_missing=True)
     if col.required:
         log.flag(cleaned.isna().to_numpy(), col.name, raw, "missing", "a non-empty identifier")
+    _flag_categories(cleaned, col, raw, log)
     return cleaned
+
+
+def _flag_categories(cleaned: pd.Series, col: Column, raw: pd.Series, log: ProblemLog) -> None:
+    """Flag formulas among a categorical column's values, one check per category."""
+    categories = pd.Series(cleaned.cat.categories, dtype="string")
+    _flag_formulas(categories, cleaned.cat.codes.to_numpy(), col, raw, log)
 
 
 def _as_categorical(raw: pd.Series) -> pd.Series:
@@ -651,9 +698,11 @@ def _as_categorical(raw: pd.Series) -> pd.Series:
     return raw if isinstance(raw.dtype, pd.CategoricalDtype) else raw.astype("category")
 
 
-def _to_text(raw: pd.Series) -> pd.Series:
+def _to_text(raw: pd.Series, col: Column, log: ProblemLog) -> pd.Series:
     """A categorical text column with its categories stripped (equal ones merged)."""
-    return _stripped_categories(raw, empty_is_missing=False)
+    cleaned = _stripped_categories(raw, empty_is_missing=False)
+    _flag_categories(cleaned, col, raw, log)
+    return cleaned
 
 
 def _stripped_categories(raw: pd.Series, empty_is_missing: bool) -> pd.Series:
