@@ -421,3 +421,21 @@ def test_formulas_in_the_branch_table_and_options_are_refused(tmp_path) -> None:
     flagged = info.value.problems.query("column == 'channel'")
     assert flagged["row"].tolist() == [3]
     assert flagged["problem"].tolist() == ["Excel would read it as a formula"]
+
+
+def test_a_problem_names_the_header_as_the_file_wrote_it(tmp_path) -> None:
+    loans = SAMPLE.loans.head(20).copy()
+    loans["balance"] = loans["balance"].astype(object)
+    loans.loc[3, "balance"] = "abc"
+    chinese = loans.rename(columns={"balance": "贷款余额", "loan_id": "贷款编号"})
+    chinese.to_csv(tmp_path / "zh.csv", index=False)
+    loans.to_csv(tmp_path / "en.csv", index=False)
+    zh = "贷款余额 (balance)"
+    cases = ((tmp_path / "zh.csv", zh), (chinese, zh), (tmp_path / "en.csv", "balance"))
+    for source, shown in cases:
+        with pytest.raises(PortfolioValidationError) as info:
+            read_portfolio(source)
+        assert info.value.problems["column"].tolist() == ["balance"]  # the canonical name
+        assert f"row 4, loan_id {loans.at[3, 'loan_id']}, column {shown}: not a number" in str(
+            info.value
+        )

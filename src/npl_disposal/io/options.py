@@ -29,7 +29,6 @@ from npl_disposal.io.tables import (
     clean_columns,
     read_table,
     rename_categories,
-    row_numbers,
     source_name,
 )
 
@@ -55,8 +54,7 @@ def read_options(source: TableSource, portfolio: Portfolio) -> pd.DataFrame:
     own = portfolio_rows(frame, portfolio)
     if "loan_id" in frame and own is None:  # as text once: the log's labels and cleaning share it
         frame["loan_id"] = frame["loan_id"].astype("string")
-    log = ProblemLog(name, frame["loan_id"].array if "loan_id" in frame else None,
-                     rows=row_numbers(frame))  # fmt: skip
+    log = ProblemLog.for_table(name, frame, frame["loan_id"].array if "loan_id" in frame else None)
     check_headers(frame, OPTION_COLUMNS, log)
     log.raise_if_any("options validation failed")
     clean_columns(frame, OPTION_COLUMNS, log, ids_as_text=True,
@@ -155,7 +153,7 @@ def check_channels(options: pd.DataFrame, declared: Collection[str] = ()) -> Non
     if not isinstance(channel.dtype, pd.CategoricalDtype):
         channel = channel.astype("category")
     file = str(options.attrs.get("file", "options"))
-    log = ProblemLog(file, options["loan_id"].to_numpy(dtype=object), rows=row_numbers(options))
+    log = ProblemLog.for_table(file, options, options["loan_id"].to_numpy(dtype=object))
     for code, name in enumerate(channel.cat.categories):
         near = near_standard(str(name)) if str(name) not in declared else None
         if near is not None:

@@ -27,7 +27,6 @@ from npl_disposal.io.tables import (
     clean_columns,
     formula_like,
     read_table,
-    row_numbers,
     source_name,
 )
 
@@ -185,7 +184,7 @@ def read_loans(source: TableSource, log: ProblemLog | None = None) -> pd.DataFra
     frame = read_table(source, LOAN_COLUMNS)
     # Row labels for the problems: converted to Python strings only for flagged rows.
     ids = frame["loan_id"].astype("string").array if "loan_id" in frame.columns else None
-    own = ProblemLog(name, ids, rows=row_numbers(frame))
+    own = ProblemLog.for_table(name, frame, ids)
     check_headers(frame, LOAN_COLUMNS, own)
     if len(frame) == 0:
         own.note("", "the table has no loans", "one row per non-performing loan below the header")
@@ -208,7 +207,7 @@ def read_branches(source: TableSource, log: ProblemLog | None = None) -> pd.Data
     name = source_name(source, "branches")
     frame = read_table(source, BRANCH_COLUMNS)
     ids = frame["branch"].astype("string").to_numpy(dtype=object) if "branch" in frame else None
-    own = ProblemLog(name, ids, id_label="branch", rows=row_numbers(frame))
+    own = ProblemLog.for_table(name, frame, ids, id_label="branch")
     check_headers(frame, BRANCH_COLUMNS, own)
     if len(frame) == 0:
         own.note("", "the table has no branches", "one row per branch below the header")
@@ -354,7 +353,7 @@ def _check_between(
         values = pd.Series(branch.astype(object).to_numpy(), dtype="string")
         absent = ~values.isin(known).to_numpy() & values.notna().to_numpy()
         absent &= ~formula_like(values)  # refused already, in the loans' own checks
-    missing_log = ProblemLog(loans_file, loans["loan_id"].array, rows=row_numbers(loans))
+    missing_log = ProblemLog.for_table(loans_file, loans, loans["loan_id"].array)
     missing_log.flag(
         absent,
         "branch",
@@ -368,8 +367,8 @@ def _check_between(
     valid = loans[(loans["balance"] > 0).to_numpy()]
     needed = inclusive_npl(valid, branches["branch"].tolist())
     have = branches["inclusive_loans"].to_numpy()
-    branch_log = ProblemLog(branches_file, branches["branch"].to_numpy(dtype=object), "branch",
-                            rows=row_numbers(branches))  # fmt: skip
+    branch_log = ProblemLog.for_table(branches_file, branches,
+                                      branches["branch"].to_numpy(dtype=object), "branch")
     branch_log.flag(
         have < needed - 0.005,
         "inclusive_loans",

@@ -24,7 +24,6 @@ from npl_disposal.io.tables import (
     check_headers,
     clean_columns,
     read_table,
-    row_numbers,
     source_name,
 )
 
@@ -106,7 +105,7 @@ def read_scenarios(
     name = source_name(source, "scenarios")
     frame = read_table(source, SCENARIO_COLUMNS)
     ids = frame["scenario"].astype("string").array if "scenario" in frame else None
-    log = ProblemLog(name, ids, id_label="scenario", rows=row_numbers(frame))
+    log = ProblemLog.for_table(name, frame, ids, id_label="scenario")
     check_headers(frame, SCENARIO_COLUMNS, log)
     if segment_by not in portfolio.loans.columns:
         cols = ", ".join(c for c in portfolio.loans.columns if c not in ("loan_id", "balance"))

@@ -34,7 +34,6 @@ from npl_disposal.io.tables import (
     check_headers,
     clean_columns,
     read_table,
-    row_numbers,
     source_name,
 )
 
@@ -141,8 +140,7 @@ def _loan_table(
     own = portfolio_rows(frame, portfolio)  # a table the library wrote: ids need no lookup
     if "loan_id" in frame and own is None:  # as text once: the log's labels and cleaning share it
         frame["loan_id"] = frame["loan_id"].astype("string")
-    log = ProblemLog(name, frame["loan_id"].array if "loan_id" in frame else None,
-                     rows=row_numbers(frame))  # fmt: skip
+    log = ProblemLog.for_table(name, frame, frame["loan_id"].array if "loan_id" in frame else None)
     check_headers(frame, columns, log)
     log.raise_if_any(f"{what} validation failed")
     clean_columns(frame, columns, log, ids_as_text=True, categorical=("channel",),
@@ -247,9 +245,8 @@ def read_branch_periods(
     new = np.zeros((len(table.names), periods))
     name = source_name(source, "branch_periods")
     frame = read_table(source, BRANCH_PERIOD_COLUMNS)
-    log = ProblemLog(name, frame["branch"].astype("string").to_numpy(dtype=object)
-                     if "branch" in frame else None, id_label="branch",
-                     rows=row_numbers(frame))  # fmt: skip
+    log = ProblemLog.for_table(name, frame, frame["branch"].astype("string").to_numpy(dtype=object)
+                               if "branch" in frame else None, id_label="branch")  # fmt: skip
     check_headers(frame, BRANCH_PERIOD_COLUMNS, log)
     log.raise_if_any("branch periods validation failed")
     clean_columns(frame, BRANCH_PERIOD_COLUMNS, log)

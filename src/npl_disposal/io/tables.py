@@ -15,7 +15,7 @@ import io
 import os
 import shutil
 import threading
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any, Union
 
@@ -149,18 +149,34 @@ class ProblemLog:
         id_label: str = "loan_id",
         numbered: bool = True,
         rows: RowNumbers | None = None,
+        headers: Mapping[str, str] | None = None,
     ) -> None:
         """``ids`` label the flagged rows; ``numbered=False``: rows not of ``file`` (no row).
 
-        ``rows`` numbers the rows as the file does (:func:`row_numbers`).
+        ``rows`` numbers the rows as the file does (:func:`row_numbers`); ``headers`` gives
+        the file's own header of a canonical column, where it differs.
         """
         self.file = file
         self.ids = ids
         self.id_label = id_label
         self.numbered = numbered
         self.rows = rows
+        self._headers = {(file, name): str(h) for name, h in (headers or {}).items()}
         self._parts: list[pd.DataFrame] = []
         self._bad: dict[str, np.ndarray] = {}
+
+    @classmethod
+    def for_table(
+        cls,
+        file: str,
+        frame: pd.DataFrame,
+        ids: np.ndarray | ExtensionArray | None = None,
+        id_label: str = "loan_id",
+    ) -> ProblemLog:
+        """A log of a table :func:`read_table` read: rows and headers named as in its file."""
+        headers = frame.attrs.get("headers")
+        return cls(file, ids, id_label, rows=row_numbers(frame),
+                   headers=headers if isinstance(headers, dict) else None)  # fmt: skip
 
     def flag(
         self,
@@ -235,6 +251,7 @@ class ProblemLog:
     def extend(self, other: ProblemLog) -> None:
         """Append the problems of another log (another file)."""
         self._parts.extend(other._parts)
+        self._headers.update(other._headers)
 
     def __bool__(self) -> bool:
         return bool(self._parts)
@@ -253,7 +270,7 @@ class ProblemLog:
     def raise_if_any(self, what: str) -> None:
         """Raise one PortfolioValidationError listing every problem, if there is any."""
         if self:
-            raise PortfolioValidationError(self.frame(), what)
+            raise PortfolioValidationError(self.frame(), what, headers=self._headers)
 
 
 def _labelled(label: str, ids: pd.Series, text: pd.Series) -> pd.Series:
@@ -285,7 +302,9 @@ def read_table(source: TableSource, columns: tuple[Column, ...]) -> pd.DataFrame
     if isinstance(source, pd.DataFrame):
         # A new frame: changing it never changes the caller's (pandas copies on write, or
         # rename copies). No deep copy: it would consolidate every block of a large table.
-        return source.rename(columns=_header_map(source.columns, columns))
+        out = _canonical(source, _header_map(source.columns, columns))
+        out.attrs.pop("rows", None)  # its rows are the frame's own
+        return out
     path = Path(source)
     if not path.exists():
         raise FileNotFoundError(
@@ -296,7 +315,7 @@ def read_table(source: TableSource, columns: tuple[Column, ...]) -> pd.DataFrame
     if is_workbook(path):
         frame = read_excel_table(path, columns)
         frame.attrs["rows"] = RowNumbers(len(frame), below=frame.attrs.pop("below", None))
-        return frame.rename(columns=_header_map(frame.columns, columns))
+        return _canonical(frame, _header_map(frame.columns, columns))
     ahead = _read_already(path, columns)
     return ahead if ahead is not None else _read_csv(path, columns)
 
@@ -398,6 +417,17 @@ def _read_already(path: Path, columns: tuple[Column, ...]) -> pd.DataFrame | Non
     return ahead.frame if same else None
 
 
+def _canonical(frame: pd.DataFrame, mapping: dict[object, str]) -> pd.DataFrame:
+    """``frame`` with canonical headers; ``attrs["headers"]`` keeps the ones written otherwise.
+
+    Problems then name a column as its file does: ``贷款余额 (balance)``.
+    """
+    out = frame.rename(columns=mapping)
+    out.attrs["headers"] = {name: str(written) for written, name in mapping.items()
+                            if normalise_header(written) != name}  # fmt: skip
+    return out
+
+
 def _header_map(headers: Iterable[object], columns: tuple[Column, ...]) -> dict[object, str]:
     aliases = alias_map(columns)
     return {h: aliases[normalise_header(h)] for h in headers if normalise_header(h) in aliases}
@@ -411,7 +441,7 @@ def _read_parquet(path: Path, columns: tuple[Column, ...]) -> pd.DataFrame:
             f"{path.name}: reading Parquet needs pyarrow; "
             "install it with: pip install 'npl-disposal[parquet]'"
         ) from exc
-    return frame.rename(columns=_header_map(frame.columns, columns))
+    return _canonical(frame, _header_map(frame.columns, columns))
 
 
 def _dictionary_columns(path: Path, columns: tuple[Column, ...]) -> list[str] | None:
@@ -447,7 +477,7 @@ def _read_csv(path: Path, columns: tuple[Column, ...]) -> pd.DataFrame:
             mapping = _header_map(header.drop(list(repeated)), columns)
             as_text = {h: str for h, name in mapping.items() if kinds[name] in _TEXT_KINDS}
             frame = _read_rows(path, encoding, as_text).drop(columns=list(repeated))
-            frame = frame.rename(columns=mapping)
+            frame = _canonical(frame, mapping)
             frame.attrs["repeated"] = sorted(set(repeated.values()))
             frame.attrs["rows"] = RowNumbers(len(frame), path, encoding)
             return frame
