@@ -187,3 +187,35 @@ def test_blank_rows_do_not_shift_the_rows_named(tmp_path: Path, before: list[int
             # the line (sheet row) holding the loan, less the header's line
             line = next(n for n, r in enumerate(rows) if r and r[0] == loans.at[i, "loan_id"])
             assert problems[loans.at[i, "loan_id"]] == line, (name, problems)
+
+
+def test_a_title_above_the_header_is_pointed_out(tmp_path: Path) -> None:
+    """A bank export with a title on row 1 and the header on row 3: the message says so."""
+    import csv
+
+    from openpyxl import Workbook
+
+    from npl_disposal.cli import main
+
+    text = sample_path("portfolio.csv").read_text(encoding="utf-8")
+    rows = [list(r) for r in csv.reader(text.splitlines())]
+    title = "某某银行 不良贷款清单"
+    book = Workbook()
+    for row in [[title], [], *rows[:20]]:
+        book.active.append(row)
+    book.save(tmp_path / "t.xlsx")
+    with open(tmp_path / "t.csv", "w", newline="", encoding="utf-8") as f:  # Excel's export
+        csv.writer(f).writerows([[title] + [""] * (len(rows[0]) - 1), [""] * len(rows[0]),
+                                 *rows[:20]])  # fmt: skip
+    for name in ("t.xlsx", "t.csv"):
+        with pytest.raises(PortfolioValidationError) as err:
+            read_portfolio(tmp_path / name)
+        said = str(err.value)
+        assert f"{name}: the header seems to be on row 3" in said, said
+        assert "delete the rows above it" in said and "twice" not in said
+    with open(tmp_path / "one.csv", "w", newline="", encoding="utf-8") as f:  # a one-cell title
+        f.write(title + "\n\n")
+        csv.writer(f).writerows(rows[:20])
+    with pytest.raises(ValueError, match=r"one\.csv: the header seems to be on line 3"):
+        read_portfolio(tmp_path / "one.csv")
+    assert main(["check", str(tmp_path / "one.csv")]) == EXIT_BAD_INPUT

@@ -47,7 +47,7 @@ def read_excel_table(path: Path, columns: tuple[Column, ...]) -> pd.DataFrame:
     Raises :class:`~npl_disposal.ExcelUnavailableError` without python-calamine and a
     ValueError naming the file when it cannot be read.
     """
-    rows = _sheet_rows(path)
+    rows, first = _sheet_rows(path)
     kept = [i for i, row in enumerate(rows) if any(not _empty(cell) for cell in row)]
     rows = [rows[i] for i in kept]
     if not rows:
@@ -68,10 +68,12 @@ def read_excel_table(path: Path, columns: tuple[Column, ...]) -> pd.DataFrame:
     frame.attrs["repeated"] = sorted(set(repeated))
     below = np.asarray(kept[1:], dtype=np.int64) - kept[0]  # blank rows counted
     frame.attrs["below"] = below if below.size and below[-1] != below.size else None
+    frame.attrs["header_row"] = first + kept[0] + 1  # the sheet's row, 1-based
     return frame
 
 
-def _sheet_rows(path: Path) -> list[list[Any]]:
+def _sheet_rows(path: Path) -> tuple[list[list[Any]], int]:
+    """The first visible sheet's used rows, and the sheet row (0-based) of the first."""
     try:
         from python_calamine import load_workbook
     except ImportError as exc:
@@ -85,11 +87,12 @@ def _sheet_rows(path: Path) -> list[list[Any]]:
         visible = [m.name for m in sheets if str(m.visible).endswith(".Visible")]
         sheet = book.get_sheet_by_name(visible[0]) if visible else book.get_sheet_by_index(0)
         rows: list[list[Any]] = sheet.to_python()
+        first = int(sheet.start[0]) if sheet.start is not None else 0
     except Exception as exc:  # calamine's errors: not a workbook, encrypted, damaged
         raise ValueError(
             f"{path.name}: cannot read it as an Excel workbook ({exc}); save it as .xlsx or CSV"
         ) from exc
-    return rows
+    return rows, first
 
 
 def _empty(cell: object) -> bool:

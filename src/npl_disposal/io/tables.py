@@ -99,12 +99,21 @@ class RowNumbers:
         path: Path | None = None,
         encoding: str = "utf-8",
         below: np.ndarray | None = None,
+        header: int | None = None,
     ) -> None:
+        """``header``: the file's row (line) of the header, 1-based; found when None."""
         self.size, self.path, self.encoding = size, path, encoding
         self._below, self._scanned = below, path is None
+        self._header = header
 
     def __deepcopy__(self, memo: dict[int, object]) -> RowNumbers:
         return self  # never changed once made: pandas copying a frame's attrs shares it
+
+    def in_file(self, row: int) -> int:
+        """The file's own row (line, sheet row) of the 0-based table row ``row``."""
+        if self._header is None:
+            self._header = _csv_header_line(self.path, self.encoding)
+        return self._header + int(self.of(np.array([row]))[0])
 
     def of(self, rows: np.ndarray) -> np.ndarray:
         """The 1-based numbers of the 0-based table rows ``rows``."""
@@ -131,6 +140,21 @@ def _csv_rows(path: Path | None, encoding: str) -> np.ndarray | None:
     filled = np.fromiter(records, dtype=bool)
     start = int(np.argmax(filled))  # the header: blank lines above it are not counted
     return np.flatnonzero(filled[start + 1 :]) + 1
+
+
+def _csv_header_line(path: Path | None, encoding: str) -> int:
+    """The line of a CSV file's header: the first line that is not blank (1-based)."""
+    if path is None:
+        return 1
+    try:
+        with open(path, encoding="utf-8-sig" if encoding.startswith("utf-8") else encoding,
+                  errors="replace", newline="") as f:  # fmt: skip
+            for number, line in enumerate(f, start=1):
+                if line.strip("\r\n"):
+                    return number
+    except OSError:
+        pass
+    return 1
 
 
 def row_numbers(frame: pd.DataFrame) -> RowNumbers | None:
@@ -314,7 +338,8 @@ def read_table(source: TableSource, columns: tuple[Column, ...]) -> pd.DataFrame
         return _read_parquet(path, columns)
     if is_workbook(path):
         frame = read_excel_table(path, columns)
-        frame.attrs["rows"] = RowNumbers(len(frame), below=frame.attrs.pop("below", None))
+        frame.attrs["rows"] = RowNumbers(len(frame), below=frame.attrs.pop("below", None),
+                                         header=frame.attrs.pop("header_row", 1))  # fmt: skip
         return _canonical(frame, _header_map(frame.columns, columns))
     ahead = _read_already(path, columns)
     return ahead if ahead is not None else _read_csv(path, columns)
@@ -486,6 +511,9 @@ def _read_csv(path: Path, columns: tuple[Column, ...]) -> pd.DataFrame:
         except pd.errors.EmptyDataError as exc:
             raise ValueError(f"{path.name}: the file is empty; it needs a header row") from exc
         except (pd.errors.ParserError, ValueError) as exc:  # pyarrow's parse errors too
+            hint = _csv_title_hint(path, encoding, columns)
+            if hint is not None:
+                raise ValueError(f"{path.name}: {hint}; delete the lines above it") from exc
             raise ValueError(
                 f"{path.name}: not a well-formed CSV ({exc}); every row needs one cell per "
                 "column of the header, separated by commas"
@@ -520,11 +548,11 @@ def _read_rows(path: Path, encoding: str, as_text: dict[object, type[str]]) -> p
 def _repeated(path: Path, encoding: str, header: pd.Index) -> dict[str, str]:
     """Headers a CSV names twice: pandas' renamed copy (``x.1``) -> the name written."""
     raw = pd.read_csv(path, nrows=1, header=None, encoding=encoding, dtype=str)
-    written = [str(h) for h in raw.iloc[0]] if len(raw) else []
+    written = ["" if pd.isna(h) else str(h) for h in raw.iloc[0]] if len(raw) else []
     seen: set[str] = set()
     out: dict[str, str] = {}
     for name, read in zip(written, header, strict=False):
-        if name in seen and str(read) != name:
+        if name and name in seen and str(read) != name:  # empty headers: pandas' Unnamed
             out[str(read)] = name
         seen.add(name)
     return out
@@ -648,10 +676,61 @@ def check_headers(frame: pd.DataFrame, columns: tuple[Column, ...], log: Problem
             "two columns map to this name (an alias and the name itself?)",
             "one column per name",
         )
-    for col in columns:
-        if col.required and col.name not in frame.columns:
-            accepted = ", ".join((col.name, *col.aliases[:4]))
-            log.note(col.name, "required column is missing", f"a header such as {accepted}")
+    missing = [col for col in columns if col.required and col.name not in frame.columns]
+    have = len([col for col in columns if col.required]) - len(missing)
+    rows = frame.head(_HEADER_SEARCH).itertuples(index=False, name=None)
+    below = _header_row(rows, columns, have) if missing else None
+    if below is not None:
+        numbers = row_numbers(frame) or RowNumbers(len(frame), header=1)
+        log.note("", _below_title("row", numbers.in_file(below)),
+                 "the header on the first row: delete the rows above it")  # fmt: skip
+    for col in missing:
+        accepted = ", ".join((col.name, *col.aliases[:4]))
+        log.note(col.name, "required column is missing", f"a header such as {accepted}")
+
+
+def _below_title(unit: str, number: int) -> str:
+    return (f"the header seems to be on {unit} {number} (the column names are there); "
+            f"{unit}s above it, such as a title, are read as the header")  # fmt: skip
+
+
+#: How many of a table's first rows are searched for a header written below a title.
+_HEADER_SEARCH = 10
+
+
+def _header_row(
+    rows: Iterable[Sequence[object]], columns: tuple[Column, ...], have: int
+) -> int | None:
+    """The first of ``rows`` naming more required columns than ``have`` (the header's).
+
+    Bank exports often put a title (某某银行 不良贷款清单) above the header; a row holding
+    at least half the required columns' names is taken for the real header.
+    """
+    aliases = alias_map(columns)
+    required = {col.name for col in columns if col.required}
+    for i, row in enumerate(rows):
+        found = {aliases.get(normalise_header(v)) for v in row if isinstance(v, str)} & required
+        if len(found) > have and 2 * len(found) >= len(required):
+            return i
+    return None
+
+
+def _csv_title_hint(path: Path, encoding: str, columns: tuple[Column, ...]) -> str | None:
+    """Where a CSV file's header seems to be, when lines above it (a title) are not the header.
+
+    A title line of one cell makes the rows below it malformed for the reader; the file's
+    first lines are searched for the column names instead.
+    """
+    try:
+        with open(path, encoding=encoding, errors="replace", newline="") as f:
+            lines = [line for _, line in zip(range(_HEADER_SEARCH), f, strict=False)]
+    except OSError:
+        return None
+    records = list(csv.reader(lines))
+    at = _header_row(records, columns, have=0)
+    if at is None or at == 0:
+        return None
+    return _below_title("line", at + 1)
 
 
 def clean_columns(
