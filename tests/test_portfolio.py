@@ -439,3 +439,21 @@ def test_a_problem_names_the_header_as_the_file_wrote_it(tmp_path) -> None:
         assert f"row 4, loan_id {loans.at[3, 'loan_id']}, column {shown}: not a number" in str(
             info.value
         )
+
+
+def test_empty_tables_and_blank_channels_bring_no_knock_on_problems() -> None:
+    with pytest.raises(PortfolioValidationError) as info:
+        read_portfolio(SAMPLE.loans, SAMPLE.branches.head(0))
+    assert info.value.problems["problem"].tolist() == ["the table has no branches"]
+    portfolio, options = _options_case()
+    with pytest.raises(PortfolioValidationError) as info:
+        read_options(options.head(0), portfolio)
+    assert info.value.problems["problem"].tolist() == ["the table has no options"]
+    blank = options.copy()
+    blank["channel"] = blank["channel"].astype(object)
+    blank.loc[[0, 1, 2], "channel"] = None  # a retain row among them: no 'no retain row'
+    with pytest.raises(PortfolioValidationError) as info:
+        read_options(blank, portfolio)
+    problems = info.value.problems
+    assert problems["problem"].tolist() == ["missing"] * 3
+    assert problems["row"].tolist() == [1, 2, 3]

@@ -56,10 +56,14 @@ def read_options(source: TableSource, portfolio: Portfolio) -> pd.DataFrame:
         frame["loan_id"] = frame["loan_id"].astype("string")
     log = ProblemLog.for_table(name, frame, frame["loan_id"].array if "loan_id" in frame else None)
     check_headers(frame, OPTION_COLUMNS, log)
+    if len(frame) == 0:
+        log.note("", "the table has no options",
+                 "one row per loan and channel it may go to, below the header")  # fmt: skip
     log.raise_if_any("options validation failed")
     clean_columns(frame, OPTION_COLUMNS, log, ids_as_text=True,
                   clean=("loan_id",) if own is not None else ())  # fmt: skip
     frame["channel"] = clean_channels(frame["channel"], log)
+    unread = ~np.broadcast_to(log.ok("channel"), (len(frame),))  # missing or refused
     loan_pos = own if own is not None else locate(portfolio.loans["loan_id"], frame["loan_id"])
     log.flag(
         (loan_pos < 0) & log.ok("loan_id"),
@@ -70,7 +74,7 @@ def read_options(source: TableSource, portfolio: Portfolio) -> pd.DataFrame:
     )
     dup = _duplicate_options(frame, loan_pos)
     log.flag(
-        dup,
+        dup & log.ok("loan_id", "channel"),  # not for cells refused already
         "channel",
         frame["channel"],
         "duplicate (loan_id, channel)",
@@ -85,7 +89,8 @@ def read_options(source: TableSource, portfolio: Portfolio) -> pd.DataFrame:
         "a share in [0, 1] of the balance",
     )
     has_retain = np.zeros(portfolio.n_loans, dtype=bool)
-    is_retain = (frame["channel"] == "retain").to_numpy(dtype=bool, na_value=False)
+    # A channel refused may be the retain row: no knock-on problem for its loan.
+    is_retain = (frame["channel"] == "retain").to_numpy(dtype=bool, na_value=False) | unread
     has_retain[loan_pos[is_retain & (loan_pos >= 0)]] = True
     # Rows of the portfolio, not of this table: named by loan_id alone.
     missing = ProblemLog(name, portfolio.loans["loan_id"].to_numpy(dtype=object), numbered=False)

@@ -325,10 +325,10 @@ def _check_branches(frame: pd.DataFrame, log: ProblemLog) -> None:
 def _comparable(loans: pd.DataFrame, branches: pd.DataFrame | None) -> bool:
     """Whether the checks between the tables can run: their columns present, branches once.
 
-    A blank, repeated or otherwise refused branch is reported already; looking loans up by
-    it would only add knock-on problems (or fail).
+    No branch, or a blank, repeated or otherwise refused one is reported already; looking
+    loans up by it would only add knock-on problems (or fail).
     """
-    if branches is None or "branch" not in branches.columns:
+    if branches is None or "branch" not in branches.columns or len(branches) == 0:
         return False
     if not {"branch", "balance", "inclusive"} <= set(loans.columns):
         return False
