@@ -16,6 +16,7 @@ from npl_disposal.io._ids import (
     in_order,
     locate,
     positions_in,
+    starts_with_any,
 )
 
 _TEXT = st.text(alphabet="AB01 贷-", min_size=1, max_size=4)
@@ -223,3 +224,14 @@ def test_equal_values_as_python_equality(pairs: list[tuple[str, str]], gather: b
         assert equal_values(a, b, at).tolist() == expected
     else:
         assert equal_values(a, b).tolist() == [x == y for x, y in zip(a, b, strict=True)]
+
+
+@given(st.lists(st.one_of(st.none(), st.text(alphabet="=+-@\tab中 ", max_size=4)), max_size=30),
+       st.integers(0, 3))  # fmt: skip
+def test_starts_with_any_is_str_startswith(values: list[str | None], skip: int) -> None:
+    """The first-byte reading of Arrow text agrees with pandas, sliced arrays and gaps too."""
+    expected = [v is not None and v[:1] in ("=", "+", "-", "@", "\t") and v != "" for v in values]
+    for dtype in ("string[pyarrow]", "string[python]", object):
+        text = pd.Series(values, dtype=dtype)
+        got = starts_with_any(text.iloc[skip:], "=+-@\t")
+        assert got.tolist() == expected[skip:], dtype

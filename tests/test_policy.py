@@ -646,6 +646,9 @@ def test_user_channel_tables_round_trip_through_toml() -> None:
          "must not exceed capacity"),
         ({"amc_b": {"max_loans": 1.5}}, "[channels.amc_b] max_loans", "whole number"),
         ({"amc_b": 3}, "[channels.amc_b]", "table of keys"),
+        ({"../../x": {"capacity": 1.0}}, "[channels.../../x]", "not a usable channel name"),
+        ({"a/b": {"capacity": 1.0}}, "[channels.a/b]", "not a usable channel name"),
+        ({"核销": {"capacity": 1.0}}, "[channels.核销]", "standard channel write_off"),
     ],
 )  # fmt: skip
 def test_user_channel_tables_are_validated(channels: object, where: str, says: str) -> None:

@@ -249,3 +249,211 @@ def test_parquet_text_columns_are_cleaned_as_in_csv(tmp_path) -> None:
     loans.to_parquet(tmp_path / "bad.parquet")
     with pytest.raises(PortfolioValidationError, match=r"bad\.parquet, row 5, .*classification"):
         read_portfolio(tmp_path / "bad.parquet", SAMPLE.branches)
+
+
+@pytest.mark.parametrize("fault", ["repeated", "blank", "no_column"])
+def test_a_bad_branch_id_is_reported_without_knock_on_problems(tmp_path, fault: str) -> None:
+    """A repeated or blank branch, or no branch column: one clear error, no crash."""
+    from npl_disposal.cli import EXIT_BAD_INPUT, main
+
+    branches = SAMPLE.branches.copy()
+    if fault == "repeated":
+        branches = pd.concat([branches, branches.iloc[[0]]], ignore_index=True)
+    elif fault == "blank":
+        branches["branch"] = branches["branch"].astype(object)
+        branches.loc[0, "branch"] = None
+    else:
+        branches = branches.rename(columns={"branch": "brunch"})
+    for source in (branches, tmp_path / "b.csv"):
+        if not isinstance(source, pd.DataFrame):
+            branches.to_csv(source, index=False)
+        with pytest.raises(PortfolioValidationError) as info:
+            read_portfolio(SAMPLE.loans, source)
+        problems = info.value.problems
+        assert set(problems["column"]) == {"branch"}, problems
+        assert problems["file"].isin(["branches", "b.csv"]).all(), problems
+    SAMPLE.loans.to_csv(tmp_path / "l.csv", index=False)
+    assert main(["check", str(tmp_path / "l.csv"), "--branches", str(tmp_path / "b.csv")]) == (
+        EXIT_BAD_INPUT
+    )
+
+
+def _with_channel(options: pd.DataFrame, old: str, new: str) -> pd.DataFrame:
+    out = options.copy()
+    out["channel"] = out["channel"].astype(object).replace(old, new)
+    return out
+
+
+def test_a_misspelt_standard_channel_is_refused_unless_declared(tmp_path) -> None:
+    from npl_disposal import build_problem, load_policy
+    from npl_disposal.cli import EXIT_BAD_INPUT, main
+    from npl_disposal.datasets import sample_path
+
+    portfolio = read_portfolio(sample_path("portfolio.csv"), sample_path("branches.csv"))
+    options = pd.read_csv(sample_path("options.csv"))
+    typo = _with_channel(options, "write_off", "writeoff")
+    typo.to_csv(tmp_path / "x.csv", index=False)
+    policy = load_policy(sample_path("policy.toml"))
+    first = int(np.flatnonzero(typo["channel"] == "writeoff")[0])
+    with pytest.raises(PortfolioValidationError) as info:
+        build_problem(portfolio, policy, tmp_path / "x.csv")
+    problems = info.value.problems
+    assert len(problems) == 1 and problems.loc[0, "row"] == first + 1
+    assert problems.loc[0, "file"] == "x.csv" and problems.loc[0, "value"] == "writeoff"
+    said = str(info.value)
+    assert "did you mean write_off?" in said and "[channels.writeoff]" in said
+    assert f"on {int((typo['channel'] == 'writeoff').sum()):,} rows" in said
+    declared = policy.with_section("channels", writeoff={"capacity": 1e8})
+    assert "writeoff" in build_problem(portfolio, declared, typo).channels
+    assert "amc_b" in build_problem(portfolio, policy, _with_channel(options, "write_off",
+                                                                     "amc_b")).channels
+    out = tmp_path / "out"
+    args = ["plan", str(sample_path("portfolio.csv")), "--branches",
+            str(sample_path("branches.csv")), "--policy", str(sample_path("policy.toml")),
+            "--options", str(tmp_path / "x.csv"), "--out", str(out)]  # fmt: skip
+    assert main(args) == EXIT_BAD_INPUT and not out.exists()
+
+
+def test_chinese_channel_names_are_the_standard_channels() -> None:
+    from npl_disposal.io.schema import CHANNEL_NAMES_ZH
+    from npl_disposal.reporting.labels import labels
+
+    portfolio, options = _options_case()
+    chinese = options.copy()
+    chinese["channel"] = chinese["channel"].astype(object).map(lambda c: CHANNEL_NAMES_ZH[c])
+    read = read_options(chinese, portfolio)
+    expected = read_options(options, portfolio)
+    assert read["channel"].astype(str).tolist() == expected["channel"].astype(str).tolist()
+    assert all(labels("zh").channel(c) == zh for c, zh in CHANNEL_NAMES_ZH.items())
+
+
+@pytest.mark.parametrize("name", ["../../pwned", "a/b", "1st", "=cmd", "x.csv", "_x"])
+def test_a_channel_name_unfit_for_a_file_name_is_refused(name: str, tmp_path) -> None:
+    from npl_disposal.cli import EXIT_BAD_INPUT, main
+    from npl_disposal.datasets import sample_path
+
+    portfolio, options = _options_case()
+    bad = options.copy()
+    bad["channel"] = bad["channel"].astype(object)
+    bad.loc[[3, 5], "channel"] = name
+    with pytest.raises(PortfolioValidationError) as info:
+        read_options(bad, portfolio)
+    problems = info.value.problems
+    flagged = problems[problems["column"] == "channel"]
+    formula = name.startswith("=")  # refused cell by cell as a formula, else once by name
+    assert flagged["row"].tolist() == ([4, 6] if formula else [4])
+    assert set(flagged["value"]) == {name}
+    said = flagged["problem"].iloc[0]
+    assert ("Excel would read it" if formula else "not a usable channel name") in said
+    sample = pd.read_csv(sample_path("options.csv"))
+    sample.loc[1, "channel"] = name
+    sample.to_csv(tmp_path / "o.csv", index=False)
+    args = ["plan", str(sample_path("portfolio.csv")), "--branches",
+            str(sample_path("branches.csv")), "--policy", str(sample_path("policy.toml")),
+            "--options", str(tmp_path / "o.csv"), "--out", str(tmp_path / "out")]  # fmt: skip
+    assert main(args) == EXIT_BAD_INPUT
+
+
+def test_a_loan_without_a_retain_row_is_named_by_its_id_not_a_row() -> None:
+    portfolio, options = _options_case()
+    lost = portfolio.loans["loan_id"].iloc[2]
+    bad = options[~((options["loan_id"] == lost) & (options["channel"] == "retain"))]
+    with pytest.raises(PortfolioValidationError) as info:
+        read_options(bad.reset_index(drop=True), portfolio)
+    problems = info.value.problems
+    assert problems["loan_id"].tolist() == [lost]
+    assert problems["row"].isna().all()  # no row of the options table holds it
+    assert f"options, loan_id {lost}, column channel: the loan has no retain row" in str(
+        info.value
+    )
+
+
+def test_a_blank_branch_is_missing_without_a_made_up_label() -> None:
+    branches = SAMPLE.branches.copy()
+    branches["branch"] = branches["branch"].astype(object)
+    branches.loc[2, "branch"] = "  "
+    with pytest.raises(PortfolioValidationError) as info:
+        read_portfolio(SAMPLE.loans, branches)
+    problems = info.value.problems
+    assert problems["problem"].tolist() == ["missing"]
+    assert "branches, row 3, column branch: missing" in str(info.value)
+    assert "nan" not in str(info.value)
+
+
+FORMULAS = ["=cmd|' /C calc'!A0", '=HYPERLINK("http://x","y")', "@SUM(A1)", "+cmd", "-2+cmd"]
+
+
+@pytest.mark.parametrize("column", ["loan_id", "branch", "industry", "collateral_type"])
+@pytest.mark.parametrize("formula", FORMULAS)
+def test_a_text_excel_would_run_as_a_formula_is_refused(column: str, formula: str) -> None:
+    bad = SAMPLE.loans.copy()
+    bad[column] = bad[column].astype(object)
+    bad.loc[4, column] = formula
+    with pytest.raises(PortfolioValidationError) as info:
+        read_portfolio(bad, SAMPLE.branches)
+    problems = info.value.problems
+    assert problems[["row", "column", "value"]].values.tolist() == [[5, column, formula]]
+    assert "Excel would read it as a formula" in str(info.value)
+
+
+def test_dashes_and_signed_numbers_stay_text() -> None:
+    loans = SAMPLE.loans.copy()
+    loans["industry"] = loans["industry"].astype(object)
+    loans.loc[:3, "industry"] = ["-", "--", "-5", "+86 10 1234"]
+    read = read_portfolio(loans, SAMPLE.branches).loans
+    assert read.loc[:3, "industry"].astype(str).tolist() == ["-", "--", "-5", "+86 10 1234"]
+
+
+def test_formulas_in_the_branch_table_and_options_are_refused(tmp_path) -> None:
+    branches = SAMPLE.branches.copy()
+    branches.loc[1, "branch"] = '=HYPERLINK("x")'
+    branches.to_csv(tmp_path / "b.csv", index=False)
+    with pytest.raises(PortfolioValidationError) as info:
+        read_portfolio(SAMPLE.loans, tmp_path / "b.csv")
+    problems = info.value.problems  # no knock-on "branch not in b.csv" for the loans
+    assert problems[["file", "row", "column"]].values.tolist() == [["b.csv", 2, "branch"]]
+    portfolio, options = _options_case()
+    bad = options.copy()
+    bad["channel"] = bad["channel"].astype(object)
+    bad.loc[2, "channel"] = "=1+1"
+    with pytest.raises(PortfolioValidationError) as info:
+        read_options(bad, portfolio)
+    flagged = info.value.problems.query("column == 'channel'")
+    assert flagged["row"].tolist() == [3]
+    assert flagged["problem"].tolist() == ["Excel would read it as a formula"]
+
+
+def test_a_problem_names_the_header_as_the_file_wrote_it(tmp_path) -> None:
+    loans = SAMPLE.loans.head(20).copy()
+    loans["balance"] = loans["balance"].astype(object)
+    loans.loc[3, "balance"] = "abc"
+    chinese = loans.rename(columns={"balance": "贷款余额", "loan_id": "贷款编号"})
+    chinese.to_csv(tmp_path / "zh.csv", index=False)
+    loans.to_csv(tmp_path / "en.csv", index=False)
+    zh = "贷款余额 (balance)"
+    cases = ((tmp_path / "zh.csv", zh), (chinese, zh), (tmp_path / "en.csv", "balance"))
+    for source, shown in cases:
+        with pytest.raises(PortfolioValidationError) as info:
+            read_portfolio(source)
+        assert info.value.problems["column"].tolist() == ["balance"]  # the canonical name
+        assert f"row 4, loan_id {loans.at[3, 'loan_id']}, column {shown}: not a number" in str(
+            info.value
+        )
+
+
+def test_empty_tables_and_blank_channels_bring_no_knock_on_problems() -> None:
+    with pytest.raises(PortfolioValidationError) as info:
+        read_portfolio(SAMPLE.loans, SAMPLE.branches.head(0))
+    assert info.value.problems["problem"].tolist() == ["the table has no branches"]
+    portfolio, options = _options_case()
+    with pytest.raises(PortfolioValidationError) as info:
+        read_options(options.head(0), portfolio)
+    assert info.value.problems["problem"].tolist() == ["the table has no options"]
+    blank = options.copy()
+    blank["channel"] = blank["channel"].astype(object)
+    blank.loc[[0, 1, 2], "channel"] = None  # a retain row among them: no 'no retain row'
+    with pytest.raises(PortfolioValidationError) as info:
+        read_options(blank, portfolio)
+    problems = info.value.problems
+    assert problems["problem"].tolist() == ["missing"] * 3
+    assert problems["row"].tolist() == [1, 2, 3]

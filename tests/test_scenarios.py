@@ -120,6 +120,18 @@ def test_reader_names_every_bad_row_at_once() -> None:
     assert "amc_x" in text and "nowhere" in text and "sum to 2.5" in text
 
 
+def test_chinese_channel_names_in_scenarios_are_the_standard_channels() -> None:
+    from npl_disposal.io.schema import CHANNEL_NAMES_ZH
+
+    sp = _portfolio(200, 1)
+    pf = read_portfolio(sp.loans, sp.branches)
+    scen = _scenarios(2, 0)
+    chinese = scen.assign(channel=scen["channel"].map(CHANNEL_NAMES_ZH))
+    assert read_scenarios(chinese, pf, CHANNELS).table["channel"].tolist() == (
+        scen["channel"].tolist()
+    )
+
+
 def test_reader_refuses_a_missing_segment_column(tmp_path: Path) -> None:
     sp = _portfolio(200, 1)
     pf = read_portfolio(sp.loans, sp.branches)

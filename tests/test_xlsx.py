@@ -129,3 +129,93 @@ def test_plan_from_workbooks(tmp_path: Path) -> None:
     assert main(args) == EXIT_OK
     assert list(pd.read_csv(tmp_path / "out" / "plan.csv").columns) == [
         "loan_id", "channel", "share"]  # fmt: skip
+
+
+def test_texts_read_as_missing_are_the_same_in_csv_and_workbooks(tmp_path: Path) -> None:
+    from npl_disposal.io.schema import NA_TEXTS
+
+    loans = _sample("portfolio").head(30)
+    loans.loc[6, "branch"] = None
+    for row, text in zip(range(8, 30), ("n/a", "NULL", "#N/A", "NA", "None"), strict=False):
+        assert text in NA_TEXTS
+        loans.loc[row, "balance"] = text
+    loans.loc[20, "balance"] = "nothing"  # not a missing text: not a number
+    csv, xlsx = _both(loans, tmp_path, "na")
+    problems = {}
+    for path in (csv, xlsx):
+        with pytest.raises(PortfolioValidationError) as err:
+            read_portfolio(path)
+        problems[path.suffix] = err.value.problems.drop(columns=["file"])
+    pd.testing.assert_frame_equal(problems[".xlsx"], problems[".csv"])
+    said = problems[".csv"].set_index("row")["problem"]
+    assert (said.loc[[7, 9, 10, 11, 12, 13]] == "missing").all()
+    assert said.loc[21] == "not a number"
+
+
+def _with_blank_rows(frame: pd.DataFrame, before: list[int]) -> list[list[str]]:
+    """The header and rows of ``frame`` as text, a blank row inserted before each of ``before``."""
+    rows: list[list[str]] = [list(frame.columns)]
+    for i, row in enumerate(frame.itertuples(index=False)):
+        rows += [[]] * before.count(i)
+        rows.append(["" if pd.isna(v) else str(v) for v in row])
+    return rows
+
+
+@pytest.mark.parametrize("before", [[0, 0], [0, 5], [5, 7], []])
+def test_blank_rows_do_not_shift_the_rows_named(tmp_path: Path, before: list[int]) -> None:
+    """Row r is the r-th row below the header, blank rows counted, in CSV and workbooks."""
+    import csv
+
+    from openpyxl import Workbook
+
+    loans = _sample("portfolio").head(30)
+    loans.loc[10, "balance"] = "-5"
+    loans.loc[25, "classification"] = "unknown-class"
+    rows = _with_blank_rows(loans, before)
+    with open(tmp_path / "b.csv", "w", newline="", encoding="utf-8") as f:
+        csv.writer(f).writerows(rows)
+    book = Workbook()
+    for row in rows:
+        book.active.append([float(c) if c.replace(".", "").lstrip("-").isdigit() else c
+                            for c in row] if row else [])  # fmt: skip
+    book.save(tmp_path / "b.xlsx")
+    for name in ("b.csv", "b.xlsx"):
+        with pytest.raises(PortfolioValidationError) as err:
+            read_portfolio(tmp_path / name)
+        problems = err.value.problems.set_index("loan_id")["row"]
+        for i in (10, 25):
+            # the line (sheet row) holding the loan, less the header's line
+            line = next(n for n, r in enumerate(rows) if r and r[0] == loans.at[i, "loan_id"])
+            assert problems[loans.at[i, "loan_id"]] == line, (name, problems)
+
+
+def test_a_title_above_the_header_is_pointed_out(tmp_path: Path) -> None:
+    """A bank export with a title on row 1 and the header on row 3: the message says so."""
+    import csv
+
+    from openpyxl import Workbook
+
+    from npl_disposal.cli import main
+
+    text = sample_path("portfolio.csv").read_text(encoding="utf-8")
+    rows = [list(r) for r in csv.reader(text.splitlines())]
+    title = "某某银行 不良贷款清单"
+    book = Workbook()
+    for row in [[title], [], *rows[:20]]:
+        book.active.append(row)
+    book.save(tmp_path / "t.xlsx")
+    with open(tmp_path / "t.csv", "w", newline="", encoding="utf-8") as f:  # Excel's export
+        csv.writer(f).writerows([[title] + [""] * (len(rows[0]) - 1), [""] * len(rows[0]),
+                                 *rows[:20]])  # fmt: skip
+    for name in ("t.xlsx", "t.csv"):
+        with pytest.raises(PortfolioValidationError) as err:
+            read_portfolio(tmp_path / name)
+        said = str(err.value)
+        assert f"{name}: the header seems to be on row 3" in said, said
+        assert "delete the rows above it" in said and "twice" not in said
+    with open(tmp_path / "one.csv", "w", newline="", encoding="utf-8") as f:  # a one-cell title
+        f.write(title + "\n\n")
+        csv.writer(f).writerows(rows[:20])
+    with pytest.raises(ValueError, match=r"one\.csv: the header seems to be on line 3"):
+        read_portfolio(tmp_path / "one.csv")
+    assert main(["check", str(tmp_path / "one.csv")]) == EXIT_BAD_INPUT

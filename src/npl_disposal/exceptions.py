@@ -7,6 +7,7 @@ library. Each message says what is wrong and what to do about it.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:  # pandas is imported by whoever raises with a table, not here
@@ -41,13 +42,20 @@ class PortfolioValidationError(NplDisposalError, ValueError):
 
     ``problems`` is a DataFrame with one row per problem found, all rows checked
     before raising, and columns ``file, row, loan_id, column, value, problem,
-    allowed``. ``row`` is the 1-based data row (the header is not counted), so
-    a CSV row ``r`` is on line ``r + 1`` of the file.
+    allowed``; ``column`` is the canonical name (a message names the header as the
+    file wrote it too: ``贷款余额 (balance)``). ``row`` is the 1-based data row (the
+    header is not counted, blank rows are), so a CSV row ``r`` is on line ``r + 1``.
     """
 
-    def __init__(self, problems: pd.DataFrame, what: str = "input") -> None:
+    def __init__(
+        self,
+        problems: pd.DataFrame,
+        what: str = "input",
+        headers: Mapping[tuple[str, str], str] | None = None,
+    ) -> None:
+        """``headers``: (file, canonical column) -> the header that file wrote for it."""
         self.problems = problems.reset_index(drop=True)
-        super().__init__(_format_problems(self.problems, what))
+        super().__init__(_format_problems(self.problems, what, headers or {}))
 
 
 class PolicyError(NplDisposalError, ValueError):
@@ -134,17 +142,19 @@ class ExcelUnavailableError(NplDisposalError, ImportError):
     """
 
 
-def _format_problems(problems: pd.DataFrame, what: str) -> str:
+def _format_problems(
+    problems: pd.DataFrame, what: str, headers: Mapping[tuple[str, str], str]
+) -> str:
     n = len(problems)
     lines = [f"{what}: {n} problem(s) found; nothing was written. Fix them and run again:"]
     for rec in problems.head(_SHOWN).itertuples(index=False):
-        lines.append("  - " + _describe(rec))
+        lines.append("  - " + _describe(rec, headers))
     if n > _SHOWN:
         lines.append(f"  ... and {n - _SHOWN} more (the error's .problems table lists all)")
     return "\n".join(lines)
 
 
-def _describe(rec: object) -> str:
+def _describe(rec: object, headers: Mapping[tuple[str, str], str]) -> str:
     import pandas as pd
 
     get = rec.__getattribute__
@@ -154,8 +164,10 @@ def _describe(rec: object) -> str:
     loan_id = get("loan_id")
     if loan_id is not None and not pd.isna(loan_id) and loan_id != "":
         where.append(f"loan_id {get('loan_id')}")
-    if get("column"):
-        where.append(f"column {get('column')}")
+    column = get("column")
+    if column:
+        written = headers.get((str(get("file")), str(column)))
+        where.append(f"column {written} ({column})" if written else f"column {column}")
     text = ", ".join(where) + f": {get('problem')}"
     value = get("value")
     if (

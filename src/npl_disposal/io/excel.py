@@ -3,10 +3,10 @@
 python-calamine (an optional extra: ``pip install 'npl-disposal[xlsx]'``) reads the
 first visible sheet; the first non-empty row is the header, as in a CSV file, so a
 problem in data row ``r`` is reported as row ``r`` (Excel's row ``r + 1`` when the
-header is on row 1). Cells arrive typed: identifier and text columns are turned into
-text (a whole number ``123.0`` as ``"123"``, a date as ``2024-06-30``), number columns
-keep their numbers, and text in them is parsed as in a CSV file; the same validation
-follows.
+header is on row 1; blank rows are counted, not read). Cells arrive typed: identifier
+and text columns are turned into text (a whole number ``123.0`` as ``"123"``, a date as
+``2024-06-30``), number columns keep their numbers, and text in them is parsed as in a
+CSV file; the same validation follows.
 """
 
 from __future__ import annotations
@@ -15,10 +15,11 @@ import datetime as dt
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from npl_disposal.exceptions import ExcelUnavailableError
-from npl_disposal.io.schema import Column, alias_map, normalise_header
+from npl_disposal.io.schema import NA_TEXTS, Column, alias_map, normalise_header
 
 __all__ = ["EXCEL_SUFFIXES", "is_workbook", "read_excel_table"]
 
@@ -46,8 +47,9 @@ def read_excel_table(path: Path, columns: tuple[Column, ...]) -> pd.DataFrame:
     Raises :class:`~npl_disposal.ExcelUnavailableError` without python-calamine and a
     ValueError naming the file when it cannot be read.
     """
-    rows = _sheet_rows(path)
-    rows = [row for row in rows if any(not _blank(cell) for cell in row)]
+    rows, first = _sheet_rows(path)
+    kept = [i for i, row in enumerate(rows) if any(not _empty(cell) for cell in row)]
+    rows = [rows[i] for i in kept]
     if not rows:
         raise ValueError(f"{path.name}: the sheet is empty; it needs a header row")
     header = [_header(cell, j) for j, cell in enumerate(rows[0])]
@@ -64,10 +66,14 @@ def read_excel_table(path: Path, columns: tuple[Column, ...]) -> pd.DataFrame:
         data[name] = _as_text(cells) if kind in _TEXT_KINDS else _as_values(cells)
     frame = pd.DataFrame(data, index=pd.RangeIndex(len(rows) - 1))
     frame.attrs["repeated"] = sorted(set(repeated))
+    below = np.asarray(kept[1:], dtype=np.int64) - kept[0]  # blank rows counted
+    frame.attrs["below"] = below if below.size and below[-1] != below.size else None
+    frame.attrs["header_row"] = first + kept[0] + 1  # the sheet's row, 1-based
     return frame
 
 
-def _sheet_rows(path: Path) -> list[list[Any]]:
+def _sheet_rows(path: Path) -> tuple[list[list[Any]], int]:
+    """The first visible sheet's used rows, and the sheet row (0-based) of the first."""
     try:
         from python_calamine import load_workbook
     except ImportError as exc:
@@ -81,19 +87,28 @@ def _sheet_rows(path: Path) -> list[list[Any]]:
         visible = [m.name for m in sheets if str(m.visible).endswith(".Visible")]
         sheet = book.get_sheet_by_name(visible[0]) if visible else book.get_sheet_by_index(0)
         rows: list[list[Any]] = sheet.to_python()
+        first = int(sheet.start[0]) if sheet.start is not None else 0
     except Exception as exc:  # calamine's errors: not a workbook, encrypted, damaged
         raise ValueError(
             f"{path.name}: cannot read it as an Excel workbook ({exc}); save it as .xlsx or CSV"
         ) from exc
-    return rows
+    return rows, first
 
 
-def _blank(cell: object) -> bool:
+def _empty(cell: object) -> bool:
     return cell is None or (isinstance(cell, str) and cell.strip() == "")
 
 
+def _blank(cell: object) -> bool:
+    """Whether a value is missing: empty, or a text a CSV reader takes for missing (``n/a``)."""
+    return _empty(cell) or (isinstance(cell, str) and cell in _NA_TEXTS)
+
+
+_NA_TEXTS = frozenset(NA_TEXTS)
+
+
 def _header(cell: object, j: int) -> str:
-    if _blank(cell):
+    if _empty(cell):
         return f"Unnamed: {j}"  # as pandas names a CSV's empty header
     return _text(cell)
 

@@ -7,22 +7,39 @@ portfolio; :func:`channel_order` gives the order the problem's grid puts channel
 
 from __future__ import annotations
 
+from collections.abc import Collection
+
 import numpy as np
 import pandas as pd
 
 from npl_disposal.io._ids import in_order, locate, repeated_keys
 from npl_disposal.io.portfolio import Portfolio
-from npl_disposal.io.schema import OPTION_COLUMNS, STANDARD_CHANNELS
+from npl_disposal.io.schema import (
+    CHANNEL_ALIASES,
+    CHANNEL_NAME_ALLOWED,
+    OPTION_COLUMNS,
+    STANDARD_CHANNELS,
+    is_channel_name,
+    near_standard,
+)
 from npl_disposal.io.tables import (
     ProblemLog,
     TableSource,
     check_headers,
     clean_columns,
     read_table,
+    rename_categories,
     source_name,
 )
 
-__all__ = ["channel_order", "portfolio_rows", "read_options"]
+__all__ = [
+    "channel_order",
+    "check_channels",
+    "clean_channels",
+    "portfolio_rows",
+    "read_options",
+]
+
 
 def read_options(source: TableSource, portfolio: Portfolio) -> pd.DataFrame:
     """Read and validate an options table against the portfolio.
@@ -37,11 +54,16 @@ def read_options(source: TableSource, portfolio: Portfolio) -> pd.DataFrame:
     own = portfolio_rows(frame, portfolio)
     if "loan_id" in frame and own is None:  # as text once: the log's labels and cleaning share it
         frame["loan_id"] = frame["loan_id"].astype("string")
-    log = ProblemLog(name, frame["loan_id"].array if "loan_id" in frame else None)
+    log = ProblemLog.for_table(name, frame, frame["loan_id"].array if "loan_id" in frame else None)
     check_headers(frame, OPTION_COLUMNS, log)
+    if len(frame) == 0:
+        log.note("", "the table has no options",
+                 "one row per loan and channel it may go to, below the header")  # fmt: skip
     log.raise_if_any("options validation failed")
     clean_columns(frame, OPTION_COLUMNS, log, ids_as_text=True,
                   clean=("loan_id",) if own is not None else ())  # fmt: skip
+    frame["channel"] = clean_channels(frame["channel"], log)
+    unread = ~np.broadcast_to(log.ok("channel"), (len(frame),))  # missing or refused
     loan_pos = own if own is not None else locate(portfolio.loans["loan_id"], frame["loan_id"])
     log.flag(
         (loan_pos < 0) & log.ok("loan_id"),
@@ -52,7 +74,7 @@ def read_options(source: TableSource, portfolio: Portfolio) -> pd.DataFrame:
     )
     dup = _duplicate_options(frame, loan_pos)
     log.flag(
-        dup,
+        dup & log.ok("loan_id", "channel"),  # not for cells refused already
         "channel",
         frame["channel"],
         "duplicate (loan_id, channel)",
@@ -67,9 +89,11 @@ def read_options(source: TableSource, portfolio: Portfolio) -> pd.DataFrame:
         "a share in [0, 1] of the balance",
     )
     has_retain = np.zeros(portfolio.n_loans, dtype=bool)
-    is_retain = (frame["channel"] == "retain").to_numpy(dtype=bool, na_value=False)
+    # A channel refused may be the retain row: no knock-on problem for its loan.
+    is_retain = (frame["channel"] == "retain").to_numpy(dtype=bool, na_value=False) | unread
     has_retain[loan_pos[is_retain & (loan_pos >= 0)]] = True
-    missing = ProblemLog(name, portfolio.loans["loan_id"].to_numpy(dtype=object))
+    # Rows of the portfolio, not of this table: named by loan_id alone.
+    missing = ProblemLog(name, portfolio.loans["loan_id"].to_numpy(dtype=object), numbered=False)
     missing.flag(
         ~has_retain,
         "channel",
@@ -84,9 +108,64 @@ def read_options(source: TableSource, portfolio: Portfolio) -> pd.DataFrame:
     if own is None:
         ids = portfolio.loans["loan_id"].to_numpy(dtype=object)
         frame["loan_id"] = pd.Series(ids[loan_pos], index=frame.index, dtype=ids.dtype)
-    frame["channel"] = frame["channel"].astype("category")
     frame["_loan"] = loan_pos
+    frame.attrs["file"] = name
     return frame
+
+
+def clean_channels(raw: pd.Series, log: ProblemLog) -> pd.Series:
+    """Channel names as categories, Chinese names as the standard channels they name.
+
+    A name that is not a usable channel name (:func:`~npl_disposal.io.schema.is_channel_name`;
+    channel names become file names) is flagged on its first row, with its count.
+    """
+    column = raw if isinstance(raw.dtype, pd.CategoricalDtype) else raw.astype("category")
+    names = [str(name) for name in column.cat.categories]
+    column = rename_categories(column, [CHANNEL_ALIASES.get(n, n) for n in names])
+    bad = [i for i, name in enumerate(column.cat.categories) if not is_channel_name(name)]
+    _flag_first(log, column, bad, "not a usable channel name", CHANNEL_NAME_ALLOWED)
+    return column
+
+
+def _flag_first(
+    log: ProblemLog, channel: pd.Series, codes: list[int], problem: str, allowed: str
+) -> None:
+    """Flag the first row of each channel of ``codes``, saying on how many rows it is."""
+    if not codes:
+        return
+    at = channel.cat.codes.to_numpy()
+    text = np.full(len(at), "", dtype=object)
+    first = np.zeros(len(at), dtype=bool)
+    fine = np.broadcast_to(log.ok("channel"), at.shape)  # a formula is flagged already
+    for code in codes:
+        rows = np.flatnonzero(at == code)
+        if not fine[rows[0]]:
+            continue
+        first[rows[0]] = True
+        more = f" (on {rows.size:,} rows; this is the first)" if rows.size > 1 else ""
+        text[rows[0]] = problem + more
+    log.flag(first, "channel", channel, text, allowed)
+
+
+def check_channels(options: pd.DataFrame, declared: Collection[str] = ()) -> None:
+    """Refuse a channel that looks like a misspelt standard one (``writeoff``), undeclared.
+
+    Any other name is a channel of its own (README, channels of your own); one close to a
+    standard name is taken for a typo unless the policy has a ``[channels.NAME]`` table for
+    it (``declared``). Raises one :class:`~npl_disposal.PortfolioValidationError`.
+    """
+    channel = options["channel"]
+    if not isinstance(channel.dtype, pd.CategoricalDtype):
+        channel = channel.astype("category")
+    file = str(options.attrs.get("file", "options"))
+    log = ProblemLog.for_table(file, options, options["loan_id"].to_numpy(dtype=object))
+    for code, name in enumerate(channel.cat.categories):
+        near = near_standard(str(name)) if str(name) not in declared else None
+        if near is not None:
+            allowed = (f"{near}, or a [channels.{name}] table in the policy for a channel of "
+                       "your own")  # fmt: skip
+            _flag_first(log, channel, [code], f"unknown channel; did you mean {near}?", allowed)
+    log.raise_if_any("options validation failed")
 
 
 def portfolio_rows(frame: pd.DataFrame, portfolio: Portfolio) -> np.ndarray | None:

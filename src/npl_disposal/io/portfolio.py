@@ -25,6 +25,7 @@ from npl_disposal.io.tables import (
     TableSource,
     check_headers,
     clean_columns,
+    formula_like,
     read_table,
     source_name,
 )
@@ -183,7 +184,7 @@ def read_loans(source: TableSource, log: ProblemLog | None = None) -> pd.DataFra
     frame = read_table(source, LOAN_COLUMNS)
     # Row labels for the problems: converted to Python strings only for flagged rows.
     ids = frame["loan_id"].astype("string").array if "loan_id" in frame.columns else None
-    own = ProblemLog(name, ids)
+    own = ProblemLog.for_table(name, frame, ids)
     check_headers(frame, LOAN_COLUMNS, own)
     if len(frame) == 0:
         own.note("", "the table has no loans", "one row per non-performing loan below the header")
@@ -206,7 +207,7 @@ def read_branches(source: TableSource, log: ProblemLog | None = None) -> pd.Data
     name = source_name(source, "branches")
     frame = read_table(source, BRANCH_COLUMNS)
     ids = frame["branch"].astype("string").to_numpy(dtype=object) if "branch" in frame else None
-    own = ProblemLog(name, ids, id_label="branch")
+    own = ProblemLog.for_table(name, frame, ids, id_label="branch")
     check_headers(frame, BRANCH_COLUMNS, own)
     if len(frame) == 0:
         own.note("", "the table has no branches", "one row per branch below the header")
@@ -234,10 +235,11 @@ def read_portfolio(
         if branches is None:
             return loans
         loans = loans.loans
-    log = ProblemLog("")
+    log, branch_log = ProblemLog(""), ProblemLog("")
     loan_table = read_loans(loans, log)
-    branch_table = read_branches(branches, log) if branches is not None else None
-    if branch_table is not None and {"branch", "balance", "inclusive"} <= set(loan_table.columns):
+    branch_table = read_branches(branches, branch_log) if branches is not None else None
+    log.extend(branch_log)
+    if _comparable(loan_table, branch_table) and not branch_log.concerns("branch"):
         _check_between(
             loan_table,
             branch_table,
@@ -320,6 +322,20 @@ def _check_branches(frame: pd.DataFrame, log: ProblemLog) -> None:
         )
 
 
+def _comparable(loans: pd.DataFrame, branches: pd.DataFrame | None) -> bool:
+    """Whether the checks between the tables can run: their columns present, branches once.
+
+    No branch, or a blank, repeated or otherwise refused one is reported already; looking
+    loans up by it would only add knock-on problems (or fail).
+    """
+    if branches is None or "branch" not in branches.columns or len(branches) == 0:
+        return False
+    if not {"branch", "balance", "inclusive"} <= set(loans.columns):
+        return False
+    ids = branches["branch"]
+    return not (ids.isna().any() or duplicated(ids).any())
+
+
 def _check_between(
     loans: pd.DataFrame,
     branches: pd.DataFrame,
@@ -330,12 +346,14 @@ def _check_between(
     known = set(branches["branch"].dropna())
     branch = loans["branch"]
     if isinstance(branch.dtype, pd.CategoricalDtype):  # one check per branch, not per loan
-        listed = np.append(branch.cat.categories.isin(known), True)
+        names = pd.Series(branch.cat.categories, dtype="string")
+        listed = np.append(names.isin(known).to_numpy() | formula_like(names), True)
         absent = ~listed[branch.cat.codes.to_numpy()]
     else:
-        values = branch.astype(object).to_numpy()
-        absent = ~pd.Series(values).isin(known).to_numpy() & pd.notna(values)
-    missing_log = ProblemLog(loans_file, loans["loan_id"].array)
+        values = pd.Series(branch.astype(object).to_numpy(), dtype="string")
+        absent = ~values.isin(known).to_numpy() & values.notna().to_numpy()
+        absent &= ~formula_like(values)  # refused already, in the loans' own checks
+    missing_log = ProblemLog.for_table(loans_file, loans, loans["loan_id"].array)
     missing_log.flag(
         absent,
         "branch",
@@ -349,7 +367,8 @@ def _check_between(
     valid = loans[(loans["balance"] > 0).to_numpy()]
     needed = inclusive_npl(valid, branches["branch"].tolist())
     have = branches["inclusive_loans"].to_numpy()
-    branch_log = ProblemLog(branches_file, branches["branch"].to_numpy(dtype=object), "branch")
+    branch_log = ProblemLog.for_table(branches_file, branches,
+                                      branches["branch"].to_numpy(dtype=object), "branch")
     branch_log.flag(
         have < needed - 0.005,
         "inclusive_loans",

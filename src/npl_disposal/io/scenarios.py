@@ -17,7 +17,7 @@ import numpy as np
 import pandas as pd
 
 from npl_disposal.io.portfolio import Portfolio
-from npl_disposal.io.schema import SCENARIO_COLUMNS
+from npl_disposal.io.schema import CHANNEL_ALIASES, SCENARIO_COLUMNS
 from npl_disposal.io.tables import (
     ProblemLog,
     TableSource,
@@ -105,7 +105,7 @@ def read_scenarios(
     name = source_name(source, "scenarios")
     frame = read_table(source, SCENARIO_COLUMNS)
     ids = frame["scenario"].astype("string").array if "scenario" in frame else None
-    log = ProblemLog(name, ids, id_label="scenario")
+    log = ProblemLog.for_table(name, frame, ids, id_label="scenario")
     check_headers(frame, SCENARIO_COLUMNS, log)
     if segment_by not in portfolio.loans.columns:
         cols = ", ".join(c for c in portfolio.loans.columns if c not in ("loan_id", "balance"))
@@ -115,6 +115,7 @@ def read_scenarios(
     clean_columns(frame, SCENARIO_COLUMNS, log)
     for col in ("scenario", "channel", "segment"):
         frame[col] = frame[col].astype(object).where(frame[col].notna(), None)
+    frame["channel"] = frame["channel"].replace(CHANNEL_ALIASES)  # 核销: write_off
     _check_numbers(frame, log)
     _check_keys(frame, log, portfolio, channels, segment_by)
     names, probability = _probabilities(frame, log)

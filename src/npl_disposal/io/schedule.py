@@ -25,7 +25,7 @@ import numpy as np
 import pandas as pd
 
 from npl_disposal.io._ids import locate, repeated_keys
-from npl_disposal.io.options import portfolio_rows
+from npl_disposal.io.options import clean_channels, portfolio_rows
 from npl_disposal.io.portfolio import Portfolio
 from npl_disposal.io.schema import OPTION_COLUMNS, Column
 from npl_disposal.io.tables import (
@@ -114,7 +114,9 @@ def read_schedule_options(source: TableSource, portfolio: Portfolio, periods: in
         ids = portfolio.loans["loan_id"].to_numpy(dtype=object)
         out["loan_id"] = pd.Series(ids[loan], index=out.index, dtype=object)
     out["_loan"] = loan
-    return out.reset_index(drop=True)
+    out = out.reset_index(drop=True)
+    out.attrs["file"] = name
+    return out
 
 
 def _twice(channel: pd.Series, loan: np.ndarray, period: np.ndarray, periods: int) -> np.ndarray:
@@ -138,11 +140,13 @@ def _loan_table(
     own = portfolio_rows(frame, portfolio)  # a table the library wrote: ids need no lookup
     if "loan_id" in frame and own is None:  # as text once: the log's labels and cleaning share it
         frame["loan_id"] = frame["loan_id"].astype("string")
-    log = ProblemLog(name, frame["loan_id"].array if "loan_id" in frame else None)
+    log = ProblemLog.for_table(name, frame, frame["loan_id"].array if "loan_id" in frame else None)
     check_headers(frame, columns, log)
     log.raise_if_any(f"{what} validation failed")
     clean_columns(frame, columns, log, ids_as_text=True, categorical=("channel",),
                   clean=("loan_id",) if own is not None else ())  # fmt: skip
+    if "channel" in frame:
+        frame["channel"] = clean_channels(frame["channel"], log)
     loan = own if own is not None else locate(portfolio.loans["loan_id"], frame["loan_id"])
     log.flag((loan < 0) & log.ok("loan_id"), "loan_id", frame["loan_id"],
              "loan_id not in the portfolio", "a loan_id of the portfolio")  # fmt: skip
@@ -187,7 +191,8 @@ def _check_retain_rows(
 ) -> None:
     """Every loan of the portfolio has exactly one retain row."""
     count = np.bincount(loan[retain & (loan >= 0)], minlength=portfolio.n_loans)
-    missing = ProblemLog(name, portfolio.loans["loan_id"].to_numpy(dtype=object))
+    # Rows of the portfolio, not of this table: named by loan_id alone.
+    missing = ProblemLog(name, portfolio.loans["loan_id"].to_numpy(dtype=object), numbered=False)
     missing.flag(count == 0, "channel", None, "the loan has no retain row",
                  "one row with channel = retain (period T + 1) for every loan")  # fmt: skip
     missing.flag(count > 1, "channel", None, "the loan has more than one retain row",
@@ -240,8 +245,8 @@ def read_branch_periods(
     new = np.zeros((len(table.names), periods))
     name = source_name(source, "branch_periods")
     frame = read_table(source, BRANCH_PERIOD_COLUMNS)
-    log = ProblemLog(name, frame["branch"].astype("string").to_numpy(dtype=object)
-                     if "branch" in frame else None, id_label="branch")  # fmt: skip
+    log = ProblemLog.for_table(name, frame, frame["branch"].astype("string").to_numpy(dtype=object)
+                               if "branch" in frame else None, id_label="branch")  # fmt: skip
     check_headers(frame, BRANCH_PERIOD_COLUMNS, log)
     log.raise_if_any("branch periods validation failed")
     clean_columns(frame, BRANCH_PERIOD_COLUMNS, log)

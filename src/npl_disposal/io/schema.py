@@ -5,6 +5,8 @@ Money is CNY yuan (float64) everywhere; ages are months; shares are in [0, 1].
 
 from __future__ import annotations
 
+import difflib
+import re
 from dataclasses import dataclass
 from typing import Literal
 
@@ -21,6 +23,12 @@ class Column:
     unit: str
     aliases: tuple[str, ...] = ()
 
+
+#: Cell texts read as a missing value, in CSV files and workbooks alike (pandas' defaults).
+NA_TEXTS: tuple[str, ...] = (
+    "", "#N/A", "#N/A N/A", "#NA", "-1.#IND", "-1.#QNAN", "-NaN", "-nan", "1.#IND",
+    "1.#QNAN", "<NA>", "N/A", "NA", "NULL", "NaN", "None", "n/a", "nan", "null",
+)  # fmt: skip
 
 #: The five-class loan classification; NPL = substandard + doubtful + loss.
 NPL_CLASSES: tuple[str, ...] = ("substandard", "doubtful", "loss")
@@ -238,7 +246,8 @@ SCENARIO_COLUMNS: tuple[Column, ...] = (
     Column("factor", "number", True, "multiple of the option values (>= 0)", ("系数", "倍数")),
 )
 
-#: The five standard channels. Other names are allowed and enter rules 1, 8, 9 only.
+#: The five standard channels. Other names are allowed and enter rules 1, 8, 9 only; a
+#: name close to a standard one must be declared (``[channels.NAME]``) to be used.
 STANDARD_CHANNELS: tuple[str, ...] = (
     "retain",
     "write_off",
@@ -246,6 +255,38 @@ STANDARD_CHANNELS: tuple[str, ...] = (
     "securitisation",
     "restructure",
 )
+
+#: Chinese names of the standard channels: shown to Chinese readers, accepted in options tables.
+CHANNEL_NAMES_ZH: dict[str, str] = {
+    "retain": "保留清收",
+    "write_off": "核销",
+    "bulk_transfer": "批量转让",
+    "securitisation": "资产证券化",
+    "restructure": "重组",
+}
+#: Each Chinese channel name -> the standard channel it names.
+CHANNEL_ALIASES: dict[str, str] = {zh: name for name, zh in CHANNEL_NAMES_ZH.items()}
+#: A channel name, used in file names too: a letter, then letters, digits, ``_`` or ``-``.
+CHANNEL_NAME = re.compile(r"[^\W\d_][\w-]{0,63}")
+OWN_CHANNEL_ALLOWED = "a letter, then up to 63 letters, digits, _ or -"
+CHANNEL_NAME_ALLOWED = (
+    "a standard channel (retain, write_off, bulk_transfer, securitisation, restructure, or "
+    f"保留清收, 核销, 批量转让, 资产证券化, 重组) or a name of your own: {OWN_CHANNEL_ALLOWED}"
+)
+
+
+def is_channel_name(name: str) -> bool:
+    """Whether ``name`` is a usable channel name (:data:`CHANNEL_NAME`)."""
+    return CHANNEL_NAME.fullmatch(name) is not None
+
+
+def near_standard(name: str) -> str | None:
+    """The standard channel ``name`` looks like a misspelling of (``writeoff``), or None."""
+    if name in STANDARD_CHANNELS:
+        return None
+    close = difflib.get_close_matches(name.lower(), STANDARD_CHANNELS, n=1, cutoff=0.8)
+    return close[0] if close else None
+
 
 AGE_BUCKETS: tuple[float, ...] = (0, 12, 24, 36, 60)
 AGE_LABELS: tuple[str, ...] = ("0-12m", "12-24m", "24-36m", "36-60m", "60m+")

@@ -9,11 +9,13 @@ every problem of every row at once.
 from __future__ import annotations
 
 import codecs
+import csv
 import importlib
+import io
 import os
 import shutil
 import threading
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any, Union
 
@@ -22,11 +24,13 @@ import pandas as pd
 from pandas.api.extensions import ExtensionArray
 
 from npl_disposal.exceptions import PROBLEM_COLUMNS, PortfolioValidationError
+from npl_disposal.io._ids import starts_with_any
 from npl_disposal.io.excel import is_workbook, read_excel_table
 from npl_disposal.io.schema import (
     BOOL_ALIASES,
     BOOL_ALLOWED,
     CLASS_ALIASES,
+    NA_TEXTS,
     NPL_CLASSES,
     PERFORMING_CLASSES,
     Column,
@@ -40,21 +44,163 @@ _TEXT_KINDS = ("id", "text", "class", "bool")
 #: A number written with thousands separators: groups of three digits after the first,
 #: a decimal point after them (``1,234,567.89``; ``，`` as written in Chinese text too).
 _GROUPED = r"[+-]?\d{1,3}(?:[,，]\d{3})+(?:\.\d*)?"
+#: The texts a CSV cell is missing by: those a workbook's cell is too (one definition).
+_NA: dict[str, Any] = {"na_values": list(NA_TEXTS), "keep_default_na": False}
 #: Text kinds read from Parquet as dictionaries (loan_id excepted): few distinct values.
 _FEW_VALUES = ("id", "text", "class")
+
+
+#: First characters that make a spreadsheet read a cell as a formula.
+_FORMULA_START = "=+-@\t\r"
+#: After ``+`` or ``-``: a signed number or a dash placeholder (``-``, ``-5``), no formula.
+_SIGNED_PLAIN = r"[+-][\d\s.,%+-]*"
+FORMULA_PROBLEM = "Excel would read it as a formula"
+FORMULA_ALLOWED = "text not starting with =, @, or + / - followed by more than a number"
+
+
+def formula_like(text: pd.Series) -> np.ndarray:
+    """Mask of the texts a spreadsheet would run as a formula (``=HYPERLINK(...)``, ``@x``).
+
+    Texts starting with ``=``, ``@``, a tab or a carriage return, or with ``+`` / ``-``
+    followed by anything but a number (``-`` alone, ``-5`` and ``+86 10`` stay text).
+    Vectorised: the rare candidates alone are matched against the pattern.
+    """
+    starts = starts_with_any(text, _FORMULA_START)
+    if not starts.any():
+        return starts
+    rows = np.flatnonzero(starts)
+    plain = text.iloc[rows].str.fullmatch(_SIGNED_PLAIN).fillna(False).to_numpy(dtype=bool)
+    starts[rows[plain]] = False
+    return starts
+
+
+def _flag_formulas(
+    text: pd.Series, codes: np.ndarray | None, col: Column, raw: pd.Series, log: ProblemLog
+) -> None:
+    """Flag the cells of ``raw`` holding a formula; ``text`` its categories when ``codes``."""
+    bad = formula_like(text)
+    if codes is not None:
+        bad = np.append(bad, False)[codes]
+    log.flag(bad, col.name, raw, FORMULA_PROBLEM, FORMULA_ALLOWED)
+
+
+class RowNumbers:
+    """Each data row's number in its file: rows below the header, blank rows counted.
+
+    Readers skip a file's blank rows; a problem in the row after two blank ones is then
+    two rows further down than its place in the table. A workbook's reader records the
+    rows as it drops them (``below``); a CSV file is scanned for blank lines only when a
+    problem is reported (``path``), so a clean read costs nothing.
+    """
+
+    def __init__(
+        self,
+        size: int,
+        path: Path | None = None,
+        encoding: str = "utf-8",
+        below: np.ndarray | None = None,
+        header: int | None = None,
+    ) -> None:
+        """``header``: the file's row (line) of the header, 1-based; found when None."""
+        self.size, self.path, self.encoding = size, path, encoding
+        self._below, self._scanned = below, path is None
+        self._header = header
+
+    def __deepcopy__(self, memo: dict[int, object]) -> RowNumbers:
+        return self  # never changed once made: pandas copying a frame's attrs shares it
+
+    def in_file(self, row: int) -> int:
+        """The file's own row (line, sheet row) of the 0-based table row ``row``."""
+        if self._header is None:
+            self._header = _csv_header_line(self.path, self.encoding)
+        return self._header + int(self.of(np.array([row]))[0])
+
+    def of(self, rows: np.ndarray) -> np.ndarray:
+        """The 1-based numbers of the 0-based table rows ``rows``."""
+        if not self._scanned:
+            self._below, self._scanned = _csv_rows(self.path, self.encoding), True
+        if self._below is None or len(self._below) != self.size:  # no blank rows (or unsure)
+            return rows + 1
+        return self._below[rows]
+
+
+def _csv_rows(path: Path | None, encoding: str) -> np.ndarray | None:
+    """Each record's number below the header in the CSV at ``path``; None if no blank line."""
+    if path is None:
+        return None
+    try:
+        data = path.read_bytes()
+        lines = data.replace(b"\r\n", b"\n").replace(b"\r", b"\n").strip(b"\n")
+        if b"\n\n" not in lines:
+            return None
+        text = data.decode("utf-8-sig" if encoding.startswith("utf-8") else encoding)
+    except (OSError, UnicodeDecodeError):
+        return None
+    records = (bool(record) for record in csv.reader(io.StringIO(text, newline="")))
+    filled = np.fromiter(records, dtype=bool)
+    start = int(np.argmax(filled))  # the header: blank lines above it are not counted
+    return np.flatnonzero(filled[start + 1 :]) + 1
+
+
+def _csv_header_line(path: Path | None, encoding: str) -> int:
+    """The line of a CSV file's header: the first line that is not blank (1-based)."""
+    if path is None:
+        return 1
+    try:
+        with open(path, encoding="utf-8-sig" if encoding.startswith("utf-8") else encoding,
+                  errors="replace", newline="") as f:  # fmt: skip
+            for number, line in enumerate(f, start=1):
+                if line.strip("\r\n"):
+                    return number
+    except OSError:
+        pass
+    return 1
+
+
+def row_numbers(frame: pd.DataFrame) -> RowNumbers | None:
+    """The row numbers of a table :func:`read_table` read (None: its rows as they are)."""
+    rows = frame.attrs.get("rows")
+    return rows if isinstance(rows, RowNumbers) else None
 
 
 class ProblemLog:
     """Collects validation problems, vectorised: one call flags every bad row of a column."""
 
     def __init__(
-        self, file: str, ids: np.ndarray | ExtensionArray | None = None, id_label: str = "loan_id"
+        self,
+        file: str,
+        ids: np.ndarray | ExtensionArray | None = None,
+        id_label: str = "loan_id",
+        numbered: bool = True,
+        rows: RowNumbers | None = None,
+        headers: Mapping[str, str] | None = None,
     ) -> None:
+        """``ids`` label the flagged rows; ``numbered=False``: rows not of ``file`` (no row).
+
+        ``rows`` numbers the rows as the file does (:func:`row_numbers`); ``headers`` gives
+        the file's own header of a canonical column, where it differs.
+        """
         self.file = file
         self.ids = ids
         self.id_label = id_label
+        self.numbered = numbered
+        self.rows = rows
+        self._headers = {(file, name): str(h) for name, h in (headers or {}).items()}
         self._parts: list[pd.DataFrame] = []
         self._bad: dict[str, np.ndarray] = {}
+
+    @classmethod
+    def for_table(
+        cls,
+        file: str,
+        frame: pd.DataFrame,
+        ids: np.ndarray | ExtensionArray | None = None,
+        id_label: str = "loan_id",
+    ) -> ProblemLog:
+        """A log of a table :func:`read_table` read: rows and headers named as in its file."""
+        headers = frame.attrs.get("headers")
+        return cls(file, ids, id_label, rows=row_numbers(frame),
+                   headers=headers if isinstance(headers, dict) else None)  # fmt: skip
 
     def flag(
         self,
@@ -89,11 +235,11 @@ class ProblemLog:
         if self.ids is not None and self.id_label == "loan_id":
             loan = pd.Series(self.ids[rows], dtype=object)
         elif self.ids is not None:
-            text = self.id_label + " " + pd.Series(self.ids[rows]).astype(str) + ": " + text
+            text = _labelled(self.id_label, pd.Series(self.ids[rows], dtype=object), text)
         part = pd.DataFrame(
             {
                 "file": self.file,
-                "row": rows + 1,
+                "row": self._numbers(rows) if self.numbered else None,
                 "loan_id": loan,
                 "column": column,
                 "value": shown.map(_show),
@@ -102,6 +248,13 @@ class ProblemLog:
             }
         )
         self._parts.append(part)
+
+    def _numbers(self, rows: np.ndarray) -> np.ndarray:
+        return rows + 1 if self.rows is None else self.rows.of(rows)
+
+    def concerns(self, column: str) -> bool:
+        """Whether any problem recorded concerns ``column``."""
+        return any(bool((part["column"] == column).any()) for part in self._parts)
 
     def ok(self, *columns: str) -> np.ndarray | bool:
         """Rows where none of ``columns`` has been flagged (so later checks skip bad cells)."""
@@ -122,6 +275,7 @@ class ProblemLog:
     def extend(self, other: ProblemLog) -> None:
         """Append the problems of another log (another file)."""
         self._parts.extend(other._parts)
+        self._headers.update(other._headers)
 
     def __bool__(self) -> bool:
         return bool(self._parts)
@@ -140,7 +294,14 @@ class ProblemLog:
     def raise_if_any(self, what: str) -> None:
         """Raise one PortfolioValidationError listing every problem, if there is any."""
         if self:
-            raise PortfolioValidationError(self.frame(), what)
+            raise PortfolioValidationError(self.frame(), what, headers=self._headers)
+
+
+def _labelled(label: str, ids: pd.Series, text: pd.Series) -> pd.Series:
+    """``text`` after ``"{label} {id}: "`` where the row has an id (none where it is missing)."""
+    named = ids.notna() & (ids.astype(str).str.strip() != "")
+    prefix = (label + " " + ids.astype(str) + ": ").where(named, "")
+    return prefix + text
 
 
 def _show(value: object) -> object:
@@ -165,7 +326,9 @@ def read_table(source: TableSource, columns: tuple[Column, ...]) -> pd.DataFrame
     if isinstance(source, pd.DataFrame):
         # A new frame: changing it never changes the caller's (pandas copies on write, or
         # rename copies). No deep copy: it would consolidate every block of a large table.
-        return source.rename(columns=_header_map(source.columns, columns))
+        out = _canonical(source, _header_map(source.columns, columns))
+        out.attrs.pop("rows", None)  # its rows are the frame's own
+        return out
     path = Path(source)
     if not path.exists():
         raise FileNotFoundError(
@@ -175,7 +338,9 @@ def read_table(source: TableSource, columns: tuple[Column, ...]) -> pd.DataFrame
         return _read_parquet(path, columns)
     if is_workbook(path):
         frame = read_excel_table(path, columns)
-        return frame.rename(columns=_header_map(frame.columns, columns))
+        frame.attrs["rows"] = RowNumbers(len(frame), below=frame.attrs.pop("below", None),
+                                         header=frame.attrs.pop("header_row", 1))  # fmt: skip
+        return _canonical(frame, _header_map(frame.columns, columns))
     ahead = _read_already(path, columns)
     return ahead if ahead is not None else _read_csv(path, columns)
 
@@ -277,6 +442,17 @@ def _read_already(path: Path, columns: tuple[Column, ...]) -> pd.DataFrame | Non
     return ahead.frame if same else None
 
 
+def _canonical(frame: pd.DataFrame, mapping: dict[object, str]) -> pd.DataFrame:
+    """``frame`` with canonical headers; ``attrs["headers"]`` keeps the ones written otherwise.
+
+    Problems then name a column as its file does: ``贷款余额 (balance)``.
+    """
+    out = frame.rename(columns=mapping)
+    out.attrs["headers"] = {name: str(written) for written, name in mapping.items()
+                            if normalise_header(written) != name}  # fmt: skip
+    return out
+
+
 def _header_map(headers: Iterable[object], columns: tuple[Column, ...]) -> dict[object, str]:
     aliases = alias_map(columns)
     return {h: aliases[normalise_header(h)] for h in headers if normalise_header(h) in aliases}
@@ -290,7 +466,7 @@ def _read_parquet(path: Path, columns: tuple[Column, ...]) -> pd.DataFrame:
             f"{path.name}: reading Parquet needs pyarrow; "
             "install it with: pip install 'npl-disposal[parquet]'"
         ) from exc
-    return frame.rename(columns=_header_map(frame.columns, columns))
+    return _canonical(frame, _header_map(frame.columns, columns))
 
 
 def _dictionary_columns(path: Path, columns: tuple[Column, ...]) -> list[str] | None:
@@ -326,14 +502,18 @@ def _read_csv(path: Path, columns: tuple[Column, ...]) -> pd.DataFrame:
             mapping = _header_map(header.drop(list(repeated)), columns)
             as_text = {h: str for h, name in mapping.items() if kinds[name] in _TEXT_KINDS}
             frame = _read_rows(path, encoding, as_text).drop(columns=list(repeated))
-            frame = frame.rename(columns=mapping)
+            frame = _canonical(frame, mapping)
             frame.attrs["repeated"] = sorted(set(repeated.values()))
+            frame.attrs["rows"] = RowNumbers(len(frame), path, encoding)
             return frame
         except UnicodeDecodeError as exc:
             last_error = exc
         except pd.errors.EmptyDataError as exc:
             raise ValueError(f"{path.name}: the file is empty; it needs a header row") from exc
         except (pd.errors.ParserError, ValueError) as exc:  # pyarrow's parse errors too
+            hint = _csv_title_hint(path, encoding, columns)
+            if hint is not None:
+                raise ValueError(f"{path.name}: {hint}; delete the lines above it") from exc
             raise ValueError(
                 f"{path.name}: not a well-formed CSV ({exc}); every row needs one cell per "
                 "column of the header, separated by commas"
@@ -356,23 +536,23 @@ def _read_rows(path: Path, encoding: str, as_text: dict[object, type[str]]) -> p
     engine = _csv_engine()
     if encoding == "utf-8-sig" and engine == "pyarrow":
         try:
-            frame = pd.read_csv(path, encoding="utf-8", dtype=as_text, engine=engine)
+            frame = pd.read_csv(path, encoding="utf-8", dtype=as_text, engine=engine, **_NA)
         except ValueError:  # not UTF-8, or not a well-formed CSV: the decoder's read says
             pass
         else:
             if not any(dtype == np.dtype(object) for dtype in frame.dtypes):  # no bytes: UTF-8
                 return frame
-    return pd.read_csv(path, encoding=encoding, dtype=as_text, engine=engine)
+    return pd.read_csv(path, encoding=encoding, dtype=as_text, engine=engine, **_NA)
 
 
 def _repeated(path: Path, encoding: str, header: pd.Index) -> dict[str, str]:
     """Headers a CSV names twice: pandas' renamed copy (``x.1``) -> the name written."""
     raw = pd.read_csv(path, nrows=1, header=None, encoding=encoding, dtype=str)
-    written = [str(h) for h in raw.iloc[0]] if len(raw) else []
+    written = ["" if pd.isna(h) else str(h) for h in raw.iloc[0]] if len(raw) else []
     seen: set[str] = set()
     out: dict[str, str] = {}
     for name, read in zip(written, header, strict=False):
-        if name in seen and str(read) != name:
+        if name and name in seen and str(read) != name:  # empty headers: pandas' Unnamed
             out[str(read)] = name
         seen.add(name)
     return out
@@ -496,10 +676,61 @@ def check_headers(frame: pd.DataFrame, columns: tuple[Column, ...], log: Problem
             "two columns map to this name (an alias and the name itself?)",
             "one column per name",
         )
-    for col in columns:
-        if col.required and col.name not in frame.columns:
-            accepted = ", ".join((col.name, *col.aliases[:4]))
-            log.note(col.name, "required column is missing", f"a header such as {accepted}")
+    missing = [col for col in columns if col.required and col.name not in frame.columns]
+    have = len([col for col in columns if col.required]) - len(missing)
+    rows = frame.head(_HEADER_SEARCH).itertuples(index=False, name=None)
+    below = _header_row(rows, columns, have) if missing else None
+    if below is not None:
+        numbers = row_numbers(frame) or RowNumbers(len(frame), header=1)
+        log.note("", _below_title("row", numbers.in_file(below)),
+                 "the header on the first row: delete the rows above it")  # fmt: skip
+    for col in missing:
+        accepted = ", ".join((col.name, *col.aliases[:4]))
+        log.note(col.name, "required column is missing", f"a header such as {accepted}")
+
+
+def _below_title(unit: str, number: int) -> str:
+    return (f"the header seems to be on {unit} {number} (the column names are there); "
+            f"{unit}s above it, such as a title, are read as the header")  # fmt: skip
+
+
+#: How many of a table's first rows are searched for a header written below a title.
+_HEADER_SEARCH = 10
+
+
+def _header_row(
+    rows: Iterable[Sequence[object]], columns: tuple[Column, ...], have: int
+) -> int | None:
+    """The first of ``rows`` naming more required columns than ``have`` (the header's).
+
+    Bank exports often put a title (某某银行 不良贷款清单) above the header; a row holding
+    at least half the required columns' names is taken for the real header.
+    """
+    aliases = alias_map(columns)
+    required = {col.name for col in columns if col.required}
+    for i, row in enumerate(rows):
+        found = {aliases.get(normalise_header(v)) for v in row if isinstance(v, str)} & required
+        if len(found) > have and 2 * len(found) >= len(required):
+            return i
+    return None
+
+
+def _csv_title_hint(path: Path, encoding: str, columns: tuple[Column, ...]) -> str | None:
+    """Where a CSV file's header seems to be, when lines above it (a title) are not the header.
+
+    A title line of one cell makes the rows below it malformed for the reader; the file's
+    first lines are searched for the column names instead.
+    """
+    try:
+        with open(path, encoding=encoding, errors="replace", newline="") as f:
+            lines = [line for _, line in zip(range(_HEADER_SEARCH), f, strict=False)]
+    except OSError:
+        return None
+    records = list(csv.reader(lines))
+    at = _header_row(records, columns, have=0)
+    if at is None or at == 0:
+        return None
+    return _below_title("line", at + 1)
 
 
 def clean_columns(
@@ -530,7 +761,7 @@ def clean_columns(
         elif col.kind == "id":
             frame[col.name] = _to_id(raw, col, log, ids_as_text)
         elif col.kind == "text":
-            frame[col.name] = _to_text(_as_categorical(raw))
+            frame[col.name] = _to_text(_as_categorical(raw), col, log)
         elif col.kind == "bool":
             frame[col.name] = _to_bool(raw, col, log)
         elif col.kind == "class":
@@ -546,6 +777,7 @@ def _to_id(raw: pd.Series, col: Column, log: ProblemLog, as_text: bool = False) 
     missing = (text.isna() | (text == "")).to_numpy(dtype=bool)
     if col.required:
         log.flag(missing, col.name, raw, "missing", "a non-empty identifier")
+    _flag_formulas(text, None, col, raw, log)
     if as_text:
         return text.mask(missing)
     return text.astype(object).where(~missing, None)
@@ -560,7 +792,14 @@ def _categorical_id(raw: pd.Series, col: Column, log: ProblemLog) -> pd.Series:
     cleaned = _stripped_categories(raw, empty_is_missing=True)
     if col.required:
         log.flag(cleaned.isna().to_numpy(), col.name, raw, "missing", "a non-empty identifier")
+    _flag_categories(cleaned, col, raw, log)
     return cleaned
+
+
+def _flag_categories(cleaned: pd.Series, col: Column, raw: pd.Series, log: ProblemLog) -> None:
+    """Flag formulas among a categorical column's values, one check per category."""
+    categories = pd.Series(cleaned.cat.categories, dtype="string")
+    _flag_formulas(categories, cleaned.cat.codes.to_numpy(), col, raw, log)
 
 
 def _as_categorical(raw: pd.Series) -> pd.Series:
@@ -568,9 +807,11 @@ def _as_categorical(raw: pd.Series) -> pd.Series:
     return raw if isinstance(raw.dtype, pd.CategoricalDtype) else raw.astype("category")
 
 
-def _to_text(raw: pd.Series) -> pd.Series:
+def _to_text(raw: pd.Series, col: Column, log: ProblemLog) -> pd.Series:
     """A categorical text column with its categories stripped (equal ones merged)."""
-    return _stripped_categories(raw, empty_is_missing=False)
+    cleaned = _stripped_categories(raw, empty_is_missing=False)
+    _flag_categories(cleaned, col, raw, log)
+    return cleaned
 
 
 def _stripped_categories(raw: pd.Series, empty_is_missing: bool) -> pd.Series:
@@ -578,9 +819,17 @@ def _stripped_categories(raw: pd.Series, empty_is_missing: bool) -> pd.Series:
     stripped = raw.cat.categories.astype("string").str.strip()
     if empty_is_missing:
         stripped = stripped.where(stripped != "", None)
-    recode, names = pd.factorize(stripped, use_na_sentinel=True)
-    categories = pd.Index(names, dtype="string")
-    if len(names) == len(recode) and bool((recode == np.arange(len(recode))).all()):
+    return rename_categories(raw, stripped)
+
+
+def rename_categories(raw: pd.Series, names: Sequence[object] | pd.Index) -> pd.Series:
+    """The categorical ``raw`` with category ``i`` renamed ``names[i]``; equal names merge.
+
+    A missing name makes its cells missing.
+    """
+    recode, uniques = pd.factorize(pd.Index(names, dtype="string"), use_na_sentinel=True)
+    categories = pd.Index(uniques, dtype="string")
+    if len(uniques) == len(recode) and bool((recode == np.arange(len(recode))).all()):
         return raw.cat.rename_categories(categories)  # clean already: the codes stand
     codes = raw.cat.codes.to_numpy()
     codes = np.where(codes >= 0, np.append(recode, -1)[codes], -1)

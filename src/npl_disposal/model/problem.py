@@ -21,7 +21,7 @@ import pandas as pd
 from npl_disposal._threads import for_each
 from npl_disposal.exceptions import PolicyError
 from npl_disposal.io._ids import positions_in
-from npl_disposal.io.options import channel_order, read_options
+from npl_disposal.io.options import channel_order, check_channels, read_options
 from npl_disposal.io.portfolio import Portfolio, read_portfolio
 from npl_disposal.io.tables import TableSource
 from npl_disposal.model.risk import RiskTerms
@@ -167,6 +167,7 @@ def build_part(
         opts = options
     else:
         opts = read_options(options, pf)
+    check_channels(opts, pol.channels)
     channels = channel_order(opts["channel"])
     n, m = pf.n_loans, len(channels)
     # Each option's cell in the (loan, channel) grids, computed once for the four scatters.

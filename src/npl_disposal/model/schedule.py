@@ -17,7 +17,7 @@ import numpy as np
 import pandas as pd
 
 from npl_disposal.io._ids import positions_in
-from npl_disposal.io.options import channel_order
+from npl_disposal.io.options import channel_order, check_channels
 from npl_disposal.io.portfolio import Portfolio, read_portfolio
 from npl_disposal.io.schedule import (
     read_branch_periods,
@@ -129,6 +129,7 @@ def build_schedule(
         options = valued.options
         path = valued.path if path is None else path
     opts = read_schedule_options(options, pf, periods)
+    check_channels(opts, pol.channels)
     kept = _path(pf, path, periods)
     inc_loans, new_npl = _branch_periods(pf, branch_periods, periods)
     return _build(pf, pol, opts, kept, inc_loans, new_npl)

@@ -14,7 +14,12 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from npl_disposal.exceptions import PolicyError
-from npl_disposal.io.schema import STANDARD_CHANNELS
+from npl_disposal.io.schema import (
+    CHANNEL_ALIASES,
+    OWN_CHANNEL_ALLOWED,
+    STANDARD_CHANNELS,
+    is_channel_name,
+)
 from npl_disposal.policy._values import (
     CheckedAt,
     Mode,
@@ -446,6 +451,12 @@ def check_channel(name: object, limits: object) -> list[Problem]:
         own = "none" if name == "retain" else f"[{name}]"
         text = f"{name} is a standard channel; its budgets are set in {own}, "
         return [(f"[channels.{name}]", text + "[channels.NAME] is for other channels")]
+    if name in CHANNEL_ALIASES:
+        text = f"{name} is the Chinese name of the standard channel {CHANNEL_ALIASES[name]}"
+        return [(f"[channels.{name}]", text + "; [channels.NAME] is for other channels")]
+    if not is_channel_name(name):
+        return [(f"[channels.{name}]", f"not a usable channel name; allowed: "
+                                        f"{OWN_CHANNEL_ALLOWED}")]  # fmt: skip
     if limits is not None and not isinstance(limits, ChannelLimits):
         return [(f"[channels.{name}]", f"must be a ChannelLimits; got {show(limits)}")]
     return []

@@ -19,17 +19,15 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from npl_disposal.io.schema import CHANNEL_NAMES_ZH
+
 __all__ = ["LANGUAGES", "Labels", "check_lang", "labels"]
 
 #: The languages a reader can ask for.
 LANGUAGES = ("en", "zh")
 
 #: English keeps the identifiers a user writes in options.csv and policy.toml.
-_CHANNELS = {
-    "en": {},
-    "zh": {"retain": "保留清收", "write_off": "核销", "bulk_transfer": "批量转让",
-           "securitisation": "资产证券化", "restructure": "重组"},
-}  # fmt: skip
+_CHANNELS = {"en": {}, "zh": dict(CHANNEL_NAMES_ZH)}
 
 _CLASSES = {
     "en": {"substandard": "substandard", "doubtful": "doubtful", "loss": "loss"},
