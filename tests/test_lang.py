@@ -46,6 +46,10 @@ def test_labels_are_data_for_both_languages() -> None:
     assert zh.constraint("tolerance[B]@2", "tolerance", "B") == "普惠小微不良容忍度[B]（第2期）"
     assert zh.constraint("profit_max_loss@year1", "profit.max_loss") == "利润损失上限（第1年）"
     assert zh.constraint("amc_b_capacity", "amc_b.capacity") == "amc_b_capacity"
+    window = zh.constraint("bulk_transfer_capacity@1", "bulk_transfer.capacity")
+    by_period = zh.constraint("bulk_transfer_capacity_by_period@1",
+                              "bulk_transfer.capacity_by_period")  # fmt: skip
+    assert by_period == "分期批量转让规模上限（第1期）" and window != by_period
     with pytest.raises(ValueError, match="en, zh"):
         labels("fr")
 

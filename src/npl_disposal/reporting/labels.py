@@ -48,7 +48,10 @@ _RULES = {
            "write_off_priority": "应核尽核", "write_off.priority": "应核尽核",
            "wage_pool.floor": "效益工资下降上限", "wage_pool.loss": "效益工资（不良损失）",
            "wage_pool.consider_share": "效益工资（考虑比例）",
-           "wage_pool.within": "效益工资（容忍度内）"},
+           "wage_pool.within": "效益工资（容忍度内）",
+           "write_off.quota_by_period": "分期核销额度",
+           "bulk_transfer.capacity_by_period": "分期批量转让规模上限",
+           "restructure.max_loans_by_period": "分期重组户数上限"},
 }  # fmt: skip
 
 #: What a loan rule's label adds in brackets (compliance table).
