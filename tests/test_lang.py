@@ -66,6 +66,10 @@ def test_chinese_report(result: AllocationResult) -> None:
     mix = result.channel_mix()
     assert f"{mix.loc['bulk_transfer', 'balance'] / 1e4:,.2f}" in text  # 万元, 2 decimals
     assert "各机构处置方式结构</text>" in text or "matplotlib" not in text  # SVG text
+    gap = re.search(r"最优间隙</td><td[^>]*>([^<]*)</td>", text)
+    assert gap is not None and re.fullmatch(r"(&lt; 0\.0001|[\d.]+)%", gap.group(1))
+    # The restructuring budget's price to the yuan, not 105,351.7000.
+    assert ">105,352</td>" in text and "105,351.7" not in text
 
 
 def test_english_report_keeps_its_words(result: AllocationResult) -> None:

@@ -184,13 +184,29 @@ def test_branch_table_matches_branch_figures(result: AllocationResult, report: P
         )
 
 
+def _check_prices(shown: pd.Series, expected: pd.Series) -> None:
+    """Shadow prices shown to 4 significant digits: ``105,352``, ``0.02339``, ``0``."""
+    assert not shown.str.contains("e").any()
+    np.testing.assert_allclose(shown.map(_num).to_numpy(), expected.to_numpy(), rtol=5e-4,
+                               atol=5e-7)  # fmt: skip
+    digits = shown.str.replace(r"[,.]", "", regex=True).str.lstrip("0")
+    assert (digits.str.len() <= np.maximum(4, shown.str.split(".").str[0].str.len())).all()
+
+
 def test_shadow_prices_from_priced(result: AllocationResult, report: Path) -> None:
     budgets = _parse(report.read_text(encoding="utf-8")).frame("budgets").set_index("name")
     expected = result.constraints.set_index("name")["shadow_price"]
-    np.testing.assert_allclose(
-        budgets["shadow_price"].map(_num).to_numpy(),
-        expected.loc[budgets.index].round(4).to_numpy(),
-    )
+    _check_prices(budgets["shadow_price"], expected.loc[budgets.index])
+    assert budgets.loc["restructure_max_loans", "shadow_price"] == "105,352"
+
+
+def test_gap_in_percent_and_short_cells_on_one_line(report: Path) -> None:
+    text = report.read_text(encoding="utf-8")
+    summary = dict(_parse(text).tables["summary"]["body"])
+    assert summary["gap"] == "< 0.0001%" or summary["gap"].endswith("%")
+    assert "e-" not in summary["gap"]
+    # Chinese words in cells and headers break at punctuation, not inside (万元, 单位).
+    assert "th,td{word-break:keep-all}" in text and "td.num{" in text
 
 
 @needs_mpl
@@ -392,10 +408,8 @@ def test_whole_loan_report_priced_by_lp(result: AllocationResult, tmp_path: Path
     parsed = _parse(write_report(whole, tmp_path, priced=result).read_text(encoding="utf-8"))
     budgets = parsed.frame("budgets").set_index("name")
     assert "binding_lp" in budgets.columns
-    expected = result.constraints.set_index("name")["shadow_price"].round(4)
-    np.testing.assert_allclose(
-        budgets["shadow_price"].map(_num).to_numpy(), expected.loc[budgets.index].to_numpy()
-    )
+    expected = result.constraints.set_index("name")["shadow_price"]
+    _check_prices(budgets["shadow_price"], expected.loc[budgets.index])
     summary = dict(parsed.tables["summary"]["body"])
     assert summary["mode"] == "whole_loan"
     assert len(parsed.tables["tolerance"]["body"]) == len(whole.problem.branches)
