@@ -46,6 +46,10 @@ def test_labels_are_data_for_both_languages() -> None:
     assert zh.constraint("tolerance[B]@2", "tolerance", "B") == "普惠小微不良容忍度[B]（第2期）"
     assert zh.constraint("profit_max_loss@year1", "profit.max_loss") == "利润损失上限（第1年）"
     assert zh.constraint("amc_b_capacity", "amc_b.capacity") == "amc_b_capacity"
+    window = zh.constraint("bulk_transfer_capacity@1", "bulk_transfer.capacity")
+    by_period = zh.constraint("bulk_transfer_capacity_by_period@1",
+                              "bulk_transfer.capacity_by_period")  # fmt: skip
+    assert by_period == "分期批量转让规模上限（第1期）" and window != by_period
     with pytest.raises(ValueError, match="en, zh"):
         labels("fr")
 
@@ -62,6 +66,10 @@ def test_chinese_report(result: AllocationResult) -> None:
     mix = result.channel_mix()
     assert f"{mix.loc['bulk_transfer', 'balance'] / 1e4:,.2f}" in text  # 万元, 2 decimals
     assert "各机构处置方式结构</text>" in text or "matplotlib" not in text  # SVG text
+    gap = re.search(r"最优间隙</td><td[^>]*>([^<]*)</td>", text)
+    assert gap is not None and re.fullmatch(r"(&lt; 0\.0001|[\d.]+)%", gap.group(1))
+    # The restructuring budget's price to the yuan, not 105,351.7000.
+    assert ">105,352</td>" in text and "105,351.7" not in text
 
 
 def test_english_report_keeps_its_words(result: AllocationResult) -> None:

@@ -56,8 +56,12 @@ class _Dom(HTMLParser):
         self.tables: list[str] = []
         self.svgs = 0
         self.text: list[str] = []
+        self.tags: list[str] = []
+        self.attrs: set[str] = set()
 
     def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        self.tags.append(tag)
+        self.attrs |= {name for name, _ in attrs}
         if tag == "table":
             self.tables.append(dict(attrs).get("id") or "")
         elif tag == "svg":
@@ -121,3 +125,27 @@ def test_schedule_report_in_a_browser(tmp_path: Path) -> None:
     text = "".join(dom.text)
     for word in ("第1期", "第2期", "支行甲", "全部首期处置", "逐期短视方案", "处置时机的价值"):
         assert word in text
+
+
+#: Branch names that would run script if the report wrote them as markup.
+HOSTILE = {"B001": "<script>alert(1)</script>", "B002": '"><img src=x onerror=alert(1)>'}
+
+
+@pytest.mark.parametrize("lang", ["zh", "en"])
+def test_hostile_branch_names_are_text_not_markup(lang: str, tmp_path: Path) -> None:
+    loans = pd.read_csv(sample_path("portfolio.csv"), dtype={"loan_id": str})
+    branches = pd.read_csv(sample_path("branches.csv"))
+    loans["branch"] = loans["branch"].replace(HOSTILE)
+    branches["branch"] = branches["branch"].replace(HOSTILE)
+    problem = build_problem(read_portfolio(loans, branches), sample_path("policy.toml"),
+                            sample_path("options.csv"))  # fmt: skip
+    result = solve(problem, mode="fractional")
+    report = write_report(result, tmp_path, priced=result, lang=lang)
+    dom = _look(report, _shots(tmp_path) / f"hostile_{lang}.png")
+    # The browser built no element from the names: no script, no image, no handler.
+    assert "script" not in dom.tags and "img" not in dom.tags
+    assert not any(name.startswith("on") for name in dom.attrs)
+    assert dom.svgs >= 4  # the charts, drawn with the names on their axes
+    text = "".join(dom.text)
+    for name in HOSTILE.values():
+        assert name in text  # shown as the bank wrote it

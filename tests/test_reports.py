@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import itertools
 import sys
+import warnings
 from html.parser import HTMLParser
 from pathlib import Path
 from typing import Any
@@ -182,13 +184,29 @@ def test_branch_table_matches_branch_figures(result: AllocationResult, report: P
         )
 
 
+def _check_prices(shown: pd.Series, expected: pd.Series) -> None:
+    """Shadow prices shown to 4 significant digits: ``105,352``, ``0.02339``, ``0``."""
+    assert not shown.str.contains("e").any()
+    np.testing.assert_allclose(shown.map(_num).to_numpy(), expected.to_numpy(), rtol=5e-4,
+                               atol=5e-7)  # fmt: skip
+    digits = shown.str.replace(r"[,.]", "", regex=True).str.lstrip("0")
+    assert (digits.str.len() <= np.maximum(4, shown.str.split(".").str[0].str.len())).all()
+
+
 def test_shadow_prices_from_priced(result: AllocationResult, report: Path) -> None:
     budgets = _parse(report.read_text(encoding="utf-8")).frame("budgets").set_index("name")
     expected = result.constraints.set_index("name")["shadow_price"]
-    np.testing.assert_allclose(
-        budgets["shadow_price"].map(_num).to_numpy(),
-        expected.loc[budgets.index].round(4).to_numpy(),
-    )
+    _check_prices(budgets["shadow_price"], expected.loc[budgets.index])
+    assert budgets.loc["restructure_max_loans", "shadow_price"] == "105,352"
+
+
+def test_gap_in_percent_and_short_cells_on_one_line(report: Path) -> None:
+    text = report.read_text(encoding="utf-8")
+    summary = dict(_parse(text).tables["summary"]["body"])
+    assert summary["gap"] == "< 0.0001%" or summary["gap"].endswith("%")
+    assert "e-" not in summary["gap"]
+    # Chinese words in cells and headers break at punctuation, not inside (万元, 单位).
+    assert "th,td{word-break:keep-all}" in text and "td.num{" in text
 
 
 @needs_mpl
@@ -273,15 +291,125 @@ def test_plots_return_axes(result: AllocationResult) -> None:
         plt.close("all")
 
 
+#: Chinese branch names as a bank writes them, for the sample's B001..B008.
+ZH_BRANCHES = {f"B00{k + 1}": name for k, name in enumerate(
+    ["北京分行营业部", "上海浦东支行", "广州天河支行", "深圳南山支行", "杭州西湖支行",
+     "成都高新支行", "武汉光谷支行", "西安雁塔支行"])}  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def zh_result() -> AllocationResult:
+    loans = pd.read_csv(sample_path("portfolio.csv"), dtype={"loan_id": str})
+    branches = pd.read_csv(sample_path("branches.csv"))
+    loans["branch"] = loans["branch"].map(ZH_BRANCHES)
+    branches["branch"] = branches["branch"].map(ZH_BRANCHES)
+    problem = build_problem(read_portfolio(loans, branches), sample_path("policy.toml"),
+                            sample_path("options.csv"))  # fmt: skip
+    return solve(problem, mode="fractional")
+
+
+def _laid_out(draw: Any) -> Any:
+    """The Axes ``draw`` draws on, laid out as the report lays its charts out."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    from npl_disposal.reporting.plots import _GLYPH_WARNING
+
+    with warnings.catch_warnings():  # measured without a CJK font: the browser has its own
+        warnings.filterwarnings("ignore", message=_GLYPH_WARNING, category=UserWarning)
+        fig = Figure(figsize=(7.5, 4.0), dpi=100)
+        FigureCanvasAgg(fig)
+        ax = draw(fig.subplots())
+        fig.tight_layout()
+        fig.canvas.draw()
+    return ax
+
+
+def _tick_texts(axis: Any) -> list[str]:
+    return list(axis.get_major_formatter().format_ticks(axis.get_majorticklocs()))
+
+
+@needs_mpl
+def test_long_chinese_branch_names_are_turned_short_names_centred(
+    result: AllocationResult, zh_result: AllocationResult
+) -> None:
+    from npl_disposal.reporting import plots
+
+    for draw in (plots.channel_mix_by_branch, plots.tolerance_before_after):
+        turned = _laid_out(lambda ax, d=draw: d(zh_result, ax, "zh"))
+        labels_ = turned.get_xticklabels()
+        assert [t.get_text() for t in labels_] == list(ZH_BRANCHES.values())
+        angle = labels_[0].get_rotation()
+        assert 0 < angle <= 90 and {t.get_ha() for t in labels_} == {"right"}
+        # Turned, the parallel labels stand more than a line of text apart.
+        ticks = turned.transData.transform([(x, 0) for x in turned.get_xticks()])[:, 0]
+        spacing = float(np.diff(ticks).min())
+        line = labels_[0].get_fontsize() * turned.figure.dpi / 72
+        assert spacing * np.sin(np.radians(angle)) >= 1.2 * line
+
+        upright = _laid_out(lambda ax, d=draw: d(result, ax, "en"))
+        labels_ = upright.get_xticklabels()
+        assert {t.get_rotation() for t in labels_} == {0.0}
+        assert {t.get_ha() for t in labels_} == {"center"}
+        boxes = sorted((b.x0, b.x1) for b in (t.get_window_extent() for t in labels_))
+        assert all(right < left for (_, right), (left, _) in itertools.pairwise(boxes))
+
+
+@needs_mpl
+def test_money_axes_have_separators_and_chinese_ones_their_unit(
+    result: AllocationResult, zh_result: AllocationResult
+) -> None:
+    from npl_disposal.reporting import plots
+
+    grouped = r"^-?\d{1,3}(,\d{3})*(\.\d+)?$"
+    en = _laid_out(lambda ax: plots.channel_mix_by_branch(result, ax, "en"))
+    texts = _tick_texts(en.yaxis)
+    assert all(pd.Series(texts).str.match(grouped)) and "1,000" in texts
+    assert en.get_ylabel() == "balance (CNY m)"
+    np.testing.assert_allclose([_num(t) for t in texts], en.get_yticks())
+    # The largest branch disposes of about CNY 1 bn: in Chinese, 亿元 rather than 100,000 万元.
+    zh = _laid_out(lambda ax: plots.channel_mix_by_branch(zh_result, ax, "zh"))
+    texts = _tick_texts(zh.yaxis)
+    assert zh.get_ylabel() == "余额（亿元）" and all(pd.Series(texts).str.match(grouped))
+    np.testing.assert_allclose([_num(t) * 1e4 for t in texts], zh.get_yticks())
+    small = _laid_out(lambda ax: plots.what_if_curve([1e8, 2e9], [1.1e9, 1.3e9], ax=ax))
+    assert "2,000" in _tick_texts(small.xaxis)
+
+
+@needs_mpl
+def test_shadow_prices_are_labelled_within_the_chart(result: AllocationResult) -> None:
+    from npl_disposal.reporting import plots
+    from npl_disposal.reporting.tables import price_text
+
+    for lang in ("en", "zh"):
+        ax = _laid_out(lambda ax, lang=lang: plots.shadow_prices(result, ax, lang))
+        notes = [t for t in ax.texts if t.get_text()]
+        prices = result.binding()["shadow_price"].dropna().to_numpy(dtype=float)
+        assert [t.get_text() for t in notes] == [price_text(v) for v in prices]
+        assert "0" in [t.get_text() for t in notes] and (prices == 0).any()
+        assert not any("e+" in t.get_text() or "e-" in t.get_text() for t in notes)
+        width = ax.figure.bbox.width
+        assert all(t.get_window_extent().x1 <= width for t in notes)
+        assert all(t.get_window_extent().x1 <= ax.bbox.x1 + 1 for t in notes)
+
+
+def test_prices_and_gaps_read_as_numbers() -> None:
+    from npl_disposal.reporting.tables import gap_text, price_text
+
+    assert price_text(105_351.7) == "105,352" and price_text(0.0233912) == "0.02339"
+    assert price_text(1.05432) == "1.054" and price_text(0.005) == "0.005"
+    assert price_text(0.0) == "0" and price_text(3e-13) == "0"
+    assert gap_text(6.586e-12) == "< 0.0001%" and gap_text(0.0) == "0%"
+    assert gap_text(0.0123) == "1.23%" and gap_text(1.23e-4) == "0.012%"
+
+
 def test_whole_loan_report_priced_by_lp(result: AllocationResult, tmp_path: Path) -> None:
     whole = solve(result.problem, mode="whole_loan", time_limit=30)
     parsed = _parse(write_report(whole, tmp_path, priced=result).read_text(encoding="utf-8"))
     budgets = parsed.frame("budgets").set_index("name")
     assert "binding_lp" in budgets.columns
-    expected = result.constraints.set_index("name")["shadow_price"].round(4)
-    np.testing.assert_allclose(
-        budgets["shadow_price"].map(_num).to_numpy(), expected.loc[budgets.index].to_numpy()
-    )
+    expected = result.constraints.set_index("name")["shadow_price"]
+    _check_prices(budgets["shadow_price"], expected.loc[budgets.index])
     summary = dict(parsed.tables["summary"]["body"])
     assert summary["mode"] == "whole_loan"
     assert len(parsed.tables["tolerance"]["body"]) == len(whole.problem.branches)

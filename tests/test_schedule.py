@@ -170,6 +170,41 @@ def test_windows_and_quotas_per_period_shape_the_schedule() -> None:
     assert {"bulk_transfer_capacity@2", "write_off_quota@3", "write_off_quota"} <= names
 
 
+def test_a_window_s_capacity_and_the_capacity_by_period_are_two_rows(tmp_path: Any) -> None:
+    # Windows in both periods (capacity CNY 250 each) and CNY 100 by period in period 1:
+    # loan a (CNY 100, worth 45) fits period 1's bulk transfer, b and c do not.
+    case = _case(2, bulk_transfer={"capacity": 250.0, "windows": [1, 2],
+                                   "capacity_by_period": [100.0, 1e6]})  # fmt: skip
+    result = solve(case.build(), mode="whole_loan")
+    rows = result.constraints.set_index("name")
+    assert rows.index.is_unique
+    assert rows.loc["bulk_transfer_capacity@1", "limit"] == pytest.approx(250.0)
+    assert rows.loc["bulk_transfer_capacity@1", "rule"] == "bulk_transfer.capacity"
+    by_period = rows.loc["bulk_transfer_capacity_by_period@1"]
+    assert by_period["limit"] == pytest.approx(100.0)
+    assert by_period["rule"] == "bulk_transfer.capacity_by_period"
+    assert by_period["usage"] <= 100.0 + 1e-6
+    plan = result.plan
+    assert set(plan.loc[(plan["channel"] == "bulk_transfer") & (plan["period"] == 1),
+                        "loan_id"]) == {"a"}  # fmt: skip
+    result.write(tmp_path / "out")
+    summary = json.loads((tmp_path / "out" / "summary.json").read_text(encoding="utf-8"))
+    assert set(summary["constraints"]) == set(rows.index)
+    assert summary["constraints"]["bulk_transfer_capacity_by_period@1"]["limit"] == 100.0
+
+
+def test_two_rows_of_one_name_are_refused_when_the_problem_is_built() -> None:
+    from npl_disposal.model.rows import RowBuilder
+
+    builder = RowBuilder(1, 1, [])
+    for _ in range(2):
+        builder.add("bulk_transfer_capacity@1", "bulk_transfer.capacity", "CNY",
+                    np.array([0]), np.array([1.0]), upper=1.0)  # fmt: skip
+    builder.add("write_off_quota", "write_off.quota", "CNY", np.array([0]), np.array([1.0]))
+    with pytest.raises(RuntimeError, match=r"bulk_transfer_capacity@1 given to more than one"):
+        builder.build()
+
+
 def test_the_verifier_names_a_schedule_outside_its_rules() -> None:
     case = _case(3, bulk_transfer={"capacity": 1e6, "windows": [2]},
                  write_off={"quota": 1e6, "quota_by_period": [0.0, 0.0, 100.0]})  # fmt: skip

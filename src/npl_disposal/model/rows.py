@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import itertools
 import math
+from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from functools import cached_property
@@ -219,7 +220,8 @@ class RowBuilder:
         self.stated.append(stated if stated is not None else (float(bound), False, None))
 
     def build(self) -> ResourceRows:
-        """The rows as a :class:`ResourceRows`."""
+        """The rows as a :class:`ResourceRows`; their names must be unique."""
+        _check_unique([m[0] for m in self.meta])
         k = len(self.meta)
         matrix = self._by_column()
         self.c.clear()
@@ -281,6 +283,16 @@ class RowBuilder:
 
         for_each(fill, range(len(ranges)))
         return sp.csc_matrix((data, indices, indptr), shape=(k, width))
+
+
+def _check_unique(names: Sequence[str]) -> None:
+    """Raise when two rows share a name (results are keyed by it, e.g. summary.json)."""
+    twice = sorted(name for name, count in Counter(names).items() if count > 1)
+    if twice:
+        raise RuntimeError(
+            f"internal error: constraint name(s) {', '.join(twice)} given to more than one "
+            "row of the problem; each row needs its own name"
+        )
 
 
 def _column_ranges(width: int, parts: int) -> list[range]:

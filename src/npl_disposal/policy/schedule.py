@@ -162,15 +162,20 @@ class ScheduleRules:
         return out + self._by_period(budget)
 
     def _by_period(self, budget: ChannelBudget) -> list[Limit]:
-        """The limits of a ``*_by_period`` list: one per period, on that period's disposals."""
+        """The limits of a ``*_by_period`` list: one per period, on that period's disposals.
+
+        An on/off channel's windows already have rows ``<name>@t`` (its capacity in the
+        window), so its per-period rows are ``<name>_by_period@t``.
+        """
         key = PER_PERIOD.get(budget.section)
         section = getattr(self.policy, budget.section, None)
         amounts = getattr(section, key, None) if key is not None else None
         if amounts is None:
             return []
         total = next(lim for lim in budget.limits() if lim.sense == "<=")
+        stem = f"{total.name}_by_period" if budget.on_off else total.name
         return [
-            replace(total, name=f"{total.name}@{t}", rule=f"{budget.section}.{key}",
+            replace(total, name=f"{stem}@{t}", rule=f"{budget.section}.{key}",
                     switch=None, amount=float(amount),
                     measure=replace(total.measure, periods=(t,)))
             for t, amount in enumerate(amounts, start=1)

@@ -34,7 +34,9 @@ from npl_disposal.reporting.tables import (
     BUDGETS_GUIDE,
     COLUMNS,
     SUMMARY_KINDS,
+    gap_text,
     isnan,
+    price_text,
     report_tables,
 )
 
@@ -183,6 +185,11 @@ def _num(x: Any, lab: Labels) -> str:
     return lab.t("na") if isnan(x) else f"{float(x):,.4g}"
 
 
+def _gap(x: Any, lab: Labels) -> str:
+    """The optimality gap in percent (``< 0.0001%``); none when there is no bound."""
+    return lab.t("na") if isnan(x) or not np.isfinite(float(x)) else gap_text(x)
+
+
 def _flag(x: Any, lab: Labels) -> str:
     return lab.t("na") if isnan(x) else lab.flag(x)
 
@@ -273,7 +280,7 @@ def _budgets_frame(
     table["fixed_costs"] = [_costs(text, lab) for text in table["fixed_costs"]]
     table["unit"] = np.where(table["unit"] == "CNY", money_unit, lab.item("loans"))
     table["shadow_price"] = [
-        lab.t("na") if isnan(v) else f"{float(v):,.4f}" for v in table["shadow_price"]
+        lab.t("na") if isnan(v) else price_text(v) for v in table["shadow_price"]
     ]
     if lab.zh:
         rules = constraints.set_index("name")["rule"]
@@ -297,11 +304,11 @@ def _costs(text: str, lab: Labels) -> str:
 
 
 def _summary_frame(summary: pd.DataFrame, lab: Labels) -> pd.DataFrame:
-    shown: dict[str, _Fmt] = {"money": _total, "num": _num,
+    shown: dict[str, _Fmt] = {"money": _total, "num": _num, "gap": _gap,
                               "seconds": lambda x, _: f"{float(x):.2f}"}  # fmt: skip
     items, values = [], []
     for item, value in zip(summary["item"], summary["value"], strict=True):
-        kind = SUMMARY_KINDS.get(item, "text")
+        kind = "gap" if item == "gap" else SUMMARY_KINDS.get(item, "text")
         unit = lab.total_unit if kind == "money" else ""
         items.append(lab.column(lab.item(item), unit) if lab.zh else
                      item + (f" ({unit})" if unit else ""))  # fmt: skip

@@ -15,13 +15,14 @@ yuan. A user channel (``[channels.NAME]``) keeps its own name in both languages.
 
 from __future__ import annotations
 
+import unicodedata
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 from npl_disposal.io.schema import CHANNEL_NAMES_ZH
 
-__all__ = ["LANGUAGES", "Labels", "check_lang", "labels"]
+__all__ = ["LANGUAGES", "Labels", "check_lang", "labels", "text_columns"]
 
 #: The languages a reader can ask for.
 LANGUAGES = ("en", "zh")
@@ -46,7 +47,10 @@ _RULES = {
            "write_off_priority": "应核尽核", "write_off.priority": "应核尽核",
            "wage_pool.floor": "效益工资下降上限", "wage_pool.loss": "效益工资（不良损失）",
            "wage_pool.consider_share": "效益工资（考虑比例）",
-           "wage_pool.within": "效益工资（容忍度内）"},
+           "wage_pool.within": "效益工资（容忍度内）",
+           "write_off.quota_by_period": "分期核销额度",
+           "bulk_transfer.capacity_by_period": "分期批量转让规模上限",
+           "restructure.max_loans_by_period": "分期重组户数上限"},
 }  # fmt: skip
 
 #: The portfolio's codes (industries, collateral types) and the tape's template sections
@@ -168,7 +172,7 @@ _TEXT: dict[str, dict[str, str]] = {
         "no_plan": "no plan meets every rule",
         "budget_guide": "",
         # chart texts
-        "chart_mix": "Channel mix by branch", "chart_mix_y": "balance (CNY m)",
+        "chart_mix": "Channel mix by branch", "chart_mix_y": "balance ({unit})",
         "chart_tol": "Tolerance: NPL ratio before and after the plan",
         "chart_tol_y": "inclusive NPL ratio (%)", "before": "before", "after": "after",
         "threshold": "threshold", "chart_rec": "Recovery against NPL age",
@@ -178,7 +182,7 @@ _TEXT: dict[str, dict[str, str]] = {
         "chart_prices_x": "shadow price (CNY of value per unit of budget)",
         "no_binding": "no binding budget", "per_cny": "CNY/CNY", "per_loan": "CNY/loan",
         "chart_sched": "Balance disposed per channel and period",
-        "chart_sched_y": "balance at disposal (CNY m)",
+        "chart_sched_y": "balance at disposal ({unit})",
         "chart_path": "Inclusive NPL ratio of each branch over the horizon",
         "chart_path_x": "period", "chart_path_y": "inclusive NPL ratio (%)",
         "tapes": "Loan tapes", "package_summary": "Package summary",
@@ -264,7 +268,7 @@ _TEXT: dict[str, dict[str, str]] = {
                         "启用程度 1 表示启用、0 表示未启用的开关型渠道（批量转让、资产证券化等）。"
                         "余量在限额的百万分之一（或一分钱）以内即为紧约束。影子价格来自线性松弛"
                         "（贷款可分割），表示限额每增加一个单位（元或户）可增加的价值（元）。",
-        "chart_mix": "各机构处置方式结构", "chart_mix_y": "余额（万元）",
+        "chart_mix": "各机构处置方式结构", "chart_mix_y": "余额（{unit}）",
         "chart_tol": "不良容忍度：处置前后的不良率", "chart_tol_y": "普惠小微不良率（%）",
         "before": "处置前", "after": "处置后", "threshold": "容忍度上限",
         "chart_rec": "回收率与不良账龄", "chart_rec_x": "不良账龄（月）",
@@ -273,7 +277,7 @@ _TEXT: dict[str, dict[str, str]] = {
         "chart_prices": "紧约束的影子价格（线性松弛）",
         "chart_prices_x": "影子价格（每单位预算增加的价值，元）", "no_binding": "无紧约束",
         "per_cny": "元/元", "per_loan": "元/户",
-        "chart_sched": "各期各处置方式的处置余额", "chart_sched_y": "处置时余额（万元）",
+        "chart_sched": "各期各处置方式的处置余额", "chart_sched_y": "处置时余额（{unit}）",
         "chart_path": "各机构普惠小微不良率路径", "chart_path_x": "期次",
         "chart_path_y": "普惠小微不良率（%）",
         "tapes": "贷款明细清单", "package_summary": "资产包概要",
@@ -448,6 +452,11 @@ class Labels:
     def period(self, t: int, last: int) -> str:
         """``period 3`` / ``第3期``; a period after ``last`` is kept through the horizon."""
         return self.t("kept_through") if int(t) > last else self.t("period", t=int(t))
+
+
+def text_columns(text: str) -> int:
+    """The columns ``text`` takes: a Chinese (wide or full-width) character 2, any other 1."""
+    return sum(2 if unicodedata.east_asian_width(ch) in "WF" else 1 for ch in text)
 
 
 def check_lang(lang: str) -> str:

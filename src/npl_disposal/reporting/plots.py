@@ -15,6 +15,7 @@ stays text, so the reader's browser draws every glyph with its own fonts.
 from __future__ import annotations
 
 import io
+import math
 import re
 import warnings
 from collections.abc import Callable, Sequence
@@ -23,7 +24,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
-from npl_disposal.reporting.labels import Labels, labels
+from npl_disposal.reporting.labels import Labels, labels, text_columns
 
 if TYPE_CHECKING:
     from npl_disposal.solvers.result import AllocationResult
@@ -33,6 +34,7 @@ __all__ = [
     "CJK_FONTS",
     "PLOT_HINT",
     "channel_mix_by_branch",
+    "money_axis",
     "recovery_by_age",
     "require_matplotlib",
     "schedule_by_period",
@@ -133,9 +135,92 @@ def _finish(ax: Any, lab: Labels) -> Any:
     return ax
 
 
+#: A column of text (half a Chinese character) in ems of its font, a little generous.
+_COLUMN_EM = 0.55
+
+
+def _text_points(text: str, size: float) -> float:
+    """About how wide ``text`` is set at ``size`` (points; a Chinese character is 2 columns)."""
+    return text_columns(text) * _COLUMN_EM * size
+
+
+def _axes_points(ax: Any) -> float:
+    """The width of ``ax`` in points (before the layout widens it: a lower bound)."""
+    return float(ax.figure.get_figwidth() * 72.0 * ax.get_position().width)
+
+
+def _tick_size(ax: Any) -> float:
+    """The size of the x tick labels of ``ax``, in points."""
+    import matplotlib
+    from matplotlib.font_manager import FontProperties
+
+    return float(FontProperties(size=matplotlib.rcParams["xtick.labelsize"]).get_size_in_points())
+
+
+def _rotation(names: Sequence[str], slot: float, size: float) -> int:
+    """Degrees to turn tick labels by so they do not overlap (0: they fit side by side).
+
+    ``slot`` is the room per label (points). Turned labels are parallel: they need the
+    slot times the sine of the angle to be more than a line of text.
+    """
+    widest = max((_text_points(str(n), size) for n in names), default=0.0)
+    if widest + size * 0.5 <= slot:
+        return 0
+    return next((a for a in (30, 45, 60) if slot * math.sin(math.radians(a)) >= 1.4 * size), 90)
+
+
 def _ticks(ax: Any, names: Sequence[str]) -> None:
+    """Category labels under the bars: centred, or turned (anchored at the tick) when too wide."""
     ax.set_xticks(np.arange(len(names)))
-    ax.set_xticklabels(names, rotation=45 if len(names) > 10 else 0, ha="right")
+    size = _tick_size(ax)
+    angle = _rotation(names, _axes_points(ax) / max(len(names), 1), size)
+    if angle:
+        ax.set_xticklabels(names, rotation=angle, ha="right", rotation_mode="anchor")
+    else:
+        ax.set_xticklabels(names, ha="center")
+
+
+def _tick_decimals(locs: Sequence[float] | np.ndarray) -> int:
+    """The fewest decimals (up to 6) that show every tick ``locs`` exactly."""
+    values = np.asarray(locs, dtype=float)
+    values = values[np.isfinite(values)]
+    return next((d for d in range(7) if np.allclose(values, np.round(values, d), rtol=0,
+                                                     atol=1e-9 * (1 + np.abs(values).max()))),
+                6)  # fmt: skip
+
+
+def grouped_ticks(divisor: float = 1.0) -> Any:
+    """A tick formatter: the value over ``divisor``, thousands separated (``100,000``).
+
+    The decimals are the fewest that tell the ticks apart exactly (``0.5``, ``1.0``).
+    """
+    from matplotlib.ticker import Formatter
+
+    class Grouped(Formatter):
+        def __call__(self, x: float, pos: Any = None) -> str:
+            return self.format_ticks([x])[0]
+
+        def format_ticks(self, values: Any) -> list[str]:
+            shown = np.asarray(values, dtype=float) / divisor
+            decimals = _tick_decimals(shown) if shown.size else 0
+            return [f"{v + 0.0:,.{decimals}f}" for v in shown]
+
+    return Grouped()
+
+
+def money_axis(ax: Any, lab: Labels, which: str, key: str, **fields: Any) -> None:
+    """Label the money axis ``which`` (``"x"``, ``"y"``) with sentence ``key`` in its unit.
+
+    The data are drawn in ``lab.money_unit`` (CNY m, 万元); a Chinese axis that reaches
+    1 亿元 is shown in 亿元. Ticks are thousands separated. ``key`` has a ``{unit}`` field.
+    """
+    axis = ax.xaxis if which == "x" else ax.yaxis
+    reach = float(np.max(np.abs(axis.get_view_interval())))
+    per_total = lab.total_scale / lab.money_scale
+    divisor, unit = (per_total, lab.total_unit) if lab.zh and reach >= per_total else (
+        1.0, lab.money_unit)  # fmt: skip
+    axis.set_major_formatter(grouped_ticks(divisor))
+    axis.set_label_text(lab.t(key, unit=unit, **fields))
 
 
 def svg_chart(
@@ -187,7 +272,7 @@ def channel_mix_by_branch(result: AllocationResult, ax: Any = None, lang: str = 
     x = np.arange(len(branches))
     stacked_bars(ax, x, table[channels], lab)
     _ticks(ax, branches)
-    ax.set_ylabel(lab.t("chart_mix_y"))
+    money_axis(ax, lab, "y", "chart_mix_y")
     ax.set_title(lab.t("chart_mix"))
     ax.legend(fontsize="small", frameon=False)
     return _finish(ax, lab)
@@ -254,7 +339,12 @@ def recovery_by_age(
 
 
 def shadow_prices(priced: AllocationResult, ax: Any = None, lang: str = "en") -> Any:
-    """Horizontal bars: shadow price of each binding budget (CNY per CNY or per loan)."""
+    """Horizontal bars: shadow price of each binding budget (CNY per CNY or per loan).
+
+    Each bar is labelled with its price (:func:`~.tables.price_text`; a zero price ``0``),
+    and the axis leaves room for the longest label. Prices over more than two orders of
+    magnitude are drawn on a log axis.
+    """
     lab = labels(lang)
     ax = _axes(ax)
     binding = priced.binding()
@@ -267,20 +357,56 @@ def shadow_prices(priced: AllocationResult, ax: Any = None, lang: str = "en") ->
     values = binding["shadow_price"].to_numpy(dtype=float)
     y = np.arange(len(labels_))
     ax.barh(y, values, color="#1f77b4")
-    for yi, v in zip(y, values, strict=True):
-        if v > 0:
-            ax.annotate(f" {v:,.4g}", (v, yi), va="center", fontsize="small")
     ax.set_yticks(y)
     ax.set_yticklabels(labels_)
-    positive = values[values > 0]
-    if positive.size and positive.max() / positive.min() > 100:
-        ax.set_xscale("log")
     ax.set_xlabel(lab.t("chart_prices_x"))
     ax.set_title(lab.t("chart_prices"))
     if not len(labels_):
         ax.text(0.5, 0.5, lab.t("no_binding"), ha="center", va="center",
                 transform=ax.transAxes)  # fmt: skip
+    else:
+        _price_labels(ax, y, values)
     return _finish(ax, lab)
+
+
+def _price_labels(ax: Any, y: np.ndarray, values: np.ndarray) -> None:
+    """Write each bar's price at its end, the axis widened to hold the longest."""
+    from npl_disposal.reporting.tables import PRICE_DECIMALS, price_text
+
+    texts = [price_text(v) for v in values]
+    values = np.round(values, PRICE_DECIMALS)  # a price shown as 0 is drawn as 0
+    size = _tick_size(ax) * 0.85
+    room = max(_text_points(t, size) for t in texts) + size  # the widest label and a gap
+    share = min(0.45, room / (_axes_points(ax) * 0.6))  # the bars' side of the figure
+    positive = values[values > 0]
+    top = float(positive.max()) if positive.size else 1.0
+    if positive.size and top / positive.min() > 100:
+        ax.set_xscale("log")
+        low = float(positive.min()) / 2
+        ax.set_xlim(low, top * (top / low) ** (share / (1 - share)))
+        _log_ticks(ax.xaxis)
+    else:
+        ax.set_xlim(0.0, top / (1 - share))
+        ax.xaxis.set_major_formatter(grouped_ticks())
+    ends = ax.get_yaxis_transform()  # x in axes fractions, y in data
+    for yi, v, text in zip(y, values, texts, strict=True):
+        if v > 0:
+            ax.annotate(text, (v, yi), xytext=(3, 0), textcoords="offset points",
+                        va="center", fontsize=size)  # fmt: skip
+        else:
+            ax.annotate(text, (0.0, yi), xycoords=ends, xytext=(3, 0),
+                        textcoords="offset points", va="center", fontsize=size)  # fmt: skip
+
+
+def _log_ticks(axis: Any) -> None:
+    """Label a log axis ``0.01``, ``1``, ``1,000`` (not powers of ten), at most 6 labels."""
+    from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
+
+    from npl_disposal.reporting.tables import price_text
+
+    axis.set_major_locator(LogLocator(base=10, numticks=6))
+    axis.set_major_formatter(FuncFormatter(lambda value, _pos: price_text(value)))
+    axis.set_minor_formatter(NullFormatter())
 
 
 def schedule_by_period(result: AllocationResult, ax: Any = None, lang: str = "en") -> Any:
@@ -299,7 +425,7 @@ def schedule_by_period(result: AllocationResult, ax: Any = None, lang: str = "en
     x = np.arange(len(periods))
     stacked_bars(ax, x, table[channels], lab)
     _ticks(ax, [lab.period(t, last) for t in periods])
-    ax.set_ylabel(lab.t("chart_sched_y"))
+    money_axis(ax, lab, "y", "chart_sched_y")
     ax.set_title(lab.t("chart_sched"))
     ax.legend(fontsize="small", frameon=False)
     return _finish(ax, lab)
@@ -337,7 +463,7 @@ def tolerance_path(result: AllocationResult, ax: Any = None, lang: str = "en") -
     ax.set_xlabel(lab.t("chart_path_x"))
     ax.set_ylabel(lab.t("chart_path_y"))
     ax.set_title(lab.t("chart_path"))
-    ax.legend(fontsize="x-small", frameon=False, ncol=2)
+    ax.legend(fontsize="x-small", frameon=False, loc="upper left", bbox_to_anchor=(1.01, 1.0))
     return _finish(ax, lab)
 
 
@@ -354,5 +480,7 @@ def what_if_curve(
     ax.plot(q[order] / 1e6, v[order] / 1e6, marker="o")
     ax.set_xlabel("write-off quota (CNY m)")
     ax.set_ylabel("plan value (CNY m)")
+    ax.xaxis.set_major_formatter(grouped_ticks())
+    ax.yaxis.set_major_formatter(grouped_ticks())
     ax.set_title("What if: value against the write-off quota")
     return ax

@@ -11,7 +11,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from npl_disposal.reporting.labels import labels
-from npl_disposal.reporting.plots import require_matplotlib, stacked_bars
+from npl_disposal.reporting.plots import money_axis, require_matplotlib, stacked_bars
 
 if TYPE_CHECKING:
     from npl_disposal.model.risk_verify import RiskFigures
@@ -46,7 +46,7 @@ def value_distribution(risk: RiskFigures, ax: Any = None, lang: str = "en") -> A
     ax.axvline(risk.expected_value / scale, color="#2ca02c", label=lab.t("chart_expected"))
     ax.axvline(risk.tail_mean / scale, color="#d62728",
                label=lab.t("chart_tail", worst=f"{1 - risk.alpha:.0%}"))  # fmt: skip
-    ax.set_xlabel(lab.t("chart_risk_values", unit=lab.money_unit))
+    money_axis(ax, lab, "x", "chart_risk_values")
     ax.set_ylabel(lab.t("chart_probability"))
     ax.legend()
     return ax
@@ -60,9 +60,9 @@ def frontier_chart(frontier: RiskFrontier, ax: Any = None, lang: str = "en") -> 
     for row in t.itertuples(index=False):
         ax.annotate(f"λ={row.aversion:g}", (row.tail_mean / scale, row.expected_value / scale),
                     textcoords="offset points", xytext=(5, 5))  # fmt: skip
-    ax.set_xlabel(lab.t("chart_tail_axis", alpha=f"{t['alpha'].iloc[0]:g}",
-                        unit=lab.money_unit))  # fmt: skip
-    ax.set_ylabel(lab.t("chart_expected_axis", unit=lab.money_unit))
+    ax.margins(x=0.15, y=0.15)  # room for the λ labels
+    money_axis(ax, lab, "x", "chart_tail_axis", alpha=f"{t['alpha'].iloc[0]:g}")
+    money_axis(ax, lab, "y", "chart_expected_axis")
     return ax
 
 
@@ -72,7 +72,8 @@ def mix_chart(frontier: RiskFrontier, ax: Any = None, lang: str = "en") -> Any:
     mix = frontier.mix
     stacked_bars(ax, [f"λ={a:g}" for a in mix.index], mix * 100, lab)
     ax.set_ylabel(lab.t("chart_share"))
-    ax.legend(fontsize="small")
+    # Every bar reaches 100%: the legend goes beside the bars, not over them.
+    ax.legend(fontsize="small", loc="upper left", bbox_to_anchor=(1.01, 1.0), frameon=False)
     return ax
 
 

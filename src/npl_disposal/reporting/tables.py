@@ -7,6 +7,7 @@
 
 from __future__ import annotations
 
+import math
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -22,11 +23,14 @@ if TYPE_CHECKING:
 __all__ = [
     "BUDGETS_GUIDE",
     "COLUMNS",
+    "PRICE_DECIMALS",
     "SUMMARY_KINDS",
     "TABLE_IDS",
     "compliance_table",
     "disposal_summary",
+    "gap_text",
     "isnan",
+    "price_text",
     "report_tables",
 ]
 
@@ -113,6 +117,41 @@ def compliance_table(result: AllocationResult) -> pd.DataFrame:
     out = frame.groupby(["rule", "channel"], observed=True, sort=True)[["loans", "balance"]].sum()
     return out.reset_index()[columns]
 
+
+
+#: Decimals a shadow price is shown to at most: a millionth of a yuan.
+PRICE_DECIMALS = 6
+
+
+def price_text(value: float) -> str:
+    """A shadow price (CNY per CNY or per loan) as read: to 4 significant digits.
+
+    From 1,000 up in whole yuan with separators (``105,352``); below, to 4 significant
+    digits without trailing zeros (``1.054``, ``0.02339``, ``0.005``), at most
+    :data:`PRICE_DECIMALS` decimals, so a price under a millionth of a yuan is ``0``.
+    """
+    v = float(value)
+    if not math.isfinite(v):
+        return f"{v:g}"
+    if abs(v) >= 1000:
+        return f"{v:,.0f}"
+    if round(v, PRICE_DECIMALS) == 0:
+        return "0"
+    decimals = min(PRICE_DECIMALS, 3 - math.floor(math.log10(abs(v))))
+    return f"{v:,.{decimals}f}".rstrip("0").rstrip(".")
+
+
+def gap_text(gap: float) -> str:
+    """The optimality gap (a ratio) in percent: ``1.23%``, ``0.012%``, ``< 0.0001%``.
+
+    From 1% up to 2 decimals, below to 2 significant digits down to 0.0001%.
+    """
+    pct = abs(float(gap)) * 100
+    if pct == 0.0:
+        return "0%"
+    if pct < 1e-4:
+        return "< 0.0001%"
+    return f"{pct:.2f}%" if pct >= 1 else f"{pct:.2g}%"
 
 
 def isnan(x: Any) -> bool:
