@@ -66,10 +66,13 @@ def test_frontier_writes_the_table(files: dict[str, Path], tmp_path: Path,
 
 
 def test_frontier_in_chinese_and_gb18030(files: dict[str, Path], tmp_path: Path,
-                                         capsys: pytest.CaptureFixture[str]) -> None:  # fmt: skip
+                                         capsys: pytest.CaptureFixture[str],
+                                         recwarn: pytest.WarningsRecorder) -> None:  # fmt: skip
     out = tmp_path / "front"
     args = ["frontier", *_args(files), "--aversion", "0,1", "--out", str(out)]
     assert main([*args, "--lang", "zh", "--encoding", "gb18030"]) == 0
+    if (out / "frontier.png").exists():  # matplotlib installed: no empty boxes for 中文
+        assert not [w for w in recwarn if "missing from font" in str(w.message)]
     said = capsys.readouterr().out
     assert "风险前沿" in said and "期望价值" in said and "亿元" in said
     assert "expected value" not in said
@@ -103,3 +106,22 @@ def test_report_shows_the_value_distribution_and_the_mix_by_aversion(
     assert "<h2>Recovery risk</h2>" in text
     assert "Risk frontier" in text and "Channel mix by aversion" in text
     assert "worst scenarios" in text
+
+
+def test_a_chart_picture_without_a_chinese_font_is_drawn_in_english(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    pytest.importorskip("matplotlib")
+    from npl_disposal.reporting import plots
+
+    drawn: list[str] = []
+
+    def draw(ax: object, lang: str) -> None:
+        drawn.append(lang)
+
+    monkeypatch.setattr(plots, "cjk_font_installed", lambda: False)
+    assert plots.png_chart(draw, tmp_path / "a.png", "zh") == "en"
+    monkeypatch.setattr(plots, "cjk_font_installed", lambda: True)
+    assert plots.png_chart(draw, tmp_path / "b.png", "zh") == "zh"
+    assert drawn == ["en", "zh"]
+    assert (tmp_path / "a.png").read_bytes()[:4] == b"\x89PNG"

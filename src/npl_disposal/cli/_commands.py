@@ -199,7 +199,7 @@ def _aversions(text: str) -> list[float]:
 
 def cmd_frontier(args: argparse.Namespace) -> int:
     """Solve at each aversion; write frontier.csv (and frontier.png with matplotlib)."""
-    from npl_disposal.reporting.plots import charts_available
+    from npl_disposal.reporting.plots import charts_available, png_chart
     from npl_disposal.reporting.risk import frontier_chart
     from npl_disposal.solvers.frontier import risk_frontier
 
@@ -224,16 +224,9 @@ def cmd_frontier(args: argparse.Namespace) -> int:
         "frontier.csv": lambda p: write_csv(front.table, p, args.encoding)
     }
     if charts_available():
-
-        def chart(path: Path) -> None:
-            from matplotlib.figure import Figure
-
-            fig = Figure(figsize=(7.0, 4.5), dpi=100)
-            frontier_chart(front, fig.subplots(), lab.lang)
-            fig.tight_layout()
-            fig.savefig(path, format="png")
-
-        files["frontier.png"] = chart
+        files["frontier.png"] = lambda path: png_chart(
+            lambda ax, lang: frontier_chart(front, ax, lang), path, lab.lang
+        )
     _write(reporter, Path(args.out), files)
     args.written = True
     print(front.summary() if not lab.zh else frontier_text(front, lab))

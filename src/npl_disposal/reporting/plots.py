@@ -14,11 +14,15 @@ stays text, so the reader's browser draws every glyph with its own fonts.
 
 from __future__ import annotations
 
+import contextlib
+import functools
 import io
 import math
+import os
 import re
 import warnings
 from collections.abc import Callable, Sequence
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -34,7 +38,9 @@ __all__ = [
     "CJK_FONTS",
     "PLOT_HINT",
     "channel_mix_by_branch",
+    "cjk_font_installed",
     "money_axis",
+    "png_chart",
     "recovery_by_age",
     "require_matplotlib",
     "schedule_by_period",
@@ -107,12 +113,39 @@ def _axes(ax: Any, figsize: tuple[float, float] = (7.0, 4.0)) -> Any:
     return new
 
 
+#: Parts of the file names of the CJK fonts in :data:`CJK_FONTS` (Noto's ``.ttc`` files...).
+_CJK_FILES = ("CJK", "SourceHan", "wqy", "WenQuanYi", "msyh", "simhei", "PingFang", "STHeiti",
+              "Hiragino", "Arial Unicode")  # fmt: skip
+
+
+@functools.lru_cache(maxsize=1)
 def _installed_fonts() -> list[str]:
-    """The fonts of :data:`CJK_FONTS` matplotlib can find here, then DejaVu Sans (its own)."""
+    """The fonts of :data:`CJK_FONTS` matplotlib can find here, then DejaVu Sans (its own).
+
+    matplotlib lists the system's fonts once, in a cache it keeps; a Chinese font
+    installed after that is not in it. If none of :data:`CJK_FONTS` is listed, the
+    system's font files that look like one are added to matplotlib's list for this run.
+    """
     from matplotlib import font_manager
 
+    found = _cjk_listed(font_manager)
+    if not found:
+        for path in font_manager.findSystemFonts():
+            if any(part.lower() in Path(path).name.lower() for part in _CJK_FILES):
+                with contextlib.suppress(Exception):  # a font matplotlib cannot read
+                    font_manager.fontManager.addfont(path)
+        found = _cjk_listed(font_manager)
+    return [*found, "DejaVu Sans"]
+
+
+def _cjk_listed(font_manager: Any) -> list[str]:
     names = {f.name for f in font_manager.fontManager.ttflist}
-    return [f for f in CJK_FONTS if f in names and f != "DejaVu Sans"] + ["DejaVu Sans"]
+    return [f for f in CJK_FONTS if f in names and f != "DejaVu Sans"]
+
+
+def cjk_font_installed() -> bool:
+    """Whether a font that draws Chinese is installed where matplotlib can use it."""
+    return len(_installed_fonts()) > 1
 
 
 def _css_fonts() -> str:
@@ -221,6 +254,37 @@ def money_axis(ax: Any, lab: Labels, which: str, key: str, **fields: Any) -> Non
         1.0, lab.money_unit)  # fmt: skip
     axis.set_major_formatter(grouped_ticks(divisor))
     axis.set_label_text(lab.t(key, unit=unit, **fields))
+
+
+def png_chart(
+    draw: Callable[[Any, str], Any],
+    path: str | os.PathLike[str],
+    lang: str = "en",
+    size: tuple[float, float] = (7.0, 4.5),
+) -> str:
+    """Draw ``draw(ax, lang)`` on a fresh (pyplot-free) figure, saved as PNG at ``path``.
+
+    A picture cannot ask the reader's fonts for its Chinese text, as an SVG chart does:
+    it is drawn in the first font of :data:`CJK_FONTS` installed here. Where there is
+    none, the chart is drawn in English, not with empty boxes. Returns the language drawn.
+    """
+    from matplotlib.figure import Figure
+
+    used = "zh" if lang == "zh" and cjk_font_installed() else "en"
+    fig = Figure(figsize=size, dpi=100)
+    with _fonts():
+        draw(fig.subplots(), used)
+        fig.tight_layout()
+        fig.savefig(path, format="png")
+    return used
+
+
+def _fonts() -> Any:
+    """Matplotlib's settings for the installed CJK fonts (a context manager)."""
+    import matplotlib
+
+    return matplotlib.rc_context({"font.family": "sans-serif",
+                                  "font.sans-serif": _installed_fonts()})  # fmt: skip
 
 
 def svg_chart(
