@@ -33,6 +33,7 @@ from strategies import (
     CAPACITIES,
     CONSTRAINT_SECTIONS,
     Case,
+    as_a_cap,
     assert_sound,
     brute_force,
     cases,
@@ -45,7 +46,7 @@ from strategies import (
     tightened,
     tiny_cases,
     try_solve,
-    without,
+    without_limits,
 )
 
 MODES = ("whole_loan", "fractional")
@@ -132,8 +133,9 @@ def test_tightening_a_capacity_never_raises_the_fractional_optimum(
 ) -> None:
     section, key = capacity
     case = data.draw(cases(require=(section,)), label="case")
-    before = try_solve(case.build(), mode="fractional")
-    after = try_solve(case.build(tightened(case.policy, section, key, factor)), mode="fractional")
+    policy = as_a_cap(case.policy)
+    before = try_solve(case.build(policy), mode="fractional")
+    after = try_solve(case.build(tightened(policy, section, key, factor)), mode="fractional")
     if before is None:
         event("infeasible before")
         assert after is None, "tightening a budget made an infeasible policy feasible"
@@ -154,11 +156,12 @@ def test_tightening_a_capacity_never_raises_the_whole_loan_optimum(
 ) -> None:
     section, key = capacity
     case = data.draw(cases(require=(section,)), label="case")
+    policy = as_a_cap(case.policy)
     # HiGHS can take minutes to prove a few tiny MILPs optimal: bound each solve and
     # only compare plans proven optimal.
-    before = try_solve(case.build(), mode="whole_loan", time_limit=20)
+    before = try_solve(case.build(policy), mode="whole_loan", time_limit=20)
     after = try_solve(
-        case.build(tightened(case.policy, section, key, factor)), mode="whole_loan", time_limit=20
+        case.build(tightened(policy, section, key, factor)), mode="whole_loan", time_limit=20
     )
     unproven = [r for r in (before, after) if r is not None and r.status is not Status.OPTIMAL]
     if unproven:
@@ -183,14 +186,36 @@ def test_adding_a_section_never_raises_the_fractional_optimum(
     section: str, data: st.DataObject
 ) -> None:
     case = data.draw(cases(require=(section,)), label="case")
-    with_it = try_solve(case.build(), mode="fractional")
-    without_it = try_solve(case.build(without(case.policy, section)), mode="fractional")
+    policy = as_a_cap(case.policy)
+    with_it = try_solve(case.build(policy), mode="fractional")
+    without_it = try_solve(
+        case.build(without_limits(policy, section, case.loans)), mode="fractional"
+    )
     if with_it is None:
         event("infeasible with the section")
         return
     event("feasible with the section")
     assert without_it is not None, f"dropping [{section}] made a feasible policy infeasible"
     assert with_it.objective <= without_it.objective + rel_tol(without_it.objective, rel=1e-8)
+
+
+def test_a_write_off_table_can_loosen_the_default_priority() -> None:
+    """Why the monotonicity tests compare against ``without_limits``, not ``without``.
+
+    Without ``[write_off]`` the default priority (leave_book) bars retaining a
+    small/micro loan offered write-off; a table reading it as ``quota_first`` with a
+    quota of 0 lets the loan stay: adding that table raises the optimum.
+    """
+    options = [("T", "retain", 0.02, 0.02, 0.0), ("T", "write_off", 0.0, 0.0, 1.0)]
+    case = make_case([loan("T", 100_000.0, small_micro=True)], options)
+    table = {"write_off": {"quota": 0.0, "priority": "quota_first"}}
+    default = solve(case.build({}), mode="fractional")
+    loosened = solve(case.build(table), mode="fractional")
+    assert default.objective == pytest.approx(0.0, abs=1e-9)
+    assert loosened.objective == pytest.approx(0.02, abs=1e-9)
+    capped = as_a_cap(table)
+    looser = solve(case.build(without_limits(capped, "write_off", case.loans)), mode="fractional")
+    assert looser.objective >= solve(case.build(capped), mode="fractional").objective
 
 
 # --------------------------------------------------------------------------- brute force
@@ -476,12 +501,13 @@ def _row(result: AllocationResult, name: str) -> pd.Series:
 @settings(max_examples=30, **SETTINGS)
 @given(case=cases(require=("write_off",)), share=st.sampled_from([1e-4, 1e-3]))
 def test_write_off_shadow_price_predicts_a_small_relaxation(case: Case, share: float) -> None:
-    before = solve_feasible(case.build(), mode="fractional")
+    policy = as_a_cap(case.policy)
+    before = solve_feasible(case.build(policy), mode="fractional")
     row = _row(before, "write_off_quota")
     assume(bool(row["binding"]))
     quota = float(case.policy["write_off"]["quota"])
     delta = max(share * quota, 100.0)
-    after = solve(case.build(relaxed(case.policy, "write_off", "quota", delta)), mode="fractional")
+    after = solve(case.build(relaxed(policy, "write_off", "quota", delta)), mode="fractional")
     price, new_price = (
         float(row["shadow_price"]),
         float(_row(after, "write_off_quota")["shadow_price"]),

@@ -22,6 +22,7 @@ from strategies.cases import (
     TINY_DERECOGNISED,
     Case,
     PolicyDict,
+    as_a_cap,
     assert_sound,
     copy_policy,
     loan,
@@ -33,6 +34,7 @@ from strategies.cases import (
     tolerance_threshold,
     try_solve,
     without,
+    without_limits,
 )
 from strategies.synthetic import synthetic_cases, tolerance_sections
 from strategies.tiny import cases, tiny_cases, tiny_policies, tiny_tables
@@ -46,6 +48,7 @@ __all__ = [
     "BruteForce",
     "Case",
     "PolicyDict",
+    "as_a_cap",
     "assert_sound",
     "brute_force",
     "cases",
@@ -65,4 +68,5 @@ __all__ = [
     "tolerance_threshold",
     "try_solve",
     "without",
+    "without_limits",
 ]

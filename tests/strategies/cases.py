@@ -141,6 +141,34 @@ def without(policy: Mapping[str, Any], *sections: str) -> PolicyDict:
     return out
 
 
+def as_a_cap(policy: Mapping[str, Any]) -> PolicyDict:
+    """The policy with its write-off quota a cap only.
+
+    Under ``quota_first`` the quota is also what the priority must fill: a larger quota
+    asks more write-offs of small/micro loans, so tightening, relaxing or adding it is
+    no pure change of a limit. The priority is then read as ``none``.
+    """
+    out = copy_policy(policy)
+    body = out.get("write_off")
+    if body is not None and body.get("priority") == "quota_first":
+        body["priority"] = "none"
+    return out
+
+
+def without_limits(policy: Mapping[str, Any], section: str, loans: pd.DataFrame) -> PolicyDict:
+    """The policy without ``[section]``'s limits: a policy no tighter than ``policy``.
+
+    Dropping ``[write_off]`` would bring back the default priority (``leave_book``); its
+    table stays instead, with its priority and a quota of every loan's balance.
+    """
+    body = policy.get("write_off") if section == "write_off" else None
+    if body is None or body.get("priority", "leave_book") == "leave_book":
+        return without(policy, section)
+    out = copy_policy(policy)
+    out["write_off"]["quota"] = float(loans["balance"].sum())
+    return out
+
+
 def tightened(policy: Mapping[str, Any], section: str, key: str, factor: float) -> PolicyDict:
     """The policy with one capacity multiplied by ``factor`` in [0, 1] (a tightening).
 
