@@ -146,7 +146,7 @@ def test_every_table_present_with_its_rows(result: AllocationResult, report: Pat
     assert list(packages["package"]) == ["bulk_transfer-p1", "securitisation-p1"]
     mix = result.channel_mix()
     np.testing.assert_allclose(
-        packages["balance (CNY m)"].map(_num).to_numpy(),
+        packages["balance at disposal (CNY m)"].map(_num).to_numpy(),
         (mix.loc[["bulk_transfer", "securitisation"], "balance"] / 1e6).round(2).to_numpy(),
     )
 

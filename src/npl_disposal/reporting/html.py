@@ -482,7 +482,8 @@ def _compliance(
 
 
 _PACKAGES = {"package": "text", "channel": "text", "period": "text", "loans": "count",
-             "balance": "money", "accrued_interest": "money", "collateral_value": "money",
+             "balance_at_disposal": "money", "accrued_interest": "money",
+             "collateral_value": "money",
              "collateral_cover": "pct", "mean_age_months": "num", "branches": "count"}  # fmt: skip
 
 
@@ -491,7 +492,8 @@ def _packages(result: AllocationResult, lab: Labels) -> Section:
     from npl_disposal.reporting.tapes import loan_tapes, packages_table
 
     section = Section(lab.t("packages"), "packages").note(lab.t("packages_note"))
-    table = packages_table(loan_tapes(result))
+    # A package's balance is the one the plan disposes of (a schedule's: at its window).
+    table = packages_table(loan_tapes(result)).rename(columns={"balance": "balance_at_disposal"})
     if not len(table):
         return section.note(lab.t("no_packages"))
     return section.table(_table(table, "packages", _PACKAGES, lab))
