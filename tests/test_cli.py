@@ -391,19 +391,3 @@ def test_report_help_names_what_report_writes(capsys) -> None:
     said = " ".join(capsys.readouterr().out.split())
     assert "folder for report.html" in said and "plan.csv" not in said.split("--out")[-1]
 
-
-def test_plan_into_a_report_folder_is_refused_before_any_work(
-    tmp_path, monkeypatch, capsys
-) -> None:
-    out = tmp_path / "out"
-    out.mkdir()
-    (out / "report.html").write_text("<html></html>", encoding="utf-8")
-
-    def no_work(*args: object, **kwargs: object) -> None:
-        raise AssertionError("the plan was built before the folder was checked")
-
-    monkeypatch.setattr("npl_disposal.cli._commands.build_problem", no_work)
-    assert main(_plan_args(out)) == 2
-    err = capsys.readouterr().err
-    assert "holds a report (report.html), not a plan" in err and "choose another" in err
-    assert [p.name for p in out.iterdir()] == ["report.html"]

@@ -242,11 +242,16 @@ def test_an_out_holding_other_files_is_refused_and_left_alone(
 
 
 def test_an_out_holding_another_kind_of_output_is_refused_and_left_alone(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     out = tmp_path / "out"
     out.mkdir()
     (out / "report.html").write_text("<html>a report</html>", encoding="utf-8")
+
+    def no_work(*args: object, **kwargs: object) -> None:
+        raise AssertionError("the plan was built before the folder was checked")
+
+    monkeypatch.setattr("npl_disposal.cli._commands.build_problem", no_work)
     assert main(_plan(out)) == 2
     err = capsys.readouterr().err
     assert "holds a report (report.html)" in err and "not a plan" in err

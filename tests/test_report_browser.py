@@ -21,6 +21,7 @@ from npl_disposal.datasets import sample_path
 from npl_disposal.model.schedule import build_schedule
 from npl_disposal.reporting import TABLE_IDS, write_report
 from npl_disposal.solvers.timing import timing_value
+from strategies.samples import sample_plan_named
 from strategies.schedule import two_window_tables
 
 BROWSERS = ("chromium", "chromium-browser", "google-chrome", "google-chrome-stable", "chrome")
@@ -133,13 +134,7 @@ HOSTILE = {"B001": "<script>alert(1)</script>", "B002": '"><img src=x onerror=al
 
 @pytest.mark.parametrize("lang", ["zh", "en"])
 def test_hostile_branch_names_are_text_not_markup(lang: str, tmp_path: Path) -> None:
-    loans = pd.read_csv(sample_path("portfolio.csv"), dtype={"loan_id": str})
-    branches = pd.read_csv(sample_path("branches.csv"))
-    loans["branch"] = loans["branch"].replace(HOSTILE)
-    branches["branch"] = branches["branch"].replace(HOSTILE)
-    problem = build_problem(read_portfolio(loans, branches), sample_path("policy.toml"),
-                            sample_path("options.csv"))  # fmt: skip
-    result = solve(problem, mode="fractional")
+    result = sample_plan_named(HOSTILE)
     report = write_report(result, tmp_path, priced=result, lang=lang)
     dom = _look(report, _shots(tmp_path) / f"hostile_{lang}.png")
     # The browser built no element from the names: no script, no image, no handler.

@@ -29,6 +29,7 @@ from npl_disposal.reporting import (
     write_workbook,
 )
 from npl_disposal.solvers.result import AllocationResult
+from strategies.samples import sample_plan_named
 from strategies.schedule import two_window_tables
 
 try:
@@ -299,13 +300,7 @@ ZH_BRANCHES = {f"B00{k + 1}": name for k, name in enumerate(
 
 @pytest.fixture(scope="module")
 def zh_result() -> AllocationResult:
-    loans = pd.read_csv(sample_path("portfolio.csv"), dtype={"loan_id": str})
-    branches = pd.read_csv(sample_path("branches.csv"))
-    loans["branch"] = loans["branch"].map(ZH_BRANCHES)
-    branches["branch"] = branches["branch"].map(ZH_BRANCHES)
-    problem = build_problem(read_portfolio(loans, branches), sample_path("policy.toml"),
-                            sample_path("options.csv"))  # fmt: skip
-    return solve(problem, mode="fractional")
+    return sample_plan_named(ZH_BRANCHES)
 
 
 def _laid_out(draw: Any) -> Any:
