@@ -126,6 +126,26 @@ def test_written_with_bom_and_workbooks(result: AllocationResult, tmp_path: Path
         "Summary", "Tape", "Fields"]
 
 
+def test_report_tapes_in_gb18030(tmp_path: Path) -> None:
+    """``report --tapes --encoding gb18030``: every CSV of the tapes in Chinese Windows' own."""
+    from npl_disposal.cli import main
+
+    out = tmp_path / "report"
+    args = ["report", str(sample_path("portfolio.csv")), "--branches",
+            str(sample_path("branches.csv")), "--policy", str(sample_path("policy.toml")),
+            "--options", str(sample_path("options.csv")), "--mode", "fractional", "--tapes",
+            "--no-excel", "--encoding", "gb18030", "--out", str(out)]  # fmt: skip
+    assert main(args) == 0
+    csvs = sorted((out / "tapes").glob("*.csv"))
+    assert {p.name for p in csvs} >= {"packages.csv", "fields.csv"} and len(csvs) > 2
+    for path in csvs:
+        raw = path.read_bytes()
+        assert not raw.startswith(b"\xef\xbb\xbf")
+        raw.decode("gb18030")
+    fields = pd.read_csv(out / "tapes" / "fields.csv", encoding="gb18030")
+    assert fields["unit_zh"].str.contains("元").any()
+
+
 def test_a_folder_of_other_files_is_refused(result: AllocationResult, tmp_path: Path) -> None:
     (tmp_path / "notes.txt").write_text("mine")
     with pytest.raises(OutputError, match=r"notes\.txt"):

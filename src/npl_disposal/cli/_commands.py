@@ -368,7 +368,7 @@ def cmd_report(args: argparse.Namespace) -> int:
             files[WORKBOOK_NAME] = lambda p: p.write_bytes(workbook)
         tapes = loan_tapes(result) if getattr(args, "tapes", False) else None
         if tapes is not None:
-            files[TAPES_FOLDER] = folder_writer(tape_files(tapes, lang, excel))
+            files[TAPES_FOLDER] = folder_writer(tape_files(tapes, lang, excel, args.encoding))
     _write(reporter, Path(args.out), files)
     args.written = True
     lab = labels(lang)

@@ -232,10 +232,11 @@ def build_parser() -> argparse.ArgumentParser:
         "--tapes",
         action="store_true",
         help="also write tapes/: a loan tape per bulk-transfer package and securitisation "
-        "pool (and per user channel and window): PACKAGE.csv (UTF-8 with BOM), PACKAGE.xlsx "
+        "pool (and per user channel and window): PACKAGE.csv (--encoding), PACKAGE.xlsx "
         "with a one-page summary (with openpyxl), packages.csv and fields.csv",
     )
     _lang_argument(report, "the report, the workbook and the tapes' workbooks")
+    _encoding_argument(report)
     report.set_defaults(func=commands.cmd_report)
     _plan_arguments(plan, "folder for plan.csv (a schedule: schedule.csv), branches.csv, "
                     "summary.json")  # fmt: skip

@@ -40,6 +40,7 @@ import pandas as pd
 
 from npl_disposal.io.portfolio import age_bucket
 from npl_disposal.io.schema import AGE_LABELS, NPL_CLASSES, STANDARD_CHANNELS
+from npl_disposal.io.tables import OUTPUT_ENCODING, check_encoding
 from npl_disposal.reporting.labels import labels
 
 if TYPE_CHECKING:
@@ -424,9 +425,9 @@ def _fields_sheet(fields: pd.DataFrame, lang: str) -> pd.DataFrame:
         columns={c: lab.column(c) for c in fields.columns})
 
 
-def _tape_csv(tape: LoanTape, path: Path) -> None:
-    """UTF-8 with a byte-order mark, so Excel on a Chinese desktop reads it as UTF-8."""
-    tape.tape.to_csv(path, index=False, encoding="utf-8-sig")
+def _tape_csv(tape: LoanTape, path: Path, encoding: str = OUTPUT_ENCODING) -> None:
+    """The tape as CSV (default UTF-8 with a byte-order mark, which Excel needs)."""
+    tape.tape.to_csv(path, index=False, encoding=encoding)
 
 
 def _tape_formats(tape: pd.DataFrame) -> list[list[str | None]]:
@@ -462,11 +463,16 @@ _NAME_HINT = ("a package's files are named after its channel (CHANNEL-pT.csv): n
 
 
 def tape_files(
-    tapes: Mapping[str, LoanTape], lang: str = "en", excel: bool | None = None
+    tapes: Mapping[str, LoanTape],
+    lang: str = "en",
+    excel: bool | None = None,
+    encoding: str = OUTPUT_ENCODING,
 ) -> dict[str, Any]:
     """The files of the tapes folder by name: writers taking the path to write.
 
-    ``PACKAGE.csv`` (the tape, UTF-8 with BOM, English field names), ``PACKAGE.xlsx``
+    ``PACKAGE.csv`` (the tape, English field names; ``encoding`` one of
+    :data:`~npl_disposal.io.tables.CSV_ENCODINGS`, default UTF-8 with BOM, as for every
+    CSV file here), ``PACKAGE.xlsx``
     (summary, tape and field sheets in ``lang``'s labels; with openpyxl),
     ``packages.csv`` (one row per package) and ``fields.csv`` (the data dictionary).
     ``excel``: None writes the workbooks when openpyxl is installed. A package whose
@@ -478,6 +484,7 @@ def tape_files(
     from npl_disposal.reporting.excel import require_openpyxl
 
     labels(lang)  # checks lang
+    check_encoding(encoding)
     if excel is None:
         try:
             require_openpyxl()
@@ -487,14 +494,14 @@ def tape_files(
     files: dict[str, Any] = {}
     for name, tape in tapes.items():
         check_name(f"{name}.csv", f"{TAPES_FOLDER} folder", _NAME_HINT)
-        files[f"{name}.csv"] = lambda p, t=tape: _tape_csv(t, p)
+        files[f"{name}.csv"] = lambda p, t=tape: _tape_csv(t, p, encoding)
         if excel:
             data = _tape_xlsx(tape, lang)
             files[f"{name}.xlsx"] = lambda p, d=data: p.write_bytes(d)
     table = _integers(packages_table(tapes), ["loans"])
-    files["packages.csv"] = lambda p: table.to_csv(p, index=False, encoding="utf-8-sig")
+    files["packages.csv"] = lambda p: table.to_csv(p, index=False, encoding=encoding)
     fields = fields_table()
-    files["fields.csv"] = lambda p: fields.to_csv(p, index=False, encoding="utf-8-sig")
+    files["fields.csv"] = lambda p: fields.to_csv(p, index=False, encoding=encoding)
     return files
 
 
@@ -521,9 +528,10 @@ def write_tapes(
     out_dir: str | os.PathLike[str],
     lang: str = "en",
     excel: bool | None = None,
+    encoding: str = OUTPUT_ENCODING,
 ) -> list[Path]:
     """Write the tapes (:func:`tape_files`) as the folder ``out_dir``, all or nothing."""
     from npl_disposal.io.output import replace_folder
 
-    files = tape_files(tapes, lang, excel)
+    files = tape_files(tapes, lang, excel, encoding)
     return replace_folder(out_dir, files)
