@@ -143,8 +143,10 @@ def test_fast_start(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert fast_start.main(argv) == 0
     figures = json.loads(record.read_text(encoding="utf-8"))
     assert set(figures["figures"]) == {"python", "import", "--help", "plan", "plan --options",
-                                       "plan fractional", "plain HiGHS fractional"}  # fmt: skip
+                                       "plan fractional", "floor",
+                                       "plain HiGHS fractional"}  # fmt: skip
     assert all(f["median"] > 0 for f in figures["figures"].values())
     assert figures["figures"]["plain HiGHS fractional"]["stdout"][0].startswith("optimal")
     assert all(r > 0 for r in figures["ratios"].values())
-    assert "plain HiGHS / ours" in capsys.readouterr().out
+    said = capsys.readouterr().out
+    assert "plain HiGHS / ours" in said and "the floor (imports, Arrow parse) takes" in said
