@@ -224,9 +224,8 @@ def starts_with_any(text: pd.Series, chars: str) -> np.ndarray:
     times faster than ``str.startswith`` (an ASCII character is its own byte in UTF-8).
     """
     array = text.array
-    if hasattr(array, "__arrow_array__") and chars.isascii():
-        import pyarrow as pa
-
+    pa = _pyarrow() if hasattr(array, "__arrow_array__") and chars.isascii() else None
+    if pa is not None:
         values = pa.array(array)
         if isinstance(values, pa.ChunkedArray):
             values = values.combine_chunks()
@@ -234,6 +233,15 @@ def starts_with_any(text: pd.Series, chars: str) -> np.ndarray:
             return _first_byte_in(values, np.frombuffer(chars.encode(), dtype=np.uint8), pa)
     starts = text.astype("string").str.startswith(tuple(chars))
     return starts.fillna(False).to_numpy(dtype=bool)
+
+
+def _pyarrow() -> Any:
+    """pyarrow, or None where it is not installed (pandas' own text arrays then)."""
+    try:
+        import pyarrow
+    except ImportError:
+        return None
+    return pyarrow
 
 
 def _first_byte_in(values: Any, chars: np.ndarray, pa: Any) -> np.ndarray:

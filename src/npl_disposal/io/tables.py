@@ -382,11 +382,15 @@ def read_ahead(tables: Sequence[tuple[object, tuple[Column, ...]]]) -> None:
     README.md, design measurements). :func:`read_table` given the same path and columns
     waits for that read and takes its frame, if the file is unchanged since and the read
     succeeded; otherwise (a bad file too) it reads the file itself, as it would have.
-    Files that are not CSV by their name or first bytes are left to :func:`read_table`.
+    Files that are not CSV by their name or first bytes are left to :func:`read_table`,
+    and every file where pyarrow is not installed.
     """
     # What the read imports is imported here, not on the thread beside the caller's imports.
-    for module in _READ_IMPORTS:
-        importlib.import_module(module)
+    try:
+        for module in _READ_IMPORTS:
+            importlib.import_module(module)
+    except ImportError:  # no pyarrow: nothing to parse ahead; each table is read when asked
+        return
     codecs.lookup("utf-8-sig")
     reads: list[_ReadAhead] = []
     for source, columns in tables:
