@@ -284,10 +284,16 @@ def _with_channel(options: pd.DataFrame, old: str, new: str) -> pd.DataFrame:
     return out
 
 
-def test_a_misspelt_standard_channel_is_refused_unless_declared(tmp_path) -> None:
+def test_a_misspelt_standard_channel_is_named_in_a_warning_unless_declared(
+    tmp_path, capsys
+) -> None:
+    """Other channel names are allowed; one close to a standard name gets a warning."""
+    import warnings
+
     from npl_disposal import build_problem, load_policy
-    from npl_disposal.cli import EXIT_BAD_INPUT, main
+    from npl_disposal.cli import main
     from npl_disposal.datasets import sample_path
+    from npl_disposal.exceptions import ChannelWarning
 
     portfolio = read_portfolio(sample_path("portfolio.csv"), sample_path("branches.csv"))
     options = pd.read_csv(sample_path("options.csv"))
@@ -295,23 +301,26 @@ def test_a_misspelt_standard_channel_is_refused_unless_declared(tmp_path) -> Non
     typo.to_csv(tmp_path / "x.csv", index=False)
     policy = load_policy(sample_path("policy.toml"))
     first = int(np.flatnonzero(typo["channel"] == "writeoff")[0])
-    with pytest.raises(PortfolioValidationError) as info:
-        build_problem(portfolio, policy, tmp_path / "x.csv")
-    problems = info.value.problems
-    assert len(problems) == 1 and problems.loc[0, "row"] == first + 1
-    assert problems.loc[0, "file"] == "x.csv" and problems.loc[0, "value"] == "writeoff"
-    said = str(info.value)
-    assert "did you mean write_off?" in said and "[channels.writeoff]" in said
+    with pytest.warns(ChannelWarning) as caught:
+        problem = build_problem(portfolio, policy, tmp_path / "x.csv")
+    assert "writeoff" in problem.channels  # allowed: a channel of its own
+    said = str(caught[0].message)
+    assert said.startswith(f"x.csv: channel 'writeoff' (row {first + 1}, on ")
     assert f"on {int((typo['channel'] == 'writeoff').sum()):,} rows" in said
-    declared = policy.with_section("channels", writeoff={"capacity": 1e8})
-    assert "writeoff" in build_problem(portfolio, declared, typo).channels
-    assert "amc_b" in build_problem(portfolio, policy, _with_channel(options, "write_off",
-                                                                     "amc_b")).channels
+    assert "did you mean write_off?" in said and "[channels.writeoff]" in said
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # a declared channel, or one far from any: no warning
+        declared = policy.with_section("channels", writeoff={"capacity": 1e8})
+        assert "writeoff" in build_problem(portfolio, declared, typo).channels
+        assert "amc_b" in build_problem(portfolio, policy, _with_channel(options, "write_off",
+                                                                         "amc_b")).channels
     out = tmp_path / "out"
     args = ["plan", str(sample_path("portfolio.csv")), "--branches",
             str(sample_path("branches.csv")), "--policy", str(sample_path("policy.toml")),
-            "--options", str(tmp_path / "x.csv"), "--out", str(out)]  # fmt: skip
-    assert main(args) == EXIT_BAD_INPUT and not out.exists()
+            "--options", str(tmp_path / "x.csv"), "--out", str(out), "--mode", "fractional"]
+    assert main(args) == 0  # the command line says it in one line
+    err = capsys.readouterr().err
+    assert "npl-disposal: warning: x.csv: channel 'writeoff'" in err and "Traceback" not in err
 
 
 def test_chinese_channel_names_are_the_standard_channels() -> None:
@@ -327,7 +336,8 @@ def test_chinese_channel_names_are_the_standard_channels() -> None:
     assert all(labels("zh").channel(c) == zh for c, zh in CHANNEL_NAMES_ZH.items())
 
 
-@pytest.mark.parametrize("name", ["../../pwned", "a/b", "1st", "=cmd", "x.csv", "_x"])
+@pytest.mark.parametrize("name", ["../../pwned", "a/b", "a\\b", "..", "=cmd", "tab\there",
+                                  "x" * 65])
 def test_a_channel_name_unfit_for_a_file_name_is_refused(name: str, tmp_path) -> None:
     from npl_disposal.cli import EXIT_BAD_INPUT, main
     from npl_disposal.datasets import sample_path
@@ -352,6 +362,15 @@ def test_a_channel_name_unfit_for_a_file_name_is_refused(name: str, tmp_path) ->
             str(sample_path("branches.csv")), "--policy", str(sample_path("policy.toml")),
             "--options", str(tmp_path / "o.csv"), "--out", str(tmp_path / "out")]  # fmt: skip
     assert main(args) == EXIT_BAD_INPUT
+
+
+@pytest.mark.parametrize("name", ["1st", "x.csv", "_x", "AMC Beijing", "债转股", "trust-2"])
+def test_other_channel_names_are_channels_of_their_own(name: str) -> None:
+    portfolio, options = _options_case()
+    other = options.copy()
+    other["channel"] = other["channel"].astype(object)
+    other.loc[[3, 5], "channel"] = name
+    assert name in read_options(other, portfolio)["channel"].astype(str).tolist()
 
 
 def test_a_loan_without_a_retain_row_is_named_by_its_id_not_a_row() -> None:

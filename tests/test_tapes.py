@@ -146,6 +146,29 @@ def test_report_tapes_in_gb18030(tmp_path: Path) -> None:
     assert fields["unit_zh"].str.contains("元").any()
 
 
+def test_gb18030_tapes_of_a_chinese_channel_are_rerun_into_their_folder(tmp_path: Path) -> None:
+    """packages.csv in GB18030 still tells the library's tape files from a user's."""
+    from npl_disposal.cli import main
+
+    options = pd.read_csv(sample_path("options.csv"))
+    extra = options[options["channel"] == "bulk_transfer"].assign(channel="债转股")
+    options_path = tmp_path / "options.csv"
+    pd.concat([options, extra]).to_csv(options_path, index=False)
+    policy = tmp_path / "policy.toml"
+    policy.write_text(sample_path("policy.toml").read_text(encoding="utf-8")
+                      + '\n[channels."债转股"]\ncapacity = 100000000.0\n',
+                      encoding="utf-8")  # fmt: skip
+    out = tmp_path / "report"
+    args = ["report", str(sample_path("portfolio.csv")), "--branches",
+            str(sample_path("branches.csv")), "--policy", str(policy), "--options",
+            str(options_path), "--mode", "fractional", "--tapes", "--no-excel",
+            "--encoding", "gb18030", "--out", str(out)]  # fmt: skip
+    assert main(args) == 0
+    listed = pd.read_csv(out / "tapes" / "packages.csv", encoding="gb18030")
+    assert listed["package"].str.startswith("债转股").any()
+    assert main(args) == 0  # the same command, into its own folder
+
+
 def test_a_folder_of_other_files_is_refused(result: AllocationResult, tmp_path: Path) -> None:
     (tmp_path / "notes.txt").write_text("mine")
     with pytest.raises(OutputError, match=r"notes\.txt"):

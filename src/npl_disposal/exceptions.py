@@ -14,6 +14,7 @@ if TYPE_CHECKING:  # pandas is imported by whoever raises with a table, not here
     import pandas as pd
 
 __all__ = [
+    "ChannelWarning",
     "ExcelUnavailableError",
     "InfeasiblePolicyError",
     "MigrationMatrixError",
@@ -133,6 +134,16 @@ class NotFittedError(NplDisposalError, AttributeError):
 
 class MigrationWarning(UserWarning):
     """An estimate or a matrix root is usable but approximate; the message says why."""
+
+
+class ChannelWarning(UserWarning):
+    """An options table's channel looks like a misspelt standard one and no budget limits it.
+
+    Other channel names are allowed (a second AMC, a trust); one close to a standard
+    name (``writeoff``) is probably a typo that would escape the standard channel's
+    budget. The message names the file, the rows and what to do: rename it, or give
+    it a ``[channels.NAME]`` table in the policy.
+    """
 
 
 class ExcelUnavailableError(NplDisposalError, ImportError):

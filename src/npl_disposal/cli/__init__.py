@@ -19,8 +19,9 @@ import os
 import signal
 import sys
 import threading
+import warnings
 from collections.abc import Iterator, Sequence
-from typing import TYPE_CHECKING, NoReturn
+from typing import TYPE_CHECKING, NoReturn, TextIO
 
 from npl_disposal._memory import keep_freed_memory
 from npl_disposal.cli._exits import (
@@ -32,8 +33,10 @@ from npl_disposal.cli._exits import (
 )
 from npl_disposal.cli._parser import build_parser
 from npl_disposal.exceptions import (
+    ChannelWarning,
     ExcelUnavailableError,
     InfeasiblePolicyError,
+    MigrationWarning,
     OutputError,
     PolicyError,
     PortfolioValidationError,
@@ -65,7 +68,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     """
     args = build_parser().parse_args(argv)
     try:
-        with _stoppable():
+        with _stoppable(), warnings.catch_warnings():
+            warnings.showwarning = _show_warning
             return _dispatch(args)
     except Stopped as stop:
         name = signal.Signals(stop.signum).name
@@ -77,6 +81,19 @@ def main(argv: Sequence[str] | None = None) -> int:
     except BrokenPipeError:
         _quiet_stdout()
         return EXIT_PIPE
+
+
+def _show_warning(message: Warning | str, category: type[Warning], filename: str,
+                  lineno: int, file: TextIO | None = None,
+                  line: str | None = None) -> None:  # fmt: skip
+    """The library's warnings as one line a user reads; others as Python shows them."""
+    if issubclass(category, (ChannelWarning, MigrationWarning)):
+        print(f"npl-disposal: warning: {message}", file=sys.stderr)
+    else:
+        _SHOW_WARNING(message, category, filename, lineno, file, line)
+
+
+_SHOW_WARNING = warnings.showwarning
 
 
 def _dispatch(args: argparse.Namespace) -> int:

@@ -7,11 +7,13 @@ portfolio; :func:`channel_order` gives the order the problem's grid puts channel
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Collection
 
 import numpy as np
 import pandas as pd
 
+from npl_disposal.exceptions import ChannelWarning
 from npl_disposal.io._ids import in_order, locate, repeated_keys
 from npl_disposal.io.portfolio import Portfolio
 from npl_disposal.io.schema import (
@@ -134,38 +136,49 @@ def _flag_first(
     if not codes:
         return
     at = channel.cat.codes.to_numpy()
-    text = np.full(len(at), "", dtype=object)
+    wanted = np.zeros(len(channel.cat.categories) + 1, dtype=bool)  # the last: missing (-1)
+    wanted[np.asarray(codes, dtype=np.int64)] = True
+    hit = np.flatnonzero(wanted[at])
+    _, first_of, counts = np.unique(at[hit], return_index=True, return_counts=True)
+    rows = hit[first_of]  # each code's first row (``hit`` is in row order)
+    fine = np.broadcast_to(log.ok("channel"), at.shape)[rows]  # a formula is flagged already
+    rows, counts = rows[fine], counts[fine]
     first = np.zeros(len(at), dtype=bool)
-    fine = np.broadcast_to(log.ok("channel"), at.shape)  # a formula is flagged already
-    for code in codes:
-        rows = np.flatnonzero(at == code)
-        if not fine[rows[0]]:
-            continue
-        first[rows[0]] = True
-        more = f" (on {rows.size:,} rows; this is the first)" if rows.size > 1 else ""
-        text[rows[0]] = problem + more
+    first[rows] = True
+    text = np.full(len(at), "", dtype=object)
+    text[rows] = [problem + (f" (on {n:,} rows; this is the first)" if n > 1 else "")
+                  for n in counts.tolist()]  # fmt: skip
     log.flag(first, "channel", channel, text, allowed)
 
 
 def check_channels(options: pd.DataFrame, declared: Collection[str] = ()) -> None:
-    """Refuse a channel that looks like a misspelt standard one (``writeoff``), undeclared.
+    """Warn of a channel that looks like a misspelt standard one (``writeoff``), undeclared.
 
-    Any other name is a channel of its own (README, channels of your own); one close to a
-    standard name is taken for a typo unless the policy has a ``[channels.NAME]`` table for
-    it (``declared``). Raises one :class:`~npl_disposal.PortfolioValidationError`.
+    Any other name is a channel of its own (README, channels of your own), with no budget
+    unless the policy has a ``[channels.NAME]`` table for it (``declared``). A name close
+    to a standard one is probably a typo that escapes that channel's budget: a
+    :class:`~npl_disposal.exceptions.ChannelWarning` names the file, its first row and
+    the rows it is on, and what to do.
     """
     channel = options["channel"]
     if not isinstance(channel.dtype, pd.CategoricalDtype):
         channel = channel.astype("category")
+    names = [str(name) for name in channel.cat.categories]
+    near = {n: near_standard(n) for n in names if n not in declared}
+    suspects = [(code, n, near[n]) for code, n in enumerate(names) if near.get(n)]
+    if not suspects:
+        return
+    at = channel.cat.codes.to_numpy()
     file = str(options.attrs.get("file", "options"))
-    log = ProblemLog.for_table(file, options, options["loan_id"].to_numpy(dtype=object))
-    for code, name in enumerate(channel.cat.categories):
-        near = near_standard(str(name)) if str(name) not in declared else None
-        if near is not None:
-            allowed = (f"{near}, or a [channels.{name}] table in the policy for a channel of "
-                       "your own")  # fmt: skip
-            _flag_first(log, channel, [code], f"unknown channel; did you mean {near}?", allowed)
-    log.raise_if_any("options validation failed")
+    for code, name, standard in suspects:
+        rows = np.flatnonzero(at == code)
+        warnings.warn(
+            f"{file}: channel {name!r} (row {rows[0] + 1}, on {rows.size:,} rows) is not a "
+            f"standard channel and no budget limits it; did you mean {standard}? Rename it, "
+            f"or give it a [channels.{name}] table in the policy",
+            ChannelWarning,
+            stacklevel=3,
+        )
 
 
 def portfolio_rows(frame: pd.DataFrame, portfolio: Portfolio) -> np.ndarray | None:

@@ -142,12 +142,19 @@ def _kind_of(name: str) -> str | None:
 
 
 def _listed_packages(path: Path) -> set[str]:
-    """The packages ``packages.csv`` lists (its ``package`` column); empty if unreadable."""
-    try:
-        with path.open(encoding="utf-8-sig", newline="") as handle:
-            return {row.get("package") or "" for row in csv.DictReader(handle)}
-    except (OSError, UnicodeDecodeError, csv.Error):
-        return set()
+    """The packages ``packages.csv`` lists (its ``package`` column); empty if unreadable.
+
+    The file is in one of the encodings the library writes CSV in (``--encoding``).
+    """
+    for encoding in ("utf-8-sig", "gb18030"):
+        try:
+            with path.open(encoding=encoding, newline="") as handle:
+                return {row.get("package") or "" for row in csv.DictReader(handle)}
+        except UnicodeDecodeError:
+            continue
+        except (OSError, csv.Error):
+            break
+    return set()
 
 
 def check_name(name: str, what: str = "output folder", hint: str = "") -> str:

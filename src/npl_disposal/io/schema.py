@@ -266,9 +266,10 @@ CHANNEL_NAMES_ZH: dict[str, str] = {
 }
 #: Each Chinese channel name -> the standard channel it names.
 CHANNEL_ALIASES: dict[str, str] = {zh: name for name, zh in CHANNEL_NAMES_ZH.items()}
-#: A channel name, used in file names too: a letter, then letters, digits, ``_`` or ``-``.
-CHANNEL_NAME = re.compile(r"[^\W\d_][\w-]{0,63}")
-OWN_CHANNEL_ALLOWED = "a letter, then up to 63 letters, digits, _ or -"
+#: A channel name, used in file names too (a package's tape is ``CHANNEL-pT.csv``): up to
+#: 64 characters, no path separator or control character, not ``.`` or ``..``.
+CHANNEL_NAME = re.compile(r"(?!\.\.?$)[^/\\\x00-\x1f\x7f]{1,64}")
+OWN_CHANNEL_ALLOWED = "up to 64 characters without / or \\ or control characters, not . or .."
 CHANNEL_NAME_ALLOWED = (
     "a standard channel (retain, write_off, bulk_transfer, securitisation, restructure, or "
     f"保留清收, 核销, 批量转让, 资产证券化, 重组) or a name of your own: {OWN_CHANNEL_ALLOWED}"
