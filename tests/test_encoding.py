@@ -12,7 +12,7 @@ import pytest
 from npl_disposal import load_policy
 from npl_disposal.cli import EXIT_OK, main
 from npl_disposal.datasets import sample_path
-from npl_disposal.io.tables import write_csv
+from npl_disposal.io.csv_output import write_csv
 
 BOM = b"\xef\xbb\xbf"
 NAMES = {"B001": "北京分行", "B002": "上海分行"}
@@ -137,7 +137,7 @@ def test_portfolio_in_any_output_encoding_reads_the_same(tmp_path: Path, encodin
 
 @pytest.mark.parametrize("encoding", ["utf-8", "utf-8-sig", "gb18030"])
 def test_recode_turns_a_utf8_file_into_the_encoding(tmp_path: Path, encoding: str) -> None:
-    from npl_disposal.io.tables import recode
+    from npl_disposal.io.csv_output import recode
 
     text = "branch,ratio_after\n北京分行,0.0123\n"
     path = tmp_path / "b.csv"

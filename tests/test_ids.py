@@ -101,8 +101,9 @@ def test_text_columns_equal_what_pandas_infers(codes: list[int]) -> None:
 
 @given(st.lists(st.one_of(st.sampled_from(["retain", " retain", "write_off ", ""]), st.none())))
 def test_categorical_ids_are_cleaned_like_text(values: list[str | None]) -> None:
+    from npl_disposal.io.problems import ProblemLog
     from npl_disposal.io.schema import OPTION_COLUMNS
-    from npl_disposal.io.tables import ProblemLog, clean_columns
+    from npl_disposal.io.tables import clean_columns
 
     frames = [
         pd.DataFrame({"channel": pd.Series(values, dtype=dtype)}) for dtype in ("category", object)

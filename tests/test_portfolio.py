@@ -318,7 +318,9 @@ def test_a_misspelt_standard_channel_is_named_in_a_warning_unless_declared(
     args = ["plan", str(sample_path("portfolio.csv")), "--branches",
             str(sample_path("branches.csv")), "--policy", str(sample_path("policy.toml")),
             "--options", str(tmp_path / "x.csv"), "--out", str(out), "--mode", "fractional"]
-    assert main(args) == 0  # the command line says it in one line
+    with warnings.catch_warnings():
+        warnings.simplefilter("default", ChannelWarning)  # shown, whatever pytest's -W says
+        assert main(args) == 0  # the command line says it in one line
     err = capsys.readouterr().err
     assert "npl-disposal: warning: x.csv: channel 'writeoff'" in err and "Traceback" not in err
 

@@ -9,7 +9,7 @@ import pandas as pd
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from npl_disposal.io.tables import write_csv
+from npl_disposal.io.csv_output import write_csv
 
 _TEXT = st.text(alphabet='AB01 贷,"-\n', min_size=1, max_size=5)
 _FLOAT = st.one_of(

@@ -31,6 +31,7 @@ from npl_disposal.cli._show import (
 )
 from npl_disposal.cli.progress import PlainRenderer, Progress
 from npl_disposal.exceptions import ExcelUnavailableError, PolicyError
+from npl_disposal.io.csv_output import write_csv
 from npl_disposal.io.options import read_options
 from npl_disposal.io.output import (
     Writer,
@@ -41,7 +42,7 @@ from npl_disposal.io.output import (
 )
 from npl_disposal.io.portfolio import Portfolio, read_portfolio
 from npl_disposal.io.schema import Column
-from npl_disposal.io.tables import read_table, write_csv
+from npl_disposal.io.tables import read_table
 from npl_disposal.model.figures import branch_figures
 from npl_disposal.model.problem import AllocationProblem, build_problem
 from npl_disposal.policy import Policy, load_policy

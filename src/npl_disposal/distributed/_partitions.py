@@ -14,8 +14,8 @@ from npl_disposal.distributed._storage import _read_parquet, _write_parquet
 from npl_disposal.exceptions import PROBLEM_COLUMNS, PortfolioValidationError
 from npl_disposal.io.options import read_options
 from npl_disposal.io.portfolio import Portfolio, inclusive_npl, read_loans
+from npl_disposal.io.problems import ProblemLog
 from npl_disposal.io.schema import OPTION_COLUMNS
-from npl_disposal.io.tables import ProblemLog
 from npl_disposal.model.problem import AllocationProblem, build_part
 from npl_disposal.model.wage_pool import WagePoolFigures
 from npl_disposal.policy import Policy

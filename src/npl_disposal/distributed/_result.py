@@ -12,8 +12,8 @@ from typing import Any
 import pandas as pd
 
 from npl_disposal.distributed._storage import _list_parquet, _read_parquet
+from npl_disposal.io.csv_output import OUTPUT_ENCODING, check_encoding, recode, write_csv
 from npl_disposal.io.output import Writer, replace_folder
-from npl_disposal.io.tables import OUTPUT_ENCODING, check_encoding, recode, write_csv
 from npl_disposal.solvers.result import SolverReport, Status, constraint_records, html_view
 
 PLAN_COLUMNS = ["loan_id", "channel", "share"]
@@ -145,6 +145,6 @@ class PartitionedResult:
 
 
 def _write_plan(plan: pd.DataFrame, path: Path, encoding: str) -> None:
-    """The plan through :func:`~npl_disposal.io.tables.write_csv` (UTF-8), then in ``encoding``."""
+    """The plan through :func:`~npl_disposal.io.csv_output.write_csv` (UTF-8), then recoded."""
     write_csv(plan, path)
     recode(path, encoding)

@@ -23,7 +23,8 @@ from npl_disposal.distributed._partitions import (
 from npl_disposal.distributed._storage import _list_parquet, _Output
 from npl_disposal.exceptions import PROBLEM_COLUMNS, PortfolioValidationError
 from npl_disposal.io.portfolio import read_branches
-from npl_disposal.io.tables import ProblemLog, TableSource, source_name
+from npl_disposal.io.problems import ProblemLog
+from npl_disposal.io.tables import TableSource, source_name
 from npl_disposal.policy import Policy, load_policy
 from npl_disposal.valuation import ValuationAssumptions
 

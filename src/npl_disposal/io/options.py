@@ -16,6 +16,7 @@ import pandas as pd
 from npl_disposal.exceptions import ChannelWarning
 from npl_disposal.io._ids import in_order, locate, repeated_keys
 from npl_disposal.io.portfolio import Portfolio
+from npl_disposal.io.problems import ProblemLog
 from npl_disposal.io.schema import (
     CHANNEL_ALIASES,
     CHANNEL_NAME_ALLOWED,
@@ -25,7 +26,6 @@ from npl_disposal.io.schema import (
     near_standard,
 )
 from npl_disposal.io.tables import (
-    ProblemLog,
     TableSource,
     check_headers,
     clean_columns,

@@ -19,9 +19,9 @@ import numpy as np
 import pandas as pd
 
 from npl_disposal.io._ids import duplicated, positions_in
+from npl_disposal.io.problems import ProblemLog
 from npl_disposal.io.schema import AGE_BUCKETS, AGE_LABELS, BRANCH_COLUMNS, LOAN_COLUMNS
 from npl_disposal.io.tables import (
-    ProblemLog,
     TableSource,
     check_headers,
     clean_columns,

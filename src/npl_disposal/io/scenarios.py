@@ -17,9 +17,9 @@ import numpy as np
 import pandas as pd
 
 from npl_disposal.io.portfolio import Portfolio
+from npl_disposal.io.problems import ProblemLog
 from npl_disposal.io.schema import CHANNEL_ALIASES, SCENARIO_COLUMNS
 from npl_disposal.io.tables import (
-    ProblemLog,
     TableSource,
     check_headers,
     clean_columns,

@@ -27,9 +27,9 @@ import pandas as pd
 from npl_disposal.io._ids import locate, repeated_keys
 from npl_disposal.io.options import clean_channels, portfolio_rows
 from npl_disposal.io.portfolio import Portfolio
+from npl_disposal.io.problems import ProblemLog
 from npl_disposal.io.schema import OPTION_COLUMNS, Column
 from npl_disposal.io.tables import (
-    ProblemLog,
     TableSource,
     check_headers,
     clean_columns,

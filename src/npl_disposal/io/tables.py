@@ -1,9 +1,11 @@
-"""Reading and cleaning input tables: files, headers, dtypes, and the problem log.
+"""Reading and cleaning input tables: files, headers and dtypes.
 
 Every table (loans, branches, options, history) goes through :func:`read_table`
-and :func:`clean_columns`; the checks append to a :class:`ProblemLog`, which
-raises one :class:`~npl_disposal.exceptions.PortfolioValidationError` listing
-every problem of every row at once.
+and :func:`clean_columns`; the checks append to a
+:class:`~npl_disposal.io.problems.ProblemLog`, which raises one
+:class:`~npl_disposal.exceptions.PortfolioValidationError` listing every problem of
+every row at once (rows numbered as in the file: :mod:`npl_disposal.io.rows`). CSV
+outputs are written by :mod:`npl_disposal.io.csv_output`.
 """
 
 from __future__ import annotations
@@ -11,21 +13,19 @@ from __future__ import annotations
 import codecs
 import csv
 import importlib
-import io
 import os
-import shutil
 import threading
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any, Union
 
 import numpy as np
 import pandas as pd
-from pandas.api.extensions import ExtensionArray
 
-from npl_disposal.exceptions import PROBLEM_COLUMNS, PortfolioValidationError
 from npl_disposal.io._ids import starts_with_any
 from npl_disposal.io.excel import is_workbook, read_excel_table
+from npl_disposal.io.problems import ProblemLog
+from npl_disposal.io.rows import RowNumbers, row_numbers
 from npl_disposal.io.schema import (
     BOOL_ALIASES,
     BOOL_ALLOWED,
@@ -82,232 +82,6 @@ def _flag_formulas(
     if codes is not None:
         bad = np.append(bad, False)[codes]
     log.flag(bad, col.name, raw, FORMULA_PROBLEM, FORMULA_ALLOWED)
-
-
-class RowNumbers:
-    """Each data row's number in its file: rows below the header, blank rows counted.
-
-    Readers skip a file's blank rows; a problem in the row after two blank ones is then
-    two rows further down than its place in the table. A workbook's reader records the
-    rows as it drops them (``below``); a CSV file is scanned for blank lines only when a
-    problem is reported (``path``), so a clean read costs nothing.
-    """
-
-    def __init__(
-        self,
-        size: int,
-        path: Path | None = None,
-        encoding: str = "utf-8",
-        below: np.ndarray | None = None,
-        header: int | None = None,
-    ) -> None:
-        """``header``: the file's row (line) of the header, 1-based; found when None."""
-        self.size, self.path, self.encoding = size, path, encoding
-        self._below, self._scanned = below, path is None
-        self._header = header
-
-    def __deepcopy__(self, memo: dict[int, object]) -> RowNumbers:
-        return self  # never changed once made: pandas copying a frame's attrs shares it
-
-    def in_file(self, row: int) -> int:
-        """The file's own row (line, sheet row) of the 0-based table row ``row``."""
-        if self._header is None:
-            self._header = _csv_header_line(self.path, self.encoding)
-        return self._header + int(self.of(np.array([row]))[0])
-
-    def of(self, rows: np.ndarray) -> np.ndarray:
-        """The 1-based numbers of the 0-based table rows ``rows``."""
-        if not self._scanned:
-            self._below, self._scanned = _csv_rows(self.path, self.encoding), True
-        if self._below is None or len(self._below) != self.size:  # no blank rows (or unsure)
-            return rows + 1
-        return self._below[rows]
-
-
-def _csv_rows(path: Path | None, encoding: str) -> np.ndarray | None:
-    """Each record's number below the header in the CSV at ``path``; None if no blank line."""
-    if path is None:
-        return None
-    try:
-        data = path.read_bytes()
-        lines = data.replace(b"\r\n", b"\n").replace(b"\r", b"\n").strip(b"\n")
-        if b"\n\n" not in lines:
-            return None
-        text = data.decode("utf-8-sig" if encoding.startswith("utf-8") else encoding)
-    except (OSError, UnicodeDecodeError):
-        return None
-    records = (bool(record) for record in csv.reader(io.StringIO(text, newline="")))
-    filled = np.fromiter(records, dtype=bool)
-    start = int(np.argmax(filled))  # the header: blank lines above it are not counted
-    return np.flatnonzero(filled[start + 1 :]) + 1
-
-
-def _csv_header_line(path: Path | None, encoding: str) -> int:
-    """The line of a CSV file's header: the first line that is not blank (1-based)."""
-    if path is None:
-        return 1
-    try:
-        with open(path, encoding="utf-8-sig" if encoding.startswith("utf-8") else encoding,
-                  errors="replace", newline="") as f:  # fmt: skip
-            for number, line in enumerate(f, start=1):
-                if line.strip("\r\n"):
-                    return number
-    except OSError:
-        pass
-    return 1
-
-
-def row_numbers(frame: pd.DataFrame) -> RowNumbers | None:
-    """The row numbers of a table :func:`read_table` read (None: its rows as they are)."""
-    rows = frame.attrs.get("rows")
-    return rows if isinstance(rows, RowNumbers) else None
-
-
-class ProblemLog:
-    """Collects validation problems, vectorised: one call flags every bad row of a column."""
-
-    def __init__(
-        self,
-        file: str,
-        ids: np.ndarray | ExtensionArray | None = None,
-        id_label: str = "loan_id",
-        numbered: bool = True,
-        rows: RowNumbers | None = None,
-        headers: Mapping[str, str] | None = None,
-    ) -> None:
-        """``ids`` label the flagged rows; ``numbered=False``: rows not of ``file`` (no row).
-
-        ``rows`` numbers the rows as the file does (:func:`row_numbers`); ``headers`` gives
-        the file's own header of a canonical column, where it differs.
-        """
-        self.file = file
-        self.ids = ids
-        self.id_label = id_label
-        self.numbered = numbered
-        self.rows = rows
-        self._headers = {(file, name): str(h) for name, h in (headers or {}).items()}
-        self._parts: list[pd.DataFrame] = []
-        self._bad: dict[str, np.ndarray] = {}
-
-    @classmethod
-    def for_table(
-        cls,
-        file: str,
-        frame: pd.DataFrame,
-        ids: np.ndarray | ExtensionArray | None = None,
-        id_label: str = "loan_id",
-    ) -> ProblemLog:
-        """A log of a table :func:`read_table` read: rows and headers named as in its file."""
-        headers = frame.attrs.get("headers")
-        return cls(file, ids, id_label, rows=row_numbers(frame),
-                   headers=headers if isinstance(headers, dict) else None)  # fmt: skip
-
-    def flag(
-        self,
-        mask: np.ndarray | pd.Series,
-        column: str,
-        values: pd.Series | np.ndarray | None,
-        problem: str | np.ndarray,
-        allowed: str,
-    ) -> None:
-        """Record ``problem`` for every row where ``mask`` is true.
-
-        ``problem`` is one text, or an array of texts (one per row of the table).
-        """
-        mask = np.asarray(mask, dtype=bool)
-        rows = np.flatnonzero(mask)
-        if rows.size == 0:
-            return
-        self._bad[column] = self._bad[column] | mask if column in self._bad else mask
-        text = pd.Series(
-            np.asarray(problem, dtype=object)[rows]
-            if isinstance(problem, np.ndarray)
-            else [problem] * rows.size,
-            dtype=object,
-        )
-        if isinstance(values, pd.Series):  # convert only the flagged cells
-            shown = pd.Series(values.iloc[rows].to_numpy(dtype=object), dtype=object)
-        elif values is not None:
-            shown = pd.Series(np.asarray(values, dtype=object)[rows], dtype=object)
-        else:
-            shown = pd.Series([None] * rows.size, dtype=object)
-        loan = pd.Series([None] * rows.size, dtype=object)
-        if self.ids is not None and self.id_label == "loan_id":
-            loan = pd.Series(self.ids[rows], dtype=object)
-        elif self.ids is not None:
-            text = _labelled(self.id_label, pd.Series(self.ids[rows], dtype=object), text)
-        part = pd.DataFrame(
-            {
-                "file": self.file,
-                "row": self._numbers(rows) if self.numbered else None,
-                "loan_id": loan,
-                "column": column,
-                "value": shown.map(_show),
-                "problem": text,
-                "allowed": allowed,
-            }
-        )
-        self._parts.append(part)
-
-    def _numbers(self, rows: np.ndarray) -> np.ndarray:
-        return rows + 1 if self.rows is None else self.rows.of(rows)
-
-    def concerns(self, column: str) -> bool:
-        """Whether any problem recorded concerns ``column``."""
-        return any(bool((part["column"] == column).any()) for part in self._parts)
-
-    def ok(self, *columns: str) -> np.ndarray | bool:
-        """Rows where none of ``columns`` has been flagged (so later checks skip bad cells)."""
-        good: np.ndarray | bool = True
-        for column in columns:
-            if column in self._bad:
-                good = good & ~self._bad[column]
-        return good
-
-    def note(self, column: str, problem: str, allowed: str = "", row: int | None = None) -> None:
-        """Record a problem that concerns a whole column or the whole table."""
-        self._parts.append(
-            pd.DataFrame(
-                [[self.file, row, None, column, None, problem, allowed]], columns=PROBLEM_COLUMNS
-            )
-        )
-
-    def extend(self, other: ProblemLog) -> None:
-        """Append the problems of another log (another file)."""
-        self._parts.extend(other._parts)
-        self._headers.update(other._headers)
-
-    def __bool__(self) -> bool:
-        return bool(self._parts)
-
-    def frame(self) -> pd.DataFrame:
-        """All problems as a DataFrame with the columns of ``PROBLEM_COLUMNS``."""
-        if not self._parts:
-            return pd.DataFrame(columns=PROBLEM_COLUMNS)
-        out = pd.concat(self._parts, ignore_index=True)
-        out["row"] = out["row"].astype("Int64")
-        order = pd.Categorical(out["file"], categories=out["file"].unique())
-        out = out.assign(_f=order).sort_values(["_f", "row"], kind="stable", na_position="first")
-        out = out.drop(columns="_f").reset_index(drop=True)
-        return out[PROBLEM_COLUMNS]
-
-    def raise_if_any(self, what: str) -> None:
-        """Raise one PortfolioValidationError listing every problem, if there is any."""
-        if self:
-            raise PortfolioValidationError(self.frame(), what, headers=self._headers)
-
-
-def _labelled(label: str, ids: pd.Series, text: pd.Series) -> pd.Series:
-    """``text`` after ``"{label} {id}: "`` where the row has an id (none where it is missing)."""
-    named = ids.notna() & (ids.astype(str).str.strip() != "")
-    prefix = (label + " " + ids.astype(str) + ": ").where(named, "")
-    return prefix + text
-
-
-def _show(value: object) -> object:
-    if value is None or value is pd.NA or (isinstance(value, float) and np.isnan(value)):
-        return "<missing>"
-    return value
 
 
 def source_name(source: TableSource, default: str) -> str:
@@ -568,105 +342,6 @@ def _csv_engine() -> str:
     except ImportError:
         return "c"
     return "pyarrow"
-
-
-#: Encodings of CSV outputs: UTF-8 with a byte-order mark (what Excel needs to read a
-#: UTF-8 file's Chinese text; every reader here and pandas skip the mark), plain UTF-8,
-#: and GB18030 (Chinese Windows' own).
-CSV_ENCODINGS = ("utf-8-sig", "utf-8", "gb18030")
-#: The encoding of the CSV files the command line and ``AllocationResult.write`` write.
-OUTPUT_ENCODING = "utf-8-sig"
-
-
-def check_encoding(encoding: str) -> str:
-    """``encoding`` if CSV outputs can be written in it, else a ValueError naming the choices."""
-    if encoding not in CSV_ENCODINGS:
-        raise ValueError(
-            f"encoding {encoding!r}: CSV files are written as one of {', '.join(CSV_ENCODINGS)}"
-        )
-    return encoding
-
-
-def recode(path: Path, encoding: str) -> None:
-    """Re-encode the UTF-8 file at ``path`` (as :func:`write_csv` writes) into ``encoding``.
-
-    ``"utf-8"``: nothing to do; ``"utf-8-sig"``: the byte-order mark is put in front;
-    ``"gb18030"``: the text is re-encoded. The file is replaced whole.
-    """
-    check_encoding(encoding)
-    if encoding == "utf-8":
-        return
-    recoded = path.with_name(path.name + ".recode")
-    try:
-        with open(path, "rb") as source, open(recoded, "wb") as target:
-            if encoding == "utf-8-sig":
-                target.write(codecs.BOM_UTF8)
-                shutil.copyfileobj(source, target, 1 << 20)
-            else:
-                target.write(source.read().decode("utf-8").encode(encoding))
-        os.replace(recoded, path)
-    finally:
-        recoded.unlink(missing_ok=True)
-
-
-def write_csv(frame: pd.DataFrame, path: Path, encoding: str = "utf-8") -> None:
-    """Write ``frame`` to CSV without its index, as ``frame.to_csv(path, index=False)``.
-
-    ``encoding`` is one of :data:`CSV_ENCODINGS` (``"utf-8-sig"``: UTF-8 starting with a
-    byte-order mark). Where pyarrow is installed, a UTF-8 file of text and number columns
-    is written by Arrow's CSV writer, several times faster (benchmarks/README.md, design
-    measurements). A whole float keeps pandas' ``1.0`` (so the column reads back as
-    float); other floats may be spelled differently (``0.00001`` for ``1e-05``) but read
-    back to the same number. Text that needs quoting, other column types, GB18030 or no
-    pyarrow: pandas writes the file.
-    """
-    check_encoding(encoding)
-    try:
-        import pyarrow as pa
-        import pyarrow.compute as pc
-        import pyarrow.csv as pa_csv
-    except ImportError:  # pragma: no cover - pyarrow ships with the test extra
-        frame.to_csv(path, index=False, encoding=encoding)
-        return
-    names = [str(name) for name in frame.columns]
-    columns = [_csv_column(frame[name], pa, pc) for name in frame.columns]
-    if (encoding == "gb18030" or any(c is None for c in columns)
-            or len(set(names)) < len(names) or _needs_quotes(names)):  # fmt: skip
-        frame.to_csv(path, index=False, encoding=encoding)
-        return
-    options = pa_csv.WriteOptions(include_header=False, quoting_style="none")
-    try:
-        with open(path, "w", encoding=encoding, newline="") as out:  # utf-8-sig: the mark
-            out.write(",".join(names) + "\n")
-        with open(path, "ab") as binary:
-            pa_csv.write_csv(pa.table(columns, names=names), binary, options)
-    except pa.ArrowInvalid:  # text with a comma, quote or line break: pandas quotes it
-        frame.to_csv(path, index=False, encoding=encoding)
-
-
-def _needs_quotes(names: list[str]) -> bool:
-    return any(c in name for name in names for c in ',"\n\r')
-
-
-def _csv_column(column: pd.Series, pa: Any, pc: Any) -> Any:
-    """The column as an Arrow array spelled as pandas would write it, or None."""
-    dtype = column.dtype
-    if pd.api.types.is_float_dtype(dtype):
-        values = pa.array(column.to_numpy(dtype=np.float64), from_pandas=True)
-        text = pc.cast(values, pa.string())
-        whole = pc.and_(pc.equal(values, pc.floor(values)), pc.less(pc.abs(values), 1e16))
-        return pc.if_else(
-            pc.fill_null(whole, False), pc.binary_join_element_wise(text, ".0", ""), text
-        )
-    if pd.api.types.is_integer_dtype(dtype) and not isinstance(dtype, pd.CategoricalDtype):
-        return pa.array(column.to_numpy()) if not column.isna().any() else None
-    if isinstance(dtype, pd.CategoricalDtype) or pd.api.types.is_string_dtype(dtype):
-        text = column.astype(object) if isinstance(dtype, pd.CategoricalDtype) else column
-        try:
-            return pa.array(text, type=pa.string(), from_pandas=True)
-        except (pa.ArrowInvalid, pa.ArrowTypeError):  # e.g. objects that are not text
-            return None
-    return None
 
 
 def check_headers(frame: pd.DataFrame, columns: tuple[Column, ...], log: ProblemLog) -> None:

@@ -38,9 +38,9 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
+from npl_disposal.io.csv_output import OUTPUT_ENCODING, check_encoding
 from npl_disposal.io.portfolio import age_bucket
 from npl_disposal.io.schema import AGE_LABELS, NPL_CLASSES, STANDARD_CHANNELS
-from npl_disposal.io.tables import OUTPUT_ENCODING, check_encoding
 from npl_disposal.reporting.labels import labels
 
 if TYPE_CHECKING:
@@ -471,7 +471,7 @@ def tape_files(
     """The files of the tapes folder by name: writers taking the path to write.
 
     ``PACKAGE.csv`` (the tape, English field names; ``encoding`` one of
-    :data:`~npl_disposal.io.tables.CSV_ENCODINGS`, default UTF-8 with BOM, as for every
+    :data:`~npl_disposal.io.csv_output.CSV_ENCODINGS`, default UTF-8 with BOM, as for every
     CSV file here), ``PACKAGE.xlsx``
     (summary, tape and field sheets in ``lang``'s labels; with openpyxl),
     ``packages.csv`` (one row per package) and ``fields.csv`` (the data dictionary).

@@ -20,8 +20,8 @@ import numpy as np
 import pandas as pd
 
 from npl_disposal.io._ids import as_text, as_text_codes
+from npl_disposal.io.csv_output import OUTPUT_ENCODING, check_encoding, recode, write_csv
 from npl_disposal.io.output import replace_folder
-from npl_disposal.io.tables import OUTPUT_ENCODING, check_encoding, recode, write_csv
 from npl_disposal.model._join import PlanKeys
 from npl_disposal.model.figures import BRANCH_FIGURES, branch_figures
 from npl_disposal.model.problem import AllocationProblem
@@ -424,7 +424,7 @@ def _notes(
 
 
 def _write_plan(plan: pd.DataFrame, path: Path, encoding: str) -> None:
-    """The plan through :func:`~npl_disposal.io.tables.write_csv` (UTF-8), then in ``encoding``."""
+    """The plan through :func:`~npl_disposal.io.csv_output.write_csv` (UTF-8), then recoded."""
     write_csv(plan, path)
     recode(path, encoding)
 

@@ -17,8 +17,9 @@ import pandas as pd
 from numpy.typing import NDArray
 
 from npl_disposal.exceptions import MigrationMatrixError, MigrationWarning
+from npl_disposal.io.problems import ProblemLog
 from npl_disposal.io.schema import LOAN_COLUMNS, Column
-from npl_disposal.io.tables import ProblemLog, TableSource, check_headers, read_table, source_name
+from npl_disposal.io.tables import TableSource, check_headers, read_table, source_name
 from npl_disposal.valuation.states import (
     ABSORBING_STATES,
     ALLOWED_STATES,

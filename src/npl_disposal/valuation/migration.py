@@ -22,9 +22,10 @@ import pandas as pd
 from numpy.typing import NDArray
 
 from npl_disposal.exceptions import MigrationMatrixError, MigrationWarning
+from npl_disposal.io.csv_output import check_encoding
 from npl_disposal.io.output import write_file
 from npl_disposal.io.portfolio import Portfolio, read_portfolio
-from npl_disposal.io.tables import TableSource, check_encoding
+from npl_disposal.io.tables import TableSource
 from npl_disposal.valuation.states import (
     DEFAULT_STATES,
     NPL_STATES,
@@ -513,7 +514,7 @@ def write_matrix(
 ) -> Path:
     """Write the matrix as CSV: ``from_state``, then one column per to-state.
 
-    ``encoding``: one of ``npl_disposal.io.tables.CSV_ENCODINGS`` (the command line
+    ``encoding``: one of ``npl_disposal.io.csv_output.CSV_ENCODINGS`` (the command line
     writes UTF-8 with a byte-order mark).
 
     This is the file ``npl-disposal migration`` writes. It is written to a temporary
