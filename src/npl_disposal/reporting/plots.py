@@ -302,10 +302,8 @@ def svg_chart(
     import matplotlib
     from matplotlib.figure import Figure
 
-    rc: dict[Any, Any] = {"svg.fonttype": "none", "font.family": "sans-serif",
-                          "font.sans-serif": _installed_fonts(),
-                          "svg.hashsalt": "npl-disposal"}  # fmt: skip
-    with matplotlib.rc_context(rc), warnings.catch_warnings():
+    svg: dict[Any, Any] = {"svg.fonttype": "none", "svg.hashsalt": "npl-disposal"}
+    with _fonts(), matplotlib.rc_context(svg), warnings.catch_warnings():
         warnings.filterwarnings("ignore", message=_GLYPH_WARNING, category=UserWarning)
         fig = Figure(figsize=size, dpi=100)
         draw(fig.subplots())
