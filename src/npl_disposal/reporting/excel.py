@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import io
 import os
-import unicodedata
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -21,7 +20,7 @@ import pandas as pd
 
 from npl_disposal.exceptions import ExcelUnavailableError
 from npl_disposal.io.output import write_atomically
-from npl_disposal.reporting.labels import Labels, labels
+from npl_disposal.reporting.labels import Labels, labels, text_columns
 from npl_disposal.reporting.tables import COLUMNS, SUMMARY_KINDS, isnan, report_tables
 
 if TYPE_CHECKING:
@@ -135,18 +134,13 @@ def xl_frame(
     ws = writer.sheets[sheet]
     for j, (header, column_formats) in enumerate(zip(frame.columns, formats, strict=True),
                                                  start=1):  # fmt: skip
-        width = _xl_width(str(header))
+        width = text_columns(str(header))
         values = frame.iloc[:, j - 1].tolist()
         for i, (value, fmt) in enumerate(zip(values, column_formats, strict=True), start=2):
             if fmt is not None:
                 ws.cell(row=i, column=j).number_format = fmt
-            width = max(width, _xl_width(_xl_shown(value, fmt)))
+            width = max(width, text_columns(_xl_shown(value, fmt)))
         ws.column_dimensions[get_column_letter(j)].width = min(width + 2, 60)
-
-
-def _xl_width(text: str) -> int:
-    """Columns ``text`` takes in Excel: CJK (wide) characters count twice."""
-    return sum(2 if unicodedata.east_asian_width(ch) in "WF" else 1 for ch in text)
 
 
 def _xl_count(value: Any) -> str:
