@@ -93,8 +93,8 @@ def test_a_signal_while_writing_leaves_out_as_it_was(
 
 _STOPPABLE = """
 import sys, time
-import npl_disposal.io.tables as tables
-real = tables.write_csv
+import npl_disposal.io.csv_output as csv_output
+real = csv_output.write_csv
 def slow(frame, path):
     real(frame, path)
     print("writing", flush=True)
